@@ -1,0 +1,178 @@
+"""Hardware contracts: what procedures may call.
+
+Procedures program against these roles, never against a concrete driver, so one J–V procedure runs on a
+Keithley 2400, a 2450, one channel of a 2636B or a Keysight B2902A, and on the simulated bench. A driver
+satisfies a role structurally (``typing.Protocol``); a multi-channel instrument hands out one role object
+per channel. Units are SI unless the name says otherwise; temperatures in kelvin.
+
+Sign conventions: a source-measure unit reports the current flowing *out of* its HI terminal into the
+device as positive. A solar cell under light at 0 V therefore reads a *negative* current; procedures turn it
+into a positive photocurrent density when they store ``current_density_mA_cm2``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Arrays from an instrument-timed sweep, one entry per point.
+
+    ``time_s`` is the instrument's own timestamp of each reading relative to the sweep start.
+    ``achieved_rate_V_s`` is the scan rate the instrument really produced (|ΔV| / Δt over the sweep).
+    """
+
+    time_s: FloatArray
+    voltage_V: FloatArray
+    current_A: FloatArray
+    achieved_rate_V_s: float = float("nan")
+    settings: dict[str, float | str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TransientResult:
+    """A capacitance transient captured by the LCR meter: ``time_s`` from the trigger, C and G."""
+
+    time_s: FloatArray
+    capacitance_F: FloatArray
+    conductance_S: FloatArray
+    frequency_Hz: float = float("nan")
+
+
+@runtime_checkable
+class Instrument(Protocol):
+    """What every role object has: an identity and a safe state."""
+
+    def identify(self) -> str:
+        """The instrument's identification string (``*IDN?`` or the model's equivalent)."""
+        ...
+
+    def safe_state(self) -> None:
+        """Outputs off, bias off, shutter closed, heater to a safe setpoint. Idempotent, never raises
+        for an instrument that is half-configured."""
+        ...
+
+
+@runtime_checkable
+class SourceMeter(Instrument, Protocol):
+    """One source-measure channel."""
+
+    def source_voltage(self, voltage_V: float) -> None:
+        """Switch to voltage sourcing (if needed) and set the level, in volts."""
+        ...
+
+    def source_current(self, current_A: float) -> None:
+        """Switch to current sourcing (if needed) and set the level, in amperes."""
+        ...
+
+    def set_compliance_current(self, current_A: float) -> None:
+        """Current limit while sourcing voltage, in amperes (> 0)."""
+        ...
+
+    def set_compliance_voltage(self, voltage_V: float) -> None:
+        """Voltage limit while sourcing current, in volts (> 0)."""
+        ...
+
+    def set_nplc(self, nplc: float) -> None:
+        """Integration time in power-line cycles."""
+        ...
+
+    def output_on(self) -> None: ...
+
+    def output_off(self) -> None: ...
+
+    def measure(self) -> tuple[float, float]:
+        """One reading: (voltage_V, current_A)."""
+        ...
+
+    def sweep_voltage(self, voltages_V: FloatArray, dwell_s: float) -> SweepResult:
+        """Source each voltage for ``dwell_s`` (instrument-timed where the model can), measure at the
+        end of each dwell, and return the arrays. The output stays on at the last level."""
+        ...
+
+
+@runtime_checkable
+class LCRMeter(Instrument, Protocol):
+    """An LCR meter used for C–f, C–V, TAS and capacitance transients (TID)."""
+
+    def set_frequency(self, frequency_Hz: float) -> None: ...
+
+    def set_ac_level(self, voltage_V: float) -> None:
+        """AC test signal amplitude (rms), in volts."""
+        ...
+
+    def set_dc_bias(self, voltage_V: float) -> None:
+        """Internal DC bias level, in volts (does not switch the bias on)."""
+        ...
+
+    def dc_bias_on(self) -> None: ...
+
+    def dc_bias_off(self) -> None: ...
+
+    def measure(self) -> tuple[float, float]:
+        """One parallel-model reading: (capacitance_F, conductance_S)."""
+        ...
+
+    def capture_transient(self, duration_s: float, n_points: int) -> TransientResult:
+        """Record C(t) at the present frequency and bias for ``duration_s`` from the call, as fast as the
+        instrument's buffered measurement allows, returning at most ``n_points`` samples."""
+        ...
+
+
+@runtime_checkable
+class TemperatureController(Instrument, Protocol):
+    """A cryostat or hot-stage controller, one control loop."""
+
+    def read_temperature_K(self) -> float: ...
+
+    def set_setpoint_K(self, temperature_K: float) -> None: ...
+
+    def set_ramp_rate_K_min(self, rate_K_min: float) -> None:
+        """Setpoint ramp rate in K/min; 0 disables ramping."""
+        ...
+
+    def set_heater_range(self, heater_range: str) -> None:
+        """Heater range by name: ``"off"``, ``"low"``, ``"medium"``, ``"high"``."""
+        ...
+
+    def heater_off(self) -> None: ...
+
+    def wait_until_stable(
+        self, setpoint_K: float, tolerance_K: float, window_s: float, timeout_s: float
+    ) -> bool:
+        """Block until the reading stays within ``tolerance_K`` of ``setpoint_K`` for ``window_s``;
+        False if ``timeout_s`` passes first."""
+        ...
+
+
+@runtime_checkable
+class LightSource(Instrument, Protocol):
+    """A solar simulator (lamp or LED) with a shutter or an on/off switch."""
+
+    def set_intensity_suns(self, suns: float) -> None: ...
+
+    def open_shutter(self) -> None: ...
+
+    def close_shutter(self) -> None: ...
+
+    def read_irradiance_mW_cm2(self) -> float:
+        """The calibrated reference cell's reading, in mW/cm² (100 mW/cm² = 1 sun AM1.5G)."""
+        ...
+
+
+@runtime_checkable
+class Switch(Instrument, Protocol):
+    """A multiplexer that connects one pixel of a substrate to the measuring instrument."""
+
+    def select_channel(self, channel: int) -> None:
+        """Close the path to ``channel`` (1-based) and open every other path."""
+        ...
+
+    def open_all(self) -> None: ...
