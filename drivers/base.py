@@ -272,3 +272,21 @@ class SCPILabInstrument(SCPIMixin, LabInstrument):
                 break
             errors.append((code, message.strip().strip('"')))
         return errors
+
+
+def attempt_all(name: str, address: str, steps: list[tuple[str, Callable[[], Any]]]) -> None:
+    """Run every step of a safe-state sequence even if some fail, then raise one error listing failures.
+
+    A half-configured or half-broken instrument must still get as safe as it can: a failed "output off"
+    must not stop us from trying "bias off".
+    """
+    failures: list[str] = []
+    for label, step in steps:
+        try:
+            step()
+        except Exception as exc:
+            log.error("%s: safe-state step %r failed: %s", name, label, exc)
+            failures.append(f"{label}: {exc}")
+    if failures:
+        raise InstrumentError("could not reach safe state: " + "; ".join(failures),
+                              instrument=name, address=address)

@@ -54,9 +54,15 @@ class Instrument(Protocol):
         """The instrument's identification string (``*IDN?`` or the model's equivalent)."""
         ...
 
+    def settings_snapshot(self) -> dict[str, float | str | bool]:
+        """The settings that matter for the data (ranges, NPLC, frequency, ...), stored with each run."""
+        ...
+
     def safe_state(self) -> None:
-        """Outputs off, bias off, shutter closed, heater to a safe setpoint. Idempotent, never raises
-        for an instrument that is half-configured."""
+        """Outputs off, bias off, shutter closed, heater to a safe setpoint.
+
+        Idempotent and usable on a half-configured instrument: every step is tried even when an earlier
+        one fails; afterwards an :class:`~labctl.errors.InstrumentError` lists the steps that failed."""
         ...
 
 

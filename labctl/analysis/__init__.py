@@ -1,0 +1,1 @@
+"""Pure functions on arrays: no I/O, no instruments, no h5py."""

@@ -1,0 +1,102 @@
+"""`labctl analyze FILE`: a run's summary plus its procedure's derived metrics.
+
+Each procedure that has an analysis registers a function ``(RunReader) -> dict`` here; its result is written
+to the file's ``/analysis/<procedure>`` and returned. Every file also gets a summary of its blocks.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from labctl.store import RunReader, RunWriter
+
+#: procedure name -> "module:function" taking a RunReader and returning JSON-able metrics.
+ANALYZERS: dict[str, str] = {"jv": "labctl.reports.jv:analyze_jv"}
+
+#: procedure name -> "module:function(result, console)" printing metrics for people.
+PRINTERS: dict[str, str] = {"jv": "labctl.reports.jv:print_jv"}
+
+#: procedure name -> "module:function(path, out_dir) -> list[Path]" writing PNG figures.
+REPORTS: dict[str, str] = {"jv": "labctl.reports.jv:plot_jv_report"}
+
+
+def _load(target: str) -> Callable[..., Any]:
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+
+
+def report_file(path: Path, out_dir: Path) -> list[Path]:
+    """PNG figures for a run; an error names the procedure when it has no report yet."""
+    from labctl.errors import DataFileError
+
+    with RunReader(path) as reader:
+        procedure = reader.procedure
+    target = REPORTS.get(procedure)
+    if target is None:
+        raise DataFileError(f"{path}: no report is defined for procedure {procedure!r} yet")
+    return list(_load(target)(path, out_dir))
+
+
+def summarize(reader: RunReader) -> dict[str, Any]:
+    blocks = []
+    for block in reader.blocks():
+        n_rows = len(block[block.columns[0]]) if block.columns else 0
+        blocks.append({"name": block.name, "rows": n_rows, "columns": dict(block.units)})
+    return {
+        "file": str(reader.path),
+        "procedure": reader.procedure,
+        "status": reader.status,
+        "created": reader.attrs.get("created", ""),
+        "blocks": blocks,
+        "events": len(reader.events()),
+    }
+
+
+def analyze_file(path: Path) -> dict[str, Any]:
+    """Summary and procedure metrics; the metrics are stored in the file's /analysis as well."""
+    with RunReader(path) as reader:
+        result: dict[str, Any] = {"summary": summarize(reader)}
+        target = ANALYZERS.get(reader.procedure)
+        metrics = _load(target)(reader) if target else None
+    if metrics is not None:
+        result.update(metrics)
+        with RunWriter.open_existing(path) as writer:
+            writer.write_analysis(result["summary"]["procedure"], _flatten_for_storage(metrics))
+    else:
+        result["note"] = f"no analysis is defined for procedure {result['summary']['procedure']!r} yet"
+    return result
+
+
+def _flatten_for_storage(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Lists of row dicts become one group per list, one dataset per key (numbers) or attribute."""
+    stored: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            stored[key] = {str(i): row for i, row in enumerate(value)}
+        else:
+            stored[key] = value
+    return stored
+
+
+def print_analysis(result: dict[str, Any], console: Console) -> None:
+    summary = result["summary"]
+    console.print(f"[bold]{summary['file']}[/]  procedure {summary['procedure']}, status {summary['status']}, "
+                  f"created {summary['created']}")
+    table = Table(title="blocks")
+    for column in ("block", "rows", "columns [unit]"):
+        table.add_column(column)
+    for block in summary["blocks"]:
+        cols = ", ".join(f"{c} [{u}]" if u else c for c, u in block["columns"].items())
+        table.add_row(block["name"], str(block["rows"]), cols)
+    console.print(table)
+    printer = PRINTERS.get(summary["procedure"])
+    if printer:
+        _load(printer)(result, console)
+    elif "note" in result:
+        console.print(result["note"])

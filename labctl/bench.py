@@ -1,0 +1,184 @@
+"""A connected station: driver instances behind role accessors.
+
+Procedures ask the bench for a role by sample (``bench.source_meter("pixel1")``) and get an object that
+satisfies :mod:`labctl.roles`; the bench selects the pixel on its switch. For ``sim://`` addresses the bench
+builds the simulated world (see :mod:`labctl.sim_bench`) and connects the drivers to its mocks in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from labctl.clock import Clock
+from labctl.errors import InstrumentError, StationError
+from labctl.roles import LCRMeter, LightSource, SourceMeter, Switch, TemperatureController
+from labctl.station import SampleSpec, Station
+
+log = logging.getLogger(__name__)
+
+
+class Bench:
+    """Connected instruments of one station for one run. Close it to release every connection."""
+
+    def __init__(self, station: Station, clock: Clock, drivers: dict[str, Any], world: Any = None) -> None:
+        self.station = station
+        self.clock = clock
+        self.drivers = drivers
+        self.world = world
+
+    @classmethod
+    def connect(cls, station: Station, names: Iterable[str], *, clock: Clock | None = None,
+                world: Any = None) -> Bench:
+        """Open each named instrument; on any failure close what was opened and raise."""
+        names = list(dict.fromkeys(names))
+        if clock is None:
+            clock = station.make_clock()
+        if station.simulated and world is None:
+            from labctl.sim_bench import build_world
+
+            world = build_world(station, clock)
+        drivers: dict[str, Any] = {}
+        try:
+            for name in names:
+                drivers[name] = open_driver(station, name, clock, world)
+        except Exception:
+            for driver in drivers.values():
+                _close_quietly(driver)
+            raise
+        return cls(station, clock, drivers, world)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.drivers)
+
+    def instrument(self, name: str) -> Any:
+        try:
+            return self.drivers[name]
+        except KeyError:
+            raise StationError(f"instrument {name!r} is not connected in this run") from None
+
+    # --------------------------------------------------------------------------- role accessors
+    def _sample_role(self, sample: str | SampleSpec, role: str) -> tuple[SampleSpec, Any]:
+        spec = sample if isinstance(sample, SampleSpec) else self.station.sample(sample)
+        name = getattr(spec, role)
+        if name is None:
+            raise StationError(f"sample '{spec.name}' has no {role} in station {self.station.source}")
+        return spec, self.instrument(name)
+
+    def source_meter(self, sample: str | SampleSpec) -> SourceMeter:
+        spec, driver = self._sample_role(sample, "smu")
+        role = driver.channel(spec.smu_channel) if spec.smu_channel else driver
+        return role  # type: ignore[no-any-return]
+
+    def lcr(self, sample: str | SampleSpec) -> LCRMeter:
+        return self._sample_role(sample, "lcr")[1]  # type: ignore[no-any-return]
+
+    def light(self, sample: str | SampleSpec) -> LightSource:
+        return self._sample_role(sample, "light")[1]  # type: ignore[no-any-return]
+
+    def temperature_controller(self, sample: str | SampleSpec) -> TemperatureController:
+        return self._sample_role(sample, "temperature")[1]  # type: ignore[no-any-return]
+
+    def switch(self, sample: str | SampleSpec) -> Switch | None:
+        spec = sample if isinstance(sample, SampleSpec) else self.station.sample(sample)
+        return self.instrument(spec.switch) if spec.switch else None
+
+    def select(self, sample: str | SampleSpec) -> None:
+        """Route the sample's pixel through its switch (no-op for directly wired samples)."""
+        spec = sample if isinstance(sample, SampleSpec) else self.station.sample(sample)
+        if spec.switch is not None and spec.switch_channel is not None:
+            self.instrument(spec.switch).select_channel(spec.switch_channel)
+
+    # ------------------------------------------------------------------------------- bookkeeping
+    def describe_instruments(self) -> dict[str, dict[str, Any]]:
+        """IDN, address, driver and a settings snapshot per instrument, for the run file."""
+        described: dict[str, dict[str, Any]] = {}
+        for name, driver in self.drivers.items():
+            spec = self.station.instrument(name)
+            try:
+                idn = driver.identify()
+            except Exception as exc:
+                idn = f"(identification failed: {exc})"
+            try:
+                settings = driver.settings_snapshot()
+            except Exception as exc:
+                settings = {"error": str(exc)}
+            described[name] = {"idn": idn, "address": spec.address, "driver": spec.driver,
+                               "settings": settings}
+        return described
+
+    def safe_state_all(self) -> dict[str, str]:
+        """Every instrument to its safe state; returns the problems by instrument (empty when all went well).
+
+        Each instrument is tried even when another failed: one dead controller must not leave a lamp on.
+        """
+        problems: dict[str, str] = {}
+        for name, driver in self.drivers.items():
+            try:
+                driver.safe_state()
+            except Exception as exc:
+                log.error("%s: safe state failed: %s", name, exc)
+                problems[name] = str(exc)
+        return problems
+
+    def close(self) -> None:
+        for driver in self.drivers.values():
+            _close_quietly(driver)
+        self.drivers = {}
+
+
+def _close_quietly(driver: Any) -> None:
+    try:
+        driver.adapter.close()
+    except Exception:
+        log.debug("closing %s failed", getattr(driver, "name", driver), exc_info=True)
+
+
+def open_driver(station: Station, name: str, clock: Clock, world: Any = None) -> Any:
+    """One driver instance for a station instrument, with an adapter factory for reconnects."""
+    spec = station.instrument(name)
+    cls = station.driver_class(name)
+    options = dict(spec.options)
+    options.pop("faults", None)
+    driver_options = options.pop("driver_options", {})
+    if spec.simulated:
+        from labctl.sim_bench import sim_adapter_factory
+
+        factory = sim_adapter_factory(world, name)
+    else:
+        from drivers.transport import open_address
+
+        def factory() -> Any:
+            return open_address(spec.address, **options)
+
+    try:
+        adapter = factory()
+    except Exception as exc:
+        raise InstrumentError(f"cannot open connection: {exc}", instrument=name, address=spec.address) from exc
+    return cls(adapter, name=name, address=spec.address, adapter_factory=factory, clock=clock, **driver_options)
+
+
+def probe_station(station: Station) -> list[dict[str, str]]:
+    """Connect to each instrument in turn and ask who it is; one row per instrument, never raises."""
+    clock = station.make_clock()
+    world = None
+    if station.simulated:
+        from labctl.sim_bench import build_world
+
+        world = build_world(station, clock)
+    rows = []
+    for name, spec in station.instruments.items():
+        row = {"name": name, "driver": spec.driver, "address": spec.address, "identity": "", "status": ""}
+        try:
+            driver = open_driver(station, name, clock, world)
+            try:
+                row["identity"] = driver.identify()
+                row["status"] = "ok"
+            finally:
+                _close_quietly(driver)
+        except Exception as exc:
+            row["status"] = f"failed: {exc}"
+        rows.append(row)
+    return rows

@@ -1,0 +1,309 @@
+"""The ``labctl`` command line.
+
+Exit codes: 0 success; 1 the run failed, was interrupted or aborted; 2 bad input (parameter, station,
+file) — reported before any instrument is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+import labctl
+from labctl.errors import LabctlError
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _fail(exc: Exception) -> None:
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn labctl's own errors into one clear line and exit code 2 (no traceback)."""
+    try:
+        yield
+    except LabctlError as exc:
+        _fail(exc)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(labctl.__version__, prog_name="labctl")
+def cli() -> None:
+    """labctl: instrument control and HDF5 acquisition for perovskite solar-cell labs."""
+
+
+# ------------------------------------------------------------------------------------- running
+class _ProgressView:
+    """Rich progress bar fed by runner events (runs in the run thread; rich is thread-safe)."""
+
+    def __init__(self, title: str) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[message]}"),
+            console=console,
+            transient=False,
+        )
+        self.task = self.progress.add_task(title, total=1.0, message="")
+
+    def __call__(self, event: Any) -> None:
+        from labctl.runner.events import LogLine, Progress as ProgressEvent, StatusChanged
+
+        if isinstance(event, ProgressEvent):
+            self.progress.update(self.task, completed=event.fraction, message=event.message)
+        elif isinstance(event, StatusChanged) and event.status in {"connecting", "shutting down"}:
+            self.progress.update(self.task, message=event.status)
+        elif isinstance(event, LogLine) and event.level in {"warning", "error"}:
+            self.progress.console.print(f"[yellow]{event.level}:[/] {event.message}")
+
+
+def _execute(runner: Any, title: str) -> None:
+    """Run with a progress bar; SIGTERM and Ctrl-C end the run through its safe shutdown."""
+    view = _ProgressView(title)
+    runner.subscribe(view)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        runner.abort("SIGTERM")
+
+    previous: Callable[..., Any] | int | None = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        with view.progress:
+            result = runner.run()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    colour = "green" if result.status == "completed" else "red"
+    console.print(f"[{colour}]{result.status}[/]: {result.reason}")
+    console.print(f"data: {result.path}")
+    if result.status == "completed":
+        from labctl.analyze import ANALYZERS, analyze_file, print_analysis
+
+        if runner.procedure.name in ANALYZERS:
+            print_analysis(analyze_file(result.path), console)
+    if result.status != "completed":
+        if result.status == "interrupted":
+            console.print(f"continue with: labctl resume {result.path}")
+        sys.exit(EXIT_FAILED)
+
+
+@cli.command()
+@click.argument("procedure")
+@click.option("--station", "station_name", default="sim", show_default=True,
+              help="Station file (TOML) or a built-in station name.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A procedure parameter; repeat for several. Lists: comma-separated.")
+@click.option("--params", "params_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="A TOML file of parameters (--param overrides it).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("labctl-data"),
+              show_default=True, help="Directory for the data file.")
+@click.option("--file", "file_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Exact data file path (must not exist).")
+@click.option("--operator", default="", help="Who runs the measurement (saved in the file).")
+@click.option("--list-params", is_flag=True, help="Show the procedure's parameters and exit.")
+def run(procedure: str, station_name: str, params: tuple[str, ...], params_file: Path | None,
+        out_dir: Path, file_path: Path | None, operator: str, list_params: bool) -> None:
+    """Run PROCEDURE (see `labctl procedures`) on a station."""
+    from labctl.runner import Runner, procedure_class
+    from labctl.station import Station
+
+    with _user_errors():
+        cls = procedure_class(procedure)
+        if list_params:
+            _print_params(cls)
+            return
+        proc = cls.from_strings(params, params_file)
+        station = Station.load(station_name)
+        if file_path is not None and file_path.exists():
+            from labctl.errors import DataFileError
+
+            raise DataFileError(f"{file_path} exists; labctl never overwrites a data file")
+        runner = Runner(proc, station=station, path=file_path, directory=out_dir, operator=operator)
+        # Validation that needs the station happens here, before any file or instrument exists.
+        proc.check_station(station)
+    with _user_errors():
+        _execute(runner, cls.title or cls.name)
+
+
+def _print_params(cls: Any) -> None:
+    table = Table(title=f"{cls.name}: {cls.title}")
+    for column in ("parameter", "unit", "default", "allowed", "help"):
+        table.add_column(column)
+    for key, param in cls.parameters().items():
+        default = "(required)" if param.required else str(param.default)
+        table.add_row(key, param.unit, default, param.allowed(), param.help)
+    console.print(table)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--station", "station_name", default=None,
+              help="Use this station instead of the one saved in the file.")
+def resume(file: Path, station_name: str | None) -> None:
+    """Continue an interrupted run from its last checkpoint, appending to FILE."""
+    from labctl.runner import resume_runner
+    from labctl.station import Station
+
+    with _user_errors():
+        station = Station.load(station_name) if station_name else None
+        runner = resume_runner(file, station=station)
+        _execute(runner, f"resume {runner.procedure.name}")
+
+
+@cli.command()
+def procedures() -> None:
+    """List the procedures `labctl run` knows."""
+    from labctl.runner import PROCEDURES, procedure_class
+
+    table = Table()
+    table.add_column("name")
+    table.add_column("what it measures")
+    for name in sorted(PROCEDURES):
+        table.add_row(name, procedure_class(name).title)
+    console.print(table)
+
+
+# ------------------------------------------------------------------------------------ data files
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def analyze(file: Path, as_json: bool) -> None:
+    """Derived metrics of a run (also written to the file's /analysis)."""
+    from labctl.analyze import analyze_file
+
+    with _user_errors():
+        result = analyze_file(file)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, default=float))
+        return
+    from labctl.analyze import print_analysis
+
+    print_analysis(result, console)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Directory for the PNG figures (default: next to FILE).")
+def report(file: Path, out_dir: Path | None) -> None:
+    """PNG figures of a run (J–V curves, P–V, hysteresis vs rate, SPO trace, ...)."""
+    from labctl.analyze import report_file
+
+    with _user_errors():
+        written = report_file(file, out_dir or file.parent)
+    for path in written:
+        console.print(str(path))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--csv", "csv_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Directory for one CSV per block.")
+def export(file: Path, csv_dir: Path) -> None:
+    """Export every block of FILE to CSV (units and metadata in the header)."""
+    from labctl.store import export_csv
+
+    with _user_errors():
+        written = export_csv(file, csv_dir)
+    for path in written:
+        console.print(str(path))
+
+
+# ------------------------------------------------------------------------------------ instruments
+@cli.command()
+@click.option("--station", "station_name", default="sim", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def instruments(station_name: str, as_json: bool) -> None:
+    """Connect to every instrument of a station and show what answered."""
+    from labctl.bench import probe_station
+    from labctl.station import Station
+
+    with _user_errors():
+        station = Station.load(station_name)
+        rows = probe_station(station)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        table = Table(title=f"station {station.name}")
+        for column in ("name", "model", "address", "identity", "status"):
+            table.add_column(column)
+        for row in rows:
+            style = "green" if row["status"] == "ok" else "red"
+            table.add_row(row["name"], row["driver"], row["address"], row["identity"],
+                          f"[{style}]{row['status']}[/]")
+        console.print(table)
+    if any(row["status"] != "ok" for row in rows):
+        sys.exit(EXIT_FAILED)
+
+
+@cli.group()
+def sim() -> None:
+    """The simulated bench."""
+
+
+@sim.command("serve")
+@click.option("--station", "station_name", default="sim", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to bind; 127.0.0.1 keeps the simulated bench on this machine.")
+@click.option("--port-base", default=5025, show_default=True, type=click.IntRange(0, 65535),
+              help="First TCP port; instruments get consecutive ports (0: any free ports).")
+def sim_serve(station_name: str, host: str, port_base: int) -> None:
+    """Serve every simulated instrument as a TCP socket instrument until interrupted."""
+    from labctl.sim_bench import serve_station
+    from labctl.station import Station
+
+    with _user_errors():
+        station = Station.load(station_name)
+        server = serve_station(station, host=host, port_base=port_base)
+    with server:
+        for name, model, resource in server.endpoints:
+            click.echo(f"{name} {model} {resource}", nl=True)
+        sys.stdout.flush()
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+
+
+# ------------------------------------------------------------------------------------------- demo
+@cli.command()
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("demo-output"),
+              show_default=True)
+def demo(out_dir: Path) -> None:
+    """The main job on the simulated bench: measure, analyse and plot."""
+    from labctl.demo import run_demo
+
+    with _user_errors():
+        run_demo(out_dir, console)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

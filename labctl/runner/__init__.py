@@ -1,0 +1,41 @@
+"""Procedures and their lifecycle."""
+
+from labctl.runner.context import BlockSink, RunContext, RunControl
+from labctl.runner.events import DataRows, LogLine, Progress, RunEvent, StatusChanged
+from labctl.runner.parameters import (
+    BoolParameter,
+    FloatListParameter,
+    FloatParameter,
+    IntParameter,
+    Parameter,
+    TextListParameter,
+    TextParameter,
+)
+from labctl.runner.procedure import Procedure
+from labctl.runner.registry import PROCEDURES, procedure_class, register
+from labctl.runner.runner import Runner, RunResult, resume_runner
+
+__all__ = [
+    "PROCEDURES",
+    "BlockSink",
+    "BoolParameter",
+    "DataRows",
+    "FloatListParameter",
+    "FloatParameter",
+    "IntParameter",
+    "LogLine",
+    "Parameter",
+    "Procedure",
+    "Progress",
+    "RunContext",
+    "RunControl",
+    "RunEvent",
+    "RunResult",
+    "Runner",
+    "StatusChanged",
+    "TextListParameter",
+    "TextParameter",
+    "procedure_class",
+    "register",
+    "resume_runner",
+]

@@ -1,0 +1,230 @@
+"""The run lifecycle: validate → create file → connect → startup → execute → shutdown.
+
+Whatever ends a run — success, an exception, an abort from another thread, Ctrl-C, SIGTERM, an interlock —
+the procedure's own ``shutdown`` runs, then every connected instrument is put in its safe state, and the end
+state with its reason is written to the run file's ``/events`` and root ``status``. A run stopped by an
+instrument that could not be recovered ends as ``interrupted`` with its last checkpoint intact, so
+``labctl resume FILE`` can continue it into the same file.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labctl.clock import Clock, RealClock
+from labctl.errors import ConnectionLost, InstrumentError, InterlockTripped, RunAborted
+from labctl.runner.context import RunContext, RunControl
+from labctl.runner.events import StatusChanged, Subscriber
+from labctl.runner.procedure import Procedure, resolve_values
+from labctl.runner.registry import procedure_class
+
+if TYPE_CHECKING:
+    from labctl.bench import Bench
+    from labctl.station import Station
+
+log = logging.getLogger("labctl.run")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    path: Path
+    status: str
+    reason: str = ""
+
+
+def new_data_path(directory: Path, stem: str, clock: Clock) -> Path:
+    """``<dir>/<stem>_<YYYYmmdd-HHMMSS>.h5``; never an existing file (a counter is added if needed)."""
+    stamp = datetime.fromtimestamp(clock.now(), tz=UTC).strftime("%Y%m%d-%H%M%S")
+    safe_stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-") or "run"
+    candidate = directory / f"{safe_stem}_{stamp}.h5"
+    counter = 1
+    while candidate.exists():
+        candidate = directory / f"{safe_stem}_{stamp}_{counter}.h5"
+        counter += 1
+    return candidate
+
+
+class Runner:
+    """Runs one procedure into one HDF5 file. ``pause``/``resume``/``abort`` are safe from any thread."""
+
+    def __init__(
+        self,
+        procedure: Procedure,
+        *,
+        station: Station | None = None,
+        path: Path | None = None,
+        directory: Path = Path("labctl-data"),
+        operator: str = "",
+        clock: Clock | None = None,
+        subscribers: list[Subscriber] | None = None,
+        append: bool = False,
+    ) -> None:
+        self.procedure = procedure
+        self.station = station
+        self.operator = operator
+        self.control = RunControl()
+        self.subscribers: list[Subscriber] = list(subscribers or [])
+        self._append = append
+        self._explicit_clock = clock
+        self._directory = directory
+        self.path = path
+        self.status = "created"
+
+    # ------------------------------------------------------------------------------- controls
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.append(subscriber)
+
+    def pause(self) -> None:
+        self.control.pause()
+        self._set_status("paused", "pause requested")
+
+    def resume(self) -> None:
+        self.control.resume()
+        self._set_status("running", "resumed")
+
+    def abort(self, reason: str = "aborted by the user") -> None:
+        self.control.abort(reason)
+
+    def _set_status(self, status: str, reason: str = "") -> None:
+        self.status = status
+        event = StatusChanged(status, reason)
+        for subscriber in list(self.subscribers):
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("a run subscriber failed")
+
+    # ------------------------------------------------------------------------------- lifecycle
+    def run(self) -> RunResult:
+        from labctl.store import RunWriter
+
+        self._set_status("validating")
+        # Everything that can be checked without touching an instrument is checked before the file exists.
+        if self.station is not None:
+            self.procedure.check_station(self.station)
+            names = self.procedure.instruments_needed(self.station)
+            self.station.check_instruments(names)
+        else:
+            names = []
+        clock = self._explicit_clock or (self.station.make_clock() if self.station else RealClock())
+
+        resume_state: dict[str, Any] | None = None
+        checkpoint: dict[str, Any] | None = None
+        if self._append:
+            from labctl.store import RunReader
+
+            assert self.path is not None
+            with RunReader(self.path) as reader:
+                checkpoint = reader.last_checkpoint()
+            resume_state = checkpoint["state"] if checkpoint else None
+            writer = RunWriter.open_existing(self.path, clock=clock)
+        else:
+            if self.path is None:
+                self._directory.mkdir(parents=True, exist_ok=True)
+                self.path = new_data_path(self._directory, self.procedure.file_stem(), clock)
+            writer = RunWriter.create(
+                self.path,
+                procedure=self.procedure.name,
+                procedure_class=self.procedure.class_path(),
+                parameters=self.procedure.values,
+                operator=self.operator,
+                station=self.station.describe() if self.station else "",
+                sample=self.procedure.sample_metadata(self.station),
+                conditions=self.procedure.conditions(),
+                clock=clock,
+            )
+        assert self.path is not None
+        if self._append:
+            writer.event("resume", "run resumed from its last checkpoint",
+                         checkpoint=bool(checkpoint))
+
+        bench: Bench | None = None
+        ctx: RunContext | None = None
+        status, reason = "failed", ""
+        try:
+            writer.set_status("running")
+            if self.station is not None and names:
+                self._set_status("connecting")
+                from labctl.bench import Bench
+
+                bench = Bench.connect(self.station, names, clock=clock)
+                for name, info in bench.describe_instruments().items():
+                    writer.add_instrument(name, **info)
+            ctx = RunContext(clock=clock, writer=writer, bench=bench, control=self.control,
+                             subscribers=self.subscribers, resume_state=resume_state)
+            writer.event("start", f"procedure {self.procedure.name} starting",
+                         resumed=self._append, instruments=names)
+            self._set_status("running")
+            self.procedure.startup(ctx)
+            self.procedure.execute(ctx)
+            status, reason = "completed", "procedure finished"
+        except RunAborted as exc:
+            status, reason = "aborted", str(exc) or "aborted"
+        except KeyboardInterrupt:
+            status, reason = "aborted", "Ctrl-C"
+        except InterlockTripped as exc:
+            status, reason = "aborted", f"interlock: {exc}"
+        except (ConnectionLost, InstrumentError) as exc:
+            # The data and the last checkpoint are safe; the run can be resumed once the fault is fixed.
+            status, reason = "interrupted", f"instrument fault: {exc}"
+        except Exception as exc:
+            log.exception("run failed")
+            status, reason = "failed", f"{type(exc).__name__}: {exc}"
+        finally:
+            self._set_status("shutting down", reason)
+            self._shutdown(ctx, bench, writer)
+            if status == "completed" and ctx is not None:
+                try:
+                    self.procedure.analyze(ctx)
+                except Exception as exc:
+                    log.exception("analysis failed")
+                    writer.event("analysis_failed", f"{type(exc).__name__}: {exc}")
+            writer.event("end", reason, status=status)
+            writer.set_status(status, reason)
+            writer.close()
+            if bench is not None:
+                bench.close()
+            self._set_status(status, reason)
+        return RunResult(self.path, status, reason)
+
+    def _shutdown(self, ctx: RunContext | None, bench: Bench | None, writer: Any) -> None:
+        if ctx is not None:
+            try:
+                self.procedure.shutdown(ctx)
+            except BaseException as exc:  # Ctrl-C twice must still leave the instruments safe
+                log.exception("procedure shutdown failed")
+                writer.event("shutdown_failed", f"procedure shutdown: {type(exc).__name__}: {exc}")
+        if bench is not None:
+            for name, problem in bench.safe_state_all().items():
+                writer.event("safe_state_failed", problem, instrument=name)
+            writer.event("safe_state", "instruments in safe state", instruments=sorted(bench.names))
+
+
+def resume_runner(path: Path, *, station: Station | None = None, subscribers: list[Subscriber] | None = None,
+                  clock: Clock | None = None) -> Runner:
+    """A runner that continues the run in ``path`` from its last checkpoint, appending to the same file.
+
+    The procedure is rebuilt from the parameters saved in the file; the station is the one named in the file
+    unless another is given.
+    """
+    from labctl.station import Station
+    from labctl.store import RunReader
+
+    with RunReader(path) as reader:
+        cls_path = reader.procedure_class or reader.procedure
+        values = reader.parameters
+        station_desc = reader.attrs.get("station", "")
+        status = reader.status
+    if status == "completed":
+        from labctl.errors import DataFileError
+
+        raise DataFileError(f"{path}: the run completed; there is nothing to resume")
+    procedure = resolve_values(procedure_class(cls_path), values)
+    if station is None and station_desc:
+        station = Station.from_description(station_desc)
+    return Runner(procedure, station=station, path=path, append=True, subscribers=subscribers, clock=clock)

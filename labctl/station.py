@@ -1,0 +1,226 @@
+"""Station files: which instruments a lab has, how to reach them, and which samples are wired where.
+
+A station is a TOML file::
+
+    name = "cryo-lab"
+
+    [instruments.smu]
+    driver = "keithley2450"                      # a key of drivers.registry.DRIVERS
+    address = "TCPIP::192.168.1.20::5025::SOCKET" # or sim://keithley2450 for the simulated bench
+    timeout_ms = 5000                            # any further keys are driver/transport options
+
+    [samples.pixel1]
+    area_cm2 = 0.0825
+    smu = "smu"            # instrument names from [instruments]
+    smu_channel = "a"      # for two-channel SMUs
+    switch = "matrix"      # optional multiplexer ...
+    switch_channel = 1     # ... and its channel for this pixel
+    light = "sun"
+    lcr = "lcr"
+    temperature = "cryo"
+    voltage_min_V = -0.5   # limits no procedure may exceed
+    voltage_max_V = 1.6
+    current_max_mA = 50.0
+
+    [sim]                  # only for sim:// addresses: the simulated world
+    seed = 0
+    [sim.devices.pixel1]
+    preset = "wbg_ref"     # any device-model parameter may follow, e.g. rs_ohm_cm2 = 3.0
+
+``Station.load("sim")`` is the built-in simulated station with every supported model.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from labctl.clock import Clock, RealClock, VirtualClock
+from labctl.errors import StationError
+
+BUILTIN_STATIONS = ("sim",)
+
+
+@dataclass(frozen=True)
+class InstrumentSpec:
+    name: str
+    driver: str
+    address: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def simulated(self) -> bool:
+        return self.address.startswith("sim://")
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """A device under test and its wiring. Limits bound every procedure parameter that touches it."""
+
+    name: str
+    area_cm2: float
+    smu: str | None = None
+    smu_channel: str | None = None
+    switch: str | None = None
+    switch_channel: int | None = None
+    light: str | None = None
+    lcr: str | None = None
+    temperature: str | None = None
+    voltage_min_V: float = -2.0
+    voltage_max_V: float = 2.0
+    current_max_mA: float = 100.0
+    notes: str = ""
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None and v != ""}
+
+
+_SAMPLE_KEYS = set(SampleSpec.__dataclass_fields__)
+
+
+class Station:
+    """A parsed station file. Connecting is :class:`labctl.bench.Bench`'s job; this only describes."""
+
+    def __init__(self, data: dict[str, Any], *, source: str, text: str) -> None:
+        self.source = source
+        self.text = text
+        self.name = str(data.get("name", source))
+        self.instruments: dict[str, InstrumentSpec] = {}
+        for name, spec in dict(data.get("instruments", {})).items():
+            self.instruments[name] = self._parse_instrument(name, spec)
+        self.samples: dict[str, SampleSpec] = {}
+        for name, spec in dict(data.get("samples", {})).items():
+            self.samples[name] = self._parse_sample(name, spec)
+        self.sim: dict[str, Any] = dict(data.get("sim", {}))
+        self._check_wiring()
+
+    # ----------------------------------------------------------------------------------- loading
+    @classmethod
+    def load(cls, name_or_path: str | Path) -> Station:
+        """A built-in station by name (``sim``) or a TOML file."""
+        key = str(name_or_path)
+        if key in BUILTIN_STATIONS:
+            text = resources.files("labctl.stations").joinpath(f"{key}.toml").read_text("utf-8")
+            return cls.from_text(text, source=key)
+        path = Path(name_or_path)
+        try:
+            text = path.read_text("utf-8")
+        except OSError as exc:
+            raise StationError(
+                f"cannot read station file {path}: {exc.strerror or exc}; built-in stations: "
+                f"{', '.join(BUILTIN_STATIONS)}"
+            ) from exc
+        return cls.from_text(text, source=str(path))
+
+    @classmethod
+    def from_text(cls, text: str, *, source: str = "<text>") -> Station:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise StationError(f"station {source}: not valid TOML: {exc}") from exc
+        return cls(data, source=source, text=text)
+
+    def describe(self) -> str:
+        """What the run file stores: the source and the full text, so a resume rebuilds the same station."""
+        return json.dumps({"source": self.source, "text": self.text})
+
+    @classmethod
+    def from_description(cls, description: str) -> Station:
+        try:
+            data = json.loads(description)
+            return cls.from_text(data["text"], source=data["source"])
+        except (ValueError, KeyError, TypeError):
+            return cls.load(description)
+
+    # ----------------------------------------------------------------------------------- parsing
+    def _parse_instrument(self, name: str, spec: Any) -> InstrumentSpec:
+        if not isinstance(spec, dict) or "driver" not in spec or "address" not in spec:
+            raise StationError(f"station {self.source}: [instruments.{name}] needs 'driver' and 'address'")
+        from drivers.registry import DRIVERS
+
+        if spec["driver"] not in DRIVERS:
+            raise StationError(
+                f"station {self.source}: instrument '{name}' has unknown driver {spec['driver']!r}; "
+                f"known drivers: {', '.join(sorted(DRIVERS))}"
+            )
+        options = {k: v for k, v in spec.items() if k not in {"driver", "address"}}
+        return InstrumentSpec(name, str(spec["driver"]), str(spec["address"]), options)
+
+    def _parse_sample(self, name: str, spec: Any) -> SampleSpec:
+        if not isinstance(spec, dict):
+            raise StationError(f"station {self.source}: [samples.{name}] must be a table")
+        unknown = set(spec) - _SAMPLE_KEYS
+        if unknown:
+            raise StationError(
+                f"station {self.source}: sample '{name}' has unknown key(s) {', '.join(sorted(unknown))}; "
+                f"allowed: {', '.join(sorted(_SAMPLE_KEYS - {'name'}))}"
+            )
+        if "area_cm2" not in spec or not float(spec["area_cm2"]) > 0:
+            raise StationError(f"station {self.source}: sample '{name}' needs area_cm2 > 0")
+        values = dict(spec)
+        if "smu_channel" in values:
+            values["smu_channel"] = str(values["smu_channel"])
+        return SampleSpec(name=name, **values)
+
+    def _check_wiring(self) -> None:
+        for sample in self.samples.values():
+            for role in ("smu", "switch", "light", "lcr", "temperature"):
+                instrument = getattr(sample, role)
+                if instrument is not None and instrument not in self.instruments:
+                    raise StationError(
+                        f"station {self.source}: sample '{sample.name}' names {role} = {instrument!r}, "
+                        f"which is not in [instruments] ({', '.join(self.instruments) or 'none'})"
+                    )
+            if (sample.switch is None) != (sample.switch_channel is None):
+                raise StationError(
+                    f"station {self.source}: sample '{sample.name}' needs both switch and switch_channel"
+                )
+            if sample.voltage_min_V >= sample.voltage_max_V:
+                raise StationError(
+                    f"station {self.source}: sample '{sample.name}' has voltage_min_V >= voltage_max_V"
+                )
+        simulated = {spec.simulated for spec in self.instruments.values()}
+        if len(simulated) > 1:
+            raise StationError(
+                f"station {self.source}: mixes sim:// and real addresses; a simulated world runs on virtual "
+                "time and cannot share a run with real instruments"
+            )
+
+    # ------------------------------------------------------------------------------------ access
+    @property
+    def simulated(self) -> bool:
+        return bool(self.instruments) and all(s.simulated for s in self.instruments.values())
+
+    def sample(self, name: str) -> SampleSpec:
+        try:
+            return self.samples[name]
+        except KeyError:
+            raise StationError(
+                f"station {self.source} has no sample {name!r}; samples: {', '.join(self.samples) or 'none'}"
+            ) from None
+
+    def instrument(self, name: str) -> InstrumentSpec:
+        try:
+            return self.instruments[name]
+        except KeyError:
+            raise StationError(
+                f"station {self.source} has no instrument {name!r}; instruments: "
+                f"{', '.join(self.instruments) or 'none'}"
+            ) from None
+
+    def check_instruments(self, names: list[str]) -> None:
+        for name in names:
+            self.instrument(name)
+
+    def driver_class(self, name: str) -> Any:
+        from drivers.registry import driver_class
+
+        return driver_class(self.instrument(name).driver)
+
+    def make_clock(self) -> Clock:
+        """Virtual time for a simulated station, wall-clock time for real instruments."""
+        return VirtualClock() if self.simulated else RealClock()

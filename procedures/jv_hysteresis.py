@@ -1,0 +1,350 @@
+"""J–V hysteresis: forward and reverse scans at several rates, with preconditioning and an SPO hold.
+
+The scan rate is the instrument's: each scan is one timed sweep (``SourceMeter.sweep_voltage``) with a point
+period of step / rate, and the rate the instrument really achieved is recorded next to the requested one.
+Each scan is one block (``scan_000``, ``scan_001``, ...) with ``voltage_V``, ``current_A``,
+``current_density_mA_cm2`` (photocurrent positive) and ``time_s``; the stabilised-power hold is a block
+``spo_<pixel>``. Metrics come from :mod:`labctl.analysis.jv` (``labctl analyze FILE``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from labctl.analysis.jv import jv_metrics
+from labctl.errors import ParameterError
+from labctl.runner import (
+    BoolParameter,
+    FloatListParameter,
+    FloatParameter,
+    IntParameter,
+    Procedure,
+    RunContext,
+    TextListParameter,
+    TextParameter,
+)
+
+if TYPE_CHECKING:
+    from labctl.station import SampleSpec, Station
+
+DIRECTIONS = {"RS": ["RS"], "FS": ["FS"], "RS+FS": ["RS", "FS"], "FS+RS": ["FS", "RS"]}
+# Worst-case line frequency for converting NPLC into seconds (50 Hz mains gives the longest integration).
+LINE_FREQUENCY_HZ = 50.0
+# Per-point overhead of a source-measure cycle besides integration (settling, A/D, buffer store).
+POINT_OVERHEAD_S = 2e-4
+# How many readings the SPO hold records (evenly spaced over the hold).
+SPO_READINGS = 200
+
+
+class JVHysteresis(Procedure):
+    name = "jv"
+    title = "J–V hysteresis: forward/reverse scans at several rates, preconditioning, SPO"
+
+    sample = TextListParameter("sample(s)", help="Sample (pixel) names from the station; comma-separated for "
+                               "several pixels measured in turn through the switch.")
+    v_min_V = FloatParameter("lowest voltage", unit="V", default=-0.1, minimum=-20.0, maximum=20.0)
+    v_max_V = FloatParameter("highest voltage", unit="V", default=1.5, minimum=-20.0, maximum=20.0)
+    step_V = FloatParameter("voltage step", unit="V", default=0.01, minimum=1e-4, maximum=0.5,
+                            help="Ignored when n_points > 0.")
+    n_points = IntParameter("points per scan", default=0, minimum=0, maximum=10001,
+                            help="0: derive from step_V.")
+    scan_rates_V_s = FloatListParameter("scan rates", unit="V/s", default=[0.1], minimum=1e-4, maximum=1e3)
+    direction = TextParameter("direction order", default="RS+FS", choices=list(DIRECTIONS))
+    nplc = FloatParameter("integration time", unit="PLC", default=0.1, minimum=0.01, maximum=10.0)
+    compliance_mA_cm2 = FloatParameter("current compliance", unit="mA/cm2", default=40.0, minimum=0.01,
+                                       maximum=2000.0)
+    suns = FloatParameter("light intensity", unit="suns", default=1.0, minimum=0.0, maximum=2.0,
+                          help="0 measures in the dark (shutter closed).")
+    light_soak_s = FloatParameter("light soak before the first scan", unit="s", default=0.0, minimum=0.0,
+                                  maximum=36000.0)
+    prebias_V = FloatParameter("pre-bias voltage", unit="V", default=0.0, minimum=-20.0, maximum=20.0)
+    prebias_s = FloatParameter("pre-bias time before each rate", unit="s", default=0.0, minimum=0.0,
+                               maximum=3600.0)
+    repeats = IntParameter("repeats", default=1, minimum=1, maximum=100)
+    spo_s = FloatParameter("stabilised power hold at Vmpp", unit="s", default=0.0, minimum=0.0, maximum=3600.0)
+    shutter_only_while_measuring = BoolParameter("open the shutter only during scans", default=False)
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**values)
+        # (direction, voltage, current density) of this run's scans per pixel, for the SPO's Vmpp.
+        self._scans: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = {}
+
+    # --------------------------------------------------------------------------------- checks
+    def check_consistency(self) -> None:
+        if self.v_min_V >= self.v_max_V:
+            raise ParameterError(
+                f"parameter 'v_min_V' = {self.v_min_V:g} V must be below v_max_V = {self.v_max_V:g} V"
+            )
+        if self.n_points == 1:
+            raise ParameterError("parameter 'n_points' = 1 is invalid; allowed: 0 (use step_V) or 2 … 10001")
+        if len(self.voltages("FS")) > 10001:
+            raise ParameterError(
+                f"parameter 'step_V' = {self.step_V:g} V gives {len(self.voltages('FS'))} points over "
+                f"{self.v_min_V:g} … {self.v_max_V:g} V; allowed: at most 10001 points"
+            )
+        for rate in self.scan_rates_V_s:
+            if self.point_period_s(rate) < self.min_point_period_s():
+                max_rate = self.actual_step_V() / self.min_point_period_s()
+                raise ParameterError(
+                    f"parameter 'scan_rates_V_s' = {rate:g} V/s is too fast for a {self.actual_step_V() * 1e3:g} mV "
+                    f"step at {self.nplc:g} PLC (each point needs ≥ {self.min_point_period_s() * 1e3:.2f} ms); "
+                    f"allowed: ≤ {max_rate:.3g} V/s — use a larger step_V or a smaller nplc"
+                )
+
+    def check_station(self, station: Station) -> None:
+        for name in self.sample:
+            spec = station.sample(name)
+            if spec.smu is None:
+                raise ParameterError(f"parameter 'sample' = {name!r}: the sample has no smu in the station")
+            for key in ("v_min_V", "v_max_V", "prebias_V"):
+                value = getattr(self, key)
+                if key == "prebias_V" and self.prebias_s == 0:
+                    continue
+                if not spec.voltage_min_V <= value <= spec.voltage_max_V:
+                    raise ParameterError(
+                        f"parameter '{key}' = {value:g} V is outside the limits of sample '{name}'; allowed: "
+                        f"{spec.voltage_min_V:g} … {spec.voltage_max_V:g} V"
+                    )
+            compliance_mA = self.compliance_mA_cm2 * spec.area_cm2
+            limit_mA = spec.current_max_mA
+            smu_cls = station.driver_class(spec.smu)
+            smu_max_mA = 1e3 * max(abs(x) for x in getattr(smu_cls, "current_range_A", (-math.inf, math.inf)))
+            allowed_mA = min(limit_mA, smu_max_mA)
+            if compliance_mA > allowed_mA:
+                raise ParameterError(
+                    f"parameter 'compliance_mA_cm2' = {self.compliance_mA_cm2:g} mA/cm2 is "
+                    f"{compliance_mA:g} mA on the {spec.area_cm2:g} cm2 of sample '{name}'; allowed: ≤ "
+                    f"{allowed_mA / spec.area_cm2:g} mA/cm2 (sample limit {limit_mA:g} mA, "
+                    f"{spec.smu} range {smu_max_mA:g} mA)"
+                )
+            nplc_range = getattr(smu_cls, "nplc_range", None)
+            if nplc_range and not nplc_range[0] <= self.nplc <= nplc_range[1]:
+                raise ParameterError(
+                    f"parameter 'nplc' = {self.nplc:g} PLC is outside the range of {spec.smu}; allowed: "
+                    f"{nplc_range[0]:g} … {nplc_range[1]:g} PLC"
+                )
+            if self.suns > 0:
+                if spec.light is None:
+                    raise ParameterError(
+                        f"parameter 'suns' = {self.suns:g} suns but sample '{name}' has no light source; "
+                        "allowed: 0 (dark)"
+                    )
+                light_range = getattr(station.driver_class(spec.light), "intensity_range_suns", None)
+                if light_range and not light_range[0] <= self.suns <= light_range[1]:
+                    raise ParameterError(
+                        f"parameter 'suns' = {self.suns:g} suns is outside the range of {spec.light}; allowed: "
+                        f"{light_range[0]:g} … {light_range[1]:g} suns"
+                    )
+
+    def instruments_needed(self, station: Station) -> list[str]:
+        names: list[str] = []
+        for sample in self.sample:
+            spec = station.sample(sample)
+            names += [n for n in (spec.smu, spec.switch, spec.light, spec.temperature) if n]
+        return list(dict.fromkeys(names))
+
+    def sample_metadata(self, station: Station | None) -> dict[str, Any]:
+        if station is None:
+            return {"samples": self.sample}
+        return {name: station.sample(name).as_metadata() for name in self.sample}
+
+    def conditions(self) -> dict[str, Any]:
+        return {"light_suns": self.suns, "atmosphere": "as in the station", "bias": "J–V scans",
+                "preconditioning": self.preconditioning()}
+
+    def file_stem(self) -> str:
+        return "jv_" + "_".join(self.sample)
+
+    # --------------------------------------------------------------------------------- helpers
+    def actual_step_V(self) -> float:
+        if self.n_points > 1:
+            return (self.v_max_V - self.v_min_V) / (self.n_points - 1)
+        return self.step_V
+
+    def voltages(self, direction: str) -> np.ndarray:
+        if self.n_points > 1:
+            grid = np.linspace(self.v_min_V, self.v_max_V, self.n_points)
+        else:
+            n = int(math.floor((self.v_max_V - self.v_min_V) / self.step_V + 1e-9)) + 1
+            grid = self.v_min_V + self.step_V * np.arange(n)
+            if grid[-1] < self.v_max_V - 1e-12:
+                grid = np.append(grid, self.v_max_V)
+        return grid[::-1].copy() if direction == "RS" else grid
+
+    def point_period_s(self, rate_V_s: float) -> float:
+        return self.actual_step_V() / rate_V_s
+
+    def min_point_period_s(self) -> float:
+        return self.nplc / LINE_FREQUENCY_HZ + POINT_OVERHEAD_S
+
+    def preconditioning(self) -> dict[str, float]:
+        return {"light_soak_s": self.light_soak_s, "prebias_V": self.prebias_V, "prebias_s": self.prebias_s}
+
+    def scan_plan(self) -> list[tuple[str, int, float, str]]:
+        """Every scan in order: (pixel, repeat, rate, direction)."""
+        return [(pixel, repeat, rate, direction)
+                for pixel in self.sample
+                for repeat in range(self.repeats)
+                for rate in self.scan_rates_V_s
+                for direction in DIRECTIONS[self.direction]]
+
+    # ------------------------------------------------------------------------------- lifecycle
+    def execute(self, ctx: RunContext) -> None:
+        assert ctx.bench is not None, "the J–V procedure needs a station"
+        bench = ctx.bench
+        plan = self.scan_plan()
+        state = ctx.resume_state or {}
+        next_scan = int(state.get("next_scan", 0))
+        spo_done: list[str] = list(state.get("spo_done", []))
+        total_s = sum(self.point_period_s(rate) * len(self.voltages(d)) for _, _, rate, d in plan)
+        total_s += self.spo_s * len(self.sample) + self.light_soak_s + self.prebias_s * len(plan)
+        done_s = 0.0
+        current_pixel = None
+        for index, (pixel, repeat, rate, direction) in enumerate(plan):
+            scan_s = self.point_period_s(rate) * len(self.voltages(direction))
+            if index < next_scan:
+                done_s += scan_s
+                continue
+            if pixel != current_pixel:
+                if current_pixel is not None:
+                    self._finish_pixel(ctx, current_pixel, spo_done, index)
+                current_pixel = pixel
+                self._prepare_pixel(ctx, pixel)
+            ctx.check()
+            if self.prebias_s > 0 and (direction == DIRECTIONS[self.direction][0]):
+                self._prebias(ctx, pixel)
+            self._scan(ctx, index, pixel, repeat, rate, direction)
+            done_s += scan_s
+            ctx.checkpoint({"next_scan": index + 1, "spo_done": spo_done})
+            ctx.progress(done_s / total_s if total_s else 1.0,
+                         f"{pixel} {direction} {rate:g} V/s ({index + 1}/{len(plan)})")
+        if current_pixel is not None:
+            self._finish_pixel(ctx, current_pixel, spo_done, len(plan))
+        bench.source_meter(self.sample[-1]).output_off()
+
+    def _prepare_pixel(self, ctx: RunContext, pixel: str) -> None:
+        bench = ctx.bench
+        assert bench is not None
+        spec = bench.station.sample(pixel)
+        smu = bench.source_meter(pixel)
+        smu.output_off()
+        bench.select(pixel)
+        smu.set_nplc(self.nplc)
+        smu.set_compliance_current(self.compliance_mA_cm2 * spec.area_cm2 * 1e-3)
+        light = bench.light(pixel) if spec.light else None
+        if light is not None:
+            if self.suns > 0:
+                light.set_intensity_suns(self.suns)
+                light.open_shutter()
+            else:
+                light.close_shutter()
+        if self.light_soak_s > 0:
+            ctx.event("light_soak", f"{pixel}: light soak {self.light_soak_s:g} s at open circuit",
+                      pixel=pixel, seconds=self.light_soak_s)
+            ctx.sleep(self.light_soak_s)
+        if light is not None and self.shutter_only_while_measuring:
+            light.close_shutter()
+
+    def _prebias(self, ctx: RunContext, pixel: str) -> None:
+        assert ctx.bench is not None
+        smu = ctx.bench.source_meter(pixel)
+        smu.source_voltage(self.prebias_V)
+        smu.output_on()
+        ctx.sleep(self.prebias_s)
+
+    def _light_for_scan(self, ctx: RunContext, pixel: str) -> tuple[float, Any]:
+        assert ctx.bench is not None
+        spec = ctx.bench.station.sample(pixel)
+        if spec.light is None:
+            return 0.0, None
+        light = ctx.bench.light(pixel)
+        if self.suns > 0 and self.shutter_only_while_measuring:
+            light.open_shutter()
+        irradiance = light.read_irradiance_mW_cm2() if self.suns > 0 else 0.0
+        return irradiance, light
+
+    def _temperature(self, ctx: RunContext, pixel: str) -> float:
+        assert ctx.bench is not None
+        spec = ctx.bench.station.sample(pixel)
+        if spec.temperature is None:
+            return float("nan")
+        return ctx.bench.temperature_controller(pixel).read_temperature_K()
+
+    def _scan(self, ctx: RunContext, index: int, pixel: str, repeat: int, rate: float, direction: str) -> None:
+        assert ctx.bench is not None
+        spec = ctx.bench.station.sample(pixel)
+        smu = ctx.bench.source_meter(pixel)
+        irradiance, light = self._light_for_scan(ctx, pixel)
+        voltages = self.voltages(direction)
+        smu.source_voltage(float(voltages[0]))
+        smu.output_on()
+        result = smu.sweep_voltage(voltages, self.point_period_s(rate))
+        if light is not None and self.shutter_only_while_measuring:
+            light.close_shutter()
+        density = -np.asarray(result.current_A) / spec.area_cm2 * 1e3  # SMU sign → photocurrent positive
+        block = ctx.create_block(
+            f"scan_{index:03d}",
+            {"voltage_V": "V", "current_A": "A", "current_density_mA_cm2": "mA/cm2", "time_s": "s"},
+            {
+                "direction": direction, "scan_rate_V_s": rate, "achieved_rate_V_s": result.achieved_rate_V_s,
+                "pixel": pixel, "repeat": repeat, "irradiance_mW_cm2": irradiance, "suns": self.suns,
+                "temperature_K": self._temperature(ctx, pixel), "area_cm2": spec.area_cm2,
+                "step_V": self.actual_step_V(), "point_period_s": self.point_period_s(rate), "nplc": self.nplc,
+                "preconditioning": json.dumps(self.preconditioning()),
+            },
+        )
+        block.append_columns(voltage_V=result.voltage_V, current_A=result.current_A,
+                             current_density_mA_cm2=density, time_s=result.time_s)
+        self._scans.setdefault(pixel, []).append((direction, np.asarray(result.voltage_V), density))
+
+    def _finish_pixel(self, ctx: RunContext, pixel: str, spo_done: list[str], next_scan: int) -> None:
+        if self.spo_s > 0 and pixel not in spo_done:
+            self._spo(ctx, pixel)
+            spo_done.append(pixel)
+            ctx.checkpoint({"next_scan": next_scan, "spo_done": spo_done})
+        assert ctx.bench is not None
+        ctx.bench.source_meter(pixel).output_off()
+
+    def _spo(self, ctx: RunContext, pixel: str) -> None:
+        """Hold at the Vmpp of the pixel's last reverse scan (or last scan) and record the power."""
+        assert ctx.bench is not None
+        spec = ctx.bench.station.sample(pixel)
+        vmpp = self._last_vmpp(pixel)
+        if math.isnan(vmpp):
+            ctx.event("spo_skipped", f"{pixel}: no maximum power point in the scans; SPO hold skipped",
+                      pixel=pixel)
+            return
+        smu = ctx.bench.source_meter(pixel)
+        irradiance, light = self._light_for_scan(ctx, pixel)
+        block = ctx.create_block(
+            f"spo_{pixel}",
+            {"time_s": "s", "voltage_V": "V", "current_A": "A", "current_density_mA_cm2": "mA/cm2",
+             "power_mW_cm2": "mW/cm2"},
+            {"pixel": pixel, "vmpp_V": vmpp, "hold_s": self.spo_s, "irradiance_mW_cm2": irradiance,
+             "area_cm2": spec.area_cm2},
+        )
+        smu.source_voltage(vmpp)
+        smu.output_on()
+        interval = self.spo_s / SPO_READINGS
+        t0 = ctx.clock.now()
+        for k in range(SPO_READINGS):
+            ctx.sleep(max(0.0, t0 + (k + 1) * interval - ctx.clock.now()))
+            voltage, current = smu.measure()
+            density = -current / spec.area_cm2 * 1e3
+            block.append_row(time_s=ctx.clock.now() - t0, voltage_V=voltage, current_A=current,
+                             current_density_mA_cm2=density, power_mW_cm2=voltage * density)
+        if light is not None and self.shutter_only_while_measuring:
+            light.close_shutter()
+
+    def _last_vmpp(self, pixel: str) -> float:
+        scans = self._scans.get(pixel, [])
+        reverse = [scan for scan in scans if scan[0] == "RS"]
+        chosen = (reverse or scans)[-1:]
+        if not chosen:
+            return float("nan")
+        _, voltage, density = chosen[0]
+        return float(jv_metrics(voltage, density)["vmpp_V"])

@@ -1,0 +1,98 @@
+"""Parameters are declared once and validated with messages that name parameter, value, unit and range."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers_procedures import CountingProcedure
+
+from labctl.errors import ParameterError
+from labctl.runner import BoolParameter, FloatListParameter, FloatParameter, Procedure, TextParameter
+
+
+class ScanLike(Procedure):
+    name = "scanlike"
+    rates_V_s = FloatListParameter("scan rates", unit="V/s", default=[0.1], minimum=1e-4, maximum=1e3)
+    start_V = FloatParameter("start", unit="V", default=-0.1, minimum=-5.0, maximum=5.0)
+    stop_V = FloatParameter("stop", unit="V", default=1.2, minimum=-5.0, maximum=5.0)
+    order = TextParameter("order", default="RS+FS", choices=["RS", "FS", "RS+FS", "FS+RS"])
+    dark = BoolParameter("dark", default=False)
+
+    def check_consistency(self) -> None:
+        if self.start_V >= self.stop_V:
+            raise ParameterError(f"parameter 'start_V' = {self.start_V} V must be below stop_V = {self.stop_V} V")
+
+
+def test_defaults_and_typed_values() -> None:
+    proc = ScanLike(rates_V_s=[0.01, 1], dark=True)
+    assert proc.rates_V_s == [0.01, 1.0]
+    assert proc.start_V == -0.1
+    assert proc.dark is True
+    assert proc.values == {"rates_V_s": [0.01, 1.0], "start_V": -0.1, "stop_V": 1.2, "order": "RS+FS",
+                           "dark": True}
+
+
+def test_out_of_range_message_names_parameter_value_unit_and_range() -> None:
+    with pytest.raises(ParameterError) as info:
+        ScanLike(start_V=7.5)
+    message = str(info.value)
+    assert "'start_V'" in message and "7.5 V" in message and "-5 … 5 V" in message
+
+
+def test_list_elements_are_each_checked() -> None:
+    with pytest.raises(ParameterError, match=r"'rates_V_s' = -1 V/s .*0\.0001 … 1000 V/s"):
+        ScanLike(rates_V_s=[0.1, -1.0])
+
+
+def test_choices_are_listed() -> None:
+    with pytest.raises(ParameterError, match="one of 'RS', 'FS', 'RS\\+FS', 'FS\\+RS'"):
+        ScanLike(order="up")
+
+
+def test_unknown_parameter_lists_known_ones() -> None:
+    with pytest.raises(ParameterError, match="unknown parameter.*'rate'.*known: rates_V_s"):
+        ScanLike(rate=1.0)
+
+
+def test_cross_parameter_check() -> None:
+    with pytest.raises(ParameterError, match="start_V"):
+        ScanLike(start_V=1.0, stop_V=0.5)
+
+
+def test_command_line_strings_and_comma_lists() -> None:
+    proc = ScanLike.from_strings(["rates_V_s=0.01,0.1,1", "dark=yes", "stop_V=1.4"])
+    assert proc.rates_V_s == [0.01, 0.1, 1.0]
+    assert proc.dark is True
+    assert proc.stop_V == 1.4
+
+
+def test_not_a_number_is_reported() -> None:
+    with pytest.raises(ParameterError, match="'stop_V' = 'abc' is invalid; not a number"):
+        ScanLike.from_strings(["stop_V=abc"])
+
+
+def test_nan_is_rejected() -> None:
+    with pytest.raises(ParameterError, match="finite"):
+        ScanLike.from_strings(["stop_V=nan"])
+
+
+def test_params_file_then_overrides(tmp_path: Path) -> None:
+    params = tmp_path / "p.toml"
+    params.write_text('rates_V_s = [0.05, 0.5]\nstop_V = 1.3\n[ignored]\n', encoding="utf-8")
+    params.write_text('[parameters]\nrates_V_s = [0.05, 0.5]\nstop_V = 1.3\n', encoding="utf-8")
+    proc = ScanLike.from_strings(["stop_V=1.1"], params_file=params)
+    assert proc.rates_V_s == [0.05, 0.5]
+    assert proc.stop_V == 1.1
+
+
+def test_integer_parameter_rejects_fractions() -> None:
+    with pytest.raises(ParameterError, match="'n_points' = 2.5 is invalid; expected a whole number"):
+        CountingProcedure(n_points=2.5)
+
+
+def test_describe_feeds_forms() -> None:
+    described = {k: p.describe() for k, p in ScanLike.parameters().items()}
+    assert described["rates_V_s"]["unit"] == "V/s"
+    assert described["order"]["choices"] == ["RS", "FS", "RS+FS", "FS+RS"]
+    assert described["start_V"]["minimum"] == -5.0
