@@ -22,7 +22,7 @@ from typing import Any
 import pyvisa.constants
 import pyvisa.errors
 from pymeasure.adapters import Adapter
-from pymeasure.instruments import Instrument
+from pymeasure.instruments import Channel, Instrument
 from pymeasure.instruments.generic_types import SCPIMixin
 
 from labctl.clock import Clock, RealClock
@@ -184,17 +184,20 @@ class LabInstrument(Instrument):
         delay = min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
         log.warning("%s: connection lost (%s); reopening in %.1f s (attempt %d/%d)",
                     self.name, cause, delay, attempt, self.max_reconnects)
+        old_adapter: Adapter | None = getattr(self, "adapter", None)
         try:
-            self.adapter.close()
+            if old_adapter is not None:
+                old_adapter.close()
         except Exception:  # the old link is gone anyway
             log.debug("%s: closing the lost connection failed", self.name, exc_info=True)
         self.clock.sleep(delay)
         assert self._adapter_factory is not None
         try:
-            self.adapter = self._adapter_factory()
+            new_adapter: Adapter = self._adapter_factory()
         except Exception as exc:
             log.warning("%s: reopening failed: %s", self.name, exc)
             return
+        self.adapter = new_adapter
         self.reconnect_count += 1
         self.reapply_configuration()
 
@@ -204,7 +207,18 @@ class LabInstrument(Instrument):
         if header.upper() in {"*RST", "SYST:PRES", ":SYST:PRES"}:
             self._settings_log.clear()
         elif argument and self.replayable(header):
-            self._settings_log[header.upper()] = command
+            key = self.setting_key(command)
+            # Re-insert so replay follows the order in which the settings were last made.
+            self._settings_log.pop(key, None)
+            self._settings_log[key] = command
+
+    def setting_key(self, command: str) -> str:
+        """Which earlier setting a command replaces: by default its header (``SOUR:VOLT``).
+
+        Models whose settings are addressed by a leading argument (``RANGE 1,3`` vs ``RANGE 2,0``) override
+        this to include that argument.
+        """
+        return command.strip().partition(" ")[0].upper()
 
     def replayable(self, header: str) -> bool:
         """Whether a command with this header sets state that must be re-applied after a reconnect.
@@ -253,6 +267,17 @@ class LabInstrument(Instrument):
             self.safe_state()
         finally:
             super().shutdown()
+
+
+class LabChannel(Channel):
+    """A pymeasure channel whose queries go through the parent's :meth:`LabInstrument.ask`.
+
+    pymeasure's own channel writes and reads separately, which would bypass the parent's lock and its
+    retry of timed-out queries.
+    """
+
+    def ask(self, command: str, query_delay: float | None = None) -> str:
+        return str(self.parent.ask(self.insert_id(command), query_delay))
 
 
 class SCPILabInstrument(SCPIMixin, LabInstrument):

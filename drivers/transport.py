@@ -61,15 +61,34 @@ def open_visa(address: str, *, timeout_ms: int = 5000, **kwargs: Any) -> Adapter
     return VISAAdapter(address, visa_library="@py", timeout=timeout_ms, **kwargs)
 
 
+class LineSerialAdapter(SerialAdapter):
+    """pyserial adapter that raises ``TimeoutError`` when a line does not end in time.
+
+    pyserial returns whatever arrived when its timeout expires; a reply without its terminator is a
+    timeout (or a line cut short), which our drivers retry like any other timeout.
+    """
+
+    def _read(self, **kwargs: Any) -> str:
+        raw = self._read_bytes(-1, break_on_termchar=True, **kwargs).decode("latin-1")
+        if self.read_termination and not raw.endswith(self.read_termination):
+            raise TimeoutError(f"no complete reply within the serial timeout (got {raw!r})")
+        return raw.removesuffix(self.read_termination) if self.read_termination else raw
+
+    def flush_read_buffer(self) -> None:
+        self.connection.reset_input_buffer()
+
+
 def open_serial(address: str, *, timeout_s: float = 2.0, **kwargs: Any) -> Adapter:
     """A pyserial adapter: a device path, a COM port or any pyserial URL (``socket://host:port``)."""
     import serial
 
     kwargs.setdefault("read_termination", "\n")
     kwargs.setdefault("write_termination", "\n")
-    baudrate = kwargs.pop("baudrate", 9600)
-    connection = serial.serial_for_url(address, baudrate=baudrate, timeout=timeout_s)
-    return SerialAdapter(connection, **kwargs)
+    port_settings = {key: kwargs.pop(key) for key in ("baudrate", "bytesize", "parity", "stopbits", "xonxoff",
+                                                      "rtscts") if key in kwargs}
+    port_settings.setdefault("baudrate", 9600)
+    connection = serial.serial_for_url(address, timeout=timeout_s, **port_settings)
+    return LineSerialAdapter(connection, **kwargs)
 
 
 def is_sim_address(address: str) -> bool:

@@ -25,7 +25,7 @@ FloatArray = npt.NDArray[np.float64]
 class SweepResult:
     """Arrays from an instrument-timed sweep, one entry per point.
 
-    ``time_s`` is the instrument's own timestamp of each reading relative to the sweep start.
+    ``time_s`` is the instrument's own timestamp of each reading, counted from the first reading.
     ``achieved_rate_V_s`` is the scan rate the instrument really produced (|ΔV| / Δt over the sweep).
     """
 
@@ -99,8 +99,11 @@ class SourceMeter(Instrument, Protocol):
         ...
 
     def sweep_voltage(self, voltages_V: FloatArray, dwell_s: float) -> SweepResult:
-        """Source each voltage for ``dwell_s`` (instrument-timed where the model can), measure at the
-        end of each dwell, and return the arrays. The output stays on at the last level."""
+        """Step through ``voltages_V`` with one point every ``dwell_s`` (the point period: step / scan
+        rate), measuring at the end of each point, instrument-timed where the model can, and return the
+        arrays. Models whose trigger model has a source delay rather than a timer set the delay to the
+        period minus the integration time, so the scan rate is the requested one; the rate achieved is
+        returned. ``time_s`` counts from the first reading. The output stays on at the last level."""
         ...
 
 

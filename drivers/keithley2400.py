@@ -1,0 +1,264 @@
+"""Keithley 2400 SourceMeter (SCPI): the :class:`~labctl.roles.SourceMeter` role on pymeasure's driver.
+
+pymeasure's ``Keithley2400`` is correct for this model, so this class subclasses it together with
+:class:`~drivers.base.SCPILabInstrument` (whose ``write``/``ask`` come first in the MRO and add the lock,
+retries and reconnects). Commands follow the *Model 2400 Series SourceMeter User's Manual* (2400S-900-01),
+section 18 "SCPI Command Reference"; section numbers below refer to it.
+
+Coverage
+    Voltage and current sourcing, compliance, NPLC (global on the 2400), output on/off, single readings
+    (``:READ?``), the instrument-timed list sweep with buffer read-back, the SCPI error queue, a settings
+    snapshot and the safe state. Everything else pymeasure offers (ranges, filters, trigger layer, buffer
+    statistics, terminals, beeper) stays available under pymeasure's names. Not covered: pulse mode (2430),
+    source-memory sweeps, limit tests (CALC2), math (CALC1), digital I/O.
+
+Name changes against pymeasure
+    The role needs methods ``source_voltage(V)`` and ``source_current(A)``, which pymeasure uses as
+    properties; the properties are therefore :attr:`source_voltage_level` and :attr:`source_current_level`
+    here, and pymeasure's ``ramp_to_*`` and ``shutdown`` are re-implemented on them (and on the clock).
+
+Data format
+    pymeasure sets ``:FORMAT:ELEMENTS VOLTAGE, CURRENT, RESISTANCE, TIME, STATUS`` on construction; every
+    reading (``:READ?`` and ``:TRAC:DATA?``) therefore has five values in that fixed order (FORMat subsystem,
+    ":FORMat:ELEMents"). Values that were not measured come back as 9.91e37 and become NaN.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+from pymeasure.adapters import Adapter
+from pymeasure.instruments import Instrument
+from pymeasure.instruments.keithley import Keithley2400 as _PymeasureKeithley2400
+from pymeasure.instruments.validators import strict_range
+
+from drivers.base import AdapterFactory, LabInstrument, SCPILabInstrument, attempt_all
+from drivers.smu_common import (
+    check_range,
+    chunks,
+    format_list,
+    format_number,
+    parse_count,
+    parse_numbers,
+    split_fields,
+    sweep_result,
+    validate_sweep,
+    wait_for_points,
+    with_recovery,
+)
+from labctl.clock import Clock
+from labctl.roles import FloatArray, SweepResult
+
+#: Headers that are actions or whole lists: never re-sent after a reconnect.
+_NOT_REPLAYED = {":SOUR:LIST:VOLT", ":SOUR:LIST:VOLT:APP", ":SOUR:LIST:CURR", ":SOUR:LIST:CURR:APP",
+                 ":SYST:BEEP", ":TRAC:CLE"}
+#: Sent (best effort) when a sweep fails: back to a single fixed-level source-measure cycle.
+_SWEEP_RECOVERY = (":ABOR", ":TRAC:FEED:CONT NEV", ":SOUR:VOLT:MODE FIX", ":TRIG:COUN 1", ":SOUR:DEL:AUTO ON")
+
+
+class Keithley2400(SCPILabInstrument, _PymeasureKeithley2400):
+    """Keithley 2400 SourceMeter (±210 V, ±1.05 A), one source-measure channel.
+
+    Sign convention: the 2400 reports current flowing out of HI as positive, as the role requires.
+    """
+
+    voltage_range_V = (-210.0, 210.0)
+    current_range_A = (-1.05, 1.05)
+    nplc_range = (0.01, 10.0)
+    #: Compliance limits (SENSe1 subsystem, ":SENSe:CURRent:PROTection", ":SENSe:VOLTage:PROTection").
+    compliance_current_range_A = (1e-9, 1.05)
+    compliance_voltage_range_V = (2e-4, 210.0)
+    #: Source delay used as the dwell of a list sweep (SOURce subsystem, ":SOURce:DELay").
+    dwell_range_s = (0.0, 999.9999)
+    #: A source list holds 2500 points, sent as one list of 100 and appends of 100 (18-91, 18-92).
+    max_sweep_points = 2500
+
+    source_voltage_level = Instrument.control(
+        ":SOUR:VOLT?", ":SOUR:VOLT %g",
+        """Control the fixed-mode source voltage level in volts (float, strictly -210 to 210).""",
+        validator=strict_range, values=voltage_range_V, check_set_errors=True,
+    )
+    source_current_level = Instrument.control(
+        ":SOUR:CURR?", ":SOUR:CURR %g",
+        """Control the fixed-mode source current level in amperes (float, strictly -1.05 to 1.05).""",
+        validator=strict_range, values=current_range_A, check_set_errors=True,
+    )
+
+    def __init__(
+        self,
+        adapter: Adapter | str,
+        name: str = "Keithley 2400",
+        *,
+        address: str = "",
+        adapter_factory: AdapterFactory | None = None,
+        clock: Clock | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(adapter, name, address=address, adapter_factory=adapter_factory, clock=clock,
+                         **kwargs)
+        self._nplc = 1.0  # *RST default; only used to estimate how long a sweep takes
+        self.sweep_cancel = threading.Event()  # set by safe_state() to stop waiting for a sweep
+
+    def replayable(self, header: str) -> bool:
+        return header.upper() not in _NOT_REPLAYED
+
+    # ------------------------------------------------------------------------------ SourceMeter role
+    def source_voltage(self, voltage_V: float) -> None:
+        """Source voltage (fixed mode), measure current, and set the level in volts (SOURce subsystem)."""
+        level = check_range(voltage_V, self.voltage_range_V, "source voltage", " V")
+        with self.lock:
+            self.write(":SOUR:FUNC VOLT")
+            self.write(":SOUR:VOLT:MODE FIX")
+            self.write(':SENS:FUNC "CURR"')
+            self.write(f":SOUR:VOLT {format_number(level)}")
+            self.raise_if_error("source_voltage")
+
+    def source_current(self, current_A: float) -> None:
+        """Source current (fixed mode), measure voltage, and set the level in amperes."""
+        level = check_range(current_A, self.current_range_A, "source current", " A")
+        with self.lock:
+            self.write(":SOUR:FUNC CURR")
+            self.write(":SOUR:CURR:MODE FIX")
+            self.write(':SENS:FUNC "VOLT"')
+            self.write(f":SOUR:CURR {format_number(level)}")
+            self.raise_if_error("source_current")
+
+    def set_compliance_current(self, current_A: float) -> None:
+        with self.lock:
+            self.compliance_current = check_range(current_A, self.compliance_current_range_A,
+                                                  "compliance current", " A")
+            self.raise_if_error("set_compliance_current")
+
+    def set_compliance_voltage(self, voltage_V: float) -> None:
+        with self.lock:
+            self.compliance_voltage = check_range(voltage_V, self.compliance_voltage_range_V,
+                                                  "compliance voltage", " V")
+            self.raise_if_error("set_compliance_voltage")
+
+    def set_nplc(self, nplc: float) -> None:
+        """Integration time in power-line cycles, 0.01 to 10 (global for V, I and R on the 2400)."""
+        value = check_range(nplc, self.nplc_range, "NPLC")
+        with self.lock:
+            self.current_nplc = value
+            self.raise_if_error("set_nplc")
+            self._nplc = value
+
+    def output_on(self) -> None:
+        with self.lock:
+            self.source_enabled = True
+            self.raise_if_error("output_on")
+
+    def output_off(self) -> None:
+        with self.lock:
+            self.source_enabled = False
+            self.raise_if_error("output_off")
+
+    def measure(self) -> tuple[float, float]:
+        """One source-measure cycle (``:READ?``): (voltage_V, current_A). The output must be on."""
+        values = parse_numbers(self.ask(":READ?"))
+        if values.size < 2:
+            raise ValueError(f"{self.name}: reading with {values.size} values, expected 5")
+        return float(values[0]), float(values[1])
+
+    def sweep_voltage(self, voltages_V: FloatArray, dwell_s: float) -> SweepResult:
+        """Run ``voltages_V`` as the 2400's own list sweep (section 10 "Sweep Operation").
+
+        Each point is one source-delay-measure cycle: the list value is applied, the source delay
+        (= ``dwell_s``) elapses, then the current is integrated for the present NPLC. The points follow
+        each other with no host involvement; ``time_s`` is the buffer timestamp of each reading relative
+        to the first (``:TRAC:TST:FORM ABS``, 18-116). ``voltage_V`` is the programmed source value (the
+        2400 does not measure V while sourcing V unless asked to). Afterwards the output stays on at the
+        last voltage in fixed mode, the trigger count is 1 again and the source delay is back to auto.
+        While the instrument sweeps, the driver waits with its lock released (see
+        :func:`~drivers.smu_common.wait_for_points`): ``safe_state()`` from another thread aborts the sweep,
+        which then raises :class:`~labctl.errors.InstrumentError`.
+        """
+        values, dwell = validate_sweep(voltages_V, dwell_s, voltage_range_V=self.voltage_range_V,
+                                       dwell_range_s=self.dwell_range_s, max_points=self.max_sweep_points)
+        return with_recovery(lambda: self._sweep(values, dwell), self.write, _SWEEP_RECOVERY, self.name)
+
+    def _sweep(self, values: FloatArray, dwell: float) -> SweepResult:
+        n = values.size
+        with self.lock:
+            self.sweep_cancel.clear()
+            self.reset_data_format()
+            self.write(":SOUR:FUNC VOLT")
+            self.write(':SENS:FUNC "CURR"')
+            self.write(":SOUR:VOLT:MODE FIX")
+            self.write(f":SOUR:VOLT {format_number(values[0])}")
+            for k, chunk in enumerate(chunks(values)):
+                self.write((":SOUR:LIST:VOLT " if k == 0 else ":SOUR:LIST:VOLT:APP ") + format_list(chunk))
+            self.write(":SOUR:VOLT:MODE LIST")
+            self.write(f":SOUR:DEL {format_number(dwell)}")
+            self.write(":ARM:COUN 1")
+            self.write(f":TRIG:COUN {n}")
+            self.write(":TRAC:FEED:CONT NEV")
+            self.write(":TRAC:CLE")
+            self.write(f":TRAC:POIN {n}")
+            self.write(":TRAC:FEED SENS")
+            self.write(":TRAC:TST:FORM ABS")
+            self.write(":TRAC:FEED:CONT NEXT")
+            self.raise_if_error("sweep set-up")
+            self.write("OUTPUT 1")  # same header as output_on/off, so a reconnect replays the last one
+            self.write(":INIT")
+        wait_for_points(self, lambda: parse_count(self.ask(":TRAC:POIN:ACT?")), n,
+                        dwell_s=dwell, nplc=self._nplc, cancel=self.sweep_cancel)
+        with self.lock:
+            data = parse_numbers(self.ask(":TRAC:DATA?"))
+            voltage, current, _resistance, times, _status = split_fields(data, 5, n, f"{self.name} buffer")
+            self.write(":TRAC:FEED:CONT NEV")
+            self.write(":SOUR:VOLT:MODE FIX")
+            self.write(f":SOUR:VOLT {format_number(values[-1])}")
+            self.write(":TRIG:COUN 1")
+            self.write(":SOUR:DEL:AUTO ON")
+            self.raise_if_error("sweep")
+        return sweep_result(times, voltage, current, {
+            "dwell_s": dwell, "points": float(n),
+            "timing": "instrument list sweep, source delay = dwell",
+            "time_reference": "2400 buffer timestamps, first reading = 0",
+        })
+
+    # -------------------------------------------------------------------------- Instrument role
+    def settings_snapshot(self) -> dict[str, float | str | bool]:
+        with self.lock:
+            return {
+                "source_function": str(self.source_mode),
+                "compliance_current_A": float(self.compliance_current),
+                "compliance_voltage_V": float(self.compliance_voltage),
+                "nplc": float(self.current_nplc),
+                "current_range_auto": bool(self.current_range_auto_enabled),
+                "current_range_A": float(self.current_range),
+                "four_wire": self.wires == 4,
+                "source_delay_auto": bool(self.source_delay_auto_enabled),
+                "output_on": bool(self.source_enabled),
+            }
+
+    def safe_state(self) -> None:
+        """Abort any sweep, output off, fixed mode, levels to 0 V / 0 A; every step is tried."""
+        self.sweep_cancel.set()
+        attempt_all(self.name, self.address, [
+            ("abort trigger model", lambda: self.write(":ABOR")),
+            ("output off", lambda: self.write("OUTPUT 0")),
+            ("fixed source mode", lambda: self.write(":SOUR:VOLT:MODE FIX")),
+            ("voltage level 0 V", lambda: self.write(":SOUR:VOLT 0")),
+            ("current level 0 A", lambda: self.write(":SOUR:CURR 0")),
+        ])
+
+    def shutdown(self) -> None:
+        """Safe state, then close the connection (pymeasure's ramping shutdown is replaced)."""
+        LabInstrument.shutdown(self)
+
+    # ------------------------------------------------------------------ pymeasure helpers, re-based
+    def ramp_to_voltage(self, target_voltage: float, steps: int = 30, pause: float = 20e-3) -> None:
+        """Ramp the source voltage linearly to ``target_voltage`` in ``steps`` steps, ``pause`` s apart."""
+        for level in np.linspace(float(self.source_voltage_level), target_voltage, steps):
+            self.source_voltage_level = float(level)
+            self.clock.sleep(pause)
+
+    def ramp_to_current(self, target_current: float, steps: int = 30, pause: float = 20e-3) -> None:
+        """Ramp the source current linearly to ``target_current`` in ``steps`` steps, ``pause`` s apart."""
+        for level in np.linspace(float(self.source_current_level), target_current, steps):
+            self.source_current_level = float(level)
+            self.clock.sleep(pause)

@@ -1,0 +1,299 @@
+"""Keithley 2450 SourceMeter in its native SCPI mode: the :class:`~labctl.roles.SourceMeter` role.
+
+Written in pymeasure's style on :class:`~drivers.base.SCPILabInstrument` rather than by subclassing
+pymeasure's ``Keithley2450``, which is not correct for this model in native SCPI mode: its buffer methods
+(inherited ``KeithleyBuffer``: ``:TRAC:FEED``, ``:TRAC:FEED:CONT``) are 2400 commands the 2450 only accepts
+in "SCPI 2400" emulation, ``reset()`` sends ``:*CLS``, its validators truncate instead of rejecting and some
+settings (NPLC) have none, and ``voltage``/``current``/``resistance`` all read the same ``:READ?``.
+
+Commands follow the *Model 2450 Interactive SourceMeter Reference Manual* (2450-901-01 Rev. B), section 6
+"SCPI command reference"; page numbers below refer to it.
+
+Coverage
+    Voltage and current sourcing with limits (``:SOUR:VOLT:ILIM`` / ``:SOUR:CURR:VLIM``), the measure
+    function, NPLC, current range / auto range, 2/4-wire sensing, terminals, output on/off, single readings
+    (``:READ? "defbuffer1", SOUR, READ``), the instrument-timed list sweep (``:SOUR:LIST:VOLT`` +
+    ``:SOUR:SWE:VOLT:LIST``) read back from ``defbuffer1``, the error queue, a settings snapshot and the safe
+    state. Not covered: TSP mode, user buffers, the trigger-model builder (``:TRIG:BLOC``), digital I/O,
+    limit tests, linear/log sweep commands (a list sweep covers them).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from pymeasure.adapters import Adapter
+from pymeasure.instruments import Instrument
+from pymeasure.instruments.validators import strict_discrete_set, strict_range
+
+from drivers.base import AdapterFactory, SCPILabInstrument, attempt_all
+from drivers.smu_common import (
+    check_range,
+    chunks,
+    format_list,
+    format_number,
+    parse_count,
+    parse_numbers,
+    split_fields,
+    sweep_result,
+    validate_sweep,
+    wait_for_points,
+    with_recovery,
+)
+from labctl.clock import Clock
+from labctl.errors import ParameterError
+from labctl.roles import FloatArray, SweepResult
+
+BUFFER = '"defbuffer1"'
+_NOT_REPLAYED = {":SOUR:LIST:VOLT", ":SOUR:LIST:VOLT:APP", ":SOUR:LIST:CURR", ":SOUR:LIST:CURR:APP",
+                 ":SOUR:SWE:VOLT:LIST", ":TRAC:CLE", ":SYST:BEEP"}
+_BOOL = {True: 1, False: 0}
+
+
+def _sense_function(reply: str) -> str:
+    """``"CURR:DC"`` -> ``CURR``."""
+    return str(reply).strip().strip('"').split(":")[0]
+
+
+class Keithley2450(SCPILabInstrument):
+    """Keithley 2450 SourceMeter (±210 V, ±1.05 A) in SCPI mode, one source-measure channel.
+
+    Sign convention: current out of FORCE HI is positive, as the role requires.
+    """
+
+    voltage_range_V = (-210.0, 210.0)
+    current_range_A = (-1.05, 1.05)
+    nplc_range = (0.01, 10.0)
+    #: Limits: ":SOURce[1]:VOLTage:ILIMit" (1 nA to 1.05 A), ":SOURce[1]:CURRent:VLIMit" (0.02-210 V).
+    compliance_current_range_A = (1e-9, 1.05)
+    compliance_voltage_range_V = (0.02, 210.0)
+    #: Sweep delay per point (6-85): 0, or 50 µs to 10 ks.
+    dwell_range_s = (0.0, 10_000.0)
+    min_nonzero_dwell_s = 50e-6
+    #: A source list holds 2500 values: one list of 100 plus appends of 100 (6-78, 6-79).
+    max_sweep_points = 2500
+
+    source_mode = Instrument.control(
+        ":SOUR:FUNC?", ":SOUR:FUNC %s",
+        """Control the source function (str, strictly 'voltage' or 'current'), 6-72.""",
+        validator=strict_discrete_set, values={"voltage": "VOLT", "current": "CURR"}, map_values=True,
+        check_set_errors=True,
+    )
+    sense_mode = Instrument.control(
+        ":SENS:FUNC?", ':SENS:FUNC "%s"',
+        """Control the measure function (str, strictly 'current' or 'voltage'), ":SENSe[1]:FUNCtion".""",
+        validator=strict_discrete_set, values={"current": "CURR", "voltage": "VOLT"}, map_values=True,
+        get_process=_sense_function, cast=str, check_set_errors=True,
+    )
+    source_voltage_level = Instrument.control(
+        ":SOUR:VOLT?", ":SOUR:VOLT %g",
+        """Control the source voltage level in volts (float, strictly -210 to 210).""",
+        validator=strict_range, values=voltage_range_V, check_set_errors=True,
+    )
+    source_current_level = Instrument.control(
+        ":SOUR:CURR?", ":SOUR:CURR %g",
+        """Control the source current level in amperes (float, strictly -1.05 to 1.05).""",
+        validator=strict_range, values=current_range_A, check_set_errors=True,
+    )
+    compliance_current = Instrument.control(
+        ":SOUR:VOLT:ILIM?", ":SOUR:VOLT:ILIM %g",
+        """Control the current limit while sourcing voltage, in amperes (float, strictly 1e-9 to 1.05).""",
+        validator=strict_range, values=compliance_current_range_A, check_set_errors=True,
+    )
+    compliance_voltage = Instrument.control(
+        ":SOUR:CURR:VLIM?", ":SOUR:CURR:VLIM %g",
+        """Control the voltage limit while sourcing current, in volts (float, strictly 0.02 to 210).""",
+        validator=strict_range, values=compliance_voltage_range_V, check_set_errors=True,
+    )
+    current_nplc = Instrument.control(
+        ":SENS:CURR:NPLC?", ":SENS:CURR:NPLC %g",
+        """Control the current-measurement integration time in power-line cycles (float, strictly 0.01
+        to 10), ":SENSe[1]:<function>:NPLCycles".""",
+        validator=strict_range, values=nplc_range, check_set_errors=True,
+    )
+    voltage_nplc = Instrument.control(
+        ":SENS:VOLT:NPLC?", ":SENS:VOLT:NPLC %g",
+        """Control the voltage-measurement integration time in power-line cycles (float, strictly 0.01
+        to 10).""",
+        validator=strict_range, values=nplc_range, check_set_errors=True,
+    )
+    current_range = Instrument.control(
+        ":SENS:CURR:RANG?", ":SENS:CURR:RANG %g",
+        """Control the current measure range in amperes (float, strictly -1.05 to 1.05); setting it
+        switches auto range off, ":SENSe[1]:<function>:RANGe".""",
+        validator=strict_range, values=current_range_A, check_set_errors=True,
+    )
+    current_range_auto_enabled = Instrument.control(
+        ":SENS:CURR:RANG:AUTO?", ":SENS:CURR:RANG:AUTO %d",
+        """Control whether the current measure range is automatic (bool).""",
+        validator=strict_discrete_set, values=_BOOL, map_values=True,
+    )
+    four_wire_enabled = Instrument.control(
+        ":SENS:CURR:RSEN?", ":SENS:CURR:RSEN %d",
+        """Control remote (4-wire) sensing for the current function (bool), ":SENSe[1]:<function>:RSENse".""",
+        validator=strict_discrete_set, values=_BOOL, map_values=True,
+    )
+    source_delay_auto_enabled = Instrument.control(
+        ":SOUR:VOLT:DEL:AUTO?", ":SOUR:VOLT:DEL:AUTO %d",
+        """Control the voltage source's automatic delay (bool), 6-67.""",
+        validator=strict_discrete_set, values=_BOOL, map_values=True,
+    )
+    source_enabled = Instrument.control(
+        ":OUTP?", ":OUTP %d",
+        """Control the output state (bool), ":OUTPut[1][:STATe]".""",
+        validator=strict_discrete_set, values=_BOOL, map_values=True, check_set_errors=True,
+    )
+    front_terminals_enabled = Instrument.control(
+        ":ROUT:TERM?", ":ROUT:TERM %s",
+        """Control whether the front (True) or rear (False) terminals are used (bool), ":ROUTe:TERMinals".""",
+        validator=strict_discrete_set, values={True: "FRON", False: "REAR"}, map_values=True,
+        cast=str,
+    )
+
+    def __init__(
+        self,
+        adapter: Adapter | str,
+        name: str = "Keithley 2450",
+        *,
+        address: str = "",
+        adapter_factory: AdapterFactory | None = None,
+        clock: Clock | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(adapter, name, address=address, adapter_factory=adapter_factory, clock=clock,
+                         **kwargs)
+        self._nplc = 1.0
+        self._sourcing: str | None = None  # "voltage"/"current" once set by this driver
+        self.sweep_cancel = threading.Event()  # set by safe_state() to stop waiting for a sweep
+
+    def replayable(self, header: str) -> bool:
+        return header.upper() not in _NOT_REPLAYED
+
+    # ------------------------------------------------------------------------------ SourceMeter role
+    def source_voltage(self, voltage_V: float) -> None:
+        level = check_range(voltage_V, self.voltage_range_V, "source voltage", " V")
+        with self.lock:
+            self.write(":SOUR:FUNC VOLT")
+            self.write(':SENS:FUNC "CURR"')
+            self.write(f":SOUR:VOLT {format_number(level)}")
+            self.raise_if_error("source_voltage")
+            self._sourcing = "voltage"
+
+    def source_current(self, current_A: float) -> None:
+        level = check_range(current_A, self.current_range_A, "source current", " A")
+        with self.lock:
+            self.write(":SOUR:FUNC CURR")
+            self.write(':SENS:FUNC "VOLT"')
+            self.write(f":SOUR:CURR {format_number(level)}")
+            self.raise_if_error("source_current")
+            self._sourcing = "current"
+
+    def set_compliance_current(self, current_A: float) -> None:
+        self.compliance_current = check_range(current_A, self.compliance_current_range_A,
+                                              "compliance current", " A")
+
+    def set_compliance_voltage(self, voltage_V: float) -> None:
+        self.compliance_voltage = check_range(voltage_V, self.compliance_voltage_range_V,
+                                              "compliance voltage", " V")
+
+    def set_nplc(self, nplc: float) -> None:
+        """Integration time of the current (and voltage) measurement, 0.01 to 10 PLC."""
+        value = check_range(nplc, self.nplc_range, "NPLC")
+        with self.lock:
+            self.current_nplc = value
+            self.voltage_nplc = value
+            self._nplc = value
+
+    def output_on(self) -> None:
+        self.source_enabled = True
+
+    def output_off(self) -> None:
+        self.source_enabled = False
+
+    def measure(self) -> tuple[float, float]:
+        """One reading with its source value (``:READ? "defbuffer1", SOUR, READ``, ":READ?"): (V, I).
+
+        With source readback on (the default) the SOUR element is the measured source value.
+        """
+        with self.lock:
+            if self._sourcing is None:
+                self._sourcing = str(self.source_mode)
+            values = parse_numbers(self.ask(f":READ? {BUFFER}, SOUR, READ"))
+        if values.size != 2:
+            raise ValueError(f"{self.name}: reading with {values.size} values, expected 2")
+        source, reading = float(values[0]), float(values[1])
+        return (source, reading) if self._sourcing == "voltage" else (reading, source)
+
+    def sweep_voltage(self, voltages_V: FloatArray, dwell_s: float) -> SweepResult:
+        """Run ``voltages_V`` as the 2450's own list sweep (section 3 "Sweep operation").
+
+        The list goes into the source configuration list (``:SOUR:LIST:VOLT`` / ``:APP``, 6-78/6-79);
+        ``:SOUR:SWE:VOLT:LIST 1, <dwell>, 1, OFF, "defbuffer1"`` (6-85) builds the sweep trigger model with a
+        delay block of ``dwell_s`` before each measurement (added to the source delay). ``:INIT`` runs it;
+        the driver waits on its clock, polls ``:TRAC:ACT?`` and reads source value, reading and relative
+        time per point with ``:TRAC:DATA?`` (TRACe subsystem). The output stays on at the last voltage.
+        While the instrument sweeps, the driver waits with its lock released (see
+        :func:`~drivers.smu_common.wait_for_points`): ``safe_state()`` from another thread aborts the sweep,
+        which then raises :class:`~labctl.errors.InstrumentError`.
+        """
+        values, dwell = validate_sweep(voltages_V, dwell_s, voltage_range_V=self.voltage_range_V,
+                                       dwell_range_s=self.dwell_range_s, max_points=self.max_sweep_points)
+        if 0 < dwell < self.min_nonzero_dwell_s:
+            raise ParameterError(f"the 2450 sweep delay is 0 or at least 50 µs, got {dwell!r} s")
+        return with_recovery(lambda: self._sweep(values, dwell), self.write, (":ABOR",), self.name)
+
+    def _sweep(self, values: FloatArray, dwell: float) -> SweepResult:
+        n = values.size
+        with self.lock:
+            self.sweep_cancel.clear()
+            self.write(":SOUR:FUNC VOLT")
+            self.write(':SENS:FUNC "CURR"')
+            self.write(f":SOUR:VOLT {format_number(values[0])}")
+            self._sourcing = "voltage"
+            for k, chunk in enumerate(chunks(values)):
+                self.write((":SOUR:LIST:VOLT " if k == 0 else ":SOUR:LIST:VOLT:APP ") + format_list(chunk))
+            self.write(f":TRAC:CLE {BUFFER}")
+            self.write(f":SOUR:SWE:VOLT:LIST 1, {format_number(dwell)}, 1, OFF, {BUFFER}")
+            self.raise_if_error("sweep set-up")
+            self.write(":OUTP ON")
+            self.write(":INIT")
+        wait_for_points(self, lambda: parse_count(self.ask(f":TRAC:ACT? {BUFFER}")), n,
+                        dwell_s=dwell, nplc=self._nplc, cancel=self.sweep_cancel)
+        with self.lock:
+            data = parse_numbers(self.ask(f":TRAC:DATA? 1, {n}, {BUFFER}, SOUR, READ, REL"))
+            voltage, current, times = split_fields(data, 3, n, f"{self.name} defbuffer1")
+            self.write(f":SOUR:VOLT {format_number(values[-1])}")
+            self.raise_if_error("sweep")
+        return sweep_result(times, voltage, current, {
+            "dwell_s": dwell, "points": float(n),
+            "timing": "instrument list sweep, delay block = dwell (plus source delay)",
+            "time_reference": "2450 defbuffer1 relative timestamps, first reading = 0",
+        })
+
+    # -------------------------------------------------------------------------- Instrument role
+    def settings_snapshot(self) -> dict[str, float | str | bool]:
+        with self.lock:
+            return {
+                "source_function": str(self.source_mode),
+                "sense_function": str(self.sense_mode),
+                "compliance_current_A": float(self.compliance_current),
+                "compliance_voltage_V": float(self.compliance_voltage),
+                "nplc": float(self.current_nplc),
+                "current_range_auto": bool(self.current_range_auto_enabled),
+                "current_range_A": float(self.current_range),
+                "four_wire": bool(self.four_wire_enabled),
+                "source_delay_auto": bool(self.source_delay_auto_enabled),
+                "front_terminals": bool(self.front_terminals_enabled),
+                "output_on": bool(self.source_enabled),
+            }
+
+    def safe_state(self) -> None:
+        """Abort the trigger model, output off, levels to 0 V / 0 A; every step is tried."""
+        self.sweep_cancel.set()
+        attempt_all(self.name, self.address, [
+            ("abort trigger model", lambda: self.write(":ABOR")),
+            ("output off", lambda: self.write(":OUTP 0")),
+            ("voltage level 0 V", lambda: self.write(":SOUR:VOLT 0")),
+            ("current level 0 A", lambda: self.write(":SOUR:CURR 0")),
+        ])

@@ -1,0 +1,325 @@
+"""Keysight (Agilent) B2900 Precision SMU, B2902A (two channels): one SourceMeter role object per channel.
+
+pymeasure has no B2900 driver, so this one is written in pymeasure's style (``Channel.control`` with strict
+validators) on :class:`~drivers.base.SCPILabInstrument`. Channel suffixes select the channel
+(``:SOUR2:VOLT``, ``:OUTP2``, ``(@2)``). Commands follow the *Agilent/Keysight B2900 SCPI Command
+Reference* (B2910-90030), chapter 4 "Subsystem Commands", and the trigger system of the *B2900 User's
+Guide*, chapter 6 ("ARM-TRIGger model": transient and acquire actions, AINT/TIMer sources).
+
+Coverage
+    Per channel (``channel("1")`` / ``channel("2")``): voltage/current sourcing (fixed mode), compliance
+    (``:SENS:CURR:PROT`` / ``:SENS:VOLT:PROT``), NPLC, current range / auto range, 4-wire (``:SENS:REM``),
+    output on/off, spot readings (``:MEAS? (@n)`` with ``:FORM:ELEM:SENS VOLT,CURR``), the timer-driven
+    list sweep with trace-buffer progress and ``:FETC:ARR`` read-back, settings snapshot and safe state.
+    Instrument: ``*IDN?``, the SCPI error queue, safe state of both channels. Not covered: pulse mode,
+    staircase sweep commands (a list covers them), math/limit tests, digital I/O, LXI events, output filter,
+    high-capacitance mode, the B2910 series' extra ranges.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from pymeasure.adapters import Adapter
+from pymeasure.instruments import Channel, Instrument
+from pymeasure.instruments.validators import strict_discrete_set, strict_range
+
+from drivers.base import AdapterFactory, SCPILabInstrument
+from drivers.smu_common import (
+    LabChannel,
+    channels_safe_state,
+    channels_snapshot,
+    check_range,
+    chunks,
+    format_list,
+    format_number,
+    parse_count,
+    parse_numbers,
+    sweep_result,
+    validate_sweep,
+    wait_for_points,
+    with_recovery,
+)
+from labctl.clock import Clock
+from labctl.errors import ParameterError
+from labctl.roles import FloatArray, SweepResult
+
+_BOOL = {True: 1, False: 0}
+#: Time the acquisition needs beyond the aperture before the next timer tick (range change, transfer).
+ACQUIRE_OVERHEAD_S = 2e-4
+_NOT_REPLAYED = re.compile(r"^:(INIT|ABOR|SOUR\d:LIST:)")
+#: Sent (best effort) when a sweep fails: back to fixed mode and single, automatically triggered readings.
+_SWEEP_RECOVERY = (":ABOR (@{ch})", ":TRAC{ch}:FEED:CONT NEV", ":SOUR{ch}:VOLT:MODE FIX",
+                   ":TRIG{ch}:SOUR AINT", ":TRIG{ch}:COUN 1", ":TRIG{ch}:ACQ:DEL 0")
+
+
+class KeysightB2900Channel(LabChannel):
+    """One B2902A channel (1 or 2) in the SourceMeter role; it shares the instrument's lock."""
+
+    prefix = "ch"
+    voltage_range_V = (-210.0, 210.0)
+    current_range_A = (-3.03, 3.03)
+    #: NPLC 4e-4..100 at 50 Hz, 4.8e-4..120 at 60 Hz: the range valid at both line frequencies.
+    nplc_range = (4.8e-4, 100.0)
+    compliance_current_range_A = (1e-9, 3.03)
+    compliance_voltage_range_V = (2e-4, 210.0)
+    #: Timer period (= dwell) up to 1e5 s; 0 means "as fast as possible" (AINT trigger source).
+    dwell_range_s = (0.0, 1e5)
+    max_sweep_points = 2500
+
+    source_mode = Channel.control(
+        ":SOUR{ch}:FUNC:MODE?", ":SOUR{ch}:FUNC:MODE %s",
+        """Control the source function (str, strictly 'voltage' or 'current').""",
+        validator=strict_discrete_set, values={"voltage": "VOLT", "current": "CURR"}, map_values=True,
+        cast=str, check_set_errors=True,
+    )
+    source_voltage_level = Channel.control(
+        ":SOUR{ch}:VOLT?", ":SOUR{ch}:VOLT %g",
+        """Control the fixed-mode voltage level in volts (float, strictly -210 to 210).""",
+        validator=strict_range, values=voltage_range_V, check_set_errors=True,
+    )
+    source_current_level = Channel.control(
+        ":SOUR{ch}:CURR?", ":SOUR{ch}:CURR %g",
+        """Control the fixed-mode current level in amperes (float, strictly -3.03 to 3.03).""",
+        validator=strict_range, values=current_range_A, check_set_errors=True,
+    )
+    compliance_current = Channel.control(
+        ":SENS{ch}:CURR:PROT?", ":SENS{ch}:CURR:PROT %g",
+        """Control the current compliance while sourcing voltage, in amperes (float, strictly 1e-9 to
+        3.03; the usable maximum depends on the voltage range).""",
+        validator=strict_range, values=compliance_current_range_A, check_set_errors=True,
+    )
+    compliance_voltage = Channel.control(
+        ":SENS{ch}:VOLT:PROT?", ":SENS{ch}:VOLT:PROT %g",
+        """Control the voltage compliance while sourcing current, in volts (float, strictly 2e-4 to 210).""",
+        validator=strict_range, values=compliance_voltage_range_V, check_set_errors=True,
+    )
+    nplc = Channel.control(
+        ":SENS{ch}:CURR:NPLC?", ":SENS{ch}:CURR:NPLC %g",
+        """Control the integration time in power-line cycles (float, strictly 4.8e-4 to 100); it sets the
+        aperture shared by the voltage and current measurements.""",
+        validator=strict_range, values=nplc_range, check_set_errors=True,
+    )
+    aperture_s = Channel.measurement(
+        ":SENS{ch}:CURR:APER?",
+        """Get the measurement aperture (integration) time in seconds (float).""",
+    )
+    current_range_auto_enabled = Channel.control(
+        ":SENS{ch}:CURR:RANG:AUTO?", ":SENS{ch}:CURR:RANG:AUTO %d",
+        """Control automatic current-measure ranging (bool).""",
+        validator=strict_discrete_set, values=_BOOL, map_values=True, check_set_errors=True,
+    )
+    current_range = Channel.control(
+        ":SENS{ch}:CURR:RANG?", ":SENS{ch}:CURR:RANG %g",
+        """Control the current measure range in amperes (float, strictly -3.03 to 3.03); setting it
+        switches auto range off.""",
+        validator=strict_range, values=current_range_A, check_set_errors=True,
+    )
+    four_wire_enabled = Channel.control(
+        ":SENS{ch}:REM?", ":SENS{ch}:REM %d",
+        """Control remote (4-wire) sensing (bool).""",
+        validator=strict_discrete_set, values=_BOOL, map_values=True, check_set_errors=True,
+    )
+    source_enabled = Channel.control(
+        ":OUTP{ch}?", ":OUTP{ch} %d",
+        """Control the channel output (bool).""",
+        validator=strict_discrete_set, values=_BOOL, map_values=True, check_set_errors=True,
+    )
+
+    # ------------------------------------------------------------------------------ SourceMeter role
+    def source_voltage(self, voltage_V: float) -> None:
+        level = check_range(voltage_V, self.voltage_range_V, "source voltage", " V")
+        with self.lock:
+            self.write(":SOUR{ch}:FUNC:MODE VOLT")
+            self.write(":SOUR{ch}:VOLT:MODE FIX")
+            self.write(':SENS{ch}:FUNC "VOLT","CURR"')
+            self.write(f":SOUR{{ch}}:VOLT {format_number(level)}")
+            self.raise_if_error("source_voltage")
+
+    def source_current(self, current_A: float) -> None:
+        level = check_range(current_A, self.current_range_A, "source current", " A")
+        with self.lock:
+            self.write(":SOUR{ch}:FUNC:MODE CURR")
+            self.write(":SOUR{ch}:CURR:MODE FIX")
+            self.write(':SENS{ch}:FUNC "VOLT","CURR"')
+            self.write(f":SOUR{{ch}}:CURR {format_number(level)}")
+            self.raise_if_error("source_current")
+
+    def set_compliance_current(self, current_A: float) -> None:
+        self.compliance_current = check_range(current_A, self.compliance_current_range_A,
+                                              "compliance current", " A")
+
+    def set_compliance_voltage(self, voltage_V: float) -> None:
+        self.compliance_voltage = check_range(voltage_V, self.compliance_voltage_range_V,
+                                              "compliance voltage", " V")
+
+    def set_nplc(self, nplc: float) -> None:
+        self.nplc = check_range(nplc, self.nplc_range, "NPLC")
+        self._nplc = float(nplc)
+
+    def output_on(self) -> None:
+        self.source_enabled = True
+
+    def output_off(self) -> None:
+        self.source_enabled = False
+
+    def measure(self) -> tuple[float, float]:
+        """One spot measurement of voltage and current (``:MEAS? (@n)``): (voltage_V, current_A)."""
+        with self.lock:
+            self.write(":FORM:ELEM:SENS VOLT,CURR")
+            values = parse_numbers(self.ask(":MEAS? (@{ch})"))
+        if values.size != 2:
+            raise ValueError(f"{self.name}: spot measurement with {values.size} values, expected 2")
+        return float(values[0]), float(values[1])
+
+    def sweep_voltage(self, voltages_V: FloatArray, dwell_s: float) -> SweepResult:
+        """Run ``voltages_V`` as the channel's list sweep, paced by the B2900's trigger timer.
+
+        Transient and acquire triggers both come from the timer (``:TRIG:SOUR TIM``, ``:TRIG:TIM dwell``,
+        ``:TRIG:COUN n``): the output steps every ``dwell_s`` exactly, and each acquisition is delayed
+        (``:TRIG:ACQ:DEL``) so that its aperture ends just before the next step, i.e. the current is
+        measured at the end of each dwell. ``dwell_s == 0`` runs the points back to back (``AINT``).
+        Progress is read from the trace buffer count; the data come from ``:FETC:ARR:VOLT?``,
+        ``:FETC:ARR:CURR?`` and ``:FETC:ARR:TIME?`` (measured voltage, current, timestamps). Afterwards
+        the output stays on at the last voltage in fixed mode and the trigger is AINT with count 1 again.
+        While the instrument sweeps, the driver waits with its lock released (see
+        :func:`~drivers.smu_common.wait_for_points`): ``safe_state()`` from another thread aborts the sweep,
+        which then raises :class:`~labctl.errors.InstrumentError`.
+        """
+        values, dwell = validate_sweep(voltages_V, dwell_s, voltage_range_V=self.voltage_range_V,
+                                       dwell_range_s=self.dwell_range_s, max_points=self.max_sweep_points)
+        return with_recovery(lambda: self._sweep(values, dwell), self.write, _SWEEP_RECOVERY, self.name)
+
+    def _sweep(self, values: FloatArray, dwell: float) -> SweepResult:
+        n = values.size
+        with self.lock:
+            self.sweep_cancel.clear()
+            acquire_delay = 0.0
+            if dwell > 0:
+                aperture = float(self.aperture_s)
+                acquire_delay = dwell - aperture - ACQUIRE_OVERHEAD_S
+                if acquire_delay < 0:
+                    raise ParameterError(
+                        f"dwell {dwell:g} s is shorter than the measurement ({aperture:g} s aperture + "
+                        f"{ACQUIRE_OVERHEAD_S:g} s); lower the NPLC or lengthen the dwell")
+            self.write(":SOUR{ch}:FUNC:MODE VOLT")
+            self.write(':SENS{ch}:FUNC "VOLT","CURR"')
+            self.write(":SOUR{ch}:VOLT:MODE FIX")
+            self.write(f":SOUR{{ch}}:VOLT {format_number(values[0])}")
+            for k, chunk in enumerate(chunks(values)):
+                self.write((":SOUR{ch}:LIST:VOLT " if k == 0 else ":SOUR{ch}:LIST:VOLT:APP ")
+                           + format_list(chunk))
+            self.write(":SOUR{ch}:VOLT:MODE LIST")
+            if dwell > 0:
+                self.write(":TRIG{ch}:SOUR TIM")
+                self.write(f":TRIG{{ch}}:TIM {format_number(dwell)}")
+            else:
+                self.write(":TRIG{ch}:SOUR AINT")
+            self.write(f":TRIG{{ch}}:COUN {n}")
+            self.write(":TRIG{ch}:TRAN:DEL 0")
+            self.write(f":TRIG{{ch}}:ACQ:DEL {format_number(acquire_delay)}")
+            self.write(":TRAC{ch}:FEED:CONT NEV")
+            self.write(":TRAC{ch}:CLE")
+            self.write(f":TRAC{{ch}}:POIN {n}")
+            self.write(":TRAC{ch}:FEED SENS")
+            self.write(":TRAC{ch}:FEED:CONT NEXT")
+            self.raise_if_error("sweep set-up")
+            self.write(":OUTP{ch} 1")
+            self.write(":INIT (@{ch})")
+        wait_for_points(self, lambda: parse_count(self.ask(":TRAC{ch}:POIN:ACT?")), n,
+                        dwell_s=dwell, nplc=self._nplc, cancel=self.sweep_cancel)
+        with self.lock:
+            voltage = parse_numbers(self.ask(":FETC:ARR:VOLT? (@{ch})"))
+            current = parse_numbers(self.ask(":FETC:ARR:CURR? (@{ch})"))
+            times = parse_numbers(self.ask(":FETC:ARR:TIME? (@{ch})"))
+            if not voltage.size == current.size == times.size == n:
+                raise ValueError(f"{self.name}: fetched {voltage.size} V, {current.size} I, {times.size} "
+                                 f"time values for a {n}-point sweep")
+            self.write(":TRAC{ch}:FEED:CONT NEV")
+            self.write(":SOUR{ch}:VOLT:MODE FIX")
+            self.write(f":SOUR{{ch}}:VOLT {format_number(values[-1])}")
+            self.write(":TRIG{ch}:SOUR AINT")
+            self.write(":TRIG{ch}:COUN 1")
+            self.write(":TRIG{ch}:ACQ:DEL 0")
+            self.raise_if_error("sweep")
+        return sweep_result(times, voltage, current, {
+            "dwell_s": dwell, "points": float(n), "acquire_delay_s": acquire_delay,
+            "timing": "instrument list sweep, trigger timer period = dwell" if dwell > 0
+            else "instrument list sweep, automatic internal trigger (back to back)",
+            "time_reference": "B2900 :FETC:ARR:TIME?, first reading = 0",
+        })
+
+    # -------------------------------------------------------------------------- Instrument role
+    def settings_snapshot(self) -> dict[str, float | str | bool]:
+        with self.lock:
+            return {
+                "source_function": str(self.source_mode),
+                "compliance_current_A": float(self.compliance_current),
+                "compliance_voltage_V": float(self.compliance_voltage),
+                "nplc": float(self.nplc),
+                "current_range_auto": bool(self.current_range_auto_enabled),
+                "current_range_A": float(self.current_range),
+                "four_wire": bool(self.four_wire_enabled),
+                "output_on": bool(self.source_enabled),
+            }
+
+    def safe_steps(self) -> list[tuple[str, Callable[[], Any]]]:
+        ch = f"ch{self.id}"
+        return [
+            (f"{ch} abort", lambda: self.write(":ABOR (@{ch})")),
+            (f"{ch} output off", lambda: self.write(":OUTP{ch} 0")),
+            (f"{ch} fixed source mode", lambda: self.write(":SOUR{ch}:VOLT:MODE FIX")),
+            (f"{ch} voltage level 0 V", lambda: self.write(":SOUR{ch}:VOLT 0")),
+            (f"{ch} current level 0 A", lambda: self.write(":SOUR{ch}:CURR 0")),
+        ]
+
+
+class KeysightB2900(SCPILabInstrument):
+    """Keysight B2902A Precision SMU (±210 V, ±3.03 A DC per channel), two channels.
+
+    Procedures get one channel: ``smu.channel("1")`` or ``smu.channel("2")``.
+    """
+
+    voltage_range_V = KeysightB2900Channel.voltage_range_V
+    current_range_A = KeysightB2900Channel.current_range_A
+    nplc_range = KeysightB2900Channel.nplc_range
+    channel_names = ("1", "2")
+
+    ch1 = Instrument.ChannelCreator(KeysightB2900Channel, "1")
+    ch2 = Instrument.ChannelCreator(KeysightB2900Channel, "2")
+
+    def __init__(
+        self,
+        adapter: Adapter | str,
+        name: str = "Keysight B2902A",
+        *,
+        address: str = "",
+        adapter_factory: AdapterFactory | None = None,
+        clock: Clock | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(adapter, name, address=address, adapter_factory=adapter_factory, clock=clock,
+                         **kwargs)
+
+    def channel(self, name: str | int) -> KeysightB2900Channel:
+        """The SourceMeter role object of channel ``"1"`` or ``"2"`` (``1``, ``"ch2"`` also work)."""
+        key = str(name).lower().removeprefix("ch")
+        if key not in self.channel_names:
+            raise ValueError(f"{self.name} has channels '1' and '2', not {name!r}")
+        chan: KeysightB2900Channel = getattr(self, f"ch{key}")
+        return chan
+
+    def replayable(self, header: str) -> bool:
+        """Lists and actions that take a channel list (``:INIT (@1)``) are never re-sent."""
+        return not _NOT_REPLAYED.match(header.upper())
+
+    def settings_snapshot(self) -> dict[str, float | str | bool]:
+        """Both channels' settings, keys prefixed ``ch1.`` / ``ch2.``."""
+        with self.lock:
+            return channels_snapshot([self.ch1, self.ch2])
+
+    def safe_state(self) -> None:
+        """Both channels: abort, output off, fixed mode, levels 0; every step is tried."""
+        channels_safe_state(self.name, self.address, [self.ch1, self.ch2])

@@ -1,0 +1,368 @@
+"""Protocol tests for drivers.keithley2400 (and the shared SMU helpers in drivers.smu_common).
+
+Exchanges follow the Model 2400 Series SourceMeter User's Manual (2400S-900-01), section 18 "SCPI Command
+Reference" (sections cited per test). Every exchange starts with the data format pymeasure sets on
+construction (FORMat subsystem, ":FORMat:ELEMents"). Page numbers are those of the
+manual's section 18 where checked; otherwise the subsystem is named.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from pymeasure.adapters import ProtocolAdapter
+from pymeasure.test import expected_protocol
+
+from drivers import smu_common
+from drivers.keithley2400 import Keithley2400
+from labctl.clock import VirtualClock
+from labctl.errors import ConnectionLost, InstrumentError, InstrumentTimeout, ParameterError
+from labctl.roles import SourceMeter
+
+FORMAT = (":FORMAT:ELEMENTS VOLTAGE, CURRENT, RESISTANCE, TIME, STATUS", None)
+NO_ERROR = ("SYST:ERR?", '0,"No error"')
+IDN = "KEITHLEY INSTRUMENTS INC.,MODEL 2400,4108527,C30   Mar 17 2006 09:29:29/A02  /K/J"
+
+
+def protocol(*pairs):
+    return expected_protocol(Keithley2400, [FORMAT, *pairs], clock=VirtualClock())
+
+
+class FailingAdapter(ProtocolAdapter):
+    """A protocol adapter whose link drops when one given command is written."""
+
+    def __init__(self, comm_pairs, fail_on: str) -> None:
+        super().__init__(comm_pairs)
+        self.fail_on = fail_on
+
+    def _write(self, command: str, **kwargs) -> None:
+        if command == self.fail_on:
+            raise ConnectionResetError("link dropped")
+        super()._write(command, **kwargs)
+
+
+def test_satisfies_the_source_meter_role():
+    with protocol() as inst:
+        assert isinstance(inst, SourceMeter)
+
+
+def test_limits_are_class_constants_usable_before_connecting():
+    assert Keithley2400.voltage_range_V == (-210.0, 210.0)
+    assert Keithley2400.current_range_A == (-1.05, 1.05)
+    assert Keithley2400.nplc_range == (0.01, 10.0)
+
+
+def test_identify():  # IEEE 488.2 *IDN? (section 17, common commands)
+    with protocol(("*IDN?", IDN)) as inst:
+        assert inst.identify() == IDN
+
+
+def test_source_voltage():  # SOURce subsystem :FUNC, :VOLT:MODE, :VOLT; SENSe1 :FUNC
+    with protocol((":SOUR:FUNC VOLT", None), (":SOUR:VOLT:MODE FIX", None), (':SENS:FUNC "CURR"', None),
+                  (":SOUR:VOLT 0.55", None), NO_ERROR) as inst:
+        inst.source_voltage(0.55)
+
+
+def test_source_voltage_out_of_range_sends_nothing():
+    with protocol() as inst, pytest.raises(ParameterError, match="outside"):
+        inst.source_voltage(250)
+
+
+def test_source_current():
+    with protocol((":SOUR:FUNC CURR", None), (":SOUR:CURR:MODE FIX", None), (':SENS:FUNC "VOLT"', None),
+                  (":SOUR:CURR -0.001", None), NO_ERROR) as inst:
+        inst.source_current(-1e-3)
+
+
+def test_source_voltage_rejected_by_instrument_raises_with_message():  # SYSTem subsystem :ERRor?
+    with protocol((":SOUR:FUNC VOLT", None), (":SOUR:VOLT:MODE FIX", None), (':SENS:FUNC "CURR"', None),
+                  (":SOUR:VOLT 20", None), ("SYST:ERR?", '-221,"Settings conflict"'), NO_ERROR) as inst:
+        with pytest.raises(InstrumentError, match="-221, Settings conflict"):
+            inst.source_voltage(20)
+
+
+def test_set_compliance_current():  # SENSe1 subsystem :CURR:PROT
+    with protocol((":SENSE:CURRENT:PROTECTION 0.025", None), NO_ERROR) as inst:
+        inst.set_compliance_current(0.025)
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.01, 1.5])
+def test_set_compliance_current_rejects_bad_values(bad):
+    with protocol() as inst, pytest.raises(ParameterError):
+        inst.set_compliance_current(bad)
+
+
+def test_set_compliance_voltage():  # SENSe1 subsystem :VOLT:PROT
+    with protocol((":SENSE:VOLTAGE:PROTECTION 2", None), NO_ERROR) as inst:
+        inst.set_compliance_voltage(2)
+
+
+def test_set_nplc():  # SENSe1 subsystem :CURR:NPLCycles (global)
+    with protocol((":SENSE:CURRENT:NPLCYCLES 0.1", None), NO_ERROR) as inst:
+        inst.set_nplc(0.1)
+
+
+def test_set_nplc_out_of_range():
+    with protocol() as inst, pytest.raises(ParameterError):
+        inst.set_nplc(20)
+
+
+def test_output_on():  # OUTPut subsystem
+    with protocol(("OUTPUT 1", None), NO_ERROR) as inst:
+        inst.output_on()
+
+
+def test_output_off():
+    with protocol(("OUTPUT 0", None), NO_ERROR) as inst:
+        inst.output_off()
+
+
+def test_measure():  # :READ?; elements V, I, R, time, status; 9.91e37 = not measured
+    reading = "+5.500000E-01,-1.234500E-02,+9.910000E+37,+1.234560E+02,+2.150800E+04"
+    with protocol((":READ?", reading)) as inst:
+        assert inst.measure() == (0.55, -0.012345)
+
+
+def test_source_voltage_level_property():
+    with protocol((":SOUR:VOLT?", "1.5"), (":SOUR:VOLT 0.2", None), NO_ERROR) as inst:
+        assert inst.source_voltage_level == 1.5
+        inst.source_voltage_level = 0.2
+
+
+def test_source_voltage_level_is_strict():
+    with protocol() as inst, pytest.raises(ValueError):
+        inst.source_voltage_level = 211
+
+
+def sweep_setup(voltages: list[str], n: int, dwell: str = "0.05") -> list[tuple[str | None, str | None]]:
+    """The set-up part of a list sweep (section 10 "Sweep Operation", 18-91 list, 18-115 TRACe)."""
+    return [
+        FORMAT, (":SOUR:FUNC VOLT", None), (':SENS:FUNC "CURR"', None), (":SOUR:VOLT:MODE FIX", None),
+        (f":SOUR:VOLT {voltages[0].split(',')[0]}", None),
+        (f":SOUR:LIST:VOLT {voltages[0]}", None),
+        *[(f":SOUR:LIST:VOLT:APP {chunk}", None) for chunk in voltages[1:]],
+        (":SOUR:VOLT:MODE LIST", None), (f":SOUR:DEL {dwell}", None), (":ARM:COUN 1", None),
+        (f":TRIG:COUN {n}", None), (":TRAC:FEED:CONT NEV", None), (":TRAC:CLE", None),
+        (f":TRAC:POIN {n}", None), (":TRAC:FEED SENS", None), (":TRAC:TST:FORM ABS", None),
+        (":TRAC:FEED:CONT NEXT", None), NO_ERROR, ("OUTPUT 1", None), (":INIT", None),
+    ]
+
+
+def sweep_finish(last: str) -> list[tuple[str | None, str | None]]:
+    return [(":TRAC:FEED:CONT NEV", None), (":SOUR:VOLT:MODE FIX", None), (f":SOUR:VOLT {last}", None),
+            (":TRIG:COUN 1", None), (":SOUR:DEL:AUTO ON", None), NO_ERROR]
+
+
+SAFE = [(":ABOR", None), ("OUTPUT 0", None), (":SOUR:VOLT:MODE FIX", None), (":SOUR:VOLT 0", None),
+        (":SOUR:CURR 0", None)]
+#: After a failed sweep: abort, buffer off, fixed mode, one trigger, auto source delay (best effort).
+RECOVERY = [(":ABOR", None), (":TRAC:FEED:CONT NEV", None), (":SOUR:VOLT:MODE FIX", None),
+            (":TRIG:COUN 1", None), (":SOUR:DEL:AUTO ON", None)]
+BUFFER_3 = ("0,-2.0E-02,9.91E37,0,21504,"  # V, I, R (not measured), buffer time (ABS), status
+            "0.1,-1.9E-02,9.91E37,0.105,21504,"
+            "0.2,-1.7E-02,9.91E37,0.21,21504")
+
+
+def test_sweep_voltage_reads_the_buffer():  # 18-115 :TRAC:POIN:ACT?, :TRAC:DATA?
+    pairs = [*sweep_setup(["0,0.1,0.2"], 3), (":TRAC:POIN:ACT?", "3"), (":TRAC:DATA?", BUFFER_3),
+             *sweep_finish("0.2")]
+    with protocol(*pairs) as inst:
+        result = inst.sweep_voltage(np.array([0.0, 0.1, 0.2]), 0.05)
+    np.testing.assert_allclose(result.time_s, [0, 0.105, 0.21])
+    np.testing.assert_allclose(result.voltage_V, [0, 0.1, 0.2])
+    np.testing.assert_allclose(result.current_A, [-0.02, -0.019, -0.017])
+    assert result.achieved_rate_V_s == pytest.approx(0.2 / 0.21)
+    assert result.settings["dwell_s"] == 0.05
+
+
+def test_sweep_voltage_polls_until_the_buffer_is_full():
+    pairs = [*sweep_setup(["0,0.1,0.2"], 3), (":TRAC:POIN:ACT?", "1"), (":TRAC:POIN:ACT?", "3"),
+             (":TRAC:DATA?", BUFFER_3), *sweep_finish("0.2")]
+    with protocol(*pairs) as inst:
+        result = inst.sweep_voltage(np.array([0.0, 0.1, 0.2]), 0.05)
+    assert result.voltage_V.size == 3
+
+
+def test_sweep_after_safe_state_runs_again():  # safe_state cancels a running sweep; a new one re-arms
+    pairs = [*SAFE, *sweep_setup(["0,0.1,0.2"], 3), (":TRAC:POIN:ACT?", "3"), (":TRAC:DATA?", BUFFER_3),
+             *sweep_finish("0.2")]
+    with protocol(*pairs) as inst:
+        inst.safe_state()
+        assert inst.sweep_cancel.is_set()
+        inst.sweep_voltage(np.array([0.0, 0.1, 0.2]), 0.05)
+        assert not inst.sweep_cancel.is_set()
+
+
+def test_sweep_voltage_appends_lists_longer_than_100_points():  # 18-92 :SOUR:LIST:VOLT:APP
+    voltages = np.round(np.linspace(0, 1.49, 150), 2)
+    first = ",".join(f"{v:.7g}" for v in voltages[:100])
+    rest = ",".join(f"{v:.7g}" for v in voltages[100:])
+    buffer = ",".join(f"{v:.7g},-1e-3,9.91e37,{k * 0.06:.3f},21504" for k, v in enumerate(voltages))
+    pairs = [*sweep_setup([first, rest], 150, dwell="0.01"), (":TRAC:POIN:ACT?", "150"),
+             (":TRAC:DATA?", buffer), *sweep_finish("1.49")]
+    with protocol(*pairs) as inst:
+        result = inst.sweep_voltage(voltages, 0.01)
+    assert result.voltage_V.size == 150
+    assert result.achieved_rate_V_s == pytest.approx(1.49 / (149 * 0.06))
+
+
+def test_sweep_voltage_set_up_error_raises_before_the_sweep_starts():
+    setup = sweep_setup(["0,300"], 2)
+    error_at = setup.index(NO_ERROR)
+    pairs = [*setup[:error_at], ("SYST:ERR?", '-222,"Parameter data out of range"'), NO_ERROR, *RECOVERY]
+    with protocol(*pairs) as inst:
+        inst.voltage_range_V = (-500.0, 500.0)  # pretend the host-side check let it through
+        with pytest.raises(InstrumentError, match="Parameter data out of range"):
+            inst.sweep_voltage(np.array([0.0, 300.0]), 0.05)
+
+
+def test_sweep_voltage_buffer_with_wrong_length_raises():
+    pairs = [*sweep_setup(["0,0.1,0.2"], 3), (":TRAC:POIN:ACT?", "3"), (":TRAC:DATA?", "0,1,2,3,4"),
+             *RECOVERY]
+    with protocol(*pairs) as inst, \
+            pytest.raises(ValueError, match="expected 3 points"):
+        inst.sweep_voltage(np.array([0.0, 0.1, 0.2]), 0.05)
+
+
+@pytest.mark.parametrize(("voltages", "dwell"), [
+    ([], 0.1), ([0.0, 300.0], 0.1), ([0.0, 0.1], -1.0), ([0.0, 0.1], 1e4), (np.zeros(2501), 0.1),
+    ([0.0, float("nan")], 0.1),
+])
+def test_sweep_voltage_rejects_bad_parameters_before_sending(voltages, dwell):
+    with protocol() as inst, pytest.raises(ParameterError):
+        inst.sweep_voltage(np.asarray(voltages, dtype=float), dwell)
+
+
+def test_error_queue_lists_every_entry():  # SYSTem subsystem :ERRor? until 0
+    with protocol(("SYST:ERR?", '-113,"Undefined header"'), ("SYST:ERR?", '+803,"Output disabled"'),
+                  NO_ERROR) as inst, pytest.raises(InstrumentError) as info:
+        inst.raise_if_error()
+    assert "-113, Undefined header" in str(info.value)
+    assert "803, Output disabled" in str(info.value)
+
+
+def test_settings_snapshot():
+    with protocol((":SOURCE:FUNCTION?", "VOLT"), (":SENSE:CURRENT:PROTECTION?", "0.1"),
+                  (":SENSE:VOLTAGE:PROTECTION?", "21"), (":SENSE:CURRENT:NPLCYCLES?", "1"),
+                  (":SENSE:CURRENT:RANGE:AUTO?", "1"), (":SENSE:CURRENT:RANGE?", "1.05E-4"),
+                  (":SYSTEM:RSENSE?", "1"), (":SOURCE:DELAY:AUTO?", "0"), ("OUTPUT?", "1")) as inst:
+        assert inst.settings_snapshot() == {
+            "source_function": "voltage", "compliance_current_A": 0.1, "compliance_voltage_V": 21.0,
+            "nplc": 1.0, "current_range_auto": True, "current_range_A": 1.05e-4, "four_wire": True,
+            "source_delay_auto": False, "output_on": True,
+        }
+
+
+def test_safe_state():  # :ABORt, OUTPut subsystem
+    with protocol(*SAFE) as inst:
+        inst.safe_state()
+
+
+def test_safe_state_tries_every_step_when_one_fails():
+    adapter = FailingAdapter([FORMAT, SAFE[0], *SAFE[2:]], fail_on="OUTPUT 0")
+    inst = Keithley2400(adapter, clock=VirtualClock())
+    with pytest.raises(InstrumentError, match="output off"):
+        inst.safe_state()
+    assert adapter._index == 5  # every other step was still sent
+
+
+def test_shutdown_reaches_the_safe_state():
+    with protocol(*SAFE) as inst:
+        inst.shutdown()
+
+
+def test_ramp_to_voltage_uses_the_clock():
+    clock = VirtualClock()
+    pairs = [FORMAT, (":SOUR:VOLT?", "0"), (":SOUR:VOLT 0", None), NO_ERROR, (":SOUR:VOLT 0.5", None),
+             NO_ERROR, (":SOUR:VOLT 1", None), NO_ERROR]
+    with expected_protocol(Keithley2400, pairs, clock=clock) as inst:
+        start = clock.now()
+        inst.ramp_to_voltage(1.0, steps=3, pause=0.1)
+        assert clock.now() - start == pytest.approx(0.3)
+
+
+def test_lists_and_actions_are_not_replayed_after_a_reconnect():
+    with protocol() as inst:
+        assert not inst.replayable(":SOUR:LIST:VOLT:APP")
+        assert inst.replayable(":SOUR:DEL")
+
+
+# ------------------------------------------------------------------ drivers.smu_common (shared helpers)
+class _FakeInstrument:
+    name = "smu"
+    address = "sim://x"
+
+    def __init__(self) -> None:
+        self.clock = VirtualClock()
+
+
+def test_wait_for_points_times_out_on_the_instrument_clock():
+    fake = _FakeInstrument()
+    with pytest.raises(InstrumentTimeout, match="1 of 3 points"):
+        smu_common.wait_for_points(fake, lambda: 1, 3, dwell_s=0.1, nplc=1)
+
+
+def test_wait_for_points_sleeps_the_dwell_first():
+    fake = _FakeInstrument()
+    start = fake.clock.now()
+    smu_common.wait_for_points(fake, lambda: 10, 10, dwell_s=0.5, nplc=1)
+    assert fake.clock.now() - start == pytest.approx(5.0)
+
+
+def test_wait_for_points_stops_when_the_safe_state_cancels_it():
+    fake = _FakeInstrument()
+    cancel = threading.Event()
+
+    def count() -> int:
+        cancel.set()  # another thread called safe_state() while the instrument sweeps
+        return 1
+
+    with pytest.raises(InstrumentError, match="1 of 3 points: the instrument was put in its safe state"):
+        smu_common.wait_for_points(fake, count, 3, dwell_s=0.1, nplc=1, cancel=cancel)
+
+
+def test_with_recovery_sends_every_command_and_reraises_the_original_error():
+    sent: list[str] = []
+
+    def write(command: str) -> None:
+        sent.append(command)
+        if command == "B":
+            raise TimeoutError("no link")
+
+    def failing_sweep():
+        raise InstrumentTimeout("sweep did not finish")
+
+    with pytest.raises(InstrumentTimeout, match="did not finish"):
+        smu_common.with_recovery(failing_sweep, write, ["A", "B", "C"], "smu")
+    assert sent == ["A", "B", "C"]
+
+
+@pytest.mark.parametrize("error", [ConnectionLost("gone"), ParameterError("bad dwell")])
+def test_with_recovery_skips_recovery_for_lost_links_and_bad_parameters(error):
+    sent: list[str] = []
+
+    def failing_sweep():
+        raise error
+
+    with pytest.raises(type(error)):
+        smu_common.with_recovery(failing_sweep, sent.append, ["A"], "smu")
+    assert sent == []
+
+
+def test_parse_numbers_maps_not_a_number():
+    values = smu_common.parse_numbers("+1.0E+00,+9.910000E+37,-9.91E37")
+    assert values[0] == 1.0 and np.isnan(values[1]) and np.isnan(values[2])
+
+
+def test_achieved_rate_is_total_path_over_time():
+    assert smu_common.achieved_rate_V_s(np.array([0, 1, 2.0]), np.array([0, 0.1, 0])) == pytest.approx(0.1)
+    assert np.isnan(smu_common.achieved_rate_V_s(np.array([0.0]), np.array([0.0])))
+    assert np.isnan(smu_common.achieved_rate_V_s(np.array([1.0, 1.0]), np.array([0.0, 0.1])))
+
+
+def test_sweep_result_times_start_at_zero():
+    result = smu_common.sweep_result(np.array([5.0, 5.5]), np.array([0, 0.5]), np.array([0, 0.0]), {})
+    np.testing.assert_allclose(result.time_s, [0, 0.5])
+    assert result.achieved_rate_V_s == pytest.approx(1.0)

@@ -1,0 +1,225 @@
+"""Protocol tests for drivers.keithley2450 (native SCPI mode).
+
+Exchanges follow the Model 2450 Interactive SourceMeter Reference Manual (2450-901-01 Rev. B), section 6
+"SCPI command reference"; the sweep follows the example under ":SOURce[1]:LIST:<function>" (6-78):
+SOUR:LIST:VOLT ..., SOUR:SWE:VOLT:LIST 1, 0.2, INIT, then TRAC:DATA? 1, n, "defbuffer1", SOUR, READ.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymeasure.adapters import ProtocolAdapter
+from pymeasure.test import expected_protocol
+
+from drivers.keithley2450 import Keithley2450
+from labctl.clock import VirtualClock
+from labctl.errors import InstrumentError, ParameterError
+from labctl.roles import SourceMeter
+
+NO_ERROR = ("SYST:ERR?", '0,"No error"')
+IDN = "KEITHLEY INSTRUMENTS,MODEL 2450,04451117,1.6.7c"
+
+
+def protocol(*pairs):
+    return expected_protocol(Keithley2450, list(pairs), clock=VirtualClock())
+
+
+class FailingAdapter(ProtocolAdapter):
+    """A protocol adapter whose link drops when one given command is written."""
+
+    def __init__(self, comm_pairs, fail_on: str) -> None:
+        super().__init__(comm_pairs)
+        self.fail_on = fail_on
+
+    def _write(self, command: str, **kwargs) -> None:
+        if command == self.fail_on:
+            raise ConnectionResetError("link dropped")
+        super()._write(command, **kwargs)
+
+
+def test_satisfies_the_source_meter_role():
+    with protocol() as inst:
+        assert isinstance(inst, SourceMeter)
+
+
+def test_identify():
+    with protocol(("*IDN?", IDN)) as inst:
+        assert inst.identify() == IDN
+
+
+def test_source_voltage():  # 6-72 :SOUR:FUNC, :SENSe[1]:FUNCtion, :SOURce[1]:<function>[:LEVel]
+    with protocol((":SOUR:FUNC VOLT", None), (':SENS:FUNC "CURR"', None), (":SOUR:VOLT -0.25", None),
+                  NO_ERROR) as inst:
+        inst.source_voltage(-0.25)
+
+
+def test_source_voltage_out_of_range():
+    with protocol() as inst, pytest.raises(ParameterError):
+        inst.source_voltage(-211)
+
+
+def test_source_current():
+    with protocol((":SOUR:FUNC CURR", None), (':SENS:FUNC "VOLT"', None), (":SOUR:CURR 1e-06", None),
+                  NO_ERROR) as inst:
+        inst.source_current(1e-6)
+
+
+def test_set_compliance_current():  # :SOURce[1]:VOLTage:ILIMit
+    with protocol((":SOUR:VOLT:ILIM 0.05", None), NO_ERROR) as inst:
+        inst.set_compliance_current(0.05)
+
+
+def test_set_compliance_current_rejected_by_instrument():
+    with protocol((":SOUR:VOLT:ILIM 0.05", None), ("SYST:ERR?", '5076,"Limit exceeds range"'),
+                  NO_ERROR) as inst, pytest.raises(InstrumentError, match="5076, Limit exceeds range"):
+        inst.set_compliance_current(0.05)
+
+
+@pytest.mark.parametrize("bad", [0, -1e-3, 2.0])
+def test_set_compliance_current_rejects_bad_values(bad):
+    with protocol() as inst, pytest.raises(ParameterError):
+        inst.set_compliance_current(bad)
+
+
+def test_set_compliance_voltage():  # :SOURce[1]:CURRent:VLIMit
+    with protocol((":SOUR:CURR:VLIM 1.5", None), NO_ERROR) as inst:
+        inst.set_compliance_voltage(1.5)
+
+
+def test_set_compliance_voltage_below_minimum():
+    with protocol() as inst, pytest.raises(ParameterError):
+        inst.set_compliance_voltage(0.01)
+
+
+def test_set_nplc():  # :SENSe[1]:<function>:NPLCycles
+    with protocol((":SENS:CURR:NPLC 2", None), NO_ERROR, (":SENS:VOLT:NPLC 2", None), NO_ERROR) as inst:
+        inst.set_nplc(2)
+
+
+def test_set_nplc_out_of_range():
+    with protocol() as inst, pytest.raises(ParameterError):
+        inst.set_nplc(0.001)
+
+
+def test_output_on():  # :OUTPut[1][:STATe]
+    with protocol((":OUTP 1", None), NO_ERROR) as inst:
+        inst.output_on()
+
+
+def test_output_off():
+    with protocol((":OUTP 0", None), NO_ERROR) as inst:
+        inst.output_off()
+
+
+def test_measure_while_sourcing_voltage():  # :READ? "defbuffer1", SOUR, READ
+    with protocol((":SOUR:FUNC VOLT", None), (':SENS:FUNC "CURR"', None), (":SOUR:VOLT 0.5", None),
+                  NO_ERROR, (':READ? "defbuffer1", SOUR, READ', "+5.000123E-01,-1.834000E-02")) as inst:
+        inst.source_voltage(0.5)
+        assert inst.measure() == (0.5000123, -0.01834)
+
+
+def test_measure_while_sourcing_current_swaps_the_elements():
+    with protocol((":SOUR:FUNC?", "CURR"), (':READ? "defbuffer1", SOUR, READ', "1.0E-03,6.5E-01")) as inst:
+        assert inst.measure() == (0.65, 0.001)
+
+
+def test_sense_mode_strips_the_dc_suffix():
+    with protocol((":SENS:FUNC?", '"CURR:DC"')) as inst:
+        assert inst.sense_mode == "current"
+
+
+def test_current_range_is_strict():
+    with protocol() as inst, pytest.raises(ValueError):
+        inst.current_range = 2
+
+
+def sweep_setup(lists: list[str], first: str, dwell: str = "0.1") -> list[tuple[str | None, str | None]]:
+    return [
+        (":SOUR:FUNC VOLT", None), (':SENS:FUNC "CURR"', None), (f":SOUR:VOLT {first}", None),
+        (f":SOUR:LIST:VOLT {lists[0]}", None),
+        *[(f":SOUR:LIST:VOLT:APP {chunk}", None) for chunk in lists[1:]],
+        (':TRAC:CLE "defbuffer1"', None), (f':SOUR:SWE:VOLT:LIST 1, {dwell}, 1, OFF, "defbuffer1"', None),
+        NO_ERROR, (":OUTP ON", None), (":INIT", None),
+    ]
+
+
+def test_sweep_voltage_reads_source_reading_and_relative_time():  # 6-78, 6-85, 6-107 :TRAC:ACT?, :TRAC:DATA?
+    data = "1.000E-01,-2.0E-02,0.000,2.000E-01,-1.9E-02,0.125,3.000E-01,-1.5E-02,0.25"
+    pairs = [*sweep_setup(["0.1,0.2,0.3"], "0.1"), (':TRAC:ACT? "defbuffer1"', "3"),
+             (':TRAC:DATA? 1, 3, "defbuffer1", SOUR, READ, REL', data), (":SOUR:VOLT 0.3", None), NO_ERROR]
+    with protocol(*pairs) as inst:
+        result = inst.sweep_voltage(np.array([0.1, 0.2, 0.3]), 0.1)
+    np.testing.assert_allclose(result.voltage_V, [0.1, 0.2, 0.3])
+    np.testing.assert_allclose(result.current_A, [-0.02, -0.019, -0.015])
+    np.testing.assert_allclose(result.time_s, [0, 0.125, 0.25])
+    assert result.achieved_rate_V_s == pytest.approx(0.8)
+
+
+def test_sweep_voltage_polls_until_done_and_appends_long_lists():  # 6-79 :SOUR:LIST:VOLT:APP
+    voltages = np.round(np.linspace(-0.2, 1.2, 141), 3)
+    lists = [",".join(f"{v:.7g}" for v in voltages[:100]), ",".join(f"{v:.7g}" for v in voltages[100:])]
+    data = ",".join(f"{v:.7g},1e-3,{k * 0.02:.2f}" for k, v in enumerate(voltages))
+    pairs = [*sweep_setup(lists, "-0.2", dwell="0.01"), (':TRAC:ACT? "defbuffer1"', "40"),
+             (':TRAC:ACT? "defbuffer1"', "141"), (':TRAC:DATA? 1, 141, "defbuffer1", SOUR, READ, REL', data),
+             (":SOUR:VOLT 1.2", None), NO_ERROR]
+    with protocol(*pairs) as inst:
+        result = inst.sweep_voltage(voltages, 0.01)
+    assert result.time_s[-1] == pytest.approx(2.8)
+    assert result.achieved_rate_V_s == pytest.approx(1.4 / 2.8)
+
+
+def test_sweep_voltage_set_up_error_is_raised():
+    setup = sweep_setup(["0,0.1"], "0")
+    at = setup.index(NO_ERROR)
+    pairs = [*setup[:at], ("SYST:ERR?", '-222,"Parameter data out of range"'), NO_ERROR, (":ABOR", None)]
+    with protocol(*pairs) as inst, pytest.raises(InstrumentError, match="out of range"):
+        inst.sweep_voltage(np.array([0.0, 0.1]), 0.1)
+
+
+@pytest.mark.parametrize(("voltages", "dwell"), [
+    ([0.0, 250.0], 0.1), ([0.0, 0.1], 20e-6), ([0.0, 0.1], 2e4), (np.zeros(2501), 0.1), ([], 0.1),
+])
+def test_sweep_voltage_rejects_bad_parameters(voltages, dwell):
+    with protocol() as inst, pytest.raises(ParameterError):
+        inst.sweep_voltage(np.asarray(voltages, dtype=float), dwell)
+
+
+def test_error_queue_lists_every_entry():
+    with protocol(("SYST:ERR?", '-113,"Undefined header"'), ("SYST:ERR?", '-221,"Settings conflict"'),
+                  NO_ERROR) as inst, pytest.raises(InstrumentError) as info:
+        inst.raise_if_error()
+    assert "-113, Undefined header" in str(info.value) and "-221, Settings conflict" in str(info.value)
+
+
+def test_settings_snapshot():
+    with protocol((":SOUR:FUNC?", "VOLT"), (":SENS:FUNC?", '"CURR:DC"'), (":SOUR:VOLT:ILIM?", "0.1"),
+                  (":SOUR:CURR:VLIM?", "21"), (":SENS:CURR:NPLC?", "1"), (":SENS:CURR:RANG:AUTO?", "1"),
+                  (":SENS:CURR:RANG?", "0.1"), (":SENS:CURR:RSEN?", "1"), (":SOUR:VOLT:DEL:AUTO?", "1"),
+                  (":ROUT:TERM?", "REAR"), (":OUTP?", "0")) as inst:
+        assert inst.settings_snapshot() == {
+            "source_function": "voltage", "sense_function": "current", "compliance_current_A": 0.1,
+            "compliance_voltage_V": 21.0, "nplc": 1.0, "current_range_auto": True, "current_range_A": 0.1,
+            "four_wire": True, "source_delay_auto": True, "front_terminals": False, "output_on": False,
+        }
+
+
+SAFE = [(":ABOR", None), (":OUTP 0", None), (":SOUR:VOLT 0", None), (":SOUR:CURR 0", None)]
+
+
+def test_safe_state():  # :ABORt, :OUTPut[1][:STATe]
+    with protocol(*SAFE) as inst:
+        inst.safe_state()
+
+
+def test_safe_state_tries_every_step_when_one_fails():
+    adapter = FailingAdapter([SAFE[0], *SAFE[2:]], fail_on=":OUTP 0")
+    inst = Keithley2450(adapter, clock=VirtualClock())
+    with pytest.raises(InstrumentError, match="output off"):
+        inst.safe_state()
+    assert adapter._index == 3
+
+
+def test_shutdown_reaches_the_safe_state():
+    with protocol(*SAFE) as inst:
+        inst.shutdown()

@@ -1,0 +1,267 @@
+"""Protocol tests for drivers.keithley2600 (TSP, channels smua/smub).
+
+Exchanges follow the Series 2600B System SourceMeter Instrument Reference Manual (2600BS-901-01): the TSP
+command reference entries named in each test, section 3 "Reading buffers" (printbuffer output "r1, t1, s1,
+r2, ..." for several buffers) and the sweep examples of section "Sweep operation". TSP prints numbers as
+"1.00000e+00" and separates several printed values with a tab.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymeasure.adapters import ProtocolAdapter
+from pymeasure.test import expected_protocol
+
+from drivers.keithley2600 import Keithley2600, Keithley2600Channel
+from labctl.clock import VirtualClock
+from labctl.errors import InstrumentError, ParameterError
+from labctl.roles import Instrument, SourceMeter
+
+NO_ERROR = ("print(errorqueue.count)", "0.00000e+00")
+IDN_2602B = "Keithley Instruments Inc., Model 2602B, 4084812, 3.2.2"
+IDN_2636B = "Keithley Instruments Inc., Model 2636B, 4326551, 4.0.4"
+
+
+def protocol(*pairs):
+    return expected_protocol(Keithley2600, list(pairs), clock=VirtualClock())
+
+
+class FailingAdapter(ProtocolAdapter):
+    """A protocol adapter whose link drops when one given command is written."""
+
+    def __init__(self, comm_pairs, fail_on: str) -> None:
+        super().__init__(comm_pairs)
+        self.fail_on = fail_on
+
+    def _write(self, command: str, **kwargs) -> None:
+        if command == self.fail_on:
+            raise ConnectionResetError("link dropped")
+        super()._write(command, **kwargs)
+
+
+def test_channels_satisfy_the_source_meter_role():
+    with protocol() as inst:
+        assert isinstance(inst, Instrument)
+        assert isinstance(inst.channel("a"), SourceMeter)
+        assert inst.channel("b") is inst.smub
+        assert inst.channel("SMUA") is inst.smua
+        assert inst.channel("a").lock is inst.lock
+
+
+def test_unknown_channel():
+    with protocol() as inst, pytest.raises(ValueError, match="'c'"):
+        inst.channel("c")
+
+
+def test_identify_narrows_the_limits_to_the_model():  # *IDN? (IEEE common commands in TSP)
+    with protocol(("*IDN?", IDN_2602B)) as inst:
+        assert inst.channel("a").identify() == IDN_2602B
+        assert inst.model == "2602B"
+        assert inst.voltage_range_V == (-40.4, 40.4)
+        with pytest.raises(ParameterError, match="outside"):
+            inst.channel("a").source_voltage(100)
+
+
+def test_2636b_limits():
+    with protocol(("*IDN?", IDN_2636B)) as inst:
+        inst.identify()
+        assert inst.current_range_A == (-1.515, 1.515)
+
+
+def test_source_voltage():  # smuX.source.func (OUTPUT_DCVOLTS = 1), smuX.source.levelv
+    with protocol(("smua.source.func = 1", None), ("smua.source.levelv = 0.5", None), NO_ERROR) as inst:
+        inst.channel("a").source_voltage(0.5)
+
+
+def test_source_current_on_channel_b():  # OUTPUT_DCAMPS = 0, smuX.source.leveli
+    with protocol(("smub.source.func = 0", None), ("smub.source.leveli = -1e-05", None), NO_ERROR) as inst:
+        inst.channel("b").source_current(-1e-5)
+
+
+def test_source_voltage_out_of_range():
+    with protocol() as inst, pytest.raises(ParameterError):
+        inst.channel("a").source_voltage(203)
+
+
+def test_set_compliance_current():  # smuX.source.limiti
+    with protocol(("smua.source.limiti = 0.01", None), NO_ERROR) as inst:
+        inst.channel("a").set_compliance_current(0.01)
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.01, 5.0])
+def test_set_compliance_current_rejects_bad_values(bad):
+    with protocol() as inst, pytest.raises(ParameterError):
+        inst.channel("a").set_compliance_current(bad)
+
+
+def test_set_compliance_voltage():  # smuX.source.limitv
+    with protocol(("smub.source.limitv = 2", None), NO_ERROR) as inst:
+        inst.channel("b").set_compliance_voltage(2)
+
+
+def test_set_nplc():  # smuX.measure.nplc, 0.001 to 25
+    with protocol(("smua.measure.nplc = 0.1", None), NO_ERROR) as inst:
+        inst.channel("a").set_nplc(0.1)
+
+
+def test_set_nplc_out_of_range():
+    with protocol() as inst, pytest.raises(ParameterError):
+        inst.channel("a").set_nplc(30)
+
+
+def test_output_on():  # smuX.source.output (OUTPUT_ON = 1)
+    with protocol(("smua.source.output = 1", None), NO_ERROR) as inst:
+        inst.channel("a").output_on()
+
+
+def test_output_off():
+    with protocol(("smua.source.output = 0", None), NO_ERROR) as inst:
+        inst.channel("a").output_off()
+
+
+def test_measure():  # smuX.measure.iv() returns current, voltage
+    with protocol(("print(smua.measure.iv())", "-1.23400e-02\t5.00000e-01")) as inst:
+        assert inst.channel("a").measure() == (0.5, -0.01234)
+
+
+def test_property_reads_tsp_numbers():
+    with protocol(("print(smua.source.func)", "1.00000e+00"),
+                  ("print(smua.measure.autorangei)", "1.00000e+00"),
+                  ("print(smua.source.levelv)", "2.50000e-01")) as inst:
+        chan = inst.channel("a")
+        assert chan.source_mode == "voltage"
+        assert chan.current_range_auto_enabled is True
+        assert chan.source_voltage_level == 0.25
+
+
+def sweep_setup(smu: str, values: str, n: int, first: str, dwell: str) -> list[tuple[str | None, str | None]]:
+    """Trigger-model list sweep: smuX.trigger.source.listv, .measure.iv(rbi, rbv), .count, initiate()."""
+    return [(command, None) for command in (
+        f"{smu}.source.func = {smu}.OUTPUT_DCVOLTS", f"{smu}.source.levelv = {first}",
+        f"{smu}.measure.count = 1", f"{smu}.nvbuffer1.clear()", f"{smu}.nvbuffer1.appendmode = 0",
+        f"{smu}.nvbuffer1.collecttimestamps = 1", f"{smu}.nvbuffer2.clear()",
+        f"{smu}.nvbuffer2.appendmode = 0",
+        f"{smu}.trigger.source.listv({{{values}}})", f"{smu}.trigger.source.action = {smu}.ENABLE",
+        f"{smu}.trigger.measure.action = {smu}.ENABLE",
+        f"{smu}.trigger.measure.iv({smu}.nvbuffer1, {smu}.nvbuffer2)",
+        f"{smu}.trigger.endsweep.action = {smu}.SOURCE_HOLD", f"{smu}.trigger.arm.count = 1",
+        f"{smu}.trigger.count = {n}", f"{smu}.source.delay = {dwell}",
+    )] + [NO_ERROR, (f"{smu}.source.output = {smu}.OUTPUT_ON", None), (f"{smu}.trigger.initiate()", None)]
+
+
+PRINTBUFFER_3 = ("-2.00000e-02, 1.00000e-01, 0.00000e+00, -1.80000e-02, 2.00000e-01, 2.10000e-01, "
+                 "-1.50000e-02, 3.00000e-01, 4.20000e-01")
+
+
+def test_sweep_voltage():  # printbuffer(1, n, rbi.readings, rbv.readings, rbi.timestamps)
+    pairs = [*sweep_setup("smua", "0.1,0.2,0.3", 3, "0.1", "0.2"),
+             ("print(smua.nvbuffer1.n)", "1.00000e+00"), ("print(smua.nvbuffer1.n)", "3.00000e+00"),
+             ("printbuffer(1, 3, smua.nvbuffer1.readings, smua.nvbuffer2.readings, "
+              "smua.nvbuffer1.timestamps)", PRINTBUFFER_3),
+             ("smua.source.levelv = 0.3", None), ("smua.source.delay = smua.DELAY_OFF", None), NO_ERROR]
+    with protocol(*pairs) as inst:
+        result = inst.channel("a").sweep_voltage(np.array([0.1, 0.2, 0.3]), 0.2)
+    np.testing.assert_allclose(result.voltage_V, [0.1, 0.2, 0.3])
+    np.testing.assert_allclose(result.current_A, [-0.02, -0.018, -0.015])
+    np.testing.assert_allclose(result.time_s, [0, 0.21, 0.42])
+    assert result.achieved_rate_V_s == pytest.approx(0.2 / 0.42)
+
+
+def test_sweep_voltage_set_up_error_reports_the_tsp_message():  # errorqueue.count / errorqueue.next()
+    setup = sweep_setup("smub", "0,0.1", 2, "0", "0.1")
+    at = setup.index(NO_ERROR)
+    pairs = [*setup[:at], ("print(errorqueue.count)", "1.00000e+00"),
+             ("print(errorqueue.next())",
+              "-2.85000e+02\tTSP Syntax error at line 1\t2.00000e+00\t0.00000e+00"),
+             ("smub.abort()", None), ("smub.source.delay = smub.DELAY_OFF", None)]  # recovery
+    with protocol(*pairs) as inst, pytest.raises(InstrumentError, match="-285, TSP Syntax error at line 1"):
+        inst.channel("b").sweep_voltage(np.array([0.0, 0.1]), 0.1)
+
+
+@pytest.mark.parametrize(("voltages", "dwell"), [([0.0, 300.0], 0.1), ([0.0, 0.1], -0.5),
+                                                 (np.zeros(2501), 0.1), ([], 0.1)])
+def test_sweep_voltage_rejects_bad_parameters(voltages, dwell):
+    with protocol() as inst, pytest.raises(ParameterError):
+        inst.channel("a").sweep_voltage(np.asarray(voltages, dtype=float), dwell)
+
+
+def test_error_queue_lists_every_entry():
+    with protocol(("print(errorqueue.count)", "2.00000e+00"),
+                  ("print(errorqueue.next())", "-2.85000e+02\tTSP Syntax error\t2.00000e+00\t0.00000e+00"),
+                  ("print(errorqueue.next())",
+                   "5.04300e+03\tOutput blocked by interlock\t2.00000e+00\t0.00000e+00"),
+                  ) as inst, pytest.raises(InstrumentError) as info:
+        inst.raise_if_error()
+    assert "-285, TSP Syntax error" in str(info.value)
+    assert "5043, Output blocked by interlock" in str(info.value)
+
+
+def test_unreadable_error_queue_entry_raises():
+    with protocol(("print(errorqueue.count)", "1.00000e+00"), ("print(errorqueue.next())", "nil")) as inst, \
+            pytest.raises(InstrumentError, match="unreadable"):
+        inst.check_errors()
+
+
+def channel_snapshot(smu: str) -> list[tuple[str, str]]:
+    return [(f"print({smu}.source.func)", "1.00000e+00"), (f"print({smu}.source.limiti)", "1.00000e-01"),
+            (f"print({smu}.source.limitv)", "2.00000e+01"), (f"print({smu}.measure.nplc)", "1.00000e+00"),
+            (f"print({smu}.measure.autorangei)", "1.00000e+00"),
+            (f"print({smu}.measure.rangei)", "1.00000e-01"),
+            (f"print({smu}.sense)", "0.00000e+00"), (f"print({smu}.source.delay)", "0.00000e+00"),
+            (f"print({smu}.source.output)", "0.00000e+00")]
+
+
+SNAPSHOT = {"source_function": "voltage", "compliance_current_A": 0.1, "compliance_voltage_V": 20.0,
+            "nplc": 1.0, "current_range_auto": True, "current_range_A": 0.1, "four_wire": False,
+            "source_delay_s": 0.0, "output_on": False}
+
+
+def test_channel_settings_snapshot():
+    with protocol(*channel_snapshot("smub")) as inst:
+        assert inst.channel("b").settings_snapshot() == SNAPSHOT
+
+
+def test_instrument_settings_snapshot_has_both_channels():
+    with protocol(*channel_snapshot("smua"), *channel_snapshot("smub")) as inst:
+        snapshot = inst.settings_snapshot()
+    assert snapshot["smua.nplc"] == 1.0 and snapshot["smub.output_on"] is False
+    assert len(snapshot) == 2 * len(SNAPSHOT)
+
+
+def safe(smu: str) -> list[tuple[str, None]]:
+    return [(f"{smu}.abort()", None), (f"{smu}.source.output = 0", None), (f"{smu}.source.levelv = 0", None),
+            (f"{smu}.source.leveli = 0", None)]
+
+
+def test_safe_state_covers_both_channels():  # smuX.abort(), smuX.source.output = OUTPUT_OFF
+    with protocol(*safe("smua"), *safe("smub")) as inst:
+        inst.safe_state()
+
+
+def test_channel_safe_state_only_touches_its_channel():
+    with protocol(*safe("smub")) as inst:
+        inst.channel("b").safe_state()
+
+
+def test_safe_state_tries_every_step_when_one_fails():
+    steps = safe("smua") + safe("smub")
+    adapter = FailingAdapter([s for s in steps if s[0] != "smua.source.output = 0"],
+                             fail_on="smua.source.output = 0")
+    inst = Keithley2600(adapter, clock=VirtualClock())
+    with pytest.raises(InstrumentError, match="smua output off"):
+        inst.safe_state()
+    assert adapter._index == 7
+
+
+def test_only_source_and_measure_attributes_are_replayed():
+    with protocol() as inst:
+        assert inst.replayable("smua.source.levelv")
+        assert inst.replayable("smub.sense")
+        assert not inst.replayable("smua.trigger.measure.iv(smua.nvbuffer1,")
+        assert not inst.replayable("smua.trigger.count")
+
+
+def test_channel_class_limits_are_usable_before_connecting():
+    assert Keithley2600.voltage_range_V == (-202.0, 202.0)
+    assert Keithley2600Channel.nplc_range == (0.001, 25.0)
