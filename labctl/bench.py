@@ -22,32 +22,32 @@ log = logging.getLogger(__name__)
 class Bench:
     """Connected instruments of one station for one run. Close it to release every connection."""
 
-    def __init__(self, station: Station, clock: Clock, drivers: dict[str, Any], world: Any = None) -> None:
+    def __init__(self, station: Station, clock: Clock, drivers: dict[str, Any], simulation: Any = None) -> None:
         self.station = station
         self.clock = clock
         self.drivers = drivers
-        self.world = world
+        self.simulation = simulation
 
     @classmethod
     def connect(cls, station: Station, names: Iterable[str], *, clock: Clock | None = None,
-                world: Any = None) -> Bench:
+                simulation: Any = None) -> Bench:
         """Open each named instrument; on any failure close what was opened and raise."""
         names = list(dict.fromkeys(names))
         if clock is None:
             clock = station.make_clock()
-        if station.simulated and world is None:
+        if station.simulated and simulation is None:
             from labctl.sim_bench import build_world
 
-            world = build_world(station, clock)
+            simulation = build_world(station, clock)
         drivers: dict[str, Any] = {}
         try:
             for name in names:
-                drivers[name] = open_driver(station, name, clock, world)
+                drivers[name] = open_driver(station, name, clock, simulation)
         except Exception:
             for driver in drivers.values():
                 _close_quietly(driver)
             raise
-        return cls(station, clock, drivers, world)
+        return cls(station, clock, drivers, simulation)
 
     @property
     def names(self) -> list[str]:
@@ -136,7 +136,7 @@ def _close_quietly(driver: Any) -> None:
         log.debug("closing %s failed", getattr(driver, "name", driver), exc_info=True)
 
 
-def open_driver(station: Station, name: str, clock: Clock, world: Any = None) -> Any:
+def open_driver(station: Station, name: str, clock: Clock, simulation: Any = None) -> Any:
     """One driver instance for a station instrument, with an adapter factory for reconnects."""
     spec = station.instrument(name)
     cls = station.driver_class(name)
@@ -146,7 +146,7 @@ def open_driver(station: Station, name: str, clock: Clock, world: Any = None) ->
     if spec.simulated:
         from labctl.sim_bench import sim_adapter_factory
 
-        factory = sim_adapter_factory(world, name)
+        factory = sim_adapter_factory(simulation, name)
     else:
         from drivers.transport import open_address
 
@@ -163,16 +163,16 @@ def open_driver(station: Station, name: str, clock: Clock, world: Any = None) ->
 def probe_station(station: Station) -> list[dict[str, str]]:
     """Connect to each instrument in turn and ask who it is; one row per instrument, never raises."""
     clock = station.make_clock()
-    world = None
+    simulation = None
     if station.simulated:
         from labctl.sim_bench import build_world
 
-        world = build_world(station, clock)
+        simulation = build_world(station, clock)
     rows = []
     for name, spec in station.instruments.items():
         row = {"name": name, "driver": spec.driver, "address": spec.address, "identity": "", "status": ""}
         try:
-            driver = open_driver(station, name, clock, world)
+            driver = open_driver(station, name, clock, simulation)
             try:
                 row["identity"] = driver.identify()
                 row["status"] = "ok"

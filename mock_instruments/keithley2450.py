@@ -1,0 +1,591 @@
+"""Keithley 2450 SourceMeter in SCPI mode, after the 2450 Reference Manual (2450-901-01), section 6.
+
+What is simulated: source V or I with limits (±210 V, ±1.05 A; -222 beyond), fixed or auto ranges, sense
+current or voltage with NPLC 0.01–10, output on/off, ``:READ?``/``:MEASure:<func>?``/``:FETCh?``, reading
+buffers (``:TRACe:MAKE/CLEar/DELete/POINts/ACTual?/DATA?/TRIGger``, elements READ, SOUR, REL, SEC, FRAC,
+TST, DATE, TIME, UNIT, SOURUNIT, STAT, SOURSTAT, FORM), the sweep trigger models
+(``:SOURce:SWEep:<func>:LINear``, ``:LINear:STEP``, ``:LOG``, ``:LIST`` with ``:SOURce:LIST:<func>``) and
+``:TRIGger:LOAD "SimpleLoop"``, run by ``:INITiate`` and waited for with ``*WAI``/``*OPC?``, ``:ABORt``,
+``:TRIGger:STATe?``.
+
+Physics: the instrument's terminal (its station name) is wired in the world. With the output on, the device
+sees the sourced voltage (or, sourcing current, the voltage it develops); off is an open circuit. Current is
+reported with the SMU sign (out of HI into the device), so a lit cell at 0 V reads −Jsc·area. A limit that
+is reached turns the source into the other kind (compliance): the reading sits at the limit and the device
+sees the voltage that carries it. Noise is seeded and scales with the range and 1/√NPLC.
+
+Timing: every reading charges NPLC/line frequency plus an overhead to the world's clock; a sweep point takes
+source delay + integration + overhead, and the world advances the device between points, so a timed sweep's
+scan rate and its hysteresis come from the instrument's timing. Simplifications: the delay of a sweep
+replaces the source delay (-1 = auto delay by current range); ``*WAI``/``*OPC?`` return at once for an
+endless trigger model (count 0) instead of hanging; reading status is 0, source status 1 when the source
+limit was reached; binary formats are not simulated.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from mock_instruments.scpi import (
+    Bool,
+    Choice,
+    Num,
+    Opt,
+    Rest,
+    ScpiError,
+    ScpiInstrument,
+    Setting,
+    Str,
+    scpi,
+)
+
+VOLTAGE_RANGES_V = (0.02, 0.2, 2.0, 20.0, 200.0)
+CURRENT_RANGES_A = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+READ_OVERHEAD_S = 0.5e-3  # bus command + conversion of a single :READ?
+POINT_OVERHEAD_S = 0.2e-3  # trigger-model block overhead per sweep point
+OVERFLOW = 9.9e37
+_UNITS = {"CURRent": "Amp DC", "VOLTage": "Volt DC"}
+_ELEMENTS = ("READing", "SOURce", "RELative", "SEConds", "FRACtional", "TSTamp", "DATE", "TIME", "UNIT",
+             "SOURUNIT", "STATus", "SOURSTATus", "FORMatted", "SOURFORMatted")
+
+
+def auto_delay_s(current_range_A: float) -> float:
+    """Source auto delay: longer on the low current ranges where settling is slow."""
+    return 0.05 if current_range_A <= 1e-8 else 0.02 if current_range_A <= 1e-7 else 3e-3 if (
+        current_range_A <= 1e-6) else 1e-3
+
+
+def fit_range(value: float, ranges: tuple[float, ...]) -> float:
+    """The smallest range that holds ``value`` (-222 above the top range's 105 %)."""
+    for r in ranges:
+        if abs(value) <= r * 1.05:
+            return r
+    raise ScpiError(-222, f"{value:g} above the {ranges[-1]:g} range")
+
+
+@dataclass
+class Reading:
+    time_s: float
+    source: float
+    value: float
+    sense: str
+    source_function: str
+    source_status: int
+
+
+class ReadingBuffer:
+    def __init__(self, name: str, capacity: int, fill: str = "CONTinuous") -> None:
+        self.name, self.fill = name, fill
+        self.readings: deque[Reading] = deque(maxlen=capacity)
+
+    def add(self, reading: Reading) -> None:
+        if self.fill == "ONCE" and len(self.readings) == self.readings.maxlen:
+            return
+        self.readings.append(reading)
+
+
+@dataclass
+class TriggerModel:
+    """A loaded sweep / loop: levels in order (one pass), passes (0 = until :ABORt), delay per point."""
+
+    function: str
+    levels: list[float]
+    count: int
+    delay_s: float
+    fail_abort: bool
+    buffer: str
+    index: int = 0
+    running: bool = False
+    next_s: float = math.nan
+    event: Any = None
+
+
+class MockKeithley2450(ScpiInstrument):
+    """The simulated Keithley 2450 (options: ``serial``, ``line_frequency_Hz``, and the base options)."""
+
+    model = "keithley2450"
+
+    source_function = Setting("SOURce#:FUNCtion[:MODE]", Choice("VOLTage", "CURRent"), "VOLTage",
+                              on_change="_source_changed", check="_idle")
+    source_voltage_V = Setting("SOURce#:VOLTage[:LEVel][:IMMediate][:AMPLitude]", Num(-210, 210, units="V"),
+                               0.0, on_change="_source_changed", check="_check_level")
+    source_current_A = Setting("SOURce#:CURRent[:LEVel][:IMMediate][:AMPLitude]", Num(-1.05, 1.05, units="A"),
+                               0.0, on_change="_source_changed", check="_check_level")
+    current_limit_A = Setting("SOURce#:VOLTage:ILIMit[:LEVel]", Num(1e-9, 1.05, units="A"), 1.05e-4,
+                              on_change="_source_changed")
+    voltage_limit_V = Setting("SOURce#:CURRent:VLIMit[:LEVel]", Num(0.02, 210, units="V"), 21.0,
+                              on_change="_source_changed")
+    output = Setting("OUTPut#[:STATe]", Bool(), False, on_change="_source_changed")
+    sense_function = Setting("[SENSe#]:FUNCtion[:ON]", Choice("CURRent", "VOLTage", quoted=None), "CURRent",
+                             query=False, check="_idle")
+    sense_count = Setting("[SENSe#]:COUNt", Num(1, 300000, integer=True), 1)
+    autozero = Setting("[SENSe#]:AZERo[:STATe]", Bool(), True)
+    terminals = Setting("ROUTe:TERMinals", Choice("FRONt", "REAR"), "FRONt")
+    data_format = Setting("FORMat[:DATA]", Choice("ASCii", "REAL", "SReal"), "ASCii", check="_ascii_only")
+
+    def __init__(self, world: Any, name: str, **options: Any) -> None:
+        self.line_frequency_Hz = float(options.pop("line_frequency_Hz", 60.0))
+        serial = options.pop("serial", f"04{zlib.crc32(name.encode()) % 1000000:06d}")
+        self.idn = f"KEITHLEY INSTRUMENTS,MODEL 2450,{serial},1.7.3c"
+        super().__init__(world, name, **options)
+        self.reset()
+
+    def reset(self) -> None:
+        super().reset()
+        model = getattr(self, "trigger_model", None)
+        if model is not None and model.event is not None:
+            self.world.cancel(model.event)
+        self.trigger_model: TriggerModel | None = None
+        self.ranges = {("SOURCE", "VOLTAGE"): 2.0, ("SOURCE", "CURRENT"): 1e-4,
+                       ("SENSE", "VOLTAGE"): 2.0, ("SENSE", "CURRENT"): 1e-4}
+        self.autorange = dict.fromkeys(self.ranges, True)
+        self.nplc = {"CURRENT": 1.0, "VOLTAGE": 1.0}
+        self.delays = {"VOLTAGE": 0.0, "CURRENT": 0.0}
+        self.auto_delay = {"VOLTAGE": True, "CURRENT": True}
+        self.readback = {"VOLTAGE": True, "CURRENT": True}
+        self.sense_flags: dict[tuple[str, str], bool] = {}  # (RSENSE|AZERO, function): 4-wire, autozero
+        self.source_lists: dict[str, list[float]] = {"VOLTAGE": [], "CURRENT": []}
+        self.buffers = {"defbuffer1": ReadingBuffer("defbuffer1", 100000),
+                        "defbuffer2": ReadingBuffer("defbuffer2", 100000)}
+        self.in_compliance = False
+        self.world.apply_voltage(self.name, None)
+
+    # ------------------------------------------------------------------------------ checks, hooks
+    def _idle(self, _value: Any = None) -> None:
+        if self.trigger_model is not None and self.trigger_model.running:
+            raise ScpiError(-221, "trigger model running")
+
+    def _check_level(self, level: float) -> None:
+        key = ("SOURCE", "VOLTAGE" if "VOLTAGE" in self.call.nodes else "CURRENT")
+        if not self.autorange[key] and abs(level) > 1.05 * self.ranges[key]:
+            raise ScpiError(-222, f"{level:g} above the fixed {self.ranges[key]:g} source range")
+
+    def _ascii_only(self, value: str) -> None:
+        if value != "ASCii":
+            raise ScpiError(-221, "binary data formats are not simulated")
+
+    def _source_changed(self, _value: Any = None) -> None:
+        self._apply_source()
+
+    def _apply_source(self) -> tuple[float, float]:
+        """Drive the world from the source settings; (device voltage, SMU current), compliance included."""
+        world, term = self.world, self.name
+        self.in_compliance = False
+        if not self.output:
+            world.apply_voltage(term, None)
+            return 0.0, 0.0
+        if self.source_function == "VOLTage":
+            voltage, limit = self.source_voltage_V, self.current_limit_A
+            current = world.current_at_voltage_A(term, voltage)
+            if abs(current) > limit:
+                self.in_compliance = True
+                current = math.copysign(limit, current)
+                voltage = world.voltage_at_current_V(term, current)
+            world.apply_voltage(term, voltage)
+            return voltage, current
+        current, limit = self.source_current_A, self.voltage_limit_V
+        voltage = world.voltage_at_current_V(term, current)
+        if voltage is None or abs(voltage) > limit:
+            self.in_compliance = True
+            voltage = math.copysign(limit, current if voltage is None else voltage)
+            world.apply_voltage(term, voltage)
+            return voltage, world.current_at_voltage_A(term, voltage)
+        world.apply_current(term, current)
+        return voltage, current
+
+    # ---------------------------------------------------------------------------- measurement
+    def aperture_s(self) -> float:
+        return self.nplc[self.sense_function.upper()] / self.line_frequency_Hz
+
+    def _measure(self, t_s: float) -> Reading:
+        """One reading of the world as it is now (the caller charged the time)."""
+        voltage, current = self._apply_source()
+        sense = self.sense_function
+        value = current if sense == "CURRent" else voltage
+        key = ("SENSE", sense.upper())
+        ranges = CURRENT_RANGES_A if sense == "CURRent" else VOLTAGE_RANGES_V
+        if self.autorange[key]:
+            self.ranges[key] = next((r for r in ranges if abs(value) <= r), ranges[-1])
+        rng_ = self.ranges[key]
+        noise = (1e-5 if sense == "CURRent" else 5e-6) * rng_ / math.sqrt(self.nplc[sense.upper()])
+        value += noise * float(self.rng.standard_normal())
+        if abs(value) > 1.05 * rng_:
+            value = math.copysign(OVERFLOW, value)
+        source_on = self.output
+        if self.source_function == "VOLTage":
+            source = voltage if self.readback["VOLTAGE"] and source_on else self.source_voltage_V
+        else:
+            source = current if self.readback["CURRENT"] and source_on else self.source_current_A
+        return Reading(t_s, source, value, sense, self.source_function, int(self.in_compliance))
+
+    def _read_into(self, buffer_name: str) -> Reading:
+        self._idle()
+        buffer = self._buffer(buffer_name)
+        reading = None
+        for _ in range(self.sense_count):
+            self.world.clock.sleep(self.aperture_s() + READ_OVERHEAD_S)
+            self.world.sync()
+            reading = self._measure(self.world.time_s)
+            buffer.add(reading)
+        assert reading is not None
+        return reading
+
+    def _buffer(self, name: str | None) -> ReadingBuffer:
+        try:
+            return self.buffers[name or "defbuffer1"]
+        except KeyError:
+            raise ScpiError(-224, f"no reading buffer {name!r}") from None
+
+    @scpi("READ?", Opt(Str(), "defbuffer1"), Rest(Choice(*_ELEMENTS), 0))
+    @scpi("MEASure[:CURRent][:DC]?", Opt(Str(), "defbuffer1"), Rest(Choice(*_ELEMENTS), 0))
+    @scpi("MEASure:VOLTage[:DC]?", Opt(Str(), "defbuffer1"), Rest(Choice(*_ELEMENTS), 0))
+    def _read(self, buffer_name: str, elements: list[str]) -> str:
+        for function in ("CURRent", "VOLTage"):
+            if function.upper() in self.call.nodes:
+                self._idle()
+                self.sense_function = function
+        buffer = self._buffer(buffer_name)
+        reading = self._read_into(buffer_name)
+        return self._format(buffer, reading, elements or ["READing"])
+
+    @scpi("FETCh?", Opt(Str(), "defbuffer1"), Rest(Choice(*_ELEMENTS), 0))
+    def _fetch(self, buffer_name: str, elements: list[str]) -> str:
+        buffer = self._buffer(buffer_name)
+        if not buffer.readings:
+            raise ScpiError(-221, "buffer empty")
+        return self._format(buffer, buffer.readings[-1], elements or ["READing"])
+
+    def _format(self, buffer: ReadingBuffer, reading: Reading, elements: list[str]) -> str:
+        if elements == ["READing"]:
+            return f"{reading.value:.7E}"
+        first = buffer.readings[0].time_s if buffer.readings else reading.time_s
+        stamp = datetime.fromtimestamp(reading.time_s, UTC)
+        units = _UNITS[reading.sense], _UNITS[reading.source_function]
+        values: dict[str, Callable[[], str]] = {
+            "READing": lambda: f"{reading.value:.7E}", "SOURce": lambda: f"{reading.source:.7E}",
+            "RELative": lambda: f"{reading.time_s - first:.9E}",
+            "SEConds": lambda: f"{math.floor(reading.time_s):d}",
+            "FRACtional": lambda: f"{reading.time_s % 1.0:.9f}", "DATE": lambda: stamp.strftime("%m/%d/%Y"),
+            "TIME": lambda: stamp.strftime("%H:%M:%S.%f"),
+            "TSTamp": lambda: stamp.strftime("%m/%d/%Y %H:%M:%S.%f"),
+            "UNIT": lambda: units[0], "SOURUNIT": lambda: units[1], "STATus": lambda: "0",
+            "SOURSTATus": lambda: str(reading.source_status),
+            "FORMatted": lambda: f"{reading.value:+.6E} {units[0].split()[0]}",
+            "SOURFORMatted": lambda: f"{reading.source:+.6E} {units[1].split()[0]}",
+        }
+        return ",".join(values[e]() for e in elements)
+
+    @scpi("[SENSe#]:FUNCtion[:ON]?")
+    def _sense_function_query(self) -> str:
+        return '"CURR:DC"' if self.sense_function == "CURRent" else '"VOLT:DC"'
+
+    @scpi("SYSTem:LFRequency?")
+    def _line_frequency(self) -> int:
+        return int(self.line_frequency_Hz)
+
+    # ---------------------------------------------------------- grouped source/sense settings
+    def _key(self) -> tuple[str, str]:
+        nodes = self.call.nodes
+        return ("SOURCE" if "SOURCE" in nodes else "SENSE", "VOLTAGE" if "VOLTAGE" in nodes else "CURRENT")
+
+    @scpi("SOURce#:VOLTage:RANGe", Num(-210, 210, units="V"))
+    @scpi("SOURce#:CURRent:RANGe", Num(-1.05, 1.05, units="A"))
+    @scpi("[SENSe#]:VOLTage[:DC]:RANGe[:UPPer]", Num(-210, 210, units="V"))
+    @scpi("[SENSe#]:CURRent[:DC]:RANGe[:UPPer]", Num(-1.05, 1.05, units="A"))
+    def _set_range(self, value: float) -> None:
+        key = self._key()
+        self.ranges[key] = fit_range(value, VOLTAGE_RANGES_V if key[1] == "VOLTAGE" else CURRENT_RANGES_A)
+        self.autorange[key] = False
+
+    @scpi("SOURce#:VOLTage:RANGe?")
+    @scpi("SOURce#:CURRent:RANGe?")
+    @scpi("[SENSe#]:VOLTage[:DC]:RANGe[:UPPer]?")
+    @scpi("[SENSe#]:CURRent[:DC]:RANGe[:UPPer]?")
+    def _get_range(self) -> float:
+        key = self._key()
+        if key[0] == "SOURCE" and self.autorange[key]:
+            level = self.source_voltage_V if key[1] == "VOLTAGE" else self.source_current_A
+            return fit_range(level, VOLTAGE_RANGES_V if key[1] == "VOLTAGE" else CURRENT_RANGES_A)
+        return self.ranges[key]
+
+    @scpi("SOURce#:VOLTage:RANGe:AUTO", Bool())
+    @scpi("SOURce#:CURRent:RANGe:AUTO", Bool())
+    @scpi("[SENSe#]:VOLTage[:DC]:RANGe:AUTO", Bool())
+    @scpi("[SENSe#]:CURRent[:DC]:RANGe:AUTO", Bool())
+    def _set_autorange(self, on: bool) -> None:
+        self.autorange[self._key()] = on
+
+    @scpi("SOURce#:VOLTage:RANGe:AUTO?")
+    @scpi("SOURce#:CURRent:RANGe:AUTO?")
+    @scpi("[SENSe#]:VOLTage[:DC]:RANGe:AUTO?")
+    @scpi("[SENSe#]:CURRent[:DC]:RANGe:AUTO?")
+    def _get_autorange(self) -> bool:
+        return self.autorange[self._key()]
+
+    @scpi("[SENSe#]:VOLTage[:DC]:NPLCycles", Num(0.01, 10, default=1.0))
+    @scpi("[SENSe#]:CURRent[:DC]:NPLCycles", Num(0.01, 10, default=1.0))
+    def _set_nplc(self, nplc: float) -> None:
+        self.nplc[self._key()[1]] = nplc
+
+    @scpi("[SENSe#]:VOLTage[:DC]:NPLCycles?")
+    @scpi("[SENSe#]:CURRent[:DC]:NPLCycles?")
+    def _get_nplc(self) -> float:
+        return self.nplc[self._key()[1]]
+
+    @scpi("SOURce#:VOLTage:DELay", Num(0, 1e4, units="S"))
+    @scpi("SOURce#:CURRent:DELay", Num(0, 1e4, units="S"))
+    def _set_delay(self, delay_s: float) -> None:
+        function = self._key()[1]
+        self.delays[function], self.auto_delay[function] = delay_s, False
+
+    @scpi("SOURce#:VOLTage:DELay?")
+    @scpi("SOURce#:CURRent:DELay?")
+    def _get_delay(self) -> float:
+        return self.delays[self._key()[1]]
+
+    @scpi("SOURce#:VOLTage:DELay:AUTO", Bool())
+    @scpi("SOURce#:CURRent:DELay:AUTO", Bool())
+    @scpi("SOURce#:VOLTage:READ:BACK", Bool())
+    @scpi("SOURce#:CURRent:READ:BACK", Bool())
+    def _set_source_flag(self, on: bool) -> None:
+        (self.readback if "BACK" in self.call.nodes else self.auto_delay)[self._key()[1]] = on
+
+    @scpi("SOURce#:VOLTage:DELay:AUTO?")
+    @scpi("SOURce#:CURRent:DELay:AUTO?")
+    @scpi("SOURce#:VOLTage:READ:BACK?")
+    @scpi("SOURce#:CURRent:READ:BACK?")
+    def _get_source_flag(self) -> bool:
+        return (self.readback if "BACK" in self.call.nodes else self.auto_delay)[self._key()[1]]
+
+    @scpi("[SENSe#]:VOLTage[:DC]:RSENse", Bool())
+    @scpi("[SENSe#]:CURRent[:DC]:RSENse", Bool())
+    @scpi("[SENSe#]:VOLTage[:DC]:AZERo[:STATe]", Bool())
+    @scpi("[SENSe#]:CURRent[:DC]:AZERo[:STATe]", Bool())
+    def _set_sense_flag(self, on: bool) -> None:
+        self.sense_flags[self._flag_key()] = on
+
+    @scpi("[SENSe#]:VOLTage[:DC]:RSENse?")
+    @scpi("[SENSe#]:CURRent[:DC]:RSENse?")
+    @scpi("[SENSe#]:VOLTage[:DC]:AZERo[:STATe]?")
+    @scpi("[SENSe#]:CURRent[:DC]:AZERo[:STATe]?")
+    def _get_sense_flag(self) -> bool:
+        key = self._flag_key()
+        return self.sense_flags.get(key, key[0] == "AZERO")
+
+    def _flag_key(self) -> tuple[str, str]:
+        return "RSENSE" if "RSENSE" in self.call.nodes else "AZERO", self._key()[1]
+
+    @scpi("SYSTem:BEEPer[:IMMediate]", Num(20, 8000, units="HZ"), Num(0.001, 100, units="S"))
+    @scpi("STATus:PRESet")
+    @scpi("STATus:CLEar")
+    @scpi("SYSTem:CLEar")
+    def _accepted(self, *_args: Any) -> None:
+        """Accepted and without effect on the simulation."""
+
+    # ------------------------------------------------------------------------------- buffers
+    @scpi("TRACe:MAKE", Str(), Num(10, 1e7, integer=True))
+    def _make(self, name: str, size: int) -> None:
+        if name in self.buffers:
+            raise ScpiError(-221, f"buffer {name!r} exists")
+        self.buffers[name] = ReadingBuffer(name, size)
+
+    @scpi("TRACe:DELete", Str())
+    def _delete(self, name: str) -> None:
+        if name.startswith("defbuffer"):
+            raise ScpiError(-221, "default buffers cannot be deleted")
+        self._buffer(name)
+        del self.buffers[name]
+
+    @scpi("TRACe:CLEar", Opt(Str(), "defbuffer1"))
+    def _clear(self, name: str) -> None:
+        self._buffer(name).readings.clear()
+
+    @scpi("TRACe:POINts", Num(1, 1e7, integer=True), Opt(Str(), "defbuffer1"))
+    def _resize(self, size: int, name: str) -> None:
+        buffer = self._buffer(name)
+        self.buffers[name] = ReadingBuffer(name, size, buffer.fill)
+
+    @scpi("TRACe:POINts?", Opt(Str(), "defbuffer1"))
+    def _capacity(self, name: str) -> int:
+        return self._buffer(name).readings.maxlen or 0
+
+    @scpi("TRACe:FILL:MODE", Choice("CONTinuous", "ONCE"), Opt(Str(), "defbuffer1"))
+    def _fill_mode(self, mode: str, name: str) -> None:
+        self._buffer(name).fill = mode
+
+    @scpi("TRACe:ACTual?", Opt(Str(), "defbuffer1"))
+    @scpi("TRACe:ACTual:END?", Opt(Str(), "defbuffer1"))
+    def _actual(self, name: str) -> int:
+        return len(self._buffer(name).readings)
+
+    @scpi("TRACe:ACTual:STARt?", Opt(Str(), "defbuffer1"))
+    def _actual_start(self, name: str) -> int:
+        return 1 if self._buffer(name).readings else 0
+
+    @scpi("TRACe:TRIGger", Opt(Str(), "defbuffer1"))
+    def _trace_trigger(self, name: str) -> None:
+        self._read_into(name)
+
+    @scpi("TRACe:DATA?", Num(1, 1e7, integer=True), Num(1, 1e7, integer=True), Opt(Str(), "defbuffer1"),
+          Rest(Choice(*_ELEMENTS), 0))
+    def _data(self, start: int, end: int, name: str, elements: list[str]) -> str:
+        buffer = self._buffer(name)
+        if not start <= end <= len(buffer.readings):
+            raise ScpiError(-222, f"indices {start}..{end} outside 1..{len(buffer.readings)}")
+        readings = list(buffer.readings)[start - 1 : end]
+        return ",".join(self._format(buffer, r, elements or ["READing"]) for r in readings)
+
+    # ------------------------------------------------------------------------- trigger models
+    _SWEEP = (Opt(Num(-1, 1e4, units="S"), -1.0), Opt(Num(0, 268435455, integer=True), 1),
+              Opt(Choice("AUTO", "BEST", "FIXed"), "BEST"), Opt(Bool(), True), Opt(Bool(), False),
+              Opt(Str(), "defbuffer1"))
+
+    @scpi("SOURce#:SWEep:VOLTage:LINear", Num(-210, 210, units="V"), Num(-210, 210, units="V"),
+          Num(2, 1e6, integer=True), *_SWEEP)
+    @scpi("SOURce#:SWEep:CURRent:LINear", Num(-1.05, 1.05, units="A"), Num(-1.05, 1.05, units="A"),
+          Num(2, 1e6, integer=True), *_SWEEP)
+    @scpi("SOURce#:SWEep:VOLTage:LINear:STEP", Num(-210, 210, units="V"), Num(-210, 210, units="V"),
+          Num(1e-12, 420, units="V"), *_SWEEP)
+    @scpi("SOURce#:SWEep:CURRent:LINear:STEP", Num(-1.05, 1.05, units="A"), Num(-1.05, 1.05, units="A"),
+          Num(1e-15, 2.1, units="A"), *_SWEEP)
+    @scpi("SOURce#:SWEep:VOLTage:LOG", Num(1e-12, 210, units="V"), Num(1e-12, 210, units="V"),
+          Num(2, 1e6, integer=True), *_SWEEP)
+    @scpi("SOURce#:SWEep:CURRent:LOG", Num(1e-15, 1.05, units="A"), Num(1e-15, 1.05, units="A"),
+          Num(2, 1e6, integer=True), *_SWEEP)
+    def _sweep(self, start: float, stop: float, n: float, delay_s: float, count: int, _range_type: str,
+               fail_abort: bool, dual: bool, buffer: str) -> None:
+        self._idle()
+        self._buffer(buffer)
+        nodes = self.call.nodes
+        if "STEP" in nodes:
+            steps = math.floor(abs(stop - start) / n + 1e-9)
+            levels = [start + math.copysign(n, stop - start) * k for k in range(steps + 1)]
+        elif "LOG" in nodes:
+            levels = [float(x) for x in np.geomspace(start, stop, int(n))]
+        else:
+            levels = [float(x) for x in np.linspace(start, stop, int(n))]
+        levels = levels + levels[::-1] if dual else levels
+        self._load(nodes, levels, count, delay_s, fail_abort, buffer)
+
+    @scpi("SOURce#:SWEep:VOLTage:LIST", Opt(Num(1, 1e6, integer=True), 1), Opt(Num(0, 1e4, units="S"), 0.0),
+          Opt(Num(0, 268435455, integer=True), 1), Opt(Bool(), True), Opt(Str(), "defbuffer1"))
+    @scpi("SOURce#:SWEep:CURRent:LIST", Opt(Num(1, 1e6, integer=True), 1), Opt(Num(0, 1e4, units="S"), 0.0),
+          Opt(Num(0, 268435455, integer=True), 1), Opt(Bool(), True), Opt(Str(), "defbuffer1"))
+    def _sweep_list(self, start_index: int, delay_s: float, count: int, fail_abort: bool, buffer: str
+                    ) -> None:
+        self._idle()
+        self._buffer(buffer)
+        levels = self.source_lists[self._key()[1]][start_index - 1 :]
+        if not levels:
+            raise ScpiError(-221, "the source list is empty")
+        self._load(self.call.nodes, levels, count, delay_s, fail_abort, buffer)
+
+    def _load(self, nodes: tuple[str, ...], levels: list[float], count: int, delay_s: float,
+              fail_abort: bool, buffer: str) -> None:
+        function = "VOLTage" if "VOLTAGE" in nodes else "CURRent"
+        self.source_function = function
+        self.trigger_model = TriggerModel(function, levels, count, delay_s, fail_abort, buffer)
+
+    @scpi("SOURce#:LIST:VOLTage", Rest(Num(-210, 210, units="V")))
+    @scpi("SOURce#:LIST:CURRent", Rest(Num(-1.05, 1.05, units="A")))
+    @scpi("SOURce#:LIST:VOLTage:APPend", Rest(Num(-210, 210, units="V")))
+    @scpi("SOURce#:LIST:CURRent:APPend", Rest(Num(-1.05, 1.05, units="A")))
+    def _source_list(self, values: list[float]) -> None:
+        function = self._key()[1]
+        if "APPEND" not in self.call.nodes:
+            self.source_lists[function] = []
+        if len(self.source_lists[function]) + len(values) > 2500 or len(values) > 100:
+            raise ScpiError(-222, "a source list holds 2500 values, set at most 100 at a time")
+        self.source_lists[function].extend(values)
+
+    @scpi("SOURce#:LIST:VOLTage?")
+    @scpi("SOURce#:LIST:CURRent?")
+    def _source_list_query(self) -> str:
+        return ",".join(f"{v:.6E}" for v in self.source_lists[self._key()[1]])
+
+    @scpi("SOURce#:LIST:VOLTage:POINts?")
+    @scpi("SOURce#:LIST:CURRent:POINts?")
+    def _source_list_points(self) -> int:
+        return len(self.source_lists[self._key()[1]])
+
+    @scpi("TRIGger:LOAD", Str(quoted=False), Opt(Num(0, 268435455, integer=True), 1),
+          Opt(Num(0, 1e4, units="S"), 0.0), Opt(Str(), "defbuffer1"))
+    def _trigger_load(self, name: str, count: int, delay_s: float, buffer: str) -> None:
+        self._idle()
+        if name.upper() == "EMPTY":
+            self.trigger_model = None
+        elif name.upper() == "SIMPLELOOP":
+            self._buffer(buffer)
+            level = self.source_voltage_V if self.source_function == "VOLTage" else self.source_current_A
+            self.trigger_model = TriggerModel(self.source_function, [level], count, delay_s, False, buffer)
+        else:
+            raise ScpiError(-224, f"trigger model template {name!r} is not simulated")
+
+    @scpi("INITiate[:IMMediate]")
+    def _initiate(self) -> None:
+        model = self.trigger_model
+        if model is None:
+            raise ScpiError(-221, "no trigger model loaded")
+        self._idle()
+        model.index, model.running = 0, True
+        self.output = True
+        self._set_level(model, model.levels[0])
+        self._schedule_point(model, self.world.time_s)
+
+    def _set_level(self, model: TriggerModel, level: float) -> None:
+        if model.function == "VOLTage":
+            self.source_voltage_V = level
+        else:
+            self.source_current_A = level
+        self._apply_source()
+
+    def _point_delay_s(self, model: TriggerModel) -> float:
+        if model.delay_s >= 0:
+            return model.delay_s
+        return auto_delay_s(self.ranges[("SENSE", "CURRENT")])
+
+    def _schedule_point(self, model: TriggerModel, t_start_s: float) -> None:
+        model.next_s = t_start_s + self._point_delay_s(model) + self.aperture_s()
+        model.event = self.world.schedule(model.next_s, self._point_done)
+
+    def _point_done(self, t_s: float) -> None:
+        model = self.trigger_model
+        if model is None or not model.running:
+            return
+        reading = self._measure(t_s)
+        self.buffers[model.buffer].add(reading)
+        model.index += 1
+        total = len(model.levels) * model.count
+        if (model.fail_abort and reading.source_status) or (model.count and model.index >= total):
+            model.running, model.event = False, None
+            if model.fail_abort and reading.source_status:
+                self.push_error(-200, "sweep aborted: source limit exceeded")
+            return
+        self._set_level(model, model.levels[model.index % len(model.levels)])
+        self._schedule_point(model, t_s + POINT_OVERHEAD_S)
+
+    @scpi("ABORt")
+    def _abort(self) -> None:
+        model = self.trigger_model
+        if model is not None and model.running:
+            self.world.cancel(model.event)
+            model.running, model.event = False, None
+
+    @scpi("TRIGger:STATe?")
+    def _trigger_state(self) -> str:
+        model = self.trigger_model
+        state = "RUNNING" if model is not None and model.running else "IDLE"
+        return f"{state};{state};{model.index if model else 0}"
+
+    def pending_until_s(self) -> float | None:
+        """The next point of a running finite trigger model (``*WAI`` does not wait for an endless one)."""
+        model = self.trigger_model
+        return model.next_s if model is not None and model.running and model.count else None
