@@ -24,8 +24,11 @@ IVLab Sinus70 driver; Wavelabs' own WLRC reference is not public, so those are t
 ``GetDataSeries iStep sDevice sCurveName sAttributes [sRunID]``.
 
 Light model: an LED simulator has no mechanical shutter. :meth:`open_shutter` starts the active recipe
-(the LEDs light up), :meth:`close_shutter` cancels it (the LEDs go dark). The recipe's ``Duration`` must
-cover the measurement: a run ends by itself when it elapses (see :attr:`duration_s`).
+(the LEDs light up; with a run already in progress it does nothing), :meth:`close_shutter` cancels it (the
+LEDs go dark). SinusGUI refuses ActivateRecipe and StartRecipe while a run is in progress, and recipe
+changes apply when a run starts, so changing the intensity or duration of a lit source cancels the run,
+changes the recipe and starts it again. The recipe's ``Duration`` must cover the measurement: a run ends by
+itself when it elapses (see :attr:`duration_s`).
 
 Coverage: recipe activation, intensity in suns (recipe parameter ``Intensity``, 100 % = 1 sun for a recipe
 calibrated to AM1.5G), light on/off, run status, the calibrated irradiance read-back (``GetResult
@@ -218,12 +221,19 @@ class WavelabsSinus70(LabInstrument):
 
     def reapply_configuration(self) -> None:
         """After a reconnect: set the intensity again and re-activate the recipe (the light is not
-        restarted; SinusGUI keeps or ends a run on its own)."""
+        restarted; SinusGUI keeps or ends a run on its own). A run still in progress keeps its recipe:
+        SinusGUI refuses ActivateRecipe during a run, so the recipe is re-activated only when none runs
+        (the intensity, stored in the recipe, applies from the next run either way)."""
+        running = False
+        if self.light_on:
+            status = parse_reply(self._ask_once(self.frame("GetRunStatus"), None))
+            self._raise_for(status)
+            running = status.attributes.get("sStatus", "").strip().lower() == "running"
         messages = []
         if self._intensity_percent is not None:
             messages.append(self.frame("SetRecipeParam", sRecipe=self.recipe, iStep=1, sDevice="Light",
                                        sParam="Intensity", sVal=self._intensity_percent))
-        if self._recipe_active or self._intensity_percent is not None:
+        if (self._recipe_active or self._intensity_percent is not None) and not running:
             messages.append(self.frame("ActivateRecipe", sRecipe=self.recipe))
         for message in messages:
             self._raise_for(parse_reply(self._ask_once(message, None)))
@@ -266,10 +276,9 @@ class WavelabsSinus70(LabInstrument):
 
     @duration_s.setter
     def duration_s(self, seconds: float) -> None:
+        """Set the recipe duration; a running light is restarted with it (see :meth:`set_intensity_suns`)."""
         seconds = strict_range(seconds, self.duration_range_s)
-        with self.lock:
-            self.set_recipe_param("Duration", round(seconds * 1000))
-            self.activate_recipe()
+        self._change_recipe("Duration", round(seconds * 1000))
 
     def run_status(self) -> str:
         """SinusGUI's run status (``sStatus``, e.g. ``running``, ``finished``)."""
@@ -281,23 +290,41 @@ class WavelabsSinus70(LabInstrument):
         starts, so a running light is cancelled, re-parametrised and started again."""
         suns = strict_range(suns, self.intensity_range_suns)
         percent = round(suns * 100.0, 3)
+        self._change_recipe("Intensity", percent)
+        self._intensity_percent = percent
+
+    def _change_recipe(self, param: str, value: int | float) -> None:
+        """Set a recipe parameter and re-activate the recipe; SinusGUI refuses ActivateRecipe during a run,
+        so a running light is cancelled first and started again afterwards."""
         with self.lock:
             was_on = self.light_on
             if was_on:
                 self.close_shutter()
-            self.set_recipe_param("Intensity", percent)
-            self._intensity_percent = percent
+            self.set_recipe_param(param, value)
             self.activate_recipe()
             if was_on:
                 self.open_shutter()
 
     def open_shutter(self) -> None:
-        """Light on: start the active recipe (an LED simulator has no mechanical shutter)."""
+        """Light on: start the active recipe (an LED simulator has no mechanical shutter). Idempotent: with
+        the light already on and its run still in progress, nothing is sent but the status query
+        (SinusGUI refuses StartRecipe during a run). A refused StartRecipe with a run in progress (the
+        retry of a start whose reply was lost) counts as success; the run's ID is then unknown and results
+        are read from the latest run."""
         with self.lock:
+            if self.light_on and self.run_status().strip().lower() == "running":
+                return
             if not self._recipe_active:
                 self.activate_recipe()
-            reply = self.request("StartRecipe")
-            self.run_id = reply.attributes.get("sRunID", "")
+            try:
+                reply = self.request("StartRecipe")
+            except InstrumentError:
+                if self.run_status().strip().lower() != "running":
+                    raise
+                log.info("%s: StartRecipe refused but a run is in progress: the light is on", self.name)
+                self.run_id = ""
+            else:
+                self.run_id = reply.attributes.get("sRunID", "")
             self.light_on = True
 
     def close_shutter(self) -> None:

@@ -288,3 +288,68 @@ def test_reconnect_reapplies_intensity_and_recipe():
 def test_parse_reply_rejects_missing_error_code():
     with pytest.raises(ValueError, match="error code"):
         parse_reply(msg('<StartRecipe iSeq="1"/>'))
+
+
+def test_open_shutter_is_idempotent_while_the_run_lasts():
+    with expected_protocol(WavelabsSinus70, [
+        (msg('<GetRunStatus iSeq="1"/>'), ok("GetRunStatus", 1, ' sStatus="running"')),
+    ]) as inst:
+        inst.light_on, inst._recipe_active = True, True
+        inst.open_shutter()
+        assert inst.light_on
+
+
+def test_open_shutter_starts_again_after_the_run_ended_by_itself():
+    with expected_protocol(WavelabsSinus70, [
+        (msg('<GetRunStatus iSeq="1"/>'), ok("GetRunStatus", 1, ' sStatus="finished"')),
+        (msg('<StartRecipe iSeq="2"/>'), ok("StartRecipe", 2, ' sRunID="run-2"')),
+    ]) as inst:
+        inst.light_on, inst._recipe_active = True, True
+        inst.open_shutter()
+        assert inst.run_id == "run-2"
+
+
+def test_duration_setter_while_on_restarts_run():
+    with expected_protocol(WavelabsSinus70, [
+        CANCEL_1,
+        (msg('<SetRecipeParam iSeq="2" sRecipe="AM1.5G" iStep="1" sDevice="Light" sParam="Duration" '
+             'sVal="60000"/>'), ok("SetRecipeParam", 2)),
+        (msg('<ActivateRecipe iSeq="3" sRecipe="AM1.5G"/>'), ok("ActivateRecipe", 3)),
+        (msg('<StartRecipe iSeq="4"/>'), ok("StartRecipe", 4, ' sRunID="run-3"')),
+    ]) as inst:
+        inst.light_on, inst._recipe_active = True, True
+        inst.duration_s = 60
+        assert inst.light_on and inst.run_id == "run-3"
+
+
+def test_reconnect_during_a_run_does_not_reactivate_the_recipe():
+    with expected_protocol(WavelabsSinus70, [
+        (msg('<GetRunStatus iSeq="3"/>'), ok("GetRunStatus", 3, ' sStatus="running"')),
+        (msg('<SetRecipeParam iSeq="4" sRecipe="AM1.5G" iStep="1" sDevice="Light" sParam="Intensity" '
+             'sVal="50"/>'), ok("SetRecipeParam", 4)),
+    ]) as inst:
+        inst._sequence = 2
+        inst._intensity_percent = 50.0
+        inst.light_on, inst._recipe_active = True, True
+        inst.reapply_configuration()
+
+
+def test_open_shutter_accepts_a_refused_start_when_a_run_is_in_progress():
+    with expected_protocol(WavelabsSinus70, [
+        (msg('<StartRecipe iSeq="1"/>'), msg('<StartRecipe iSeq="1" iEC="6" sError="run in progress"/>')),
+        (msg('<GetRunStatus iSeq="2"/>'), ok("GetRunStatus", 2, ' sStatus="running"')),
+    ]) as inst:
+        inst._recipe_active = True
+        inst.open_shutter()
+        assert inst.light_on and inst.run_id == ""
+
+
+def test_open_shutter_raises_a_refused_start_when_nothing_runs():
+    with expected_protocol(WavelabsSinus70, [
+        (msg('<StartRecipe iSeq="1"/>'), msg('<StartRecipe iSeq="1" iEC="8" sError="light engine fault"/>')),
+        (msg('<GetRunStatus iSeq="2"/>'), ok("GetRunStatus", 2, ' sStatus="finished"')),
+    ]) as inst:
+        inst._recipe_active = True
+        with pytest.raises(InstrumentError, match="light engine fault"):
+            inst.open_shutter()
+        assert not inst.light_on
