@@ -1,0 +1,356 @@
+"""The Keysight E4980A mock, driven by raw SCPI as in the E4980A/AL User's Guide (SCPI command reference,
+chapter 8 "Overview of Remote Control"), and the real driver against it: in process, over TCP, with faults.
+
+Physics: the meter reads the world's admittance of the device at its terminal; its DC bias drives the device
+through the world, so the ionic capacitance transient of a bias step (TID) appears in a timed capture.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy.optimize import curve_fit
+
+from drivers.keysight_e4980a import KeysightE4980A
+from drivers.transport import SimAdapter, open_visa
+from labctl.errors import ConnectionLost
+from labctl.roles import LCRMeter
+from mock_instruments.base import MockConnection
+from mock_instruments.keysight_e4980a import MockKeysightE4980A, function_values
+from mock_instruments.presets import preset
+from mock_instruments.registry import mock_class
+from mock_instruments.server import serve
+from mock_instruments.world import World
+
+ADDRESS = "sim://keysight_e4980a/lcr"
+
+
+class Bench:
+    """A fapbi3 cell in the dark at a fixed (hot-plate) temperature, wired to the LCR meter."""
+
+    def __init__(self, temperature_K: float = 250.0, seed: int = 3, **options: object) -> None:
+        self.world = World(seed=seed)
+        self.temperature_K = temperature_K
+        self.cell = self.world.add_device("cell", preset("fapbi3"), temperature_K=temperature_K)
+        self.world.wire("lcr", "cell")
+        self.lcr = MockKeysightE4980A(self.world, "lcr", **options)
+        self.conn: MockConnection = self.lcr.connect()
+
+    def write(self, *messages: str) -> None:
+        for message in messages:
+            self.conn.write(message)
+
+    def ask(self, message: str) -> str:
+        self.conn.write(message)
+        return self.conn.read()
+
+    def errors(self) -> list[int]:
+        codes = []
+        while (code := int(self.ask(":SYST:ERR?").split(",")[0])) != 0:
+            codes.append(code)
+        return codes
+
+    def elapsed(self, *messages: str) -> float:
+        start = self.world.clock.now()
+        self.write(*messages)
+        return self.world.clock.now() - start
+
+    def driver(self, **kwargs: Any) -> KeysightE4980A:
+        return KeysightE4980A(SimAdapter(self.lcr), "lcr", address=ADDRESS, clock=self.world.clock, **kwargs)
+
+
+@pytest.fixture
+def bench() -> Bench:
+    return Bench()
+
+
+def numbers(reply: str) -> np.ndarray:
+    return np.array(reply.split(","), dtype=float)
+
+
+# ------------------------------------------------------------------------------------------- protocol
+def test_identification_and_reset_state(bench: Bench) -> None:
+    assert bench.ask("*IDN?").startswith("Keysight Technologies,E4980A,MY")
+    assert bench.ask("*OPT?") == "001"
+    bench.write("*RST")
+    assert float(bench.ask(":FREQ?")) == 1000.0
+    assert float(bench.ask(":VOLT?")) == 1.0
+    assert bench.ask(":FUNC:IMP?") == "CPD"
+    assert bench.ask(":APER?") == "MED,1"
+    assert bench.ask(":TRIG:SOUR?") == "INT"
+    assert bench.ask(":INIT:CONT?") == "0"
+    assert bench.ask(":BIAS:STAT?") == "0"
+    assert bench.ask(":DISP:PAGE?") == "MEAS"
+    assert bench.ask(":LIST:MODE?") == "SEQ"
+    assert bench.ask(":FORM:DATA?") == "ASC"
+    assert bench.ask(":SYST:ERR?") == '+0,"No error"'
+
+
+def test_settings_with_units_and_long_forms(bench: Bench) -> None:
+    bench.write(":FREQuency:CW 10KHZ", ":VOLTage:LEVel 20MV", ":FUNCtion:IMPedance:TYPE CPG", ":APER LONG,4",
+                ":TRIGger:SOURce BUS", ":TRIG:DEL 0.5", ":TRIG:TDEL 10MS", ":BIAS:VOLTage:LEVel -0.5")
+    assert float(bench.ask(":FREQ:CW?")) == 1e4
+    assert float(bench.ask(":FREQ 1MHZ;:FREQ?")) == 1e6  # MHZ is mega (SCPI)
+    assert float(bench.ask(":VOLT:LEV?")) == pytest.approx(0.02)
+    assert bench.ask(":FUNC:IMP:TYPE?") == "CPG"
+    assert bench.ask(":APER?") == "LONG,4"
+    assert bench.ask(":APER SHOR;:APER?") == "SHOR,4"  # the averaging rate is kept when omitted
+    assert float(bench.ask(":TRIG:TDEL?")) == pytest.approx(0.01)
+    assert float(bench.ask(":BIAS:VOLT?")) == -0.5
+    assert bench.errors() == []
+
+
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [(":FREQ 3MHZ", -222), (":FREQ 10", -222), (":VOLT 25", -222), (":APER SHOR,300", -222),
+     (":APER FAST", -224), (":BIAS:VOLT 41", -222), (":TRIG:DEL 1000", -222), (":FUNC:IMP XYZ", -224),
+     (":FREQ:FOO 1", -113), (":SENS:CURR:NPLC 1", -113), (":FORM REAL", -221), (":MEM:DIM DBUF,0", -222),
+     (":MEM:DIM XBUF,5", -224), (":MEM:FILL DBUF", -221), (":TRIG:IMM", -211), (":FREQ", -109)],
+)
+def test_wrong_commands_and_values_are_reported(bench: Bench, command: str, code: int) -> None:
+    bench.write("*RST", command)
+    assert bench.errors() == [code]
+
+
+def test_without_option_001_the_level_and_bias_are_limited() -> None:
+    bench = Bench(option_001=False)
+    assert bench.ask("*OPT?") == "0"
+    bench.write(":VOLT 2", ":BIAS:VOLT 1.5")
+    assert bench.errors() == []
+    bench.write(":VOLT 5", ":BIAS:VOLT 0.5", ":LIST:BIAS:VOLT 0,1")
+    assert bench.errors() == [-222, -222, -222]
+    assert float(bench.ask(":BIAS:VOLT?")) == 1.5
+
+
+def test_trigger_system_states(bench: Bench) -> None:
+    bench.write("*RST", ":TRIG:SOUR BUS")
+    bench.write(":FETC?")  # nothing measured yet: no reply, -230
+    assert bench.errors() == [-230]
+    bench.write(":TRIG:IMM")
+    assert bench.errors() == [-211]  # idle: not waiting for a trigger
+    bench.write(":INIT", ":INIT")
+    assert bench.errors() == [-213]
+    bench.write(":TRIG:IMM", ":TRIG:IMM")
+    assert bench.errors() == [-211]  # measuring: the second trigger is ignored
+    first = bench.ask(":FETC?")
+    assert bench.ask(":FETC?") == first  # single initiation: back to idle, the result stays
+    bench.write(":TRIG:IMM")
+    assert bench.errors() == [-211]
+    bench.write(":INIT:CONT ON", ":TRIG:IMM")
+    bench.ask(":FETC?")
+    bench.write(":TRIG:IMM")
+    assert bench.errors() == []  # continuous: re-armed after each measurement
+    bench.write(":ABOR", ":TRIG:SOUR INT", "*TRG")
+    assert bench.errors() == [-211]  # *TRG needs trigger source BUS
+
+
+@pytest.mark.parametrize(
+    ("aperture", "frequency", "expected_s"),
+    [("SHOR", 1e4, 5.6e-3), ("SHOR", 100, 56e-3), ("MED", 1e4, 88e-3), ("LONG", 1e4, 0.22),
+     ("LONG,4", 1e4, 0.88), ("MED", 20, 0.4)],
+)
+def test_measurement_time_is_charged_to_the_clock(bench: Bench, aperture: str, frequency: float,
+                                                  expected_s: float) -> None:
+    bench.write(f":FREQ {frequency}", f":APER {aperture}", ":TRIG:SOUR BUS", ":INIT:CONT ON")
+    start = bench.world.clock.now()
+    reply = bench.ask("*TRG")  # the E4980A answers a bus trigger with the result
+    assert bench.world.clock.now() - start == pytest.approx(expected_s, abs=1e-6)
+    assert len(reply.split(",")) == 3
+    assert bench.elapsed(":TRIG:DEL 0.5", ":TRIG:IMM", ":FETC?") == pytest.approx(0.5 + expected_s, abs=1e-6)
+
+
+def expected_pair(bench: Bench, function: str, frequency: float) -> tuple[float, float]:
+    cell, temperature = bench.cell, bench.temperature_K
+    y = complex(cell.conductance_S(0.0, frequency, temperature),
+                2 * math.pi * frequency * cell.capacitance_F(0.0, frequency, temperature))
+    return function_values(function, y, frequency, math.inf, (0.0, 0.0))
+
+
+@pytest.mark.parametrize("function", ["CPD", "CPQ", "CPG", "CPRP", "CSD", "CSRS", "LPG", "LSRS", "RX", "ZTD",
+                                      "ZTR", "GB", "YTD"])
+def test_every_function_is_computed_from_the_device_admittance(bench: Bench, function: str) -> None:
+    bench.write(":FREQ 20KHZ", f":FUNC:IMP {function}", ":APER LONG,8", ":TRIG:SOUR BUS", ":INIT:CONT ON")
+    a, b, status = numbers(bench.ask("*TRG"))
+    want_a, want_b = expected_pair(bench, function, 2e4)
+    assert status == 0
+    assert a == pytest.approx(want_a, rel=2e-4)
+    assert b == pytest.approx(want_b, rel=2e-3, abs=2e-3 if function.endswith(("TD", "TR")) else 0)
+
+
+def test_cp_and_cs_of_a_lossy_capacitor_agree_with_the_circuit_formulas() -> None:
+    c, g, f = 10e-9, 1e-4, 1e4
+    y = complex(g, 2 * math.pi * f * c)
+    cs, rs = function_values("CSRS", y, f, 0.0, (0.0, 0.0))
+    d = g / (2 * math.pi * f * c)
+    assert cs == pytest.approx(c * (1 + d**2)) and rs == pytest.approx(d**2 / (1 + d**2) / g)
+    assert function_values("CPD", y, f, 0.0, (0.0, 0.0)) == pytest.approx((c, d))
+    assert function_values("ZTD", y, f, 0.0, (0.0, 0.0))[1] == pytest.approx(-math.degrees(math.atan(1 / d)))
+
+
+def test_dc_bias_drives_the_device_through_the_world(bench: Bench) -> None:
+    bench.write(":FREQ 10KHZ", ":FUNC:IMP CPG", ":TRIG:SOUR BUS", ":INIT:CONT ON", ":BIAS:VOLT -0.5")
+    assert bench.world.voltage_V("lcr") == pytest.approx(0.0, abs=1e-9)  # bias off: open, dark: 0 V
+    bench.write(":BIAS:STAT ON")
+    assert bench.world.voltage_V("lcr") == -0.5
+    bench.world.clock.sleep(60.0)  # the ions settle at the bias
+    c_reverse = numbers(bench.ask("*TRG"))[0]
+    assert c_reverse == pytest.approx(bench.cell.capacitance_F(-0.5, 1e4, 250.0), rel=5e-4)
+    bench.write(":BIAS:VOLT 0.3")
+    bench.world.clock.sleep(60.0)
+    assert numbers(bench.ask("*TRG"))[0] > c_reverse  # forward bias: narrower depletion, larger C
+    bench.write(":BIAS:STAT OFF")
+    assert bench.lcr.world._drives["lcr"].kind == "open"
+
+
+def test_list_sweep_of_bias_levels_is_a_c_v_sweep(bench: Bench) -> None:
+    levels = [-0.8, -0.4, 0.0, 0.3]
+    bench.write(":FREQ 10KHZ", ":FUNC:IMP CPG", ":APER SHOR", ":TRIG:SOUR BUS", ":INIT:CONT ON",
+                ":LIST:BIAS:VOLT " + ",".join(map(str, levels)), ":LIST:MODE SEQ", ":DISP:PAGE LIST",
+                ":BIAS:STAT ON", ":TRIG:TDEL 0.1")
+    assert numbers(bench.ask(":LIST:BIAS:VOLT?")) == pytest.approx(levels)
+    elapsed = bench.elapsed(":TRIG:IMM", "*WAI")
+    assert elapsed == pytest.approx(4 * 5.6e-3 + 3 * 0.1, abs=1e-6)
+    records = numbers(bench.ask(":FETC?")).reshape(-1, 4)  # A, B, status, IN/OUT per point
+    assert np.all(np.diff(records[:, 0]) > 0)  # C rises towards forward bias
+    assert np.all(records[:, 2] == 0)
+    assert bench.world.voltage_V("lcr") == 0.0  # back at the :BIAS level after the sweep
+    bench.write(":LIST:MODE STEP", ":TRIG:IMM")
+    assert len(numbers(bench.ask(":FETC?"))) == 4  # one point per trigger in STEP mode
+    bench.write(":LIST:FREQ " + ",".join(["1E4"] * 202))
+    assert bench.errors() == [-223]
+    bench.write(":LIST:FREQ 1E3,1E4,1E5")
+    bench.write(":LIST:BIAS:VOLT?")  # one list parameter at a time: the bias list is gone
+    assert bench.errors() == [-221]
+
+
+def test_data_buffer_memory_fills_and_reads_back(bench: Bench) -> None:
+    bench.write(":MEM:READ? DBUF")
+    assert bench.errors() == [-221]
+    bench.write(":FUNC:IMP CPG", ":APER SHOR", ":MEM:DIM DBUF,5", ":MEM:FILL DBUF", ":TRIG:SOUR BUS",
+                ":INIT:CONT ON")
+    for _ in range(3):
+        bench.ask("*TRG")
+    records = numbers(bench.ask(":MEM:READ? DBUF")).reshape(-1, 4)
+    assert records.shape == (5, 4)
+    assert np.all(records[:3, 2] == 0) and np.all(records[3:, 2] == -1)
+    assert np.all(records[3:, :2] == 9.9e37)
+    assert records[0, 0] == pytest.approx(bench.cell.capacitance_F(0.0, 1000.0, 250.0), rel=1e-3)
+    bench.write(":MEM:CLE DBUF")
+    assert np.all(numbers(bench.ask(":MEM:READ? DBUF")).reshape(-1, 4)[:, 2] == -1)
+    bench.ask("*TRG")  # cleared buffers do not fill until :MEM:FILL again
+    assert np.all(numbers(bench.ask(":MEM:READ? DBUF")).reshape(-1, 4)[:, 2] == -1)
+    assert bench.errors() == []
+
+
+def test_free_run_is_lazy_until_the_buffer_fills(bench: Bench) -> None:
+    bench.write(":FUNC:IMP CPG", ":APER SHOR")  # power-on: source INT, continuous: free running
+    bench.world.clock.sleep(3600.0)
+    assert bench.world.next_event_s() is None  # no event per free-run measurement
+    c = numbers(bench.ask(":FETC?"))[0]
+    assert c == pytest.approx(bench.cell.capacitance_F(0.0, 1000.0, 250.0), rel=1e-3)
+    bench.write(":MEM:DIM DBUF,10", ":MEM:FILL DBUF")
+    bench.world.clock.sleep(0.03)
+    status = numbers(bench.ask(":MEM:READ? DBUF")).reshape(-1, 4)[:, 2]
+    assert list(status).count(0) == 5  # 5.6 ms per measurement: 5 done after 30 ms
+    bench.world.clock.sleep(1.0)
+    assert np.all(numbers(bench.ask(":MEM:READ? DBUF")).reshape(-1, 4)[:, 2] == 0)
+    assert bench.world.next_event_s() is None  # full: back to lazy free run
+
+
+def test_a_meter_without_a_device_reads_the_fixture_stray() -> None:
+    world = World(seed=1)
+    lcr = MockKeysightE4980A(world, "lcr")
+    connection = lcr.connect()
+    connection.write(":FUNC:IMP CPG;:FETC?")
+    c, g, status = numbers(connection.read())
+    assert abs(c) < 1e-13 and abs(g) < 1e-8 and status == 0
+
+
+def test_the_registry_finds_the_mock() -> None:
+    assert mock_class("keysight_e4980a") is MockKeysightE4980A
+
+
+# ---------------------------------------------------------------------------------- driver, in process
+def test_driver_measure_gives_the_device_capacitance(bench: Bench) -> None:
+    lcr = bench.driver()
+    assert isinstance(lcr, LCRMeter)
+    assert lcr.identify().startswith("Keysight Technologies,E4980A")
+    lcr.set_frequency(1e4)
+    lcr.set_ac_level(0.02)
+    capacitance, conductance = lcr.measure()
+    assert capacitance == pytest.approx(bench.cell.capacitance_F(0.0, 1e4, 250.0), rel=2e-4)
+    assert conductance == pytest.approx(bench.cell.conductance_S(0.0, 1e4, 250.0), rel=2e-2)
+    lcr.set_dc_bias(-0.5)
+    lcr.dc_bias_on()
+    bench.world.clock.sleep(60.0)
+    assert lcr.measure()[0] == pytest.approx(bench.cell.capacitance_F(-0.5, 1e4, 250.0), rel=2e-4)
+    snapshot = lcr.settings_snapshot()
+    assert snapshot["frequency_Hz"] == 1e4 and snapshot["dc_bias_on"] is True
+    assert snapshot["dc_bias_V"] == -0.5 and snapshot["function"] == "CPG"
+    lcr.safe_state()
+    assert not bench.lcr.bias_on and bench.lcr.bias_V == 0.0
+    assert bench.world._drives["lcr"].kind == "open"
+
+
+def _exponential(t: np.ndarray, c_inf: float, delta: float, log_tau: float) -> np.ndarray:
+    return c_inf + delta * np.exp(-t / np.exp(log_tau))
+
+
+@pytest.mark.parametrize(("temperature_K", "duration_s"), [(200.0, 0.5), (170.0, 2.0)])
+def test_capture_transient_after_a_bias_pulse_shows_the_ionic_transient(temperature_K: float,
+                                                                         duration_s: float) -> None:
+    bench = Bench(temperature_K=temperature_K)
+    lcr = bench.driver()
+    lcr.set_frequency(1e4)
+    lcr.set_ac_level(0.02)
+    lcr.set_dc_bias(1.0)  # the TID filling pulse: +1 V for 5 s in the dark, then back to 0 V
+    lcr.dc_bias_on()
+    bench.world.clock.sleep(5.0)
+    lcr.set_dc_bias(0.0)
+    result = lcr.capture_transient(duration_s, 201)
+    t, c = result.time_s, result.capacitance_F
+    assert result.frequency_Hz == 1e4 and np.all(np.diff(t) > 0) and not np.isnan(c).any()
+    params, _ = curve_fit(_exponential, t, c, p0=[c[-1], c[0] - c[-1], math.log(duration_s / 10)])
+    tau = math.exp(params[2])
+    assert params[1] < 0  # dark halide migration in p-i-n FAPbI3: negative ΔC
+    assert tau == pytest.approx(bench.cell.ion_tau_s("anion", temperature_K), rel=0.05)
+    assert params[0] == pytest.approx(bench.cell.capacitance_F(0.0, 1e4, temperature_K), rel=1e-3)
+    lcr.measure()  # back to spot measurements after the capture
+    assert bench.ask(":DISP:PAGE?") == "MEAS" and bench.ask(":APER?") == "MED,1"
+
+
+# ---------------------------------------------------------------------------------------------- faults
+def test_timeouts_and_drops_are_recovered_and_a_permanent_drop_is_reported(bench: Bench) -> None:
+    lcr = bench.driver(adapter_factory=lambda: SimAdapter(bench.lcr))
+    lcr.set_frequency(1e4)
+    reference = lcr.measure()[0]
+    bench.lcr.set_faults(timeout=1)
+    assert lcr.measure()[0] == pytest.approx(reference, rel=1e-3)
+    assert lcr.retry_count == 1
+    bench.lcr.set_faults(drop=1)
+    assert lcr.measure()[0] == pytest.approx(reference, rel=1e-3)
+    assert lcr.reconnect_count == 1
+    bench.lcr.set_faults(drop_permanent=True)
+    with pytest.raises(ConnectionLost) as info:
+        lcr.measure()
+    assert info.value.instrument == "lcr" and info.value.address == ADDRESS
+
+
+# ------------------------------------------------------------------------------------------------- TCP
+@pytest.mark.slow
+def test_driver_over_tcp(bench: Bench) -> None:
+    with serve({"lcr": bench.lcr}, port_base=0) as server:
+        resource = server.endpoints[0][2]
+        adapter = open_visa(resource, timeout_ms=2000)
+        lcr = KeysightE4980A(adapter, "lcr", address=resource, clock=bench.world.clock)
+        try:
+            assert lcr.identify().startswith("Keysight Technologies,E4980A")
+            lcr.set_frequency(1e4)
+            assert lcr.measure()[0] == pytest.approx(bench.cell.capacitance_F(0.0, 1e4, 250.0), rel=2e-4)
+            result = lcr.capture_transient(0.05, 5)
+            assert len(result.time_s) == 5 and not np.isnan(result.capacitance_F).any()
+        finally:
+            adapter.close()
