@@ -49,6 +49,7 @@ from drivers.smu_common import (
     with_recovery,
 )
 from labctl.clock import Clock
+from labctl.errors import ParameterError
 from labctl.roles import FloatArray, SweepResult
 
 #: Headers that are actions or whole lists: never re-sent after a reconnect.
@@ -56,6 +57,24 @@ _NOT_REPLAYED = {":SOUR:LIST:VOLT", ":SOUR:LIST:VOLT:APP", ":SOUR:LIST:CURR", ":
                  ":SYST:BEEP", ":TRAC:CLE"}
 #: Sent (best effort) when a sweep fails: back to a single fixed-level source-measure cycle.
 _SWEEP_RECOVERY = (":ABOR", ":TRAC:FEED:CONT NEV", ":SOUR:VOLT:MODE FIX", ":TRIG:COUN 1", ":SOUR:DEL:AUTO ON")
+
+# Source-Delay-Measure cycle timing, appendix A (cases I and III, one measurement function, sourcing V).
+TRIGGER_LATENCY_S = 225e-6
+SOURCE_CONFIG_S = 50e-6
+AD_OVERHEAD_S = 185e-6  # each A/D phase takes NPLC / line frequency + 185 µs
+FIRMWARE_OVERHEAD_S = {True: 1.8e-3, False: 0.3e-3}  # auto-zero on / off, source V
+
+
+def sdm_cycle_s(nplc: float, line_frequency_Hz: float, autozero: bool) -> float:
+    """One source-delay-measure cycle of a voltage sweep measuring current, without the source delay.
+
+    Auto-zero on measures three A/D phases per reading (signal, reference, reference zero), off only the
+    signal phase (appendix A, "A/D conversion"); trigger latency, source configuration and firmware overhead
+    are the appendix's figures.
+    """
+    phases = 3 if autozero else 1
+    return (TRIGGER_LATENCY_S + SOURCE_CONFIG_S + phases * (nplc / line_frequency_Hz + AD_OVERHEAD_S)
+            + FIRMWARE_OVERHEAD_S[autozero])
 
 
 class Keithley2400(SCPILabInstrument, _PymeasureKeithley2400):
@@ -70,8 +89,8 @@ class Keithley2400(SCPILabInstrument, _PymeasureKeithley2400):
     #: Compliance limits (SENSe1 subsystem, ":SENSe:CURRent:PROTection", ":SENSe:VOLTage:PROTection").
     compliance_current_range_A = (1e-9, 1.05)
     compliance_voltage_range_V = (2e-4, 210.0)
-    #: Source delay used as the dwell of a list sweep (SOURce subsystem, ":SOURce:DELay").
-    dwell_range_s = (0.0, 999.9999)
+    #: Point period of a list sweep: the SDM cycle plus a source delay of up to 9999.999 s (":SOURce:DELay").
+    dwell_range_s = (0.0, 9999.999)
     #: A source list holds 2500 points, sent as one list of 100 and appends of 100 (18-91, 18-92).
     max_sweep_points = 2500
 
@@ -165,9 +184,14 @@ class Keithley2400(SCPILabInstrument, _PymeasureKeithley2400):
     def sweep_voltage(self, voltages_V: FloatArray, dwell_s: float) -> SweepResult:
         """Run ``voltages_V`` as the 2400's own list sweep (section 10 "Sweep Operation").
 
-        Each point is one source-delay-measure cycle: the list value is applied, the source delay
-        (= ``dwell_s``) elapses, then the current is integrated for the present NPLC. The points follow
-        each other with no host involvement; ``time_s`` is the buffer timestamp of each reading relative
+        Each point is one source-delay-measure cycle (appendix A): the list value is applied, the source delay
+        elapses, then the current is integrated for the present NPLC (three A/D phases with auto-zero on).
+        ``dwell_s`` is the point period: the source delay is set to ``dwell_s`` minus the rest of the cycle
+        (:func:`sdm_cycle_s`, from the NPLC, line frequency and auto-zero state read from the instrument),
+        so the scan rate is the requested one; a period shorter than the cycle raises
+        :class:`~labctl.errors.ParameterError`. Only the current function is measured (``:SENS:FUNC:OFF:ALL``
+        first) and the trigger delay is 0, as the cycle time assumes. The points follow each other with no
+        host involvement; ``time_s`` is the buffer timestamp of each reading relative
         to the first (``:TRAC:TST:FORM ABS``, 18-116). ``voltage_V`` is the programmed source value (the
         2400 does not measure V while sourcing V unless asked to). Afterwards the output stays on at the
         last voltage in fixed mode, the trigger count is 1 again and the source delay is back to auto.
@@ -179,19 +203,40 @@ class Keithley2400(SCPILabInstrument, _PymeasureKeithley2400):
                                        dwell_range_s=self.dwell_range_s, max_points=self.max_sweep_points)
         return with_recovery(lambda: self._sweep(values, dwell), self.write, _SWEEP_RECOVERY, self.name)
 
+    def sweep_timing(self, dwell_s: float) -> dict[str, float]:
+        """The source delay that makes each point last ``dwell_s``, from the instrument's NPLC, line frequency
+        and auto-zero state; :class:`~labctl.errors.ParameterError` if ``dwell_s`` is shorter than a cycle."""
+        with self.lock:
+            nplc = float(self.ask(":SENS:CURR:NPLC?"))
+            line_frequency = float(self.ask(":SYST:LFR?"))
+            autozero = bool(round(float(self.ask(":SYST:AZER?"))))
+        cycle = sdm_cycle_s(nplc, line_frequency, autozero)
+        if dwell_s < cycle:
+            state = "on" if autozero else "off"
+            raise ParameterError(
+                f"dwell_s = {dwell_s:g} s is shorter than the minimum point period {cycle:.6g} s of the "
+                f"{self.name} at NPLC {nplc:g}, {line_frequency:g} Hz, auto-zero {state}; lengthen dwell_s "
+                f"or lower the NPLC")
+        self._nplc = nplc
+        return {"source_delay_s": dwell_s - cycle, "nplc": nplc, "line_frequency_Hz": line_frequency,
+                "autozero": float(autozero)}
+
     def _sweep(self, values: FloatArray, dwell: float) -> SweepResult:
         n = values.size
+        timing = self.sweep_timing(dwell)
         with self.lock:
             self.sweep_cancel.clear()
             self.reset_data_format()
             self.write(":SOUR:FUNC VOLT")
+            self.write(":SENS:FUNC:OFF:ALL")
             self.write(':SENS:FUNC "CURR"')
             self.write(":SOUR:VOLT:MODE FIX")
             self.write(f":SOUR:VOLT {format_number(values[0])}")
             for k, chunk in enumerate(chunks(values)):
                 self.write((":SOUR:LIST:VOLT " if k == 0 else ":SOUR:LIST:VOLT:APP ") + format_list(chunk))
             self.write(":SOUR:VOLT:MODE LIST")
-            self.write(f":SOUR:DEL {format_number(dwell)}")
+            self.write(f":SOUR:DEL {format_number(timing['source_delay_s'])}")
+            self.write(":TRIG:DEL 0")
             self.write(":ARM:COUN 1")
             self.write(f":TRIG:COUN {n}")
             self.write(":TRAC:FEED:CONT NEV")
@@ -215,8 +260,8 @@ class Keithley2400(SCPILabInstrument, _PymeasureKeithley2400):
             self.write(":SOUR:DEL:AUTO ON")
             self.raise_if_error("sweep")
         return sweep_result(times, voltage, current, {
-            "dwell_s": dwell, "points": float(n),
-            "timing": "instrument list sweep, source delay = dwell",
+            "dwell_s": dwell, "points": float(n), **timing,
+            "timing": "instrument list sweep, source delay = point period - SDM cycle (appendix A)",
             "time_reference": "2400 buffer timestamps, first reading = 0",
         })
 

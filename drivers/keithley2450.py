@@ -49,6 +49,10 @@ BUFFER = '"defbuffer1"'
 _NOT_REPLAYED = {":SOUR:LIST:VOLT", ":SOUR:LIST:VOLT:APP", ":SOUR:LIST:CURR", ":SOUR:LIST:CURR:APP",
                  ":SOUR:SWE:VOLT:LIST", ":TRAC:CLE", ":SYST:BEEP"}
 _BOOL = {True: 1, False: 0}
+#: Time per sweep point beyond the delay block and the integration (trigger-model blocks, source update,
+#: A/D transfer). The 2450 reference manual gives no figure; 0.2 ms is our estimate, and what the
+#: simulated 2450 charges.
+POINT_OVERHEAD_S = 2e-4
 
 
 def _sense_function(reply: str) -> str:
@@ -68,7 +72,7 @@ class Keithley2450(SCPILabInstrument):
     #: Limits: ":SOURce[1]:VOLTage:ILIMit" (1 nA to 1.05 A), ":SOURce[1]:CURRent:VLIMit" (0.02-210 V).
     compliance_current_range_A = (1e-9, 1.05)
     compliance_voltage_range_V = (0.02, 210.0)
-    #: Sweep delay per point (6-85): 0, or 50 µs to 10 ks.
+    #: Sweep point period: integration + overhead + a delay of 0, or 50 µs to 10 ks (6-85).
     dwell_range_s = (0.0, 10_000.0)
     min_nonzero_dwell_s = 50e-6
     #: A source list holds 2500 values: one list of 100 plus appends of 100 (6-78, 6-79).
@@ -229,22 +233,43 @@ class Keithley2450(SCPILabInstrument):
         """Run ``voltages_V`` as the 2450's own list sweep (section 3 "Sweep operation").
 
         The list goes into the source configuration list (``:SOUR:LIST:VOLT`` / ``:APP``, 6-78/6-79);
-        ``:SOUR:SWE:VOLT:LIST 1, <dwell>, 1, OFF, "defbuffer1"`` (6-85) builds the sweep trigger model with a
-        delay block of ``dwell_s`` before each measurement (added to the source delay). ``:INIT`` runs it;
+        ``:SOUR:SWE:VOLT:LIST 1, <delay>, 1, OFF, "defbuffer1"`` (6-85) builds the sweep trigger model with a
+        delay block before each measurement. ``dwell_s`` is the point period: the delay is ``dwell_s`` minus
+        the integration time (NPLC / line frequency, both read from the instrument) and
+        :data:`POINT_OVERHEAD_S`, and the source delay is set to 0 first (``:SOUR:VOLT:DEL 0``, which also
+        turns auto delay off) so that nothing else is added; a period shorter than integration + overhead
+        raises :class:`~labctl.errors.ParameterError`. ``:INIT`` runs it;
         the driver waits on its clock, polls ``:TRAC:ACT?`` and reads source value, reading and relative
-        time per point with ``:TRAC:DATA?`` (TRACe subsystem). The output stays on at the last voltage.
+        time per point with ``:TRAC:DATA?`` (TRACe subsystem). The output stays on at the last voltage and
+        source auto delay is on again (its *RST state).
         While the instrument sweeps, the driver waits with its lock released (see
         :func:`~drivers.smu_common.wait_for_points`): ``safe_state()`` from another thread aborts the sweep,
         which then raises :class:`~labctl.errors.InstrumentError`.
         """
         values, dwell = validate_sweep(voltages_V, dwell_s, voltage_range_V=self.voltage_range_V,
                                        dwell_range_s=self.dwell_range_s, max_points=self.max_sweep_points)
-        if 0 < dwell < self.min_nonzero_dwell_s:
-            raise ParameterError(f"the 2450 sweep delay is 0 or at least 50 µs, got {dwell!r} s")
         return with_recovery(lambda: self._sweep(values, dwell), self.write, (":ABOR",), self.name)
+
+    def sweep_timing(self, dwell_s: float) -> dict[str, float]:
+        """The sweep delay that makes each point last ``dwell_s`` (0 or >= 50 µs, rounded to the nearer),
+        or :class:`~labctl.errors.ParameterError` when ``dwell_s`` is shorter than integration + overhead."""
+        with self.lock:
+            nplc = float(self.ask(":SENS:CURR:NPLC?"))
+            line_frequency = float(self.ask(":SYST:LFR?"))
+        minimum = nplc / line_frequency + POINT_OVERHEAD_S
+        if dwell_s < minimum:
+            raise ParameterError(
+                f"dwell_s = {dwell_s:g} s is shorter than the minimum point period {minimum:.6g} s of the "
+                f"{self.name} at NPLC {nplc:g}, {line_frequency:g} Hz; lengthen dwell_s or lower the NPLC")
+        delay = dwell_s - minimum
+        if 0 < delay < self.min_nonzero_dwell_s:
+            delay = 0.0 if delay < self.min_nonzero_dwell_s / 2 else self.min_nonzero_dwell_s
+        self._nplc = nplc
+        return {"delay_s": delay, "nplc": nplc, "line_frequency_Hz": line_frequency}
 
     def _sweep(self, values: FloatArray, dwell: float) -> SweepResult:
         n = values.size
+        timing = self.sweep_timing(dwell)
         with self.lock:
             self.sweep_cancel.clear()
             self.write(":SOUR:FUNC VOLT")
@@ -254,7 +279,8 @@ class Keithley2450(SCPILabInstrument):
             for k, chunk in enumerate(chunks(values)):
                 self.write((":SOUR:LIST:VOLT " if k == 0 else ":SOUR:LIST:VOLT:APP ") + format_list(chunk))
             self.write(f":TRAC:CLE {BUFFER}")
-            self.write(f":SOUR:SWE:VOLT:LIST 1, {format_number(dwell)}, 1, OFF, {BUFFER}")
+            self.write(":SOUR:VOLT:DEL 0")
+            self.write(f":SOUR:SWE:VOLT:LIST 1, {format_number(timing['delay_s'])}, 1, OFF, {BUFFER}")
             self.raise_if_error("sweep set-up")
             self.write(":OUTP ON")
             self.write(":INIT")
@@ -264,10 +290,11 @@ class Keithley2450(SCPILabInstrument):
             data = parse_numbers(self.ask(f":TRAC:DATA? 1, {n}, {BUFFER}, SOUR, READ, REL"))
             voltage, current, times = split_fields(data, 3, n, f"{self.name} defbuffer1")
             self.write(f":SOUR:VOLT {format_number(values[-1])}")
+            self.write(":SOUR:VOLT:DEL:AUTO ON")
             self.raise_if_error("sweep")
         return sweep_result(times, voltage, current, {
-            "dwell_s": dwell, "points": float(n),
-            "timing": "instrument list sweep, delay block = dwell (plus source delay)",
+            "dwell_s": dwell, "points": float(n), **timing,
+            "timing": "instrument list sweep, delay block = point period - integration - overhead",
             "time_reference": "2450 defbuffer1 relative timestamps, first reading = 0",
         })
 

@@ -48,7 +48,7 @@ from drivers.smu_common import (
     with_recovery,
 )
 from labctl.clock import Clock
-from labctl.errors import InstrumentError
+from labctl.errors import InstrumentError, ParameterError
 from labctl.roles import FloatArray, SweepResult
 
 #: Per-model maximum |V| and |I| (DC), from the 2600B datasheet.
@@ -57,6 +57,9 @@ MODEL_LIMITS: dict[str, tuple[float, float]] = {
     "2611B": (202.0, 1.515), "2612B": (202.0, 1.515), "2614B": (202.0, 1.515),
     "2634B": (202.0, 1.515), "2635B": (202.0, 1.515), "2636B": (202.0, 1.515),
 }
+#: Time per trigger-model point beyond source delay and integration, from the 2602B datasheet's "source
+#: measure to memory (sweep API)" rates: 1/560 s - 0.1 PLC at 60 Hz = 0.12 ms, 1/4200 s - 0.01 PLC = 0.07 ms.
+POINT_OVERHEAD_S = 1e-4
 _REPLAYED = re.compile(r"^SMU[AB]\.(SOURCE|MEASURE)\.[A-Z]+$|^SMU[AB]\.SENSE$")
 _BOOL = {True: 1, False: 0}
 
@@ -183,10 +186,14 @@ class Keithley2600Channel(LabChannel):
         """Run ``voltages_V`` as the channel's own trigger-model list sweep (section "Sweep operation").
 
         ``smuX.trigger.source.listv`` holds the levels; each point is a source action, the source delay
-        (= ``dwell_s``, "additional settling time after an output step"), then ``trigger.measure.iv`` into
+        ("additional settling time after an output step"), then ``trigger.measure.iv`` into
         ``nvbuffer1`` (current, with timestamps) and ``nvbuffer2`` (measured voltage). ``endsweep.action =
         SOURCE_HOLD`` keeps the last level on; the driver waits on its clock, polls ``nvbuffer1.n`` and
-        reads everything with one ``printbuffer``. Afterwards the source delay is DELAY_OFF (the default).
+        reads everything with one ``printbuffer``. ``dwell_s`` is the point period: the source delay is
+        ``dwell_s`` minus the integration time (``smuX.measure.nplc`` / ``localnode.linefreq``, read from the
+        instrument) and :data:`POINT_OVERHEAD_S`, with the measure delay off, so the scan rate is the
+        requested one; a shorter period raises :class:`~labctl.errors.ParameterError`. Afterwards the
+        source delay is DELAY_OFF (the default).
         While the instrument sweeps, the driver waits with its lock released (see
         :func:`~drivers.smu_common.wait_for_points`): ``safe_state()`` from another thread aborts the sweep,
         which then raises :class:`~labctl.errors.InstrumentError`.
@@ -197,9 +204,23 @@ class Keithley2600Channel(LabChannel):
         recovery = (f"{smu}.abort()", f"{smu}.source.delay = {smu}.DELAY_OFF")
         return with_recovery(lambda: self._sweep(values, dwell), self.parent.write, recovery, self.name)
 
+    def sweep_timing(self, dwell_s: float) -> dict[str, float]:
+        """The source delay that makes each point last ``dwell_s``; ParameterError if it cannot."""
+        with self.lock:
+            nplc = float(self.ask("print(smu{ch}.measure.nplc)"))
+            line_frequency = float(self.parent.ask("print(localnode.linefreq)"))
+        minimum = nplc / line_frequency + POINT_OVERHEAD_S
+        if dwell_s < minimum:
+            raise ParameterError(
+                f"dwell_s = {dwell_s:g} s is shorter than the minimum point period {minimum:.6g} s of "
+                f"{self.name} at NPLC {nplc:g}, {line_frequency:g} Hz; lengthen dwell_s or lower the NPLC")
+        self._nplc = nplc
+        return {"source_delay_s": dwell_s - minimum, "nplc": nplc, "line_frequency_Hz": line_frequency}
+
     def _sweep(self, values: FloatArray, dwell: float) -> SweepResult:
         n = values.size
         smu = f"smu{self.id}"
+        timing = self.sweep_timing(dwell)
         write = self.parent.write  # listv's braces must not go through insert_id's str.format
         with self.lock:
             self.sweep_cancel.clear()
@@ -207,6 +228,7 @@ class Keithley2600Channel(LabChannel):
                 f"{smu}.source.func = {smu}.OUTPUT_DCVOLTS",
                 f"{smu}.source.levelv = {format_number(values[0])}",
                 f"{smu}.measure.count = 1",
+                f"{smu}.measure.delay = {smu}.DELAY_OFF",
                 f"{smu}.nvbuffer1.clear()",
                 f"{smu}.nvbuffer1.appendmode = 0",
                 f"{smu}.nvbuffer1.collecttimestamps = 1",
@@ -219,7 +241,7 @@ class Keithley2600Channel(LabChannel):
                 f"{smu}.trigger.endsweep.action = {smu}.SOURCE_HOLD",
                 f"{smu}.trigger.arm.count = 1",
                 f"{smu}.trigger.count = {n}",
-                f"{smu}.source.delay = {format_number(dwell)}",
+                f"{smu}.source.delay = {format_number(timing['source_delay_s'])}",
             ):
                 write(statement)
             self.raise_if_error("sweep set-up")
@@ -235,8 +257,8 @@ class Keithley2600Channel(LabChannel):
             write(f"{smu}.source.delay = {smu}.DELAY_OFF")
             self.raise_if_error("sweep")
         return sweep_result(times, voltage, current, {
-            "dwell_s": dwell, "points": float(n),
-            "timing": "instrument trigger-model list sweep, source delay = dwell",
+            "dwell_s": dwell, "points": float(n), **timing,
+            "timing": "instrument trigger-model list sweep, source delay = period - integration - overhead",
             "time_reference": f"{smu}.nvbuffer1.timestamps, first reading = 0",
         })
 

@@ -75,7 +75,7 @@ def validate_sweep(
     if values.min() < low or values.max() > high:
         raise ParameterError(f"sweep voltages span [{values.min():g}, {values.max():g}] V, outside "
                              f"the instrument's [{low:g}, {high:g}] V")
-    dwell = check_range(dwell_s, dwell_range_s, "dwell", " s")
+    dwell = check_range(dwell_s, dwell_range_s, "dwell_s (point period)", " s")
     return values, dwell
 
 

@@ -38,7 +38,7 @@ class CountingProcedure(Procedure):
                                      {"interval_s": self.interval_s})
         t0 = ctx.clock.now()
         for i in range(start, self.n_points):
-            if i == self.fail_at:
+            if i == self.fail_at and ctx.resume_state is None:  # a fault that a resume has got past
                 if self.fail_kind == "instrument":
                     raise InstrumentError("no reply", instrument="smu", address="sim://test")
                 raise RuntimeError(f"injected failure at {i}")

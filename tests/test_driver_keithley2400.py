@@ -16,7 +16,7 @@ from pymeasure.adapters import ProtocolAdapter
 from pymeasure.test import expected_protocol
 
 from drivers import smu_common
-from drivers.keithley2400 import Keithley2400
+from drivers.keithley2400 import Keithley2400, sdm_cycle_s
 from labctl.clock import VirtualClock
 from labctl.errors import ConnectionLost, InstrumentError, InstrumentTimeout, ParameterError
 from labctl.roles import SourceMeter
@@ -136,14 +136,22 @@ def test_source_voltage_level_is_strict():
         inst.source_voltage_level = 211
 
 
-def sweep_setup(voltages: list[str], n: int, dwell: str = "0.05") -> list[tuple[str | None, str | None]]:
-    """The set-up part of a list sweep (section 10 "Sweep Operation", 18-91 list, 18-115 TRACe)."""
+#: What the sweep reads first to size the source delay: NPLC 0.1 at 60 Hz with auto-zero on, i.e. an SDM
+#: cycle of 225 + 50 + 3 x (1666.7 + 185) + 1800 µs = 7.63 ms (appendix A, case I).
+TIMING = [(":SENS:CURR:NPLC?", "+1.000000E-01"), (":SYST:LFR?", "60"), (":SYST:AZER?", "1")]
+
+
+def sweep_setup(voltages: list[str], n: int, delay: str = "0.04237") -> list[tuple[str | None, str | None]]:
+    """The set-up part of a list sweep (section 10 "Sweep Operation", 18-91 list, 18-115 TRACe); ``delay``
+    is the source delay that makes the point period the requested dwell (0.05 s - 7.63 ms by default)."""
     return [
-        FORMAT, (":SOUR:FUNC VOLT", None), (':SENS:FUNC "CURR"', None), (":SOUR:VOLT:MODE FIX", None),
+        *TIMING, FORMAT, (":SOUR:FUNC VOLT", None), (":SENS:FUNC:OFF:ALL", None), (':SENS:FUNC "CURR"', None),
+        (":SOUR:VOLT:MODE FIX", None),
         (f":SOUR:VOLT {voltages[0].split(',')[0]}", None),
         (f":SOUR:LIST:VOLT {voltages[0]}", None),
         *[(f":SOUR:LIST:VOLT:APP {chunk}", None) for chunk in voltages[1:]],
-        (":SOUR:VOLT:MODE LIST", None), (f":SOUR:DEL {dwell}", None), (":ARM:COUN 1", None),
+        (":SOUR:VOLT:MODE LIST", None), (f":SOUR:DEL {delay}", None), (":TRIG:DEL 0", None),
+        (":ARM:COUN 1", None),
         (f":TRIG:COUN {n}", None), (":TRAC:FEED:CONT NEV", None), (":TRAC:CLE", None),
         (f":TRAC:POIN {n}", None), (":TRAC:FEED SENS", None), (":TRAC:TST:FORM ABS", None),
         (":TRAC:FEED:CONT NEXT", None), NO_ERROR, ("OUTPUT 1", None), (":INIT", None),
@@ -175,6 +183,7 @@ def test_sweep_voltage_reads_the_buffer():  # 18-115 :TRAC:POIN:ACT?, :TRAC:DATA
     np.testing.assert_allclose(result.current_A, [-0.02, -0.019, -0.017])
     assert result.achieved_rate_V_s == pytest.approx(0.2 / 0.21)
     assert result.settings["dwell_s"] == 0.05
+    assert result.settings["source_delay_s"] == pytest.approx(0.05 - 7.63e-3)
 
 
 def test_sweep_voltage_polls_until_the_buffer_is_full():
@@ -200,7 +209,7 @@ def test_sweep_voltage_appends_lists_longer_than_100_points():  # 18-92 :SOUR:LI
     first = ",".join(f"{v:.7g}" for v in voltages[:100])
     rest = ",".join(f"{v:.7g}" for v in voltages[100:])
     buffer = ",".join(f"{v:.7g},-1e-3,9.91e37,{k * 0.06:.3f},21504" for k, v in enumerate(voltages))
-    pairs = [*sweep_setup([first, rest], 150, dwell="0.01"), (":TRAC:POIN:ACT?", "150"),
+    pairs = [*sweep_setup([first, rest], 150, delay="0.00237"), (":TRAC:POIN:ACT?", "150"),
              (":TRAC:DATA?", buffer), *sweep_finish("1.49")]
     with protocol(*pairs) as inst:
         result = inst.sweep_voltage(voltages, 0.01)
@@ -233,6 +242,27 @@ def test_sweep_voltage_buffer_with_wrong_length_raises():
 def test_sweep_voltage_rejects_bad_parameters_before_sending(voltages, dwell):
     with protocol() as inst, pytest.raises(ParameterError):
         inst.sweep_voltage(np.asarray(voltages, dtype=float), dwell)
+
+
+def test_sdm_cycle_follows_appendix_a():  # case I (auto-zero on) and case III (off), source V
+    assert sdm_cycle_s(0.1, 60, True) == pytest.approx(225e-6 + 50e-6 + 3 * (0.1 / 60 + 185e-6) + 1.8e-3)
+    assert sdm_cycle_s(0.1, 60, False) == pytest.approx(225e-6 + 50e-6 + (0.1 / 60 + 185e-6) + 0.3e-3)
+    assert sdm_cycle_s(1, 50, True) == pytest.approx(0.0627, abs=1e-4)
+
+
+def test_sweep_period_shorter_than_the_cycle_is_refused_before_any_setting():
+    with protocol(*TIMING) as inst, pytest.raises(ParameterError, match=r"dwell_s = 0.005 s .* 0.00763 s"):
+        inst.sweep_voltage(np.array([0.0, 0.1]), 0.005)
+
+
+def test_sweep_with_auto_zero_off_uses_the_shorter_cycle():
+    timing = [(":SENS:CURR:NPLC?", "+1.000000E-01"), (":SYST:LFR?", "50"), (":SYST:AZER?", "0")]
+    setup = sweep_setup(["0,0.1"], 2, delay="0.00724")  # 10 ms - (275 + 2185 + 300) µs
+    buffer = "0,-2.0E-02,9.91E37,0,21504,0.1,-1.9E-02,9.91E37,0.01,21504"
+    pairs = [*timing, *setup[3:], (":TRAC:POIN:ACT?", "2"), (":TRAC:DATA?", buffer), *sweep_finish("0.1")]
+    with protocol(*pairs) as inst:
+        result = inst.sweep_voltage(np.array([0.0, 0.1]), 0.01)
+    assert result.settings["line_frequency_Hz"] == 50.0 and result.settings["autozero"] == 0.0
 
 
 def test_error_queue_lists_every_entry():  # SYSTem subsystem :ERRor? until 0

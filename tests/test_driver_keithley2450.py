@@ -134,12 +134,20 @@ def test_current_range_is_strict():
         inst.current_range = 2
 
 
-def sweep_setup(lists: list[str], first: str, dwell: str = "0.1") -> list[tuple[str | None, str | None]]:
+def timing(nplc: str = "1.000000E+00", lfr: str = "60") -> list[tuple[str, str]]:
+    """What the sweep reads first to turn the point period into a delay block: NPLC and line frequency."""
+    return [(":SENS:CURR:NPLC?", nplc), (":SYST:LFR?", lfr)]
+
+
+def sweep_setup(lists: list[str], first: str, delay: str = "0.08313333", nplc: str = "1.000000E+00"
+                ) -> list[tuple[str | None, str | None]]:
+    """A list sweep; ``delay`` = period - NPLC / 60 Hz - 0.2 ms (0.1 s at 1 PLC by default)."""
     return [
-        (":SOUR:FUNC VOLT", None), (':SENS:FUNC "CURR"', None), (f":SOUR:VOLT {first}", None),
+        *timing(nplc), (":SOUR:FUNC VOLT", None), (':SENS:FUNC "CURR"', None), (f":SOUR:VOLT {first}", None),
         (f":SOUR:LIST:VOLT {lists[0]}", None),
         *[(f":SOUR:LIST:VOLT:APP {chunk}", None) for chunk in lists[1:]],
-        (':TRAC:CLE "defbuffer1"', None), (f':SOUR:SWE:VOLT:LIST 1, {dwell}, 1, OFF, "defbuffer1"', None),
+        (':TRAC:CLE "defbuffer1"', None), (":SOUR:VOLT:DEL 0", None),
+        (f':SOUR:SWE:VOLT:LIST 1, {delay}, 1, OFF, "defbuffer1"', None),
         NO_ERROR, (":OUTP ON", None), (":INIT", None),
     ]
 
@@ -147,9 +155,10 @@ def sweep_setup(lists: list[str], first: str, dwell: str = "0.1") -> list[tuple[
 def test_sweep_voltage_reads_source_reading_and_relative_time():  # 6-78, 6-85, 6-107 :TRAC:ACT?, :TRAC:DATA?
     data = "1.000E-01,-2.0E-02,0.000,2.000E-01,-1.9E-02,0.125,3.000E-01,-1.5E-02,0.25"
     pairs = [*sweep_setup(["0.1,0.2,0.3"], "0.1"), (':TRAC:ACT? "defbuffer1"', "3"),
-             (':TRAC:DATA? 1, 3, "defbuffer1", SOUR, READ, REL', data), (":SOUR:VOLT 0.3", None), NO_ERROR]
+             (':TRAC:DATA? 1, 3, "defbuffer1", SOUR, READ, REL', data), *finish("0.3")]
     with protocol(*pairs) as inst:
         result = inst.sweep_voltage(np.array([0.1, 0.2, 0.3]), 0.1)
+    assert result.settings["delay_s"] == pytest.approx(0.1 - 1 / 60 - 2e-4)
     np.testing.assert_allclose(result.voltage_V, [0.1, 0.2, 0.3])
     np.testing.assert_allclose(result.current_A, [-0.02, -0.019, -0.015])
     np.testing.assert_allclose(result.time_s, [0, 0.125, 0.25])
@@ -160,9 +169,9 @@ def test_sweep_voltage_polls_until_done_and_appends_long_lists():  # 6-79 :SOUR:
     voltages = np.round(np.linspace(-0.2, 1.2, 141), 3)
     lists = [",".join(f"{v:.7g}" for v in voltages[:100]), ",".join(f"{v:.7g}" for v in voltages[100:])]
     data = ",".join(f"{v:.7g},1e-3,{k * 0.02:.2f}" for k, v in enumerate(voltages))
-    pairs = [*sweep_setup(lists, "-0.2", dwell="0.01"), (':TRAC:ACT? "defbuffer1"', "40"),
+    pairs = [*sweep_setup(lists, "-0.2", delay="0.008133333", nplc="0.1"), (':TRAC:ACT? "defbuffer1"', "40"),
              (':TRAC:ACT? "defbuffer1"', "141"), (':TRAC:DATA? 1, 141, "defbuffer1", SOUR, READ, REL', data),
-             (":SOUR:VOLT 1.2", None), NO_ERROR]
+             *finish("1.2")]
     with protocol(*pairs) as inst:
         result = inst.sweep_voltage(voltages, 0.01)
     assert result.time_s[-1] == pytest.approx(2.8)
@@ -177,8 +186,25 @@ def test_sweep_voltage_set_up_error_is_raised():
         inst.sweep_voltage(np.array([0.0, 0.1]), 0.1)
 
 
+def test_sweep_period_shorter_than_integration_is_refused():
+    with protocol(*timing()) as inst, pytest.raises(ParameterError, match=r"dwell_s = 0.01 s .* 0.0168667 s"):
+        inst.sweep_voltage(np.array([0.0, 0.1]), 0.01)
+
+
+@pytest.mark.parametrize(("dwell", "delay"), [(1 / 60 + 2e-4 + 20e-6, "0"), (1 / 60 + 2e-4 + 30e-6, "5e-05")])
+def test_sweep_delay_below_50_us_is_rounded_to_0_or_50_us(dwell, delay):  # 6-85: 0, or 50 µs to 10 ks
+    pairs = [*sweep_setup(["0,0.1"], "0", delay=delay), (':TRAC:ACT? "defbuffer1"', "2"),
+             (':TRAC:DATA? 1, 2, "defbuffer1", SOUR, READ, REL', "0,-1e-3,0,0.1,-1e-3,0.017"), *finish("0.1")]
+    with protocol(*pairs) as inst:
+        inst.sweep_voltage(np.array([0.0, 0.1]), dwell)
+
+
+def finish(last: str) -> list[tuple[str, str | None]]:
+    return [(f":SOUR:VOLT {last}", None), (":SOUR:VOLT:DEL:AUTO ON", None), NO_ERROR]
+
+
 @pytest.mark.parametrize(("voltages", "dwell"), [
-    ([0.0, 250.0], 0.1), ([0.0, 0.1], 20e-6), ([0.0, 0.1], 2e4), (np.zeros(2501), 0.1), ([], 0.1),
+    ([0.0, 250.0], 0.1), ([0.0, 0.1], -1e-3), ([0.0, 0.1], 2e4), (np.zeros(2501), 0.1), ([], 0.1),
 ])
 def test_sweep_voltage_rejects_bad_parameters(voltages, dwell):
     with protocol() as inst, pytest.raises(ParameterError):
@@ -223,3 +249,26 @@ def test_safe_state_tries_every_step_when_one_fails():
 def test_shutdown_reaches_the_safe_state():
     with protocol(*SAFE) as inst:
         inst.shutdown()
+
+
+def test_sweep_scan_rate_on_the_simulated_bench():
+    """Integration with the 2450 mock: the point period is the requested one (0.1 V/s in 10 mV steps)."""
+    from drivers.transport import SimAdapter
+    from mock_instruments.keithley2450 import MockKeithley2450
+    from mock_instruments.presets import preset
+    from mock_instruments.world import World
+
+    world = World(clock=VirtualClock(), seed=7)
+    world.add_light("light", warmup_tau_s=0.0, drift_fraction=0.0, shutter_open=True)
+    world.add_device("cell", preset("wbg_ref", area_cm2=0.1))
+    world.wire("smu", "cell")
+    smu = Keithley2450(SimAdapter(MockKeithley2450(world, "smu")), clock=world.clock)
+    smu.set_compliance_current(0.01)
+    smu.set_nplc(0.1)
+    smu.source_voltage(1.3)
+    smu.output_on()
+    voltages = np.round(np.arange(1.3, -0.1 - 1e-9, -0.01), 4)
+    result = smu.sweep_voltage(voltages, 0.1)
+    assert result.achieved_rate_V_s == pytest.approx(0.1, rel=0.02)
+    assert result.current_A[-1] < -1e-3
+    assert smu.source_delay_auto_enabled is True

@@ -135,18 +135,25 @@ def test_property_reads_tsp_numbers():
         assert chan.source_voltage_level == 0.25
 
 
-def sweep_setup(smu: str, values: str, n: int, first: str, dwell: str) -> list[tuple[str | None, str | None]]:
-    """Trigger-model list sweep: smuX.trigger.source.listv, .measure.iv(rbi, rbv), .count, initiate()."""
-    return [(command, None) for command in (
+def timing(smu: str, nplc: str = "1.00000e-01") -> list[tuple[str, str]]:
+    """What the sweep reads first: smuX.measure.nplc and localnode.linefreq (60 Hz)."""
+    return [(f"print({smu}.measure.nplc)", nplc), ("print(localnode.linefreq)", "6.00000e+01")]
+
+
+def sweep_setup(smu: str, values: str, n: int, first: str, delay: str) -> list[tuple[str | None, str | None]]:
+    """Trigger-model list sweep: smuX.trigger.source.listv, .measure.iv(rbi, rbv), .count, initiate();
+    ``delay`` = period - NPLC 0.1 / 60 Hz - 0.1 ms."""
+    return [*timing(smu)] + [(command, None) for command in (
         f"{smu}.source.func = {smu}.OUTPUT_DCVOLTS", f"{smu}.source.levelv = {first}",
-        f"{smu}.measure.count = 1", f"{smu}.nvbuffer1.clear()", f"{smu}.nvbuffer1.appendmode = 0",
+        f"{smu}.measure.count = 1", f"{smu}.measure.delay = {smu}.DELAY_OFF", f"{smu}.nvbuffer1.clear()",
+        f"{smu}.nvbuffer1.appendmode = 0",
         f"{smu}.nvbuffer1.collecttimestamps = 1", f"{smu}.nvbuffer2.clear()",
         f"{smu}.nvbuffer2.appendmode = 0",
         f"{smu}.trigger.source.listv({{{values}}})", f"{smu}.trigger.source.action = {smu}.ENABLE",
         f"{smu}.trigger.measure.action = {smu}.ENABLE",
         f"{smu}.trigger.measure.iv({smu}.nvbuffer1, {smu}.nvbuffer2)",
         f"{smu}.trigger.endsweep.action = {smu}.SOURCE_HOLD", f"{smu}.trigger.arm.count = 1",
-        f"{smu}.trigger.count = {n}", f"{smu}.source.delay = {dwell}",
+        f"{smu}.trigger.count = {n}", f"{smu}.source.delay = {delay}",
     )] + [NO_ERROR, (f"{smu}.source.output = {smu}.OUTPUT_ON", None), (f"{smu}.trigger.initiate()", None)]
 
 
@@ -155,7 +162,7 @@ PRINTBUFFER_3 = ("-2.00000e-02, 1.00000e-01, 0.00000e+00, -1.80000e-02, 2.00000e
 
 
 def test_sweep_voltage():  # printbuffer(1, n, rbi.readings, rbv.readings, rbi.timestamps)
-    pairs = [*sweep_setup("smua", "0.1,0.2,0.3", 3, "0.1", "0.2"),
+    pairs = [*sweep_setup("smua", "0.1,0.2,0.3", 3, "0.1", "0.1982333"),
              ("print(smua.nvbuffer1.n)", "1.00000e+00"), ("print(smua.nvbuffer1.n)", "3.00000e+00"),
              ("printbuffer(1, 3, smua.nvbuffer1.readings, smua.nvbuffer2.readings, "
               "smua.nvbuffer1.timestamps)", PRINTBUFFER_3),
@@ -166,10 +173,17 @@ def test_sweep_voltage():  # printbuffer(1, n, rbi.readings, rbv.readings, rbi.t
     np.testing.assert_allclose(result.current_A, [-0.02, -0.018, -0.015])
     np.testing.assert_allclose(result.time_s, [0, 0.21, 0.42])
     assert result.achieved_rate_V_s == pytest.approx(0.2 / 0.42)
+    assert result.settings["source_delay_s"] == pytest.approx(0.2 - 0.1 / 60 - 1e-4)
+
+
+def test_sweep_period_shorter_than_integration_is_refused():
+    with protocol(*timing("smua", "1.00000e+00")) as inst, \
+            pytest.raises(ParameterError, match=r"dwell_s = 0.01 s .* 0.0167667 s"):
+        inst.channel("a").sweep_voltage(np.array([0.0, 0.1]), 0.01)
 
 
 def test_sweep_voltage_set_up_error_reports_the_tsp_message():  # errorqueue.count / errorqueue.next()
-    setup = sweep_setup("smub", "0,0.1", 2, "0", "0.1")
+    setup = sweep_setup("smub", "0,0.1", 2, "0", "0.09823333")
     at = setup.index(NO_ERROR)
     pairs = [*setup[:at], ("print(errorqueue.count)", "1.00000e+00"),
              ("print(errorqueue.next())",

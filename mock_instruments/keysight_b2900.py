@@ -1,0 +1,711 @@
+"""Keysight (Agilent) B2902A Precision SMU, after the B2900 SCPI Command Reference (B2910-90030), chapter 4
+"Subsystem Commands", and the B2900 User's Guide, chapter 6 "Trigger system" (ARM-TRIGger model with
+independent transient (source) and acquire (measure) actions). Channel ``c`` is the numeric suffix (1 or 2;
+-114 otherwise) or the ``(@1,2)`` channel list; channel ``c`` is the world terminal ``"<name>:<c>"``.
+
+Commands: ``OUTPut[c][:STATe]``, ``OUTPut[c]:OFF:MODE``; ``SOURce[c]:FUNCtion:MODE``,
+``SOURce[c]:VOLTage|CURRent[:LEVel][:IMMediate][:AMPLitude]``, ``:MODE FIXed|LIST|SWEep``, ``:RANGe[:AUTO]``,
+``:STARt/STOP/POINts``, ``SOURce[c]:LIST:VOLTage|CURRent[:APPend|:POINts?]``; ``[SENSe[c]]:FUNCtion[:ON]/
+:OFF/:ALL``, ``[SENSe[c]]:CURRent|VOLTage[:DC]:PROTection[:LEVel][:TRIPped?]``, ``:NPLCycles``, ``:APERture``
+(shared by all functions), ``:RANGe[:UPPer][:AUTO]``, ``[SENSe[c]]:REMote``; ``ARM[c][:ALL|:ACQ|:TRAN]:COUNt/
+SOURce/TIMer/DELay``, ``TRIGger[c][:ALL|:ACQ|:TRAN]:COUNt/SOURce/TIMer/DELay`` (sources AINT, BUS, TIMer),
+``INITiate[:IMMediate][:ALL|:ACQuire|:TRANsient] [(@list)]``, ``ABORt[...]``, ``*TRG``; ``MEASure[:<func>]?``,
+``READ[:SCALar]?``, ``READ:ARRay?``, ``FETCh[:SCALar][:<func>]?``, ``FETCh:ARRay[:<func>]?`` (func VOLTage,
+CURRent, RESistance, TIME, STATus, SOURce); ``FORMat:ELEMents:SENSe``, ``FORMat[:DATA]``; ``TRACe[c]:FEED``,
+``:FEED:CONTrol``, ``:POINts[:ACTual?]``, ``:CLEar``, ``:DATA?``, ``:TSTamp:FORMat``; ``SYSTem:LFRequency``,
+``SYSTem:TIME:TIMer:COUNt[:RESet]``, the error queue (``+0,"No error"``).
+
+Timing: a spot measurement charges aperture (NPLC / line frequency) + 0.5 ms. In a triggered run each
+transient trigger sets the next list level after the transient delay and each acquire trigger starts a
+measurement after the acquire delay; with TIMer both triggers come every ``TRIGger:TIMer`` seconds, so the
+point period is exactly the timer period; with AINT the acquisition follows the transient (0.1 ms
+settling) and points run back to back. A measurement not finished when the next acquire trigger comes
+delays that acquisition (the trigger is not lost). Readings are world events stamped at the start of the
+aperture. Not simulated: pulse mode, math, limit tests, digital I/O, LAN/EXT/INT triggers (they never
+arrive; a query that would wait for them reports -214), binary formats, output filter, high-capacitance mode.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from mock_instruments.keithley2400 import fit_range, noisy, source_into_world
+from mock_instruments.scpi import (
+    Bool,
+    ChannelList,
+    Choice,
+    Num,
+    Opt,
+    Raw,
+    Rest,
+    ScpiError,
+    ScpiInstrument,
+    Str,
+    scpi,
+)
+
+VOLTAGE_RANGES_V = (0.2, 2.0, 20.0, 200.0)
+CURRENT_RANGES_A = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 1.5, 3.0)
+SPOT_OVERHEAD_S = 5e-4
+AINT_SETTLING_S = 1e-4
+NAN = 9.91e37
+ELEMENTS = ("VOLTage", "CURRent", "RESistance", "TIME", "STATus", "SOURce")
+TRIGGER_SOURCES = ("AINT", "BUS", "TIMer", "INT1", "INT2", "LAN", "EXT1", "EXT2", "EXT3", "EXT4", "EXT5",
+                   "EXT6", "EXT7", "EXT8", "EXT9", "EXT10", "EXT11", "EXT12", "EXT13", "EXT14")
+_CH = Opt(ChannelList(), None)
+_LAYERS = [f"{layer}#2{action}" for layer in ("ARM", "TRIGger")
+           for action in ("[:ALL]", ":ACQuire", ":TRANsient")]
+
+
+def stack(patterns: list[str], *params: Any) -> Any:
+    """Declare one handler for several patterns sharing their parameters."""
+    def mark(function: Any) -> Any:
+        for pattern in patterns:
+            scpi(pattern, *params)(function)
+        return function
+    return mark
+
+
+def sense_source(suffix: str, *params: Any) -> list[str]:
+    return [f"{head}{suffix}" for head in ("[SENSe#2]:CURRent[:DC]", "[SENSe#2]:VOLTage[:DC]")] + [
+        f"SOURce#2:{f}{suffix}" for f in ("CURRent", "VOLTage")]
+
+
+@dataclass
+class Reading:
+    time_s: float
+    voltage: float
+    current: float
+    status: int
+    source: float
+
+    def value(self, element: str, origin_s: float) -> float:
+        if element == "RESistance":
+            return self.voltage / self.current if self.current else NAN
+        if element == "TIME":
+            return self.time_s - origin_s
+        return float({"VOLTage": self.voltage, "CURRent": self.current, "STATus": self.status,
+                      "SOURce": self.source}[element])
+
+
+@dataclass
+class Layer:
+    """Trigger settings of one action (transient or acquire)."""
+
+    source: str = "AINT"
+    timer_s: float = 1e-3
+    count: int = 1
+    delay_s: float = 0.0
+
+
+@dataclass
+class Channel:
+    """Everything one channel holds; *RST values."""
+
+    output: bool = False
+    off_mode: str = "ZERO"
+    function: str = "VOLTage"
+    level: dict[str, float] = field(default_factory=lambda: {"VOLTage": 0.0, "CURRent": 0.0})
+    mode: dict[str, str] = field(default_factory=lambda: {"VOLTage": "FIXed", "CURRent": "FIXed"})
+    lists: dict[str, list[float]] = field(default_factory=lambda: {"VOLTage": [], "CURRent": []})
+    sweep: dict[str, float] = field(default_factory=lambda: {"STAR": 0.0, "STOP": 0.0, "POIN": 1})
+    protection: dict[str, float] = field(default_factory=lambda: {"CURRent": 1e-4, "VOLTage": 2.0})
+    ranges: dict[str, float] = field(default_factory=lambda: {"SV": 2.0, "SI": 1e-4, "MV": 2.0, "MI": 1e-4})
+    auto: dict[str, bool] = field(default_factory=lambda: {"SV": True, "SI": True, "MV": True, "MI": True})
+    functions: set[str] = field(default_factory=lambda: {"VOLT", "CURR"})
+    nplc: float = 1.0
+    remote: bool = False
+    compliance: bool = False
+    arm: dict[str, Layer] = field(default_factory=lambda: {"ACQ": Layer(), "TRAN": Layer()})
+    trigger: dict[str, Layer] = field(default_factory=lambda: {"ACQ": Layer(), "TRAN": Layer()})
+    acquired: list[Reading] = field(default_factory=list)
+    trace: list[Reading] = field(default_factory=list)
+    trace_points: int = 100000
+    trace_feed: str = "SENSe"
+    trace_control: str = "NEVer"
+    trace_stamp: str = "ABSolute"
+    run: Any = None  # the running triggered sequence, or None
+
+
+@dataclass
+class Run:
+    total: int
+    levels: list[float]
+    tran_index: int = 0
+    acq_index: int = 0
+    acq_free_s: float = 0.0
+    events: list[Any] = field(default_factory=list)
+    pending: dict[int, float] = field(default_factory=dict)  # event id -> time
+
+
+class MockKeysightB2900(ScpiInstrument):
+    """The simulated B2902A (options: ``serial``, ``line_frequency_Hz``, ``channels`` (2), base options)."""
+
+    model = "keysight_b2900"
+    error_queue_size = 30
+
+    def __init__(self, world: Any, name: str, **options: Any) -> None:
+        self.line_frequency = float(options.pop("line_frequency_Hz", 60.0))
+        self.n_channels = int(options.pop("channels", 2))
+        serial = options.pop("serial", f"MY5{zlib.crc32(name.encode()) % 10000000:07d}")
+        self.idn = f"Keysight Technologies,B290{self.n_channels}A,{serial},3.4.2011.5100"
+        super().__init__(world, name, **options)
+        self.timer_origin_s = world.clock.now()
+        self.reset()
+
+    def reset(self) -> None:
+        for channel in getattr(self, "channels", {}).values():
+            self._abort_channel(channel)
+        super().reset()
+        self.channels = {c: Channel() for c in range(1, self.n_channels + 1)}
+        self.elements = list(ELEMENTS)
+        for c in self.channels:
+            self.world.apply_voltage(self.terminal(c), None)
+
+    def format_error(self, code: int, detail: str) -> str:
+        text = {-214: "Trigger deadlock", -213: "Init ignored"}.get(code)
+        if text is None:
+            return super().format_error(code, detail).replace(f"{code},", f"{code:+d},", 1)
+        return f'{code:+d},"{text}"'
+
+    # --------------------------------------------------------------------------------- helpers
+    def _ch(self, channels: list[str] | None = None) -> list[int]:
+        """The channels a command addresses: its channel list, else its suffix (-114 / -224 outside)."""
+        if channels is None:
+            numbers = [self.call.suffixes[0] if self.call.suffixes else 1]
+        else:
+            try:
+                numbers = [int(c) for c in channels]
+            except ValueError:
+                raise ScpiError(-224, f"bad channel list {channels}") from None
+        if any(n not in self.channels for n in numbers):
+            raise ScpiError(-114 if channels is None else -224, f"channel {numbers}")
+        return numbers
+
+    def _one(self) -> Channel:
+        return self.channels[self._ch()[0]]
+
+    def _function(self) -> str:
+        return "VOLTage" if "VOLTAGE" in self.call.nodes else "CURRent"
+
+    def _idle(self, channel: Channel) -> None:
+        if channel.run is not None:
+            raise ScpiError(-221, "not permitted while the channel runs a triggered sequence")
+
+    def _apply(self, c: int, level: float | None = None) -> tuple[float, float]:
+        channel = self.channels[c]
+        function = channel.function
+        if level is None:
+            level = channel.level[function]
+        limit = channel.protection["CURRent" if function == "VOLTage" else "VOLTage"]
+        voltage, current, channel.compliance = source_into_world(
+            self.world, self.terminal(c), "V" if function == "VOLTage" else "I", level, limit, channel.output)
+        return voltage, current
+
+    def aperture_s(self, channel: Channel) -> float:
+        return channel.nplc / self.line_frequency
+
+    def _measure(self, c: int, t_s: float, level: float | None = None) -> Reading:
+        channel = self.channels[c]
+        voltage, current = self._apply(c, level)
+        values = []
+        for value, key, ranges, kind in ((voltage, "MV", VOLTAGE_RANGES_V, "V"),
+                                         (current, "MI", CURRENT_RANGES_A, "I")):
+            if channel.auto[key]:
+                channel.ranges[key] = next((r for r in ranges if abs(value) <= r), ranges[-1])
+            values.append(noisy(value, channel.ranges[key], channel.nplc, self.rng, kind))
+        source = channel.level[channel.function] if level is None else level
+        status = (8 if channel.compliance else 0) | (1 if channel.output else 0)
+        return Reading(t_s, values[0], values[1], status, source)
+
+    # --------------------------------------------------------------------------------- source
+    @scpi("OUTPut#2[:STATe]", Bool())
+    def _output(self, on: bool) -> None:
+        c = self._ch()[0]
+        self.channels[c].output = on
+        if not on:
+            self._abort_channel(self.channels[c])
+        self._apply(c)
+
+    @scpi("OUTPut#2[:STATe]?")
+    def _output_query(self) -> bool:
+        return self._one().output
+
+    @scpi("OUTPut#2:OFF:MODE", Choice("ZERO", "HIZ", "NORMal"))
+    def _off_mode(self, mode: str) -> None:
+        self._one().off_mode = mode
+
+    @scpi("SOURce#2:FUNCtion:MODE", Choice("VOLTage", "CURRent"))
+    def _source_function(self, function: str) -> None:
+        channel = self._one()
+        self._idle(channel)
+        channel.function = function
+        self._apply(self._ch()[0])
+
+    @scpi("SOURce#2:FUNCtion:MODE?")
+    def _source_function_query(self) -> str:
+        return self._one().function[:4].upper()
+
+    @scpi("SOURce#2:VOLTage[:LEVel][:IMMediate][:AMPLitude]", Num(-210, 210, units="V"))
+    @scpi("SOURce#2:CURRent[:LEVel][:IMMediate][:AMPLitude]", Num(-3.03, 3.03, units="A"))
+    def _level(self, value: float) -> None:
+        channel, function = self._one(), self._function()
+        key = "SV" if function == "VOLTage" else "SI"
+        if not channel.auto[key] and abs(value) > 1.05 * channel.ranges[key]:
+            raise ScpiError(-222, f"{value:g} above the fixed {channel.ranges[key]:g} range")
+        channel.level[function] = value
+        if channel.run is None and function == channel.function:
+            self._apply(self._ch()[0])
+
+    @scpi("SOURce#2:VOLTage[:LEVel][:IMMediate][:AMPLitude]?")
+    @scpi("SOURce#2:CURRent[:LEVel][:IMMediate][:AMPLitude]?")
+    def _level_query(self) -> float:
+        return self._one().level[self._function()]
+
+    @scpi("SOURce#2:VOLTage:MODE", Choice("FIXed", "LIST", "SWEep"))
+    @scpi("SOURce#2:CURRent:MODE", Choice("FIXed", "LIST", "SWEep"))
+    def _mode(self, mode: str) -> None:
+        channel = self._one()
+        self._idle(channel)
+        channel.mode[self._function()] = mode
+
+    @scpi("SOURce#2:VOLTage:MODE?")
+    @scpi("SOURce#2:CURRent:MODE?")
+    def _mode_query(self) -> str:
+        return self._one().mode[self._function()][:4].upper().rstrip("E")
+
+    @scpi("SOURce#2:LIST:VOLTage", Rest(Num(-210, 210, units="V")))
+    @scpi("SOURce#2:LIST:CURRent", Rest(Num(-3.03, 3.03, units="A")))
+    @scpi("SOURce#2:LIST:VOLTage:APPend", Rest(Num(-210, 210, units="V")))
+    @scpi("SOURce#2:LIST:CURRent:APPend", Rest(Num(-3.03, 3.03, units="A")))
+    def _list(self, values: list[float]) -> None:
+        channel, function = self._one(), self._function()
+        self._idle(channel)
+        current = channel.lists[function] if "APPEND" in self.call.nodes else []
+        if len(current) + len(values) > 100000:
+            raise ScpiError(-223, "a list holds 100000 points")
+        channel.lists[function] = current + values
+
+    @scpi("SOURce#2:LIST:VOLTage?")
+    @scpi("SOURce#2:LIST:CURRent?")
+    def _list_query(self) -> str:
+        return ",".join(f"{v:+.6E}" for v in self._one().lists[self._function()])
+
+    @scpi("SOURce#2:LIST:VOLTage:POINts?")
+    @scpi("SOURce#2:LIST:CURRent:POINts?")
+    def _list_points(self) -> int:
+        return len(self._one().lists[self._function()])
+
+    @scpi("SOURce#2:VOLTage:STARt", Num(-210, 210, units="V"))
+    @scpi("SOURce#2:VOLTage:STOP", Num(-210, 210, units="V"))
+    @scpi("SOURce#2:CURRent:STARt", Num(-3.03, 3.03, units="A"))
+    @scpi("SOURce#2:CURRent:STOP", Num(-3.03, 3.03, units="A"))
+    @scpi("SOURce#2:SWEep:POINts", Num(1, 100000, integer=True))
+    def _sweep_setting(self, value: float) -> None:
+        key = "STAR" if "START" in self.call.nodes else "STOP" if "STOP" in self.call.nodes else "POIN"
+        self._one().sweep[key] = value
+
+    def _levels(self, channel: Channel) -> list[float]:
+        function = channel.function
+        mode = channel.mode[function]
+        if mode == "LIST":
+            if not channel.lists[function]:
+                raise ScpiError(-221, "the source list is empty")
+            return list(channel.lists[function])
+        if mode == "SWEep":
+            start, stop, n = channel.sweep["STAR"], channel.sweep["STOP"], int(channel.sweep["POIN"])
+            return [start + (stop - start) * k / max(n - 1, 1) for k in range(n)]
+        return [channel.level[function]]
+
+    # ---------------------------------------------------------------------------------- sense
+    def _names(self, names: list[str]) -> set[str]:
+        out = set()
+        for name in names:
+            key = name.upper().removesuffix(":DC")
+            if key not in ("VOLT", "VOLTAGE", "CURR", "CURRENT", "RES", "RESISTANCE"):
+                raise ScpiError(-224, f"no measurement function {name!r}")
+            out.add(key[:4] if key[:3] != "RES" else "RES")
+        return out
+
+    @scpi("[SENSe#2]:FUNCtion[:ON]", Rest(Str()))
+    def _functions_on(self, names: list[str]) -> None:
+        self._one().functions |= self._names(names)
+
+    @scpi("[SENSe#2]:FUNCtion:OFF", Rest(Str()))
+    def _functions_off(self, names: list[str]) -> None:
+        self._one().functions -= self._names(names)
+
+    @scpi("[SENSe#2]:FUNCtion[:ON]:ALL")
+    @scpi("[SENSe#2]:FUNCtion:OFF:ALL")
+    def _functions_all(self) -> None:
+        self._one().functions = set() if "OFF" in self.call.nodes else {"VOLT", "CURR", "RES"}
+
+    @scpi("[SENSe#2]:FUNCtion[:ON]?")
+    def _functions_query(self) -> str:
+        on = self._one().functions
+        return ",".join(f'"{f}"' for f in ("VOLT", "CURR", "RES") if f in on) or '""'
+
+    @scpi("[SENSe#2]:CURRent[:DC]:PROTection[:LEVel][:BOTH]", Num(1e-9, 3.03, units="A"))
+    @scpi("[SENSe#2]:VOLTage[:DC]:PROTection[:LEVel][:BOTH]", Num(2e-4, 210, units="V"))
+    def _protection(self, value: float) -> None:
+        self._one().protection[self._function()] = value
+        if self._one().run is None:
+            self._apply(self._ch()[0])
+
+    @scpi("[SENSe#2]:CURRent[:DC]:PROTection[:LEVel][:BOTH]?")
+    @scpi("[SENSe#2]:VOLTage[:DC]:PROTection[:LEVel][:BOTH]?")
+    def _protection_query(self) -> float:
+        return self._one().protection[self._function()]
+
+    @scpi("[SENSe#2]:CURRent[:DC]:PROTection:TRIPped?")
+    @scpi("[SENSe#2]:VOLTage[:DC]:PROTection:TRIPped?")
+    def _tripped(self) -> bool:
+        channel = self._one()
+        return channel.compliance and (channel.function == "VOLTage") == (self._function() == "CURRent")
+
+    @scpi("[SENSe#2]:CURRent[:DC]:NPLCycles", Num(4e-4, 120, default=1.0))
+    @scpi("[SENSe#2]:VOLTage[:DC]:NPLCycles", Num(4e-4, 120, default=1.0))
+    @scpi("[SENSe#2]:RESistance:NPLCycles", Num(4e-4, 120, default=1.0))
+    @scpi("[SENSe#2]:CURRent[:DC]:APERture", Num(8e-6, 2, units="S"))
+    @scpi("[SENSe#2]:VOLTage[:DC]:APERture", Num(8e-6, 2, units="S"))
+    @scpi("[SENSe#2]:RESistance:APERture", Num(8e-6, 2, units="S"))
+    def _integration(self, value: float) -> None:
+        nplc = value * self.line_frequency if "APERTURE" in self.call.nodes else value
+        if not 4e-4 * 50 / self.line_frequency <= nplc <= 100 * 60 / self.line_frequency + 1e-9:
+            raise ScpiError(-222, f"{nplc:g} PLC outside the range at {self.line_frequency:g} Hz")
+        self._one().nplc = nplc
+
+    @stack([f"[SENSe#2]:{f}:{n}?" for f in ("CURRent[:DC]", "VOLTage[:DC]", "RESistance")
+            for n in ("NPLCycles", "APERture")])
+    def _integration_query(self) -> float:
+        channel = self._one()
+        return self.aperture_s(channel) if "APERTURE" in self.call.nodes else channel.nplc
+
+    def _range_key(self) -> str:
+        return ("S" if "SOURCE" in self.call.nodes else "M") + ("V" if "VOLTAGE" in self.call.nodes else "I")
+
+    @scpi("[SENSe#2]:CURRent[:DC]:RANGe[:UPPer]", Num(-3.03, 3.03, units="A"))
+    @scpi("[SENSe#2]:VOLTage[:DC]:RANGe[:UPPer]", Num(-210, 210, units="V"))
+    @scpi("SOURce#2:CURRent:RANGe", Num(-3.03, 3.03, units="A"))
+    @scpi("SOURce#2:VOLTage:RANGe", Num(-210, 210, units="V"))
+    def _range(self, value: float) -> None:
+        key, channel = self._range_key(), self._one()
+        channel.ranges[key] = fit_range(value, VOLTAGE_RANGES_V if key[1] == "V" else CURRENT_RANGES_A)
+        channel.auto[key] = False
+
+    @stack([*sense_source(":RANGe[:UPPer]?")[:2], *sense_source(":RANGe?")[2:]])
+    def _range_query(self) -> float:
+        return self._one().ranges[self._range_key()]
+
+    @stack(sense_source(":RANGe:AUTO"), Bool())
+    def _auto(self, on: bool) -> None:
+        self._one().auto[self._range_key()] = on
+
+    @stack(sense_source(":RANGe:AUTO?"))
+    def _auto_query(self) -> bool:
+        return self._one().auto[self._range_key()]
+
+    @scpi("[SENSe#2]:REMote", Bool())
+    def _remote(self, on: bool) -> None:
+        self._one().remote = on
+
+    @scpi("[SENSe#2]:REMote?")
+    def _remote_query(self) -> bool:
+        return self._one().remote
+
+    # ------------------------------------------------------------------------------- triggers
+    def _layers(self, layer_name: str) -> list[Layer]:
+        channel = self._one()
+        table = channel.arm if layer_name == "ARM" else channel.trigger
+        nodes = self.call.nodes
+        keys = ["ACQ"] if "ACQUIRE" in nodes else ["TRAN"] if "TRANSIENT" in nodes else ["ACQ", "TRAN"]
+        return [table[k] for k in keys]
+
+    @stack([f"{layer}:COUNt" for layer in _LAYERS], Raw())
+    def _count(self, token: str) -> None:
+        self._idle(self._one())
+        infinite = token.upper() in ("INF", "INFINITY")
+        count = 0 if infinite else int(Num(1, 100000, integer=True).convert(token))
+        for layer in self._layers(self.call.nodes[0]):
+            layer.count = count
+
+    @stack([f"{layer}:SOURce[:SIGNal]" for layer in _LAYERS], Choice(*TRIGGER_SOURCES))
+    def _source(self, source: str) -> None:
+        self._idle(self._one())
+        for layer in self._layers(self.call.nodes[0]):
+            layer.source = source
+
+    @stack([f"{layer}:TIMer" for layer in _LAYERS], Num(1e-5, 1e5, units="S"))
+    def _timer(self, seconds: float) -> None:
+        for layer in self._layers(self.call.nodes[0]):
+            layer.timer_s = seconds
+
+    @stack([f"{layer}:DELay" for layer in _LAYERS], Num(0, 1e5, units="S"))
+    def _delay(self, seconds: float) -> None:
+        for layer in self._layers(self.call.nodes[0]):
+            layer.delay_s = seconds
+
+    @stack([f"{layer}:{node}?" for layer in _LAYERS[3:]
+            for node in ("SOURce[:SIGNal]", "TIMer", "COUNt", "DELay")])
+    def _trigger_query(self) -> Any:
+        layer = self._layers("TRIGGER")[0]
+        nodes = self.call.nodes
+        if "SOURCE" in nodes:
+            return layer.source.upper()[:4] if layer.source != "AINT" else "AINT"
+        if "TIMER" in nodes:
+            return layer.timer_s
+        return layer.count if "COUNT" in nodes else layer.delay_s
+
+    @scpi("INITiate[:IMMediate][:ALL]", _CH)
+    @scpi("INITiate[:IMMediate]:ACQuire", _CH)
+    @scpi("INITiate[:IMMediate]:TRANsient", _CH)
+    def _initiate(self, channels: list[str] | None) -> None:
+        for c in self._ch(channels if channels is not None else ["1"]):
+            self._start(c)
+
+    @scpi("ABORt[:ALL]", _CH)
+    @scpi("ABORt:ACQuire", _CH)
+    @scpi("ABORt:TRANsient", _CH)
+    def _abort(self, channels: list[str] | None) -> None:
+        for c in self._ch(channels if channels is not None else ["1"]):
+            self._abort_channel(self.channels[c])
+
+    def _abort_channel(self, channel: Channel) -> None:
+        run, channel.run = channel.run, None
+        if run is not None:
+            for event in run.events:
+                self.world.cancel(event)
+
+    def _start(self, c: int) -> None:
+        channel = self.channels[c]
+        if channel.run is not None:
+            raise ScpiError(-213)
+        acq, tran = channel.trigger["ACQ"], channel.trigger["TRAN"]
+        arms = channel.arm["ACQ"].count
+        total = max(acq.count, tran.count) * arms if acq.count and tran.count and arms else 0
+        levels = self._levels(channel)
+        channel.acquired = []
+        run = Run(total, levels, acq_free_s=self.world.time_s)
+        channel.run = run
+        if channel.arm["ACQ"].source not in ("AINT", "TIMer") or acq.source not in ("AINT", "TIMer"):
+            return  # waits for a BUS/LAN/EXT trigger: *TRG starts BUS runs, the others never come
+        self._fire(c, self.world.time_s + channel.arm["ACQ"].delay_s)
+
+    def trigger(self) -> None:
+        for c, channel in self.channels.items():
+            run = channel.run
+            if run is not None and not run.events and (channel.trigger["ACQ"].source == "BUS" or
+                                                       channel.arm["ACQ"].source == "BUS"):
+                self._fire(c, self.world.time_s)
+
+    def _fire(self, c: int, t_s: float) -> None:
+        """One trigger of both actions at ``t_s``: the source steps, the acquisition follows."""
+        channel, run = self.channels[c], self.channels[c].run
+        if run is None:
+            return
+        acq, tran = channel.trigger["ACQ"], channel.trigger["TRAN"]
+        k = run.tran_index
+        level = run.levels[k % len(run.levels)]
+        run.tran_index += 1
+        self._at(c, t_s + tran.delay_s, lambda _t: self._step(c, level))
+        start = t_s + acq.delay_s + (tran.delay_s + AINT_SETTLING_S if acq.source == "AINT" else 0.0)
+        start = max(start, run.acq_free_s)
+        run.acq_free_s = start + self.aperture_s(channel)
+        self._at(c, run.acq_free_s, lambda _t: self._acquire(c, start, level))
+        if run.total and run.tran_index >= run.total:
+            return
+        if acq.source == "TIMer":
+            self._at(c, t_s + acq.timer_s, lambda t: self._fire(c, t))
+        elif acq.source == "AINT":
+            self._at(c, run.acq_free_s, lambda t: self._fire(c, t))
+
+    def _step(self, c: int, level: float) -> None:
+        self._apply(c, level)
+
+    def _at(self, c: int, t_s: float, callback: Any) -> None:
+        run = self.channels[c].run
+        assert run is not None
+        holder: list[Any] = []
+        event = self.world.schedule(t_s, lambda t: self._done(c, holder[0], callback, t))
+        holder.append(event)
+        run.events.append(event)
+        run.pending[id(event)] = t_s
+
+    def _done(self, c: int, event: Any, callback: Any, t_s: float) -> None:
+        run = self.channels[c].run
+        if run is None:
+            return
+        run.pending.pop(id(event), None)
+        run.events.remove(event)
+        callback(t_s)
+
+    def _acquire(self, c: int, start_s: float, level: float) -> None:
+        channel, run = self.channels[c], self.channels[c].run
+        if run is None:
+            return
+        reading = self._measure(c, start_s, level)
+        channel.acquired.append(reading)
+        run.acq_index += 1
+        if channel.trace_control == "NEXT" and channel.trace_feed == "SENSe":
+            channel.trace.append(reading)
+            if len(channel.trace) >= channel.trace_points:
+                channel.trace_control = "NEVer"
+        if run.total and run.acq_index >= run.total:
+            channel.run = None
+            for event in run.events:
+                self.world.cancel(event)
+
+    def pending_until_s(self) -> float | None:
+        times = [min(ch.run.pending.values()) for ch in self.channels.values()
+                 if ch.run is not None and ch.run.total and ch.run.pending]
+        return min(times) if times else None
+
+    # ------------------------------------------------------------------------------- readings
+    def _spot(self, c: int) -> Reading:
+        channel = self.channels[c]
+        if channel.run is not None:
+            raise ScpiError(-213, "the channel runs a triggered sequence")
+        self.world.clock.sleep(self.aperture_s(channel) + SPOT_OVERHEAD_S)
+        self.world.sync()
+        reading = self._measure(c, self.world.time_s)
+        channel.acquired = [reading]
+        return reading
+
+    def _elements(self) -> list[str]:
+        node = next((n for n in self.call.nodes if n in ("VOLTAGE", "CURRENT", "RESISTANCE", "TIME", "STATUS",
+                                                           "SOURCE")), None)
+        return [e for e in ELEMENTS if e.upper() == node] if node else self.elements
+
+    def _format(self, readings: list[Reading], elements: list[str], c: int) -> str:
+        channel = self.channels[c]
+        out = []
+        for k, r in enumerate(readings):
+            for e in elements:
+                if e == "TIME" and readings is channel.trace and channel.trace_stamp == "DELTa":
+                    out.append(f"{r.time_s - readings[max(k - 1, 0)].time_s:+.6E}")
+                else:
+                    value = r.value(e, self.timer_origin_s)
+                    out.append(f"{value:+.6E}" if e not in ("VOLTage", "CURRent") or self._on(c, e) else
+                               f"{NAN:+.6E}")
+        return ",".join(out)
+
+    def _on(self, c: int, element: str) -> bool:
+        channel = self.channels[c]
+        sourced = (element == "VOLTage") == (channel.function == "VOLTage")
+        return sourced or element[:4].upper() in channel.functions
+
+    @scpi("MEASure?", _CH)
+    @scpi("MEASure:VOLTage[:DC]?", _CH)
+    @scpi("MEASure:CURRent[:DC]?", _CH)
+    @scpi("MEASure:RESistance?", _CH)
+    def _measure_query(self, channels: list[str] | None) -> str:
+        elements = self._elements()
+        return ",".join(self._format([self._spot(c)], elements, c) for c in self._ch(channels or ["1"]))
+
+    @scpi("READ[:SCALar]?", _CH)
+    @scpi("READ:ARRay?", _CH)
+    @scpi("FETCh[:SCALar]?", _CH)
+    @scpi("FETCh:ARRay?", _CH)
+    @stack([f"FETCh{form}:{element}?" for form in ("[:SCALar]", ":ARRay") for element in ELEMENTS], _CH)
+    def _fetch(self, channels: list[str] | None) -> str:
+        elements, nodes = self._elements(), self.call.nodes
+        numbers = self._ch(channels or ["1"])
+        if "READ" in nodes:
+            for c in numbers:
+                if self.channels[c].arm["ACQ"].source not in ("AINT", "TIMer") or \
+                        self.channels[c].trigger["ACQ"].source not in ("AINT", "TIMer"):
+                    raise ScpiError(-214)
+                self._start(c)
+            self.wait_pending()
+        out = []
+        for c in numbers:
+            readings = self.channels[c].acquired
+            if not readings:
+                raise ScpiError(-230, "no data")
+            out.append(self._format(readings if "ARRAY" in nodes else readings[-1:], elements, c))
+        return ",".join(out)
+
+    @scpi("FORMat:ELEMents:SENSe", Rest(Choice(*ELEMENTS)))
+    def _set_elements(self, elements: list[str]) -> None:
+        self.elements = elements
+
+    @scpi("FORMat:ELEMents:SENSe?")
+    def _elements_query(self) -> str:
+        return ",".join(e.upper()[:4] if e != "RESistance" else "RES" for e in self.elements)
+
+    @scpi("FORMat[:DATA]", Choice("ASCii", "REAL"), Opt(Num(32, 64, integer=True), 64))
+    def _data_format(self, kind: str, _bits: int) -> None:
+        if kind != "ASCii":
+            raise ScpiError(-221, "binary data formats are not simulated")
+
+    # ----------------------------------------------------------------------------------- trace
+    @scpi("TRACe#2:FEED", Choice("SENSe", "MATH", "LIMit"))
+    def _feed(self, feed: str) -> None:
+        self._one().trace_feed = feed
+
+    @scpi("TRACe#2:FEED:CONTrol", Choice("NEVer", "NEXT"))
+    def _feed_control(self, control: str) -> None:
+        self._one().trace_control = control
+
+    @scpi("TRACe#2:FEED:CONTrol?")
+    def _feed_control_query(self) -> str:
+        return self._one().trace_control[:4].upper().rstrip("E") if self._one().trace_control == "NEVer" \
+            else "NEXT"
+
+    @scpi("TRACe#2:POINts", Num(1, 100000, integer=True))
+    def _trace_points(self, n: int) -> None:
+        channel = self._one()
+        if channel.trace_control == "NEXT":
+            raise ScpiError(-221, "the trace buffer is collecting")
+        channel.trace_points = n
+
+    @scpi("TRACe#2:POINts?")
+    def _trace_points_query(self) -> int:
+        return self._one().trace_points
+
+    @scpi("TRACe#2:POINts:ACTual?")
+    def _trace_actual(self) -> int:
+        return len(self._one().trace)
+
+    @scpi("TRACe#2:CLEar")
+    def _trace_clear(self) -> None:
+        self._one().trace.clear()
+
+    @scpi("TRACe#2:TSTamp:FORMat", Choice("ABSolute", "DELTa"))
+    def _trace_stamp(self, stamp: str) -> None:
+        self._one().trace_stamp = stamp
+
+    @scpi("TRACe#2:DATA?", Opt(Num(0, 99999, integer=True), 0), Opt(Num(1, 100000, integer=True), None))
+    def _trace_data(self, offset: int, size: int | None) -> str:
+        c = self._ch()[0]
+        trace = self.channels[c].trace
+        if offset > len(trace):
+            raise ScpiError(-222, "offset beyond the data")
+        chosen = trace[offset:] if size is None else trace[offset:offset + size]
+        return self._format(chosen if chosen else [], self.elements, c) if chosen else ""
+
+    # ---------------------------------------------------------------------------------- system
+    @scpi("SYSTem:LFRequency", Num(50, 60, integer=True))
+    def _set_lfr(self, value: int) -> None:
+        if value not in (50, 60):
+            raise ScpiError(-222, "50 or 60 Hz")
+        self.line_frequency = float(value)
+
+    @scpi("SYSTem:LFRequency?")
+    def _lfr(self) -> int:
+        return int(self.line_frequency)
+
+    @scpi("SYSTem:TIME:TIMer:COUNt?")
+    def _timer_count(self) -> float:
+        return self.world.time_s - self.timer_origin_s
+
+    @scpi("SYSTem:TIME:TIMer:COUNt:RESet")
+    def _timer_reset(self) -> None:
+        self.timer_origin_s = self.world.time_s
+
+    @scpi("SYSTem:BEEPer[:IMMediate]", Num(55, 6640, units="HZ"), Num(0.05, 12.75, units="S"))
+    @scpi("SYSTem:BEEPer:STATe", Bool())
+    def _accepted(self, *_args: Any) -> None:
+        """Accepted; no effect on the simulation."""

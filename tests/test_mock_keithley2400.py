@@ -1,0 +1,242 @@
+"""The Keithley 2400 mock driven by raw SCPI as in the 2400 Series SourceMeter User's Manual (2400S-900-01,
+section 18 and the programming examples of sections 9 "Data Store" and 10 "Sweep Operation", scaled to a
+solar cell), then by the real driver in-process and over TCP, with injected faults."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from drivers.keithley2400 import Keithley2400
+from drivers.transport import SimAdapter, open_visa
+from labctl.clock import VirtualClock
+from labctl.errors import ConnectionLost
+from mock_instruments.base import MockConnection
+from mock_instruments.keithley2400 import MockKeithley2400
+from mock_instruments.presets import preset
+from mock_instruments.registry import mock_class
+from mock_instruments.server import serve
+from mock_instruments.world import World
+
+AREA_CM2 = 0.1
+ADDRESS = "sim://keithley2400/smu"
+
+
+class Bench:
+    def __init__(self, seed: int = 3, lit: bool = True, **options: object) -> None:
+        self.world = World(clock=VirtualClock(), seed=seed)
+        self.light = self.world.add_light("light", warmup_tau_s=0.0, drift_fraction=0.0, shutter_open=lit)
+        self.cell = self.world.add_device("cell", preset("wbg_ref", area_cm2=AREA_CM2))
+        self.world.wire("smu", "cell")
+        self.smu = MockKeithley2400(self.world, "smu", **options)
+        self.conn: MockConnection = self.smu.connect()
+
+    def write(self, *messages: str) -> None:
+        for message in messages:
+            self.conn.write(message)
+
+    def ask(self, message: str) -> str:
+        self.conn.write(message)
+        return self.conn.read()
+
+    def values(self, message: str) -> np.ndarray:
+        return np.array(self.ask(message).split(","), float)
+
+    def errors(self) -> list[int]:
+        codes = []
+        while (code := int(self.ask(":SYST:ERR?").split(",")[0])) != 0:
+            codes.append(code)
+        return codes
+
+    def driver(self) -> Keithley2400:
+        return Keithley2400(SimAdapter(self.smu), "smu", address=ADDRESS, clock=self.world.clock,
+                            adapter_factory=lambda: SimAdapter(self.smu))
+
+
+@pytest.fixture
+def bench() -> Bench:
+    return Bench()
+
+
+# ------------------------------------------------------------------------------ raw SCPI (manual)
+def test_identity_and_a_single_reading_with_the_five_elements(bench: Bench) -> None:
+    assert bench.ask("*IDN?").startswith("KEITHLEY INSTRUMENTS INC.,MODEL 2400,")
+    bench.write("*RST", ":SOUR:FUNC VOLT", ":SOUR:VOLT 0", ":SENS:CURR:PROT 0.01", ":OUTP ON")
+    assert bench.ask(":FORM:ELEM?") == "VOLT,CURR,RES,TIME,STAT"
+    voltage, current, resistance, stamp, status = bench.values(":READ?")
+    assert voltage == 0.0 and resistance == 9.91e37  # V is the programmed source value, R not measured
+    assert current == pytest.approx(-1.726e-3, rel=0.05)  # lit cell at 0 V: -Jsc x area (SMU sign)
+    assert stamp > 0
+    bits = int(status)
+    assert bits & (1 << 14) and bits & (1 << 12) and bits & 4 and not bits & 8  # V-source, I-meas, front
+    bench.write(":FORM:ELEM CURR")
+    assert float(bench.ask(":READ?")) < 0
+    assert bench.errors() == []
+
+
+def test_linear_staircase_current_sweep_with_read(bench: Bench) -> None:  # section 10, remote sweep example
+    bench.write("*RST", ":SENS:FUNC:CONC OFF", ":SOUR:FUNC CURR", ":SENS:FUNC 'VOLT:DC'", ":SENS:VOLT:PROT 2",
+                ":SOUR:CURR:START 0", ":SOUR:CURR:STOP 1E-3", ":SOUR:CURR:STEP 1E-4", ":SOUR:CURR:MODE SWE",
+                ":SOUR:SWE:RANG AUTO", ":SOUR:SWE:SPAC LIN", ":TRIG:COUN 11", ":SOUR:DEL 0.1",
+                ":FORM:ELEM VOLT,CURR", ":OUTP ON")
+    data = bench.values(":READ?").reshape(-1, 2)
+    assert data.shape == (11, 2)
+    np.testing.assert_allclose(data[:, 1], np.linspace(0, 1e-3, 11), atol=1e-12)  # I: the source values
+    assert 1.0 < data[0, 0] < 1.4  # 0 A into the lit cell: Voc
+    assert np.all(np.diff(data[:, 0]) > 0)  # forward injection raises V
+    assert bench.errors() == []
+
+
+def test_custom_list_sweep_into_the_buffer_with_timestamps(bench: Bench) -> None:  # sections 9 and 10
+    bench.write("*RST", ":SOUR:FUNC VOLT", ":SENS:CURR:PROT 0.01", ":SOUR:VOLT:MODE LIST",
+                ":SOUR:LIST:VOLT 0.7,0.1,0.3,0.8,0.2", ":TRIG:COUN 5", ":SOUR:DEL 0.1", ":SYST:AZER OFF",
+                ":SENS:CURR:NPLC 1", ":TRAC:POIN 5", ":TRAC:FEED SENS", ":TRAC:FEED:CONT NEXT", ":OUTP ON")
+    start = bench.world.clock.now()
+    bench.write(":INIT", "*WAI")
+    period = 0.1 + 225e-6 + 50e-6 + (1 / 60 + 185e-6) + 0.3e-3  # appendix A, case III + source delay
+    assert bench.world.clock.now() - start == pytest.approx(5 * period, rel=0.01)
+    assert bench.ask(":TRAC:POIN:ACT?") == "5" and bench.ask(":TRAC:FEED:CONT?") == "NEV"
+    data = bench.values(":TRAC:DATA?").reshape(-1, 5)
+    np.testing.assert_allclose(data[:, 0], [0.7, 0.1, 0.3, 0.8, 0.2])
+    np.testing.assert_allclose(np.diff(data[:, 3]), period, rtol=1e-4)  # ABS: from the first reading
+    assert data[0, 3] == 0.0
+    bench.write(":TRAC:TST:FORM DELT")
+    np.testing.assert_allclose(bench.values(":TRAC:DATA?").reshape(-1, 5)[1:, 3], period, rtol=1e-4)
+    assert int(bench.ask(":STAT:MEAS:COND?")) & 512  # buffer full
+    assert bench.ask(":SOUR:LIST:VOLT:POIN?") == "5"
+    assert bench.errors() == []
+
+
+def test_integration_time_and_auto_zero_are_charged(bench: Bench) -> None:
+    bench.write(":SOUR:VOLT 0.5", ":SENS:CURR:PROT 0.01", ":OUTP ON", ":SENS:CURR:NPLC 1")
+    clock = bench.world.clock
+    start = clock.now()
+    bench.ask(":READ?")  # new level: latency, configuration, auto delay (1 ms), 3 A/D phases, firmware
+    first = clock.now() - start
+    assert first == pytest.approx(275e-6 + 1e-3 + 3 * (1 / 60 + 185e-6) + 1.8e-3, rel=1e-3)
+    start = clock.now()
+    bench.ask(":READ?")  # unchanged source: case V, no configuration or delay
+    assert clock.now() - start == pytest.approx(500e-6 + 3 * (1 / 60 + 185e-6) + 1.8e-3, rel=1e-3)
+    bench.write(":SYST:AZER OFF", ":SYST:LFR 50")
+    start = clock.now()
+    bench.ask(":READ?")
+    assert clock.now() - start == pytest.approx(100e-6 + 1 / 50 + 185e-6 + 0.3e-3, rel=1e-3)
+
+
+@pytest.mark.parametrize(("commands", "code"), [
+    ([":SOUR:VOLT:ILIM 0.1"], -113),  # 2450 syntax
+    ([":SOUR2:VOLT 1"], -114),
+    ([":SENS:CURR:NPLC 20"], -222),
+    ([":SOUR:VOLT 300"], -222),
+    ([":SOUR:VOLT:MODE STEP"], -224),
+    ([":FORM:DATA REAL"], -221),  # binary formats are not simulated
+    ([":TRAC:FEED:CONT NEXT", ":TRAC:POIN 10"], 800),
+    ([":SOUR:LIST:VOLT " + ",".join(["0.1"] * 101)], -223),
+])
+def test_bad_commands_are_reported_like_the_instrument(bench: Bench, commands: list[str], code: int) -> None:
+    bench.write(*commands)
+    assert bench.errors() == [code]
+
+
+def test_reading_with_the_output_off_or_without_triggers_gets_no_reply(bench: Bench) -> None:
+    with pytest.raises(TimeoutError):
+        bench.ask(":READ?")
+    assert bench.ask(":SYST:ERR?") == '+803,"Not permitted with OUTPUT off"'
+    bench.write(":OUTP ON", ":ARM:SOUR BUS")
+    with pytest.raises(TimeoutError):
+        bench.ask(":READ?")
+    assert bench.errors() == [-214]
+    bench.write(":INIT")  # waits for the bus trigger
+    assert bench.ask(":TRAC:POIN:ACT?") == "0"
+    bench.write(":TRAC:FEED:CONT NEXT", "*TRG", "*WAI")
+    assert float(bench.ask(":FETC?").split(",")[1]) < 0
+    bench.write(":ARM:SOUR IMM", ":ARM:COUN INF", ":READ?")
+    assert bench.errors() == [830]
+
+
+def test_compliance_clamps_and_sets_the_status_bit(bench: Bench) -> None:
+    bench.write(":SOUR:VOLT 0", ":SENS:CURR:PROT 1e-3", ":OUTP ON")
+    _, current, _, _, status = bench.values(":READ?")
+    assert current == pytest.approx(-1e-3, rel=1e-3) and int(status) & 8
+    assert bench.ask(":SENS:CURR:PROT:TRIP?") == "1"
+    assert bench.world.voltage_V("smu") > 0.5  # the cell pushed the voltage up to carry 1 mA
+    bench.write(":OUTP OFF")
+    assert bench.world.voltage_V("smu") > 1.0  # open circuit: Voc
+
+
+# ------------------------------------------------------------------------- the driver in-process
+def test_driver_role_methods_against_the_mock(bench: Bench) -> None:
+    smu = bench.driver()
+    assert smu.identify().startswith("KEITHLEY INSTRUMENTS INC.,MODEL 2400")
+    smu.set_compliance_current(0.01)
+    smu.set_nplc(0.1)
+    smu.source_voltage(0.0)
+    smu.output_on()
+    voltage, current = smu.measure()
+    assert voltage == 0.0 and current == pytest.approx(-1.726e-3, rel=0.05)
+    smu.set_compliance_voltage(2.0)
+    smu.source_current(0.0)
+    voltage, current = smu.measure()
+    assert 1.0 < voltage < 1.4 and abs(current) < 1e-9  # concurrent functions: I measured too
+    snapshot = smu.settings_snapshot()
+    assert snapshot["nplc"] == 0.1 and snapshot["source_function"] == "current" and snapshot["output_on"]
+    smu.output_off()
+    assert bench.world.voltage_V("smu") > 1.0
+    smu.safe_state()
+    assert bench.ask(":OUTP?") == "0" and bench.errors() == []
+
+
+def test_driver_sweep_hits_the_requested_scan_rate_and_shows_hysteresis(bench: Bench) -> None:
+    smu = bench.driver()
+    smu.set_compliance_current(0.01)
+    smu.set_nplc(0.1)
+    smu.source_voltage(1.4)
+    smu.output_on()
+    bench.world.clock.sleep(10.0)  # pre-bias above Voc
+    down = np.round(np.arange(1.4, -0.1 - 1e-9, -0.01), 4)  # 10 mV steps at 0.1 V/s: 0.1 s per point
+    reverse = smu.sweep_voltage(down, 0.1)
+    forward = smu.sweep_voltage(down[::-1].copy(), 0.1)
+    for result in (reverse, forward):
+        assert result.achieved_rate_V_s == pytest.approx(0.1, rel=0.02)
+        assert result.time_s[-1] == pytest.approx(0.1 * (down.size - 1), rel=0.02)
+        assert result.settings["source_delay_s"] == pytest.approx(0.1 - 7.63e-3)
+    p_reverse = np.max(-reverse.voltage_V * reverse.current_A)
+    p_forward = np.max(-forward.voltage_V * forward.current_A)
+    assert (p_reverse - p_forward) / p_reverse > 0.05  # normal hysteresis: reverse scan looks better
+    assert bench.ask(":SOUR:VOLT:MODE?") == "FIX" and float(bench.ask(":SOUR:VOLT?")) == pytest.approx(1.4)
+    assert bench.errors() == []
+
+
+def test_driver_recovers_from_a_timeout_and_a_dropped_connection(bench: Bench) -> None:
+    smu = bench.driver()
+    smu.set_compliance_current(0.01)
+    smu.source_voltage(0.0)
+    smu.output_on()
+    bench.smu.set_faults(timeout=1)
+    assert smu.measure()[1] < 0 and smu.retry_count == 1
+    bench.smu.set_faults(drop=1)
+    assert smu.measure()[1] < 0 and smu.reconnect_count == 1
+    bench.smu.set_faults(drop_permanent=True)
+    with pytest.raises(ConnectionLost, match=f"smu, {ADDRESS}"):
+        smu.measure()
+
+
+def test_driver_over_tcp(bench: Bench) -> None:
+    with serve({"smu": bench.smu}, port_base=0) as server:
+        resource = server.endpoints[0][2]
+        smu = Keithley2400(open_visa(resource, timeout_ms=2000), "smu", address=resource,
+                           clock=bench.world.clock)
+        assert "MODEL 2400" in smu.identify()
+        smu.set_compliance_current(0.01)
+        smu.set_nplc(0.1)
+        smu.source_voltage(0.0)
+        smu.output_on()
+        assert smu.measure()[1] < -1e-3
+        result = smu.sweep_voltage(np.linspace(0.0, 0.2, 5), 0.05)
+        assert result.achieved_rate_V_s == pytest.approx(1.0, rel=0.02)
+        smu.safe_state()
+        smu.adapter.close()
+
+
+def test_registry_names_the_mock() -> None:
+    assert mock_class("keithley2400") is MockKeithley2400

@@ -1,0 +1,200 @@
+"""The Keysight B2902A mock driven by raw SCPI as in the B2900 SCPI Command Reference (B2910-90030) and the
+trigger system of the User's Guide (list sweep on the trigger timer, values scaled to a solar cell), then by
+the real driver in-process and over TCP, with injected faults."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from drivers.keysight_b2900 import KeysightB2900
+from drivers.transport import SimAdapter, open_visa
+from labctl.clock import VirtualClock
+from labctl.errors import ConnectionLost
+from mock_instruments.keysight_b2900 import MockKeysightB2900
+from mock_instruments.presets import preset
+from mock_instruments.registry import mock_class
+from mock_instruments.server import serve
+from mock_instruments.world import World
+
+ADDRESS = "sim://keysight_b2900/smu"
+
+
+class Bench:
+    def __init__(self) -> None:
+        self.world = World(clock=VirtualClock(), seed=6)
+        self.light = self.world.add_light("light", warmup_tau_s=0.0, drift_fraction=0.0, shutter_open=True)
+        self.world.add_device("cell", preset("wbg_ref", area_cm2=0.1))
+        self.world.add_device("dark", preset("wbg_ref", area_cm2=0.1), light=None)
+        self.world.wire("smu:1", "cell")
+        self.world.wire("smu:2", "dark")
+        self.smu = MockKeysightB2900(self.world, "smu")
+        self.conn = self.smu.connect()
+
+    def write(self, *messages: str) -> None:
+        for message in messages:
+            self.conn.write(message)
+
+    def ask(self, message: str) -> str:
+        self.conn.write(message)
+        return self.conn.read()
+
+    def values(self, message: str) -> np.ndarray:
+        return np.array(self.ask(message).split(","), float)
+
+    def errors(self) -> list[int]:
+        codes = []
+        while (code := int(self.ask(":SYST:ERR?").split(",")[0])) != 0:
+            codes.append(code)
+        return codes
+
+    def driver(self) -> KeysightB2900:
+        return KeysightB2900(SimAdapter(self.smu), "smu", address=ADDRESS, clock=self.world.clock,
+                             adapter_factory=lambda: SimAdapter(self.smu))
+
+
+@pytest.fixture
+def bench() -> Bench:
+    return Bench()
+
+
+# ------------------------------------------------------------------------------------- raw SCPI
+def test_spot_measurements_on_both_channels(bench: Bench) -> None:
+    assert bench.ask("*IDN?").startswith("Keysight Technologies,B2902A,")
+    assert bench.ask(":SYST:ERR?") == '+0,"No error"'
+    bench.write("*RST", ":SOUR1:FUNC:MODE VOLT", ":SOUR1:VOLT 0", ":SENS1:CURR:PROT 0.01", ":OUTP1 ON",
+                ":SOUR2:VOLT 0.5", ":OUTP2 ON")
+    voltage, current, resistance, _stamp, status, source = bench.values(":MEAS? (@1)")
+    assert abs(voltage) < 1e-4 and current == pytest.approx(-1.726e-3, rel=0.05) and source == 0.0
+    assert abs(resistance) < 1 and int(status) & 1
+    bench.write(":FORM:ELEM:SENS CURR")
+    currents = bench.values(":MEAS? (@1,2)")
+    assert currents[0] < -1e-3 and 0 < currents[1] < 1e-4  # channel 2: the dark cell at 0.5 V
+    assert float(bench.ask(":MEAS:VOLT? (@2)")) == pytest.approx(0.5, abs=1e-4)
+    bench.write(":SENS1:CURR:NPLC 2")
+    assert bench.ask(":SYST:LFR?") == "60"
+    assert float(bench.ask(":SENS1:CURR:APER?")) == pytest.approx(2 / 60)  # 60 Hz line by default
+    start = bench.world.clock.now()
+    bench.ask(":MEAS:CURR? (@1)")
+    assert bench.world.clock.now() - start == pytest.approx(2 / 60 + 5e-4, abs=1e-6)
+    assert bench.errors() == []
+
+
+def test_list_sweep_paced_by_the_trigger_timer(bench: Bench) -> None:
+    bench.write("*RST", ":SOUR:FUNC:MODE VOLT", ":SOUR:VOLT:MODE LIST", ":SOUR:LIST:VOLT 0,0.2,0.4,0.6,0.8",
+                ':SENS:FUNC "CURR"', ":SENS:CURR:NPLC 0.1", ":SENS:CURR:PROT 0.1", ":TRIG:SOUR TIM",
+                ":TRIG:TIM 4E-3", ":TRIG:COUN 5", ":TRIG:ACQ:DEL 1.5E-3", ":TRAC:FEED SENS", ":TRAC:POIN 5",
+                ":TRAC:FEED:CONT NEXT", ":OUTP ON")
+    start = bench.world.clock.now()
+    bench.write(":INIT (@1)")
+    assert bench.ask(":TRAC:POIN:ACT?") == "0"
+    bench.write("*WAI")
+    assert bench.world.clock.now() - start == pytest.approx(4 * 4e-3 + 1.5e-3 + 0.1 / 60, abs=1e-6)
+    assert bench.ask(":TRAC:POIN:ACT?") == "5"
+    stamps = bench.values(":FETC:ARR:TIME? (@1)")
+    np.testing.assert_allclose(np.diff(stamps), 4e-3, rtol=1e-4)  # the timer period exactly
+    np.testing.assert_allclose(bench.values(":FETC:ARR:SOUR? (@1)"), [0, 0.2, 0.4, 0.6, 0.8])
+    currents = bench.values(":FETC:ARR:CURR? (@1)")
+    assert currents[0] < 0 and np.all(np.diff(currents) > 0)
+    assert bench.values(":TRAC:DATA?").size == 5 * 6
+    assert bench.errors() == []
+
+
+def test_automatic_internal_trigger_runs_points_back_to_back(bench: Bench) -> None:
+    bench.write(":SOUR:VOLT:MODE LIST", ":SOUR:LIST:VOLT 0,0.1,0.2", ":TRIG:SOUR AINT", ":TRIG:COUN 3",
+                ":SENS:CURR:NPLC 1", ":SENS:CURR:PROT 0.01", ":FORM:ELEM:SENS TIME", ":OUTP ON")
+    stamps = bench.values(":READ:ARR? (@1)")
+    np.testing.assert_allclose(np.diff(stamps), 1 / 60 + 1e-4, rtol=1e-4)  # aperture + settling
+    bench.write(":TRIG:SOUR BUS")
+    with pytest.raises(TimeoutError):
+        bench.ask(":READ:ARR? (@1)")
+    assert bench.errors() == [-214]
+
+
+@pytest.mark.parametrize(("command", "code"), [
+    (":SOUR3:VOLT 1", -114), (":SOUR:VOLT:ILIM 0.1", -113), (":SOUR:VOLT 300", -222),
+    (":SENS:CURR:NPLC 1000", -222), (":SOUR:VOLT:MODE STEP", -224), (":INIT (@3)", -224),
+    (":FORM REAL,32", -221), (":SOUR:VOLT:MODE LIST;:INIT", -221),  # an empty list
+])
+def test_bad_commands_are_reported_like_the_instrument(bench: Bench, command: str, code: int) -> None:
+    bench.write(command)
+    assert bench.errors() == [code]
+
+
+def test_nothing_changes_while_a_sweep_runs_and_abort_stops_it(bench: Bench) -> None:
+    bench.write(":SOUR:VOLT:MODE LIST", ":SOUR:LIST:VOLT 0,0.1,0.2", ":TRIG:SOUR TIM", ":TRIG:TIM 1",
+                ":TRIG:COUN 3", ":OUTP ON", ":INIT (@1)")
+    bench.write(":SOUR:FUNC:MODE CURR")
+    assert bench.errors() == [-221]
+    bench.world.clock.sleep(1.5)
+    bench.write(":ABOR (@1)")
+    bench.world.clock.sleep(5)
+    assert bench.values(":FETC:ARR:SOUR? (@1)").tolist() == [0.0, 0.1]
+
+
+# ------------------------------------------------------------------------- the driver in-process
+def test_driver_role_methods_against_the_mock(bench: Bench) -> None:
+    inst = bench.driver()
+    assert "B2902A" in inst.identify()
+    smu = inst.channel("1")
+    smu.set_compliance_current(0.01)
+    smu.set_nplc(0.1)
+    smu.source_voltage(0.0)
+    smu.output_on()
+    voltage, current = smu.measure()
+    assert abs(voltage) < 1e-3 and current == pytest.approx(-1.726e-3, rel=0.05)
+    smu.set_compliance_voltage(2.0)
+    smu.source_current(0.0)
+    assert 1.0 < smu.measure()[0] < 1.4
+    snapshot = inst.settings_snapshot()
+    assert snapshot["ch1.nplc"] == 0.1 and snapshot["ch1.source_function"] == "current"
+    assert snapshot["ch2.output_on"] is False
+    inst.safe_state()
+    assert bench.ask(":OUTP1?") == "0" and bench.errors() == []
+
+
+def test_driver_sweep_hits_the_requested_scan_rate(bench: Bench) -> None:
+    smu = bench.driver().channel("1")
+    smu.set_compliance_current(0.01)
+    smu.set_nplc(0.1)
+    smu.source_voltage(-0.1)
+    smu.output_on()
+    voltages = np.round(np.arange(-0.1, 1.3 + 1e-9, 0.01), 4)  # 0.1 V/s with 10 mV steps
+    result = smu.sweep_voltage(voltages, 0.1)
+    assert result.achieved_rate_V_s == pytest.approx(0.1, rel=0.02)
+    assert result.current_A[0] < -1e-3 and result.current_A[-1] > 0
+    assert bench.ask(":SOUR1:VOLT:MODE?") == "FIX" and bench.errors() == []
+
+
+def test_driver_recovers_from_a_timeout_and_a_dropped_connection(bench: Bench) -> None:
+    smu = bench.driver().channel("1")
+    smu.source_voltage(0.0)
+    smu.output_on()
+    bench.smu.set_faults(timeout=1)
+    assert smu.measure()[1] < 0 and smu.parent.retry_count == 1
+    bench.smu.set_faults(drop=1)
+    assert smu.measure()[1] < 0 and smu.parent.reconnect_count == 1
+    bench.smu.set_faults(drop_permanent=True)
+    with pytest.raises(ConnectionLost, match=f"smu, {ADDRESS}"):
+        smu.measure()
+
+
+def test_driver_over_tcp(bench: Bench) -> None:
+    with serve({"smu": bench.smu}, port_base=0) as server:
+        resource = server.endpoints[0][2]
+        inst = KeysightB2900(open_visa(resource, timeout_ms=2000), "smu", address=resource,
+                             clock=bench.world.clock)
+        smu = inst.channel("1")
+        smu.set_nplc(0.1)
+        smu.set_compliance_current(0.01)
+        smu.source_voltage(0.0)
+        smu.output_on()
+        assert smu.measure()[1] < -1e-3
+        result = smu.sweep_voltage(np.linspace(0.0, 0.2, 5), 0.05)
+        assert result.achieved_rate_V_s == pytest.approx(1.0, rel=0.02)
+        inst.safe_state()
+        inst.adapter.close()
+
+
+def test_registry_names_the_mock() -> None:
+    assert mock_class("keysight_b2900") is MockKeysightB2900
