@@ -74,6 +74,8 @@ class Runner:
         self._directory = directory
         self.path = path
         self.status = "created"
+        #: The connected instruments while the run is on (None before connecting and after closing).
+        self.bench: Bench | None = None
 
     # ------------------------------------------------------------------------------- controls
     def subscribe(self, subscriber: Subscriber) -> None:
@@ -153,6 +155,7 @@ class Runner:
                 from labctl.bench import Bench
 
                 bench = Bench.connect(self.station, names, clock=clock)
+                self.bench = bench
                 for name, info in bench.describe_instruments().items():
                     writer.add_instrument(name, **info)
             ctx = RunContext(clock=clock, writer=writer, bench=bench, control=self.control,
@@ -189,6 +192,7 @@ class Runner:
             writer.close()
             if bench is not None:
                 bench.close()
+            self.bench = None
             self._set_status(status, reason)
         return RunResult(self.path, status, reason)
 
