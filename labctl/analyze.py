@@ -28,7 +28,7 @@ REPORTS: dict[str, str] = {"jv": "labctl.reports.jv:plot_jv_report"}
 
 def _load(target: str) -> Callable[..., Any]:
     module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module_name), attr)
 
 
 def report_file(path: Path, out_dir: Path) -> list[Path]:

@@ -70,16 +70,16 @@ class Bench:
     def source_meter(self, sample: str | SampleSpec) -> SourceMeter:
         spec, driver = self._sample_role(sample, "smu")
         role = driver.channel(spec.smu_channel) if spec.smu_channel else driver
-        return role  # type: ignore[no-any-return]
+        return role
 
     def lcr(self, sample: str | SampleSpec) -> LCRMeter:
-        return self._sample_role(sample, "lcr")[1]  # type: ignore[no-any-return]
+        return self._sample_role(sample, "lcr")[1]
 
     def light(self, sample: str | SampleSpec) -> LightSource:
-        return self._sample_role(sample, "light")[1]  # type: ignore[no-any-return]
+        return self._sample_role(sample, "light")[1]
 
     def temperature_controller(self, sample: str | SampleSpec) -> TemperatureController:
-        return self._sample_role(sample, "temperature")[1]  # type: ignore[no-any-return]
+        return self._sample_role(sample, "temperature")[1]
 
     def switch(self, sample: str | SampleSpec) -> Switch | None:
         spec = sample if isinstance(sample, SampleSpec) else self.station.sample(sample)

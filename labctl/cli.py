@@ -67,7 +67,8 @@ class _ProgressView:
         self.task = self.progress.add_task(title, total=1.0, message="")
 
     def __call__(self, event: Any) -> None:
-        from labctl.runner.events import LogLine, Progress as ProgressEvent, StatusChanged
+        from labctl.runner.events import LogLine, StatusChanged
+        from labctl.runner.events import Progress as ProgressEvent
 
         if isinstance(event, ProgressEvent):
             self.progress.update(self.task, completed=event.fraction, message=event.message)

@@ -21,7 +21,7 @@ controller); ``faults = {timeout = 2}`` injects faults (see :class:`mock_instrum
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,7 +85,7 @@ def build_world(station: Station, clock: Clock) -> Simulation:
 
     # Wiring: samples behind a switch share its common terminals; the others are wired directly.
     switch_terminals: dict[str, list[str]] = {}
-    switch_channels: dict[str, dict[int, str]] = {}
+    switch_channels: dict[str, dict[Hashable, str]] = {}
     direct: dict[str, str] = {}
     for sample in station.samples.values():
         if sample.name not in devices:

@@ -29,7 +29,7 @@ from labctl.runner import (
 )
 
 if TYPE_CHECKING:
-    from labctl.station import SampleSpec, Station
+    from labctl.station import Station
 
 DIRECTIONS = {"RS": ["RS"], "FS": ["FS"], "RS+FS": ["RS", "FS"], "FS+RS": ["FS", "RS"]}
 # Worst-case line frequency for converting NPLC into seconds (50 Hz mains gives the longest integration).
@@ -38,6 +38,9 @@ LINE_FREQUENCY_HZ = 50.0
 POINT_OVERHEAD_S = 2e-4
 # How many readings the SPO hold records (evenly spaced over the hold).
 SPO_READINGS = 200
+# The light counts as stable when successive reference-cell readings 1 s apart agree within this fraction.
+LIGHT_STABLE_FRACTION = 0.003
+LIGHT_STABLE_TIMEOUT_S = 300.0
 
 
 class JVHysteresis(Procedure):
@@ -169,7 +172,7 @@ class JVHysteresis(Procedure):
         if self.n_points > 1:
             grid = np.linspace(self.v_min_V, self.v_max_V, self.n_points)
         else:
-            n = int(math.floor((self.v_max_V - self.v_min_V) / self.step_V + 1e-9)) + 1
+            n = math.floor((self.v_max_V - self.v_min_V) / self.step_V + 1e-9) + 1
             grid = self.v_min_V + self.step_V * np.arange(n)
             if grid[-1] < self.v_max_V - 1e-12:
                 grid = np.append(grid, self.v_max_V)
@@ -240,6 +243,7 @@ class JVHysteresis(Procedure):
             if self.suns > 0:
                 light.set_intensity_suns(self.suns)
                 light.open_shutter()
+                self._wait_for_stable_light(ctx, pixel, light)
             else:
                 light.close_shutter()
         if self.light_soak_s > 0:
@@ -248,6 +252,22 @@ class JVHysteresis(Procedure):
             ctx.sleep(self.light_soak_s)
         if light is not None and self.shutter_only_while_measuring:
             light.close_shutter()
+
+    def _wait_for_stable_light(self, ctx: RunContext, pixel: str, light: Any) -> None:
+        """Lamps warm up: wait until the reference cell stops changing before the first scan."""
+        previous = light.read_irradiance_mW_cm2()
+        waited = 0.0
+        while waited < LIGHT_STABLE_TIMEOUT_S:
+            ctx.sleep(1.0)
+            waited += 1.0
+            reading = light.read_irradiance_mW_cm2()
+            if previous > 0 and abs(reading - previous) <= LIGHT_STABLE_FRACTION * previous:
+                ctx.event("light_stable", f"{pixel}: light stable at {reading:.1f} mW/cm2 after {waited:g} s",
+                          pixel=pixel, irradiance_mW_cm2=reading, waited_s=waited)
+                return
+            previous = reading
+        ctx.event("light_unstable", f"{pixel}: light still changing after {waited:g} s; measuring anyway",
+                  pixel=pixel, irradiance_mW_cm2=previous)
 
     def _prebias(self, ctx: RunContext, pixel: str) -> None:
         assert ctx.bench is not None

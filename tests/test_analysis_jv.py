@@ -68,7 +68,7 @@ def test_fill_factor_and_pce_follow_their_definitions() -> None:
 
 
 def test_resistances_match_the_diode_model() -> None:
-    il, i0, rs, rsh, nvth = CELLS["wbg"]
+    _il, i0, rs, rsh, nvth = CELLS["wbg"]
     v, j = curve(CELLS["wbg"], 0.001)
     m = jv_metrics(v, j)
     # Near Jsc the slope is -1/(Rs + Rsh) (diode off); at Voc, dV/dJ = Rs + nVth/(I0 exp(Voc/nVth) + ...).

@@ -75,7 +75,7 @@ def test_sigterm_ends_the_run_safely(tmp_path: Path) -> None:
                   "--param", "n_points=100000", "--param", "interval_s=0.02", cwd=tmp_path)
     _wait_for_rows(data, 5)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1, err
     with RunReader(data) as reader:
         assert reader.status == "aborted"

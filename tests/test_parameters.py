@@ -51,7 +51,7 @@ def test_choices_are_listed() -> None:
 
 
 def test_unknown_parameter_lists_known_ones() -> None:
-    with pytest.raises(ParameterError, match="unknown parameter.*'rate'.*known: rates_V_s"):
+    with pytest.raises(ParameterError, match=r"unknown parameter.*'rate'.*known: rates_V_s"):
         ScanLike(rate=1.0)
 
 
@@ -87,7 +87,7 @@ def test_params_file_then_overrides(tmp_path: Path) -> None:
 
 
 def test_integer_parameter_rejects_fractions() -> None:
-    with pytest.raises(ParameterError, match="'n_points' = 2.5 is invalid; expected a whole number"):
+    with pytest.raises(ParameterError, match=r"'n_points' = 2\.5 is invalid; expected a whole number"):
         CountingProcedure(n_points=2.5)
 
 

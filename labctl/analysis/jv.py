@@ -210,7 +210,7 @@ def stabilised_power(time_s: ArrayLike, power_mW_cm2: ArrayLike, irradiance_mW_c
         raise JVAnalysisError(f"need matching time and power arrays of at least 3 points, got {t.size}/{p.size}")
     if not 0 < final_fraction <= 1:
         raise JVAnalysisError(f"final_fraction = {final_fraction}; allowed: 0 < final_fraction ≤ 1")
-    n_final = max(2, int(math.ceil(final_fraction * t.size)))
+    n_final = max(2, math.ceil(final_fraction * t.size))
     final = float(np.mean(p[-n_final:]))
     outside = np.nonzero(np.abs(p - final) > tolerance * abs(final))[0]
     if outside.size and outside[-1] >= t.size - n_final:

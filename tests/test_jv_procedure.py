@@ -1,0 +1,127 @@
+"""J–V hysteresis on the built-in simulated station, through drivers, mocks and the device physics."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labctl.analyze import analyze_file, report_file
+from labctl.errors import ParameterError
+from labctl.runner import Runner
+from labctl.station import Station
+from labctl.store import RunReader
+from procedures.jv_hysteresis import JVHysteresis
+
+
+@pytest.fixture(scope="module")
+def station() -> Station:
+    return Station.load("sim")
+
+
+def run_jv(tmp_path: Path, station: Station, **params: object) -> Path:
+    result = Runner(JVHysteresis(**params), station=station, directory=tmp_path).run()
+    assert result.status == "completed", result.reason
+    return result.path
+
+
+def test_slow_reverse_scan_of_wbg_5avai_matches_the_paper(tmp_path: Path, station: Station) -> None:
+    path = run_jv(tmp_path, station, sample=["wbg_5avai"], v_min_V=-0.05, v_max_V=1.45, step_V=0.01,
+                  scan_rates_V_s=[0.01], direction="RS", nplc=1.0)
+    metrics = analyze_file(path)["scans"][0]
+    assert metrics["direction"] == "RS"
+    assert metrics["pce_pct"] == pytest.approx(20.2, abs=0.5)
+    assert metrics["voc_V"] == pytest.approx(1.372, abs=0.015)
+    assert metrics["jsc_mA_cm2"] == pytest.approx(17.50, abs=0.4)
+
+
+def test_tandem_voc(tmp_path: Path, station: Station) -> None:
+    path = run_jv(tmp_path, station, sample=["tandem"], v_min_V=-0.05, v_max_V=2.3, step_V=0.01,
+                  scan_rates_V_s=[0.02], direction="RS", nplc=1.0)
+    assert analyze_file(path)["scans"][0]["voc_V"] == pytest.approx(2.183, abs=0.02)
+
+
+def test_wbg_ref_hysteresis_rises_then_falls_with_scan_rate(tmp_path: Path, station: Station) -> None:
+    rates = [1e-3, 1e-2, 1e-1, 1.0, 1e2]
+    path = run_jv(tmp_path, station, sample=["wbg_ref"], v_min_V=-0.05, v_max_V=1.4, step_V=0.05,
+                  scan_rates_V_s=rates, direction="RS+FS", nplc=0.01, prebias_V=1.5, prebias_s=5.0)
+    result = analyze_file(path)
+    by_rate = {h["scan_rate_V_s"]: h["hi_pce"] for h in result["hysteresis"]}
+    assert sorted(by_rate) == rates
+    assert by_rate[0.1] >= 0.05
+    peak = max(by_rate.values())
+    assert by_rate[1e-3] < 0.5 * peak and by_rate[1e2] < 0.5 * peak
+    # the instrument timed the scans: achieved rates within 2 % of the requested ones
+    for scan in result["scans"]:
+        assert scan["achieved_rate_V_s"] == pytest.approx(scan["scan_rate_V_s"], rel=0.02)
+
+
+def test_blocks_record_what_a_physicist_needs(tmp_path: Path, station: Station) -> None:
+    path = run_jv(tmp_path, station, sample=["wbg_5avai"], v_min_V=-0.1, v_max_V=1.45, step_V=0.02,
+                  scan_rates_V_s=[0.1], direction="FS+RS", spo_s=30.0, light_soak_s=10.0)
+    with RunReader(path) as reader:
+        names = reader.block_names()
+        assert names[:2] == ["scan_000", "scan_001"] and "spo_wbg_5avai" in names
+        scan = reader.block("scan_000")
+        assert scan.attrs["direction"] == "FS" and scan.attrs["pixel"] == "wbg_5avai"
+        assert scan.units == {"voltage_V": "V", "current_A": "A", "current_density_mA_cm2": "mA/cm2",
+                              "time_s": "s"}
+        assert scan.attrs["irradiance_mW_cm2"] == pytest.approx(100.0, rel=0.03)
+        assert json.loads(scan.attrs["preconditioning"])["light_soak_s"] == 10.0
+        assert scan["voltage_V"][0] == pytest.approx(-0.1) and scan["voltage_V"][-1] == pytest.approx(1.45)
+        # SMU convention in current_A, photocurrent positive in the density
+        assert scan["current_A"][0] < 0 < scan["current_density_mA_cm2"][0]
+        assert "smu" in reader.instruments() and "matrix" in reader.instruments()
+        kinds = [e.kind for e in reader.events()]
+        assert "safe_state" in kinds and kinds[-1] == "end"
+    spo = analyze_file(path)["spo"]["wbg_5avai"]
+    assert spo["spo_pce_pct"] == pytest.approx(20.05, abs=0.6)
+
+
+def test_report_writes_the_figures(tmp_path: Path, station: Station) -> None:
+    path = run_jv(tmp_path, station, sample=["wbg_ref"], step_V=0.05, nplc=0.01, scan_rates_V_s=[0.1, 1.0],
+                  spo_s=20.0)
+    figures = report_file(path, tmp_path / "figs")
+    names = sorted(p.name for p in figures)
+    assert any(n.endswith("_wbg_ref_jv.png") for n in names)
+    assert any(n.endswith("_hysteresis.png") for n in names)
+    assert any(n.endswith("_spo_wbg_ref.png") for n in names)
+    assert all(p.stat().st_size > 10_000 for p in figures)
+
+
+@pytest.mark.parametrize(
+    ("param", "fragment"),
+    [
+        ("v_max_V=1.9", "'v_max_V' = 1.9 V is outside the limits of sample 'wbg_ref'; allowed: -0.5 … 1.6 V"),
+        ("scan_rates_V_s=0.1,-1", "'scan_rates_V_s' = -1 V/s"),
+        ("compliance_mA_cm2=150", "'compliance_mA_cm2' = 150 mA/cm2"),
+        ("scan_rates_V_s=500", "too fast"),
+    ],
+)
+def test_bad_input_is_refused_before_any_instrument(tmp_path: Path, station: Station, param: str,
+                                                   fragment: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "labctl.cli", "run", "jv", "--station", "sim", "--param", "sample=wbg_ref",
+         "--param", param, "--out", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=60, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert fragment in " ".join(proc.stderr.split())
+    assert not (tmp_path / "data").exists()
+
+
+def test_compliance_above_the_smu_range_names_the_range() -> None:
+    big_pixel = Station.from_text("""
+[instruments.smu]
+driver = "keithley2450"
+address = "sim://keithley2450"
+[samples.big]
+area_cm2 = 1.0
+smu = "smu"
+current_max_mA = 5000.0
+""")
+    with pytest.raises(ParameterError, match=r"'compliance_mA_cm2' = 2000 .*smu range 1050 mA"):
+        JVHysteresis(sample=["big"], compliance_mA_cm2=2000.0, suns=0.0).check_station(big_pixel)
