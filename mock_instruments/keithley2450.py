@@ -16,9 +16,10 @@ sees the voltage that carries it. Noise is seeded and scales with the range and 
 
 Timing: every reading charges NPLC/line frequency plus an overhead to the world's clock; a sweep point takes
 source delay + integration + overhead, and the world advances the device between points, so a timed sweep's
-scan rate and its hysteresis come from the instrument's timing. Simplifications: the delay of a sweep
-replaces the source delay (-1 = auto delay by current range); ``*WAI``/``*OPC?`` return at once for an
-endless trigger model (count 0) instead of hanging; reading status is 0, source status 1 when the source
+scan rate and its hysteresis come from the instrument's timing (readings and trigger-model runs are
+:mod:`mock_instruments.keithley2450_trigger`; this module is the command set). Simplifications: the delay of
+a sweep replaces the source delay (-1 = auto delay by current range); ``*WAI``/``*OPC?`` return at once for
+an endless trigger model (count 0) instead of hanging; reading status is 0, source status 1 when the source
 limit was reached; binary formats are not simulated.
 """
 
@@ -26,92 +27,34 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-from mock_instruments.scpi import (
-    Bool,
-    Choice,
-    Num,
-    Opt,
-    Rest,
-    ScpiError,
-    ScpiInstrument,
-    Setting,
-    Str,
-    scpi,
+from mock_instruments.keithley2450_trigger import (
+    CURRENT_RANGES_A,
+    VOLTAGE_RANGES_V,
+    Keithley2450Trigger,
+    Reading,
 )
+from mock_instruments.scpi import Bool, Choice, Num, Opt, Rest, ScpiError, Setting, Str, scpi
+from mock_instruments.smu_channel import ReadingBuffer
+from mock_instruments.smu_scpi import SourceSenseRanges
 
-VOLTAGE_RANGES_V = (0.02, 0.2, 2.0, 20.0, 200.0)
-CURRENT_RANGES_A = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 READ_OVERHEAD_S = 0.5e-3  # bus command + conversion of a single :READ?
-POINT_OVERHEAD_S = 0.2e-3  # trigger-model block overhead per sweep point
-OVERFLOW = 9.9e37
 _UNITS = {"CURRent": "Amp DC", "VOLTage": "Volt DC"}
 _ELEMENTS = ("READing", "SOURce", "RELative", "SEConds", "FRACtional", "TSTamp", "DATE", "TIME", "UNIT",
              "SOURUNIT", "STATus", "SOURSTATus", "FORMatted", "SOURFORMatted")
 
 
-def auto_delay_s(current_range_A: float) -> float:
-    """Source auto delay: longer on the low current ranges where settling is slow."""
-    return 0.05 if current_range_A <= 1e-8 else 0.02 if current_range_A <= 1e-7 else 3e-3 if (
-        current_range_A <= 1e-6) else 1e-3
-
-
-def fit_range(value: float, ranges: tuple[float, ...]) -> float:
-    """The smallest range that holds ``value`` (-222 above the top range's 105 %)."""
-    for r in ranges:
-        if abs(value) <= r * 1.05:
-            return r
-    raise ScpiError(-222, f"{value:g} above the {ranges[-1]:g} range")
-
-
-@dataclass
-class Reading:
-    time_s: float
-    source: float
-    value: float
-    sense: str
-    source_function: str
-    source_status: int
-
-
-class ReadingBuffer:
-    def __init__(self, name: str, capacity: int, fill: str = "CONTinuous") -> None:
-        self.name, self.fill = name, fill
-        self.readings: deque[Reading] = deque(maxlen=capacity)
-
-    def add(self, reading: Reading) -> None:
-        if self.fill == "ONCE" and len(self.readings) == self.readings.maxlen:
-            return
-        self.readings.append(reading)
-
-
-@dataclass
-class TriggerModel:
-    """A loaded sweep / loop: levels in order (one pass), passes (0 = until :ABORt), delay per point."""
-
-    function: str
-    levels: list[float]
-    count: int
-    delay_s: float
-    fail_abort: bool
-    buffer: str
-    index: int = 0
-    running: bool = False
-    next_s: float = math.nan
-    event: Any = None
-
-
-class MockKeithley2450(ScpiInstrument):
+class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
     """The simulated Keithley 2450 (options: ``serial``, ``line_frequency_Hz``, and the base options)."""
 
     model = "keithley2450"
+    VOLTAGE_RANGES_V = VOLTAGE_RANGES_V
+    CURRENT_RANGES_A = CURRENT_RANGES_A
 
     source_function = Setting("SOURce#:FUNCtion[:MODE]", Choice("VOLTage", "CURRent"), "VOLTage",
                               on_change="_source_changed", check="_idle")
@@ -140,12 +83,7 @@ class MockKeithley2450(ScpiInstrument):
 
     def reset(self) -> None:
         super().reset()
-        model = getattr(self, "trigger_model", None)
-        if model is not None and model.event is not None:
-            self.world.cancel(model.event)
-        self.trigger_model: TriggerModel | None = None
-        self.ranges = {("SOURCE", "VOLTAGE"): 2.0, ("SOURCE", "CURRENT"): 1e-4,
-                       ("SENSE", "VOLTAGE"): 2.0, ("SENSE", "CURRENT"): 1e-4}
+        self.ranges = {"SV": 2.0, "SI": 1e-4, "MV": 2.0, "MI": 1e-4}
         self.autorange = dict.fromkeys(self.ranges, True)
         self.nplc = {"CURRENT": 1.0, "VOLTAGE": 1.0}
         self.delays = {"VOLTAGE": 0.0, "CURRENT": 0.0}
@@ -153,18 +91,12 @@ class MockKeithley2450(ScpiInstrument):
         self.readback = {"VOLTAGE": True, "CURRENT": True}
         self.sense_flags: dict[tuple[str, str], bool] = {}  # (RSENSE|AZERO, function): 4-wire, autozero
         self.source_lists: dict[str, list[float]] = {"VOLTAGE": [], "CURRENT": []}
-        self.buffers = {"defbuffer1": ReadingBuffer("defbuffer1", 100000),
-                        "defbuffer2": ReadingBuffer("defbuffer2", 100000)}
-        self.in_compliance = False
+        self.buffers = {"defbuffer1": ReadingBuffer(100000), "defbuffer2": ReadingBuffer(100000)}
         self.world.apply_voltage(self.name, None)
 
     # ------------------------------------------------------------------------------ checks, hooks
-    def _idle(self, _value: Any = None) -> None:
-        if self.trigger_model is not None and self.trigger_model.running:
-            raise ScpiError(-221, "trigger model running")
-
     def _check_level(self, level: float) -> None:
-        key = ("SOURCE", "VOLTAGE" if "VOLTAGE" in self.call.nodes else "CURRENT")
+        key = "SV" if "VOLTAGE" in self.call.nodes else "SI"
         if not self.autorange[key] and abs(level) > 1.05 * self.ranges[key]:
             raise ScpiError(-222, f"{level:g} above the fixed {self.ranges[key]:g} source range")
 
@@ -175,57 +107,10 @@ class MockKeithley2450(ScpiInstrument):
     def _source_changed(self, _value: Any = None) -> None:
         self._apply_source()
 
-    def _apply_source(self) -> tuple[float, float]:
-        """Drive the world from the source settings; (device voltage, SMU current), compliance included."""
-        world, term = self.world, self.name
-        self.in_compliance = False
-        if not self.output:
-            world.apply_voltage(term, None)
-            return 0.0, 0.0
-        if self.source_function == "VOLTage":
-            voltage, limit = self.source_voltage_V, self.current_limit_A
-            current = world.current_at_voltage_A(term, voltage)
-            if abs(current) > limit:
-                self.in_compliance = True
-                current = math.copysign(limit, current)
-                voltage = world.voltage_at_current_V(term, current)
-            world.apply_voltage(term, voltage)
-            return voltage, current
-        current, limit = self.source_current_A, self.voltage_limit_V
-        voltage = world.voltage_at_current_V(term, current)
-        if voltage is None or abs(voltage) > limit:
-            self.in_compliance = True
-            voltage = math.copysign(limit, current if voltage is None else voltage)
-            world.apply_voltage(term, voltage)
-            return voltage, world.current_at_voltage_A(term, voltage)
-        world.apply_current(term, current)
-        return voltage, current
+    def _source_level(self, voltage: bool) -> float:
+        return self.source_voltage_V if voltage else self.source_current_A
 
     # ---------------------------------------------------------------------------- measurement
-    def aperture_s(self) -> float:
-        return self.nplc[self.sense_function.upper()] / self.line_frequency_Hz
-
-    def _measure(self, t_s: float) -> Reading:
-        """One reading of the world as it is now (the caller charged the time)."""
-        voltage, current = self._apply_source()
-        sense = self.sense_function
-        value = current if sense == "CURRent" else voltage
-        key = ("SENSE", sense.upper())
-        ranges = CURRENT_RANGES_A if sense == "CURRent" else VOLTAGE_RANGES_V
-        if self.autorange[key]:
-            self.ranges[key] = next((r for r in ranges if abs(value) <= r), ranges[-1])
-        rng_ = self.ranges[key]
-        noise = (1e-5 if sense == "CURRent" else 5e-6) * rng_ / math.sqrt(self.nplc[sense.upper()])
-        value += noise * float(self.rng.standard_normal())
-        if abs(value) > 1.05 * rng_:
-            value = math.copysign(OVERFLOW, value)
-        source_on = self.output
-        if self.source_function == "VOLTage":
-            source = voltage if self.readback["VOLTAGE"] and source_on else self.source_voltage_V
-        else:
-            source = current if self.readback["CURRENT"] and source_on else self.source_current_A
-        return Reading(t_s, source, value, sense, self.source_function, int(self.in_compliance))
-
     def _read_into(self, buffer_name: str) -> Reading:
         self._idle()
         buffer = self._buffer(buffer_name)
@@ -238,7 +123,7 @@ class MockKeithley2450(ScpiInstrument):
         assert reading is not None
         return reading
 
-    def _buffer(self, name: str | None) -> ReadingBuffer:
+    def _buffer(self, name: str | None) -> ReadingBuffer[Reading]:
         try:
             return self.buffers[name or "defbuffer1"]
         except KeyError:
@@ -263,7 +148,7 @@ class MockKeithley2450(ScpiInstrument):
             raise ScpiError(-221, "buffer empty")
         return self._format(buffer, buffer.readings[-1], elements or ["READing"])
 
-    def _format(self, buffer: ReadingBuffer, reading: Reading, elements: list[str]) -> str:
+    def _format(self, buffer: ReadingBuffer[Reading], reading: Reading, elements: list[str]) -> str:
         if elements == ["READing"]:
             return f"{reading.value:.7E}"
         first = buffer.readings[0].time_s if buffer.readings else reading.time_s
@@ -292,78 +177,43 @@ class MockKeithley2450(ScpiInstrument):
         return int(self.line_frequency_Hz)
 
     # ---------------------------------------------------------- grouped source/sense settings
-    def _key(self) -> tuple[str, str]:
-        nodes = self.call.nodes
-        return ("SOURCE" if "SOURCE" in nodes else "SENSE", "VOLTAGE" if "VOLTAGE" in nodes else "CURRENT")
-
-    @scpi("SOURce#:VOLTage:RANGe", Num(-210, 210, units="V"))
-    @scpi("SOURce#:CURRent:RANGe", Num(-1.05, 1.05, units="A"))
-    @scpi("[SENSe#]:VOLTage[:DC]:RANGe[:UPPer]", Num(-210, 210, units="V"))
-    @scpi("[SENSe#]:CURRent[:DC]:RANGe[:UPPer]", Num(-1.05, 1.05, units="A"))
-    def _set_range(self, value: float) -> None:
-        key = self._key()
-        self.ranges[key] = fit_range(value, VOLTAGE_RANGES_V if key[1] == "VOLTAGE" else CURRENT_RANGES_A)
-        self.autorange[key] = False
-
-    @scpi("SOURce#:VOLTage:RANGe?")
-    @scpi("SOURce#:CURRent:RANGe?")
-    @scpi("[SENSe#]:VOLTage[:DC]:RANGe[:UPPer]?")
-    @scpi("[SENSe#]:CURRent[:DC]:RANGe[:UPPer]?")
-    def _get_range(self) -> float:
-        key = self._key()
-        if key[0] == "SOURCE" and self.autorange[key]:
-            level = self.source_voltage_V if key[1] == "VOLTAGE" else self.source_current_A
-            return fit_range(level, VOLTAGE_RANGES_V if key[1] == "VOLTAGE" else CURRENT_RANGES_A)
-        return self.ranges[key]
-
-    @scpi("SOURce#:VOLTage:RANGe:AUTO", Bool())
-    @scpi("SOURce#:CURRent:RANGe:AUTO", Bool())
-    @scpi("[SENSe#]:VOLTage[:DC]:RANGe:AUTO", Bool())
-    @scpi("[SENSe#]:CURRent[:DC]:RANGe:AUTO", Bool())
-    def _set_autorange(self, on: bool) -> None:
-        self.autorange[self._key()] = on
-
-    @scpi("SOURce#:VOLTage:RANGe:AUTO?")
-    @scpi("SOURce#:CURRent:RANGe:AUTO?")
-    @scpi("[SENSe#]:VOLTage[:DC]:RANGe:AUTO?")
-    @scpi("[SENSe#]:CURRent[:DC]:RANGe:AUTO?")
-    def _get_autorange(self) -> bool:
-        return self.autorange[self._key()]
+    def _function(self) -> str:
+        return "VOLTAGE" if "VOLTAGE" in self.call.nodes else "CURRENT"
 
     @scpi("[SENSe#]:VOLTage[:DC]:NPLCycles", Num(0.01, 10, default=1.0))
     @scpi("[SENSe#]:CURRent[:DC]:NPLCycles", Num(0.01, 10, default=1.0))
     def _set_nplc(self, nplc: float) -> None:
-        self.nplc[self._key()[1]] = nplc
+        self.nplc[self._function()] = nplc
 
     @scpi("[SENSe#]:VOLTage[:DC]:NPLCycles?")
     @scpi("[SENSe#]:CURRent[:DC]:NPLCycles?")
     def _get_nplc(self) -> float:
-        return self.nplc[self._key()[1]]
+        return self.nplc[self._function()]
 
     @scpi("SOURce#:VOLTage:DELay", Num(0, 1e4, units="S"))
     @scpi("SOURce#:CURRent:DELay", Num(0, 1e4, units="S"))
     def _set_delay(self, delay_s: float) -> None:
-        function = self._key()[1]
+        function = self._function()
         self.delays[function], self.auto_delay[function] = delay_s, False
 
     @scpi("SOURce#:VOLTage:DELay?")
     @scpi("SOURce#:CURRent:DELay?")
     def _get_delay(self) -> float:
-        return self.delays[self._key()[1]]
+        return self.delays[self._function()]
 
     @scpi("SOURce#:VOLTage:DELay:AUTO", Bool())
     @scpi("SOURce#:CURRent:DELay:AUTO", Bool())
     @scpi("SOURce#:VOLTage:READ:BACK", Bool())
     @scpi("SOURce#:CURRent:READ:BACK", Bool())
     def _set_source_flag(self, on: bool) -> None:
-        (self.readback if "BACK" in self.call.nodes else self.auto_delay)[self._key()[1]] = on
+        (self.readback if "BACK" in self.call.nodes else self.auto_delay)[self._function()] = on
 
     @scpi("SOURce#:VOLTage:DELay:AUTO?")
     @scpi("SOURce#:CURRent:DELay:AUTO?")
     @scpi("SOURce#:VOLTage:READ:BACK?")
     @scpi("SOURce#:CURRent:READ:BACK?")
     def _get_source_flag(self) -> bool:
-        return (self.readback if "BACK" in self.call.nodes else self.auto_delay)[self._key()[1]]
+        return (self.readback if "BACK" in self.call.nodes else self.auto_delay)[self._function()]
 
     @scpi("[SENSe#]:VOLTage[:DC]:RSENse", Bool())
     @scpi("[SENSe#]:CURRent[:DC]:RSENse", Bool())
@@ -381,7 +231,7 @@ class MockKeithley2450(ScpiInstrument):
         return self.sense_flags.get(key, key[0] == "AZERO")
 
     def _flag_key(self) -> tuple[str, str]:
-        return "RSENSE" if "RSENSE" in self.call.nodes else "AZERO", self._key()[1]
+        return "RSENSE" if "RSENSE" in self.call.nodes else "AZERO", self._function()
 
     @scpi("SYSTem:BEEPer[:IMMediate]", Num(20, 8000, units="HZ"), Num(0.001, 100, units="S"))
     @scpi("STATus:PRESet")
@@ -395,7 +245,7 @@ class MockKeithley2450(ScpiInstrument):
     def _make(self, name: str, size: int) -> None:
         if name in self.buffers:
             raise ScpiError(-221, f"buffer {name!r} exists")
-        self.buffers[name] = ReadingBuffer(name, size)
+        self.buffers[name] = ReadingBuffer(size)
 
     @scpi("TRACe:DELete", Str())
     def _delete(self, name: str) -> None:
@@ -411,11 +261,11 @@ class MockKeithley2450(ScpiInstrument):
     @scpi("TRACe:POINts", Num(1, 1e7, integer=True), Opt(Str(), "defbuffer1"))
     def _resize(self, size: int, name: str) -> None:
         buffer = self._buffer(name)
-        self.buffers[name] = ReadingBuffer(name, size, buffer.fill)
+        self.buffers[name] = ReadingBuffer(size, buffer.fill)
 
     @scpi("TRACe:POINts?", Opt(Str(), "defbuffer1"))
     def _capacity(self, name: str) -> int:
-        return self._buffer(name).readings.maxlen or 0
+        return self._buffer(name).capacity
 
     @scpi("TRACe:FILL:MODE", Choice("CONTinuous", "ONCE"), Opt(Str(), "defbuffer1"))
     def _fill_mode(self, mode: str, name: str) -> None:
@@ -473,7 +323,7 @@ class MockKeithley2450(ScpiInstrument):
         else:
             levels = [float(x) for x in np.linspace(start, stop, int(n))]
         levels = levels + levels[::-1] if dual else levels
-        self._load(nodes, levels, count, delay_s, fail_abort, buffer)
+        self._load("VOLTage" if "VOLTAGE" in nodes else "CURRent", levels, count, delay_s, fail_abort, buffer)
 
     @scpi("SOURce#:SWEep:VOLTage:LIST", Opt(Num(1, 1e6, integer=True), 1), Opt(Num(0, 1e4, units="S"), 0.0),
           Opt(Num(0, 268435455, integer=True), 1), Opt(Bool(), True), Opt(Str(), "defbuffer1"))
@@ -483,23 +333,18 @@ class MockKeithley2450(ScpiInstrument):
                     ) -> None:
         self._idle()
         self._buffer(buffer)
-        levels = self.source_lists[self._key()[1]][start_index - 1 :]
+        levels = self.source_lists[self._function()][start_index - 1 :]
         if not levels:
             raise ScpiError(-221, "the source list is empty")
-        self._load(self.call.nodes, levels, count, delay_s, fail_abort, buffer)
-
-    def _load(self, nodes: tuple[str, ...], levels: list[float], count: int, delay_s: float,
-              fail_abort: bool, buffer: str) -> None:
-        function = "VOLTage" if "VOLTAGE" in nodes else "CURRent"
-        self.source_function = function
-        self.trigger_model = TriggerModel(function, levels, count, delay_s, fail_abort, buffer)
+        function = "VOLTage" if "VOLTAGE" in self.call.nodes else "CURRent"
+        self._load(function, levels, count, delay_s, fail_abort, buffer)
 
     @scpi("SOURce#:LIST:VOLTage", Rest(Num(-210, 210, units="V")))
     @scpi("SOURce#:LIST:CURRent", Rest(Num(-1.05, 1.05, units="A")))
     @scpi("SOURce#:LIST:VOLTage:APPend", Rest(Num(-210, 210, units="V")))
     @scpi("SOURce#:LIST:CURRent:APPend", Rest(Num(-1.05, 1.05, units="A")))
     def _source_list(self, values: list[float]) -> None:
-        function = self._key()[1]
+        function = self._function()
         if "APPEND" not in self.call.nodes:
             self.source_lists[function] = []
         if len(self.source_lists[function]) + len(values) > 2500 or len(values) > 100:
@@ -509,12 +354,12 @@ class MockKeithley2450(ScpiInstrument):
     @scpi("SOURce#:LIST:VOLTage?")
     @scpi("SOURce#:LIST:CURRent?")
     def _source_list_query(self) -> str:
-        return ",".join(f"{v:.6E}" for v in self.source_lists[self._key()[1]])
+        return ",".join(f"{v:.6E}" for v in self.source_lists[self._function()])
 
     @scpi("SOURce#:LIST:VOLTage:POINts?")
     @scpi("SOURce#:LIST:CURRent:POINts?")
     def _source_list_points(self) -> int:
-        return len(self.source_lists[self._key()[1]])
+        return len(self.source_lists[self._function()])
 
     @scpi("TRIGger:LOAD", Str(quoted=False), Opt(Num(0, 268435455, integer=True), 1),
           Opt(Num(0, 1e4, units="S"), 0.0), Opt(Str(), "defbuffer1"))
@@ -525,67 +370,6 @@ class MockKeithley2450(ScpiInstrument):
         elif name.upper() == "SIMPLELOOP":
             self._buffer(buffer)
             level = self.source_voltage_V if self.source_function == "VOLTage" else self.source_current_A
-            self.trigger_model = TriggerModel(self.source_function, [level], count, delay_s, False, buffer)
+            self._load(self.source_function, [level], count, delay_s, False, buffer)
         else:
             raise ScpiError(-224, f"trigger model template {name!r} is not simulated")
-
-    @scpi("INITiate[:IMMediate]")
-    def _initiate(self) -> None:
-        model = self.trigger_model
-        if model is None:
-            raise ScpiError(-221, "no trigger model loaded")
-        self._idle()
-        model.index, model.running = 0, True
-        self.output = True
-        self._set_level(model, model.levels[0])
-        self._schedule_point(model, self.world.time_s)
-
-    def _set_level(self, model: TriggerModel, level: float) -> None:
-        if model.function == "VOLTage":
-            self.source_voltage_V = level
-        else:
-            self.source_current_A = level
-        self._apply_source()
-
-    def _point_delay_s(self, model: TriggerModel) -> float:
-        if model.delay_s >= 0:
-            return model.delay_s
-        return auto_delay_s(self.ranges[("SENSE", "CURRENT")])
-
-    def _schedule_point(self, model: TriggerModel, t_start_s: float) -> None:
-        model.next_s = t_start_s + self._point_delay_s(model) + self.aperture_s()
-        model.event = self.world.schedule(model.next_s, self._point_done)
-
-    def _point_done(self, t_s: float) -> None:
-        model = self.trigger_model
-        if model is None or not model.running:
-            return
-        reading = self._measure(t_s)
-        self.buffers[model.buffer].add(reading)
-        model.index += 1
-        total = len(model.levels) * model.count
-        if (model.fail_abort and reading.source_status) or (model.count and model.index >= total):
-            model.running, model.event = False, None
-            if model.fail_abort and reading.source_status:
-                self.push_error(-200, "sweep aborted: source limit exceeded")
-            return
-        self._set_level(model, model.levels[model.index % len(model.levels)])
-        self._schedule_point(model, t_s + POINT_OVERHEAD_S)
-
-    @scpi("ABORt")
-    def _abort(self) -> None:
-        model = self.trigger_model
-        if model is not None and model.running:
-            self.world.cancel(model.event)
-            model.running, model.event = False, None
-
-    @scpi("TRIGger:STATe?")
-    def _trigger_state(self) -> str:
-        model = self.trigger_model
-        state = "RUNNING" if model is not None and model.running else "IDLE"
-        return f"{state};{state};{model.index if model else 0}"
-
-    def pending_until_s(self) -> float | None:
-        """The next point of a running finite trigger model (``*WAI`` does not wait for an endless one)."""
-        model = self.trigger_model
-        return model.next_s if model is not None and model.running and model.count else None

@@ -17,55 +17,30 @@ CURRent, RESistance, TIME, STATus, SOURce); ``FORMat:ELEMents:SENSe``, ``FORMat[
 
 Timing: a spot measurement charges aperture (NPLC / line frequency) + 0.5 ms. In a triggered run each
 transient trigger sets the next list level after the transient delay and each acquire trigger starts a
-measurement after the acquire delay; with TIMer both triggers come every ``TRIGger:TIMer`` seconds, so the
-point period is exactly the timer period; with AINT the acquisition follows the transient (0.1 ms
-settling) and points run back to back. A measurement not finished when the next acquire trigger comes
-delays that acquisition (the trigger is not lost). Readings are world events stamped at the start of the
-aperture. Not simulated: pulse mode, math, limit tests, digital I/O, LAN/EXT/INT triggers (they never
+measurement after the acquire delay (:mod:`mock_instruments.keysight_b2900_channels`: the channels and their
+triggered runs; this module is the rest of the command set). Readings are world events stamped at the start
+of the aperture. Not simulated: pulse mode, math, limit tests, digital I/O, LAN/EXT/INT triggers (they never
 arrive; a query that would wait for them reports -214), binary formats, output filter, high-capacitance mode.
 """
 
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
 from typing import Any
 
-from mock_instruments.keithley2400 import fit_range, noisy, source_into_world
-from mock_instruments.scpi import (
-    Bool,
-    ChannelList,
-    Choice,
-    Num,
-    Opt,
-    Raw,
-    Rest,
-    ScpiError,
-    ScpiInstrument,
-    Str,
-    scpi,
+from mock_instruments.keysight_b2900_channels import (
+    CH,
+    CURRENT_RANGES_A,
+    VOLTAGE_RANGES_V,
+    KeysightB2900Channels,
+    Reading,
 )
+from mock_instruments.scpi import Bool, Choice, Num, Opt, Rest, ScpiError, Str, scpi, stack
+from mock_instruments.smu_channel import NAN, fit_range
+from mock_instruments.smu_scpi import range_key
 
-VOLTAGE_RANGES_V = (0.2, 2.0, 20.0, 200.0)
-CURRENT_RANGES_A = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 1.5, 3.0)
 SPOT_OVERHEAD_S = 5e-4
-AINT_SETTLING_S = 1e-4
-NAN = 9.91e37
 ELEMENTS = ("VOLTage", "CURRent", "RESistance", "TIME", "STATus", "SOURce")
-TRIGGER_SOURCES = ("AINT", "BUS", "TIMer", "INT1", "INT2", "LAN", "EXT1", "EXT2", "EXT3", "EXT4", "EXT5",
-                   "EXT6", "EXT7", "EXT8", "EXT9", "EXT10", "EXT11", "EXT12", "EXT13", "EXT14")
-_CH = Opt(ChannelList(), None)
-_LAYERS = [f"{layer}#2{action}" for layer in ("ARM", "TRIGger")
-           for action in ("[:ALL]", ":ACQuire", ":TRANsient")]
-
-
-def stack(patterns: list[str], *params: Any) -> Any:
-    """Declare one handler for several patterns sharing their parameters."""
-    def mark(function: Any) -> Any:
-        for pattern in patterns:
-            scpi(pattern, *params)(function)
-        return function
-    return mark
 
 
 def sense_source(suffix: str, *params: Any) -> list[str]:
@@ -73,74 +48,7 @@ def sense_source(suffix: str, *params: Any) -> list[str]:
         f"SOURce#2:{f}{suffix}" for f in ("CURRent", "VOLTage")]
 
 
-@dataclass
-class Reading:
-    time_s: float
-    voltage: float
-    current: float
-    status: int
-    source: float
-
-    def value(self, element: str, origin_s: float) -> float:
-        if element == "RESistance":
-            return self.voltage / self.current if self.current else NAN
-        if element == "TIME":
-            return self.time_s - origin_s
-        return float({"VOLTage": self.voltage, "CURRent": self.current, "STATus": self.status,
-                      "SOURce": self.source}[element])
-
-
-@dataclass
-class Layer:
-    """Trigger settings of one action (transient or acquire)."""
-
-    source: str = "AINT"
-    timer_s: float = 1e-3
-    count: int = 1
-    delay_s: float = 0.0
-
-
-@dataclass
-class Channel:
-    """Everything one channel holds; *RST values."""
-
-    output: bool = False
-    off_mode: str = "ZERO"
-    function: str = "VOLTage"
-    level: dict[str, float] = field(default_factory=lambda: {"VOLTage": 0.0, "CURRent": 0.0})
-    mode: dict[str, str] = field(default_factory=lambda: {"VOLTage": "FIXed", "CURRent": "FIXed"})
-    lists: dict[str, list[float]] = field(default_factory=lambda: {"VOLTage": [], "CURRent": []})
-    sweep: dict[str, float] = field(default_factory=lambda: {"STAR": 0.0, "STOP": 0.0, "POIN": 1})
-    protection: dict[str, float] = field(default_factory=lambda: {"CURRent": 1e-4, "VOLTage": 2.0})
-    ranges: dict[str, float] = field(default_factory=lambda: {"SV": 2.0, "SI": 1e-4, "MV": 2.0, "MI": 1e-4})
-    auto: dict[str, bool] = field(default_factory=lambda: {"SV": True, "SI": True, "MV": True, "MI": True})
-    functions: set[str] = field(default_factory=lambda: {"VOLT", "CURR"})
-    nplc: float = 1.0
-    remote: bool = False
-    compliance: bool = False
-    arm: dict[str, Layer] = field(default_factory=lambda: {"ACQ": Layer(), "TRAN": Layer()})
-    trigger: dict[str, Layer] = field(default_factory=lambda: {"ACQ": Layer(), "TRAN": Layer()})
-    acquired: list[Reading] = field(default_factory=list)
-    trace: list[Reading] = field(default_factory=list)
-    trace_points: int = 100000
-    trace_feed: str = "SENSe"
-    trace_control: str = "NEVer"
-    trace_stamp: str = "ABSolute"
-    run: Any = None  # the running triggered sequence, or None
-
-
-@dataclass
-class Run:
-    total: int
-    levels: list[float]
-    tran_index: int = 0
-    acq_index: int = 0
-    acq_free_s: float = 0.0
-    events: list[Any] = field(default_factory=list)
-    pending: dict[int, float] = field(default_factory=dict)  # event id -> time
-
-
-class MockKeysightB2900(ScpiInstrument):
+class MockKeysightB2900(KeysightB2900Channels):
     """The simulated B2902A (options: ``serial``, ``line_frequency_Hz``, ``channels`` (2), base options)."""
 
     model = "keysight_b2900"
@@ -156,10 +64,7 @@ class MockKeysightB2900(ScpiInstrument):
         self.reset()
 
     def reset(self) -> None:
-        for channel in getattr(self, "channels", {}).values():
-            self._abort_channel(channel)
         super().reset()
-        self.channels = {c: Channel() for c in range(1, self.n_channels + 1)}
         self.elements = list(ELEMENTS)
         for c in self.channels:
             self.world.apply_voltage(self.terminal(c), None)
@@ -169,56 +74,6 @@ class MockKeysightB2900(ScpiInstrument):
         if text is None:
             return super().format_error(code, detail).replace(f"{code},", f"{code:+d},", 1)
         return f'{code:+d},"{text}"'
-
-    # --------------------------------------------------------------------------------- helpers
-    def _ch(self, channels: list[str] | None = None) -> list[int]:
-        """The channels a command addresses: its channel list, else its suffix (-114 / -224 outside)."""
-        if channels is None:
-            numbers = [self.call.suffixes[0] if self.call.suffixes else 1]
-        else:
-            try:
-                numbers = [int(c) for c in channels]
-            except ValueError:
-                raise ScpiError(-224, f"bad channel list {channels}") from None
-        if any(n not in self.channels for n in numbers):
-            raise ScpiError(-114 if channels is None else -224, f"channel {numbers}")
-        return numbers
-
-    def _one(self) -> Channel:
-        return self.channels[self._ch()[0]]
-
-    def _function(self) -> str:
-        return "VOLTage" if "VOLTAGE" in self.call.nodes else "CURRent"
-
-    def _idle(self, channel: Channel) -> None:
-        if channel.run is not None:
-            raise ScpiError(-221, "not permitted while the channel runs a triggered sequence")
-
-    def _apply(self, c: int, level: float | None = None) -> tuple[float, float]:
-        channel = self.channels[c]
-        function = channel.function
-        if level is None:
-            level = channel.level[function]
-        limit = channel.protection["CURRent" if function == "VOLTage" else "VOLTage"]
-        voltage, current, channel.compliance = source_into_world(
-            self.world, self.terminal(c), "V" if function == "VOLTage" else "I", level, limit, channel.output)
-        return voltage, current
-
-    def aperture_s(self, channel: Channel) -> float:
-        return channel.nplc / self.line_frequency
-
-    def _measure(self, c: int, t_s: float, level: float | None = None) -> Reading:
-        channel = self.channels[c]
-        voltage, current = self._apply(c, level)
-        values = []
-        for value, key, ranges, kind in ((voltage, "MV", VOLTAGE_RANGES_V, "V"),
-                                         (current, "MI", CURRENT_RANGES_A, "I")):
-            if channel.auto[key]:
-                channel.ranges[key] = next((r for r in ranges if abs(value) <= r), ranges[-1])
-            values.append(noisy(value, channel.ranges[key], channel.nplc, self.rng, kind))
-        source = channel.level[channel.function] if level is None else level
-        status = (8 if channel.compliance else 0) | (1 if channel.output else 0)
-        return Reading(t_s, values[0], values[1], status, source)
 
     # --------------------------------------------------------------------------------- source
     @scpi("OUTPut#2[:STATe]", Bool())
@@ -307,18 +162,6 @@ class MockKeysightB2900(ScpiInstrument):
         key = "STAR" if "START" in self.call.nodes else "STOP" if "STOP" in self.call.nodes else "POIN"
         self._one().sweep[key] = value
 
-    def _levels(self, channel: Channel) -> list[float]:
-        function = channel.function
-        mode = channel.mode[function]
-        if mode == "LIST":
-            if not channel.lists[function]:
-                raise ScpiError(-221, "the source list is empty")
-            return list(channel.lists[function])
-        if mode == "SWEep":
-            start, stop, n = channel.sweep["STAR"], channel.sweep["STOP"], int(channel.sweep["POIN"])
-            return [start + (stop - start) * k / max(n - 1, 1) for k in range(n)]
-        return [channel.level[function]]
-
     # ---------------------------------------------------------------------------------- sense
     def _names(self, names: list[str]) -> set[str]:
         out = set()
@@ -383,29 +226,26 @@ class MockKeysightB2900(ScpiInstrument):
         channel = self._one()
         return self.aperture_s(channel) if "APERTURE" in self.call.nodes else channel.nplc
 
-    def _range_key(self) -> str:
-        return ("S" if "SOURCE" in self.call.nodes else "M") + ("V" if "VOLTAGE" in self.call.nodes else "I")
-
     @scpi("[SENSe#2]:CURRent[:DC]:RANGe[:UPPer]", Num(-3.03, 3.03, units="A"))
     @scpi("[SENSe#2]:VOLTage[:DC]:RANGe[:UPPer]", Num(-210, 210, units="V"))
     @scpi("SOURce#2:CURRent:RANGe", Num(-3.03, 3.03, units="A"))
     @scpi("SOURce#2:VOLTage:RANGe", Num(-210, 210, units="V"))
     def _range(self, value: float) -> None:
-        key, channel = self._range_key(), self._one()
+        key, channel = range_key(self.call.nodes), self._one()
         channel.ranges[key] = fit_range(value, VOLTAGE_RANGES_V if key[1] == "V" else CURRENT_RANGES_A)
         channel.auto[key] = False
 
     @stack([*sense_source(":RANGe[:UPPer]?")[:2], *sense_source(":RANGe?")[2:]])
     def _range_query(self) -> float:
-        return self._one().ranges[self._range_key()]
+        return self._one().ranges[range_key(self.call.nodes)]
 
     @stack(sense_source(":RANGe:AUTO"), Bool())
     def _auto(self, on: bool) -> None:
-        self._one().auto[self._range_key()] = on
+        self._one().auto[range_key(self.call.nodes)] = on
 
     @stack(sense_source(":RANGe:AUTO?"))
     def _auto_query(self) -> bool:
-        return self._one().auto[self._range_key()]
+        return self._one().auto[range_key(self.call.nodes)]
 
     @scpi("[SENSe#2]:REMote", Bool())
     def _remote(self, on: bool) -> None:
@@ -414,153 +254,6 @@ class MockKeysightB2900(ScpiInstrument):
     @scpi("[SENSe#2]:REMote?")
     def _remote_query(self) -> bool:
         return self._one().remote
-
-    # ------------------------------------------------------------------------------- triggers
-    def _layers(self, layer_name: str) -> list[Layer]:
-        channel = self._one()
-        table = channel.arm if layer_name == "ARM" else channel.trigger
-        nodes = self.call.nodes
-        keys = ["ACQ"] if "ACQUIRE" in nodes else ["TRAN"] if "TRANSIENT" in nodes else ["ACQ", "TRAN"]
-        return [table[k] for k in keys]
-
-    @stack([f"{layer}:COUNt" for layer in _LAYERS], Raw())
-    def _count(self, token: str) -> None:
-        self._idle(self._one())
-        infinite = token.upper() in ("INF", "INFINITY")
-        count = 0 if infinite else int(Num(1, 100000, integer=True).convert(token))
-        for layer in self._layers(self.call.nodes[0]):
-            layer.count = count
-
-    @stack([f"{layer}:SOURce[:SIGNal]" for layer in _LAYERS], Choice(*TRIGGER_SOURCES))
-    def _source(self, source: str) -> None:
-        self._idle(self._one())
-        for layer in self._layers(self.call.nodes[0]):
-            layer.source = source
-
-    @stack([f"{layer}:TIMer" for layer in _LAYERS], Num(1e-5, 1e5, units="S"))
-    def _timer(self, seconds: float) -> None:
-        for layer in self._layers(self.call.nodes[0]):
-            layer.timer_s = seconds
-
-    @stack([f"{layer}:DELay" for layer in _LAYERS], Num(0, 1e5, units="S"))
-    def _delay(self, seconds: float) -> None:
-        for layer in self._layers(self.call.nodes[0]):
-            layer.delay_s = seconds
-
-    @stack([f"{layer}:{node}?" for layer in _LAYERS[3:]
-            for node in ("SOURce[:SIGNal]", "TIMer", "COUNt", "DELay")])
-    def _trigger_query(self) -> Any:
-        layer = self._layers("TRIGGER")[0]
-        nodes = self.call.nodes
-        if "SOURCE" in nodes:
-            return layer.source.upper()[:4] if layer.source != "AINT" else "AINT"
-        if "TIMER" in nodes:
-            return layer.timer_s
-        return layer.count if "COUNT" in nodes else layer.delay_s
-
-    @scpi("INITiate[:IMMediate][:ALL]", _CH)
-    @scpi("INITiate[:IMMediate]:ACQuire", _CH)
-    @scpi("INITiate[:IMMediate]:TRANsient", _CH)
-    def _initiate(self, channels: list[str] | None) -> None:
-        for c in self._ch(channels if channels is not None else ["1"]):
-            self._start(c)
-
-    @scpi("ABORt[:ALL]", _CH)
-    @scpi("ABORt:ACQuire", _CH)
-    @scpi("ABORt:TRANsient", _CH)
-    def _abort(self, channels: list[str] | None) -> None:
-        for c in self._ch(channels if channels is not None else ["1"]):
-            self._abort_channel(self.channels[c])
-
-    def _abort_channel(self, channel: Channel) -> None:
-        run, channel.run = channel.run, None
-        if run is not None:
-            for event in run.events:
-                self.world.cancel(event)
-
-    def _start(self, c: int) -> None:
-        channel = self.channels[c]
-        if channel.run is not None:
-            raise ScpiError(-213)
-        acq, tran = channel.trigger["ACQ"], channel.trigger["TRAN"]
-        arms = channel.arm["ACQ"].count
-        total = max(acq.count, tran.count) * arms if acq.count and tran.count and arms else 0
-        levels = self._levels(channel)
-        channel.acquired = []
-        run = Run(total, levels, acq_free_s=self.world.time_s)
-        channel.run = run
-        if channel.arm["ACQ"].source not in ("AINT", "TIMer") or acq.source not in ("AINT", "TIMer"):
-            return  # waits for a BUS/LAN/EXT trigger: *TRG starts BUS runs, the others never come
-        self._fire(c, self.world.time_s + channel.arm["ACQ"].delay_s)
-
-    def trigger(self) -> None:
-        for c, channel in self.channels.items():
-            run = channel.run
-            if run is not None and not run.events and (channel.trigger["ACQ"].source == "BUS" or
-                                                       channel.arm["ACQ"].source == "BUS"):
-                self._fire(c, self.world.time_s)
-
-    def _fire(self, c: int, t_s: float) -> None:
-        """One trigger of both actions at ``t_s``: the source steps, the acquisition follows."""
-        channel, run = self.channels[c], self.channels[c].run
-        if run is None:
-            return
-        acq, tran = channel.trigger["ACQ"], channel.trigger["TRAN"]
-        k = run.tran_index
-        level = run.levels[k % len(run.levels)]
-        run.tran_index += 1
-        self._at(c, t_s + tran.delay_s, lambda _t: self._step(c, level))
-        start = t_s + acq.delay_s + (tran.delay_s + AINT_SETTLING_S if acq.source == "AINT" else 0.0)
-        start = max(start, run.acq_free_s)
-        run.acq_free_s = start + self.aperture_s(channel)
-        self._at(c, run.acq_free_s, lambda _t: self._acquire(c, start, level))
-        if run.total and run.tran_index >= run.total:
-            return
-        if acq.source == "TIMer":
-            self._at(c, t_s + acq.timer_s, lambda t: self._fire(c, t))
-        elif acq.source == "AINT":
-            self._at(c, run.acq_free_s, lambda t: self._fire(c, t))
-
-    def _step(self, c: int, level: float) -> None:
-        self._apply(c, level)
-
-    def _at(self, c: int, t_s: float, callback: Any) -> None:
-        run = self.channels[c].run
-        assert run is not None
-        holder: list[Any] = []
-        event = self.world.schedule(t_s, lambda t: self._done(c, holder[0], callback, t))
-        holder.append(event)
-        run.events.append(event)
-        run.pending[id(event)] = t_s
-
-    def _done(self, c: int, event: Any, callback: Any, t_s: float) -> None:
-        run = self.channels[c].run
-        if run is None:
-            return
-        run.pending.pop(id(event), None)
-        run.events.remove(event)
-        callback(t_s)
-
-    def _acquire(self, c: int, start_s: float, level: float) -> None:
-        channel, run = self.channels[c], self.channels[c].run
-        if run is None:
-            return
-        reading = self._measure(c, start_s, level)
-        channel.acquired.append(reading)
-        run.acq_index += 1
-        if channel.trace_control == "NEXT" and channel.trace_feed == "SENSe":
-            channel.trace.append(reading)
-            if len(channel.trace) >= channel.trace_points:
-                channel.trace_control = "NEVer"
-        if run.total and run.acq_index >= run.total:
-            channel.run = None
-            for event in run.events:
-                self.world.cancel(event)
-
-    def pending_until_s(self) -> float | None:
-        times = [min(ch.run.pending.values()) for ch in self.channels.values()
-                 if ch.run is not None and ch.run.total and ch.run.pending]
-        return min(times) if times else None
 
     # ------------------------------------------------------------------------------- readings
     def _spot(self, c: int) -> Reading:
@@ -583,7 +276,7 @@ class MockKeysightB2900(ScpiInstrument):
         out = []
         for k, r in enumerate(readings):
             for e in elements:
-                if e == "TIME" and readings is channel.trace and channel.trace_stamp == "DELTa":
+                if e == "TIME" and readings is channel.trace.readings and channel.trace_stamp == "DELTa":
                     out.append(f"{r.time_s - readings[max(k - 1, 0)].time_s:+.6E}")
                 else:
                     value = r.value(e, self.timer_origin_s)
@@ -596,19 +289,19 @@ class MockKeysightB2900(ScpiInstrument):
         sourced = (element == "VOLTage") == (channel.function == "VOLTage")
         return sourced or element[:4].upper() in channel.functions
 
-    @scpi("MEASure?", _CH)
-    @scpi("MEASure:VOLTage[:DC]?", _CH)
-    @scpi("MEASure:CURRent[:DC]?", _CH)
-    @scpi("MEASure:RESistance?", _CH)
+    @scpi("MEASure?", CH)
+    @scpi("MEASure:VOLTage[:DC]?", CH)
+    @scpi("MEASure:CURRent[:DC]?", CH)
+    @scpi("MEASure:RESistance?", CH)
     def _measure_query(self, channels: list[str] | None) -> str:
         elements = self._elements()
         return ",".join(self._format([self._spot(c)], elements, c) for c in self._ch(channels or ["1"]))
 
-    @scpi("READ[:SCALar]?", _CH)
-    @scpi("READ:ARRay?", _CH)
-    @scpi("FETCh[:SCALar]?", _CH)
-    @scpi("FETCh:ARRay?", _CH)
-    @stack([f"FETCh{form}:{element}?" for form in ("[:SCALar]", ":ARRay") for element in ELEMENTS], _CH)
+    @scpi("READ[:SCALar]?", CH)
+    @scpi("READ:ARRay?", CH)
+    @scpi("FETCh[:SCALar]?", CH)
+    @scpi("FETCh:ARRay?", CH)
+    @stack([f"FETCh{form}:{element}?" for form in ("[:SCALar]", ":ARRay") for element in ELEMENTS], CH)
     def _fetch(self, channels: list[str] | None) -> str:
         elements, nodes = self._elements(), self.call.nodes
         numbers = self._ch(channels or ["1"])
@@ -647,31 +340,31 @@ class MockKeysightB2900(ScpiInstrument):
 
     @scpi("TRACe#2:FEED:CONTrol", Choice("NEVer", "NEXT"))
     def _feed_control(self, control: str) -> None:
-        self._one().trace_control = control
+        self._one().trace.control = control
 
     @scpi("TRACe#2:FEED:CONTrol?")
     def _feed_control_query(self) -> str:
-        return self._one().trace_control[:4].upper().rstrip("E") if self._one().trace_control == "NEVer" \
+        return self._one().trace.control[:4].upper().rstrip("E") if self._one().trace.control == "NEVer" \
             else "NEXT"
 
     @scpi("TRACe#2:POINts", Num(1, 100000, integer=True))
     def _trace_points(self, n: int) -> None:
         channel = self._one()
-        if channel.trace_control == "NEXT":
+        if channel.trace.control == "NEXT":
             raise ScpiError(-221, "the trace buffer is collecting")
-        channel.trace_points = n
+        channel.trace.points = n
 
     @scpi("TRACe#2:POINts?")
     def _trace_points_query(self) -> int:
-        return self._one().trace_points
+        return self._one().trace.points
 
     @scpi("TRACe#2:POINts:ACTual?")
     def _trace_actual(self) -> int:
-        return len(self._one().trace)
+        return len(self._one().trace.readings)
 
     @scpi("TRACe#2:CLEar")
     def _trace_clear(self) -> None:
-        self._one().trace.clear()
+        self._one().trace.readings.clear()
 
     @scpi("TRACe#2:TSTamp:FORMat", Choice("ABSolute", "DELTa"))
     def _trace_stamp(self, stamp: str) -> None:
@@ -680,7 +373,7 @@ class MockKeysightB2900(ScpiInstrument):
     @scpi("TRACe#2:DATA?", Opt(Num(0, 99999, integer=True), 0), Opt(Num(1, 100000, integer=True), None))
     def _trace_data(self, offset: int, size: int | None) -> str:
         c = self._ch()[0]
-        trace = self.channels[c].trace
+        trace = self.channels[c].trace.readings
         if offset > len(trace):
             raise ScpiError(-222, "offset beyond the data")
         chosen = trace[offset:] if size is None else trace[offset:offset + size]

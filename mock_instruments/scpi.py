@@ -48,6 +48,11 @@ The engine implements the IEEE 488.2 / SCPI-99 message rules: ``;``-chained unit
 (-1xx) discards the rest of the message; an execution error (-2xx) does not. Replies to several queries in
 one message are joined with ``;``. Resolution of a header is cached, so a repeated command costs a dict
 lookup.
+
+Layout: this module is the engine (message handling, header resolution, status model, common commands) and
+the public face: everything a model declares with is importable from here. The parts live in
+:mod:`mock_instruments.scpi_params` (parameter types and parsing), :mod:`mock_instruments.scpi_commands`
+(patterns, ``@scpi``, :class:`Setting`) and :mod:`mock_instruments.scpi_errors` (error codes, ESR bits).
 """
 
 from __future__ import annotations
@@ -55,41 +60,52 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from mock_instruments.base import MockInstrument
+from mock_instruments.scpi_commands import (
+    Call,
+    Command,
+    Node,
+    Resolved,
+    Setting,
+    match_nodes,
+    parse_pattern,
+    scpi,
+    stack,
+)
+from mock_instruments.scpi_errors import (
+    ERRORS,
+    ESR_CME,
+    ESR_DDE,
+    ESR_EXE,
+    ESR_OPC,
+    ESR_QYE,
+    ScpiError,
+    esr_bit,
+)
+from mock_instruments.scpi_params import (
+    Bool,
+    ChannelList,
+    Choice,
+    Num,
+    Opt,
+    Param,
+    Raw,
+    Rest,
+    Str,
+    convert_params,
+    short_form,
+    split_params,
+    unquote,
+)
 
-ERRORS: dict[int, str] = {
-    0: "No error", -100: "Command error", -101: "Invalid character", -102: "Syntax error",
-    -104: "Data type error", -108: "Parameter not allowed", -109: "Missing parameter",
-    -113: "Undefined header", -114: "Header suffix out of range", -131: "Invalid suffix",
-    -138: "Suffix not allowed", -200: "Execution error", -221: "Settings conflict",
-    -222: "Data out of range", -224: "Illegal parameter value", -350: "Queue overflow",
-    -410: "Query INTERRUPTED", -420: "Query UNTERMINATED",
-}
-ESR_OPC, ESR_QYE, ESR_DDE, ESR_EXE, ESR_CME = 1, 4, 8, 16, 32
-
-
-class ScpiError(Exception):
-    """Raised by a handler (or the parser): ``code`` from :data:`ERRORS`, optional device detail."""
-
-    def __init__(self, code: int, detail: str = "") -> None:
-        super().__init__(f"{code},{ERRORS.get(code, 'Error')}{'; ' + detail if detail else ''}")
-        self.code = code
-        self.detail = detail
-
-
-def esr_bit(code: int) -> int:
-    """The standard-event-register bit an error code sets."""
-    if -199 <= code <= -100:
-        return ESR_CME
-    if -299 <= code <= -200:
-        return ESR_EXE
-    if -499 <= code <= -400:
-        return ESR_QYE
-    return ESR_DDE
+__all__ = [
+    "ERRORS", "ESR_CME", "ESR_DDE", "ESR_EXE", "ESR_OPC", "ESR_QYE", "Bool", "Call", "ChannelList", "Choice",
+    "Command", "Node", "Num", "Opt", "Param", "Raw", "Resolved", "Rest", "ScpiError", "ScpiInstrument",
+    "Setting", "Str", "convert_params", "esr_bit", "fmt", "parse_pattern", "scpi", "short_form",
+    "split_params", "split_units", "stack", "unquote",
+]
 
 
 def fmt(value: Any) -> str:
@@ -101,339 +117,6 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6E}" if math.isfinite(value) else ("9.9E+37" if value > 0 else "-9.9E+37")
     return str(value)
-
-
-def short_form(mnemonic: str) -> str:
-    return "".join(c for c in mnemonic if c.isupper() or c.isdigit() or c == "*")
-
-
-def unquote(token: str) -> str | None:
-    """The content of a quoted string token, or None if the token is not quoted."""
-    if len(token) >= 2 and token[0] == token[-1] and token[0] in "\"'":
-        return token[1:-1].replace(token[0] * 2, token[0])
-    return None
-
-
-# --------------------------------------------------------------------------------------- parameters
-_NUMBER = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z]*)$")
-_MULTIPLIERS = {"EX": 1e18, "PE": 1e15, "T": 1e12, "G": 1e9, "MA": 1e6, "K": 1e3, "M": 1e-3,
-                "U": 1e-6, "N": 1e-9, "P": 1e-12, "F": 1e-15, "A": 1e-18, "": 1.0}
-
-
-class Param:
-    """A parameter type: ``convert(token)`` returns the value or raises :class:`ScpiError`."""
-
-    def convert(self, token: str) -> Any:
-        return token
-
-
-class Raw(Param):
-    """The token exactly as sent."""
-
-
-@dataclass(frozen=True)
-class Num(Param):
-    """NRf with MIN/MAX/DEF and SI multipliers on ``units`` (e.g. "V", "A", "HZ", "S", "OHM")."""
-
-    min_value: float = -math.inf
-    max_value: float = math.inf
-    default: float | None = None
-    units: str = ""
-    integer: bool = False
-
-    def convert(self, token: str) -> float | int:
-        word = token.upper()
-        if word in ("MIN", "MINIMUM"):
-            value = self.min_value
-        elif word in ("MAX", "MAXIMUM"):
-            value = self.max_value
-        elif word in ("DEF", "DEFAULT") and self.default is not None:
-            value = self.default
-        else:
-            m = _NUMBER.match(token)
-            if m is None:
-                raise ScpiError(-104, f"expected a number, got {token!r}")
-            value = float(m.group(1)) * self._multiplier(m.group(2).upper())
-            if not self.min_value <= value <= self.max_value:
-                raise ScpiError(-222, f"{value:g} not in [{self.min_value:g}, {self.max_value:g}]")
-        return round(value) if self.integer else float(value)
-
-    def _multiplier(self, suffix: str) -> float:
-        if not suffix:
-            return 1.0
-        unit = self.units.upper()
-        if not unit:
-            raise ScpiError(-138)
-        if not suffix.endswith(unit):
-            raise ScpiError(-131, suffix)
-        prefix = suffix[: -len(unit)]
-        if prefix == "M" and unit in ("HZ", "OHM"):  # MHZ and MOHM mean mega (SCPI-99 7.7.3)
-            return 1e6
-        if prefix not in _MULTIPLIERS:
-            raise ScpiError(-131, suffix)
-        return _MULTIPLIERS[prefix]
-
-
-class Bool(Param):
-    """ON/OFF/1/0 (any number: non-zero is ON)."""
-
-    def convert(self, token: str) -> bool:
-        word = token.upper()
-        if word in ("ON", "1"):
-            return True
-        if word in ("OFF", "0"):
-            return False
-        if unquote(token) is not None:
-            raise ScpiError(-104, "expected ON|OFF")
-        try:
-            return round(float(token)) != 0
-        except ValueError:
-            raise ScpiError(-224, f"expected ON|OFF, got {token!r}") from None
-
-
-@dataclass(frozen=True, init=False)
-class Choice(Param):
-    """One of several mnemonics in manual notation (``"VOLTage"``); returns the declared spelling.
-
-    ``quoted``: False = bare mnemonic only, True = quoted string only, None = either."""
-
-    options: tuple[str, ...]
-    quoted: bool | None
-
-    def __init__(self, *options: str, quoted: bool | None = False) -> None:
-        object.__setattr__(self, "options", options)
-        object.__setattr__(self, "quoted", quoted)
-
-    def convert(self, token: str) -> str:
-        inner = unquote(token)
-        if (inner is None and self.quoted is True) or (inner is not None and self.quoted is False):
-            raise ScpiError(-104, f"expected {'a string' if self.quoted else 'a mnemonic'}, got {token}")
-        word = (token if inner is None else inner).upper()
-        for option in self.options:
-            if word in (option.upper(), short_form(option)):
-                return option
-        raise ScpiError(-224, f"{token} not one of {', '.join(self.options)}")
-
-
-@dataclass(frozen=True)
-class Str(Param):
-    """A quoted string (``quoted=False`` also accepts a bare word)."""
-
-    quoted: bool = True
-
-    def convert(self, token: str) -> str:
-        inner = unquote(token)
-        if inner is None and self.quoted:
-            raise ScpiError(-104, f"expected a quoted string, got {token}")
-        return token if inner is None else inner
-
-
-@dataclass(frozen=True)
-class Opt(Param):
-    """An optional parameter: ``absent`` is passed when it is not sent."""
-
-    param: Param
-    absent: Any = None
-
-    def convert(self, token: str) -> Any:
-        return self.param.convert(token)
-
-
-@dataclass(frozen=True)
-class Rest(Param):
-    """Every remaining parameter (at least ``min_count``), each converted by ``param``; a list."""
-
-    param: Param
-    min_count: int = 1
-
-    def convert(self, token: str) -> Any:
-        return self.param.convert(token)
-
-
-@dataclass(frozen=True)
-class ChannelList(Param):
-    """A SCPI channel list ``(@1,3,5:8)`` -> ``["1", "3", "5", "6", "7", "8"]`` (items as strings; a
-    numeric range ``a:b`` is expanded, anything else such as ``1!2`` is kept as written)."""
-
-    def convert(self, token: str) -> list[str]:
-        text = token.replace(" ", "")
-        if not (text.startswith("(@") and text.endswith(")")):
-            raise ScpiError(-104, f"expected a channel list (@...), got {token}")
-        items: list[str] = []
-        for item in filter(None, text[2:-1].split(",")):
-            first, _, last = item.partition(":")
-            if last and first.isdigit() and last.isdigit():
-                step = 1 if int(last) >= int(first) else -1
-                items.extend(str(k) for k in range(int(first), int(last) + step, step))
-            else:
-                items.append(item)
-        return items
-
-
-def convert_params(params: tuple[Param, ...], tokens: list[str]) -> list[Any]:
-    values: list[Any] = []
-    for i, param in enumerate(params):
-        if isinstance(param, Rest):
-            if max(len(tokens) - i, 0) < param.min_count:
-                raise ScpiError(-109)
-            values.append([param.convert(t) for t in tokens[i:]])
-            return values
-        if i >= len(tokens):
-            if not isinstance(param, Opt):
-                raise ScpiError(-109)
-            values.append(param.absent)
-        else:
-            values.append(param.convert(tokens[i]))
-    if len(tokens) > len(params):
-        raise ScpiError(-108)
-    return values
-
-
-# ----------------------------------------------------------------------------------- command tree
-@dataclass(frozen=True)
-class Node:
-    long: str
-    short: str
-    optional: bool
-    max_suffix: int  # 0: no numeric suffix
-
-
-_NODE = re.compile(r"([A-Za-z_]+)(#(\d*))?$")
-
-
-def parse_pattern(pattern: str) -> tuple[tuple[Node, ...], bool]:
-    """``"[:SENSe#]:CURRent[:DC]:NPLCycles?"`` -> nodes and whether it is the query form."""
-    query = pattern.endswith("?")
-    text = pattern[:-1] if query else pattern
-    if text.startswith("*"):
-        return (Node(text.upper(), text.upper(), False, 0),), query
-    nodes = []
-    for optional, name in re.findall(r"(\[?):?([A-Za-z_]+#?\d*)\]?", text):
-        m = _NODE.match(name)
-        if m is None:
-            raise ValueError(f"bad SCPI pattern {pattern!r}")
-        max_suffix = 0 if m.group(2) is None else int(m.group(3) or 1)
-        nodes.append(Node(m.group(1).upper(), short_form(m.group(1)), bool(optional), max_suffix))
-    return tuple(nodes), query
-
-
-@dataclass
-class Command:
-    pattern: str
-    nodes: tuple[Node, ...]
-    query: bool
-    params: tuple[Param, ...]
-    handler: Callable[..., Any]
-
-
-Resolved = tuple[Command, tuple[int, ...], tuple[str, ...]]
-
-
-@dataclass
-class Call:
-    """What a running handler may ask about its invocation."""
-
-    suffixes: tuple[int, ...] = ()
-    nodes: tuple[str, ...] = ()
-    query: bool = False
-
-    @property
-    def suffix(self) -> int:
-        return self.suffixes[0] if self.suffixes else 1
-
-
-def _match(nodes: tuple[Node, ...], typed: list[tuple[str, int | None]], i: int = 0, j: int = 0,
-           ) -> tuple[int, tuple[int, ...], tuple[str, ...]] | None:
-    """(status, suffixes, matched names); status 0 = match, 1 = match but suffix out of range."""
-    if j == len(typed):
-        if all(n.optional for n in nodes[i:]):
-            rest = nodes[i:]
-            return 0, tuple(1 for n in rest if n.max_suffix), ()
-        return None
-    if i == len(nodes):
-        return None
-    node = nodes[i]
-    name, suffix = typed[j]
-    if name in (node.long, node.short):
-        sub = _match(nodes, typed, i + 1, j + 1)
-        if sub is not None:
-            bad = suffix is not None and not 1 <= suffix <= node.max_suffix
-            own = (suffix or 1,) if node.max_suffix else ()
-            return max(sub[0], int(bad)), own + sub[1], (node.long, *sub[2])
-    if node.optional:
-        sub = _match(nodes, typed, i + 1, j)
-        if sub is not None:
-            return sub[0], ((1,) if node.max_suffix else ()) + sub[1], sub[2]
-    return None
-
-
-def scpi(pattern: str, *params: Param) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare a handler for ``pattern`` (stack several to share a handler)."""
-
-    def mark(function: Callable[..., Any]) -> Callable[..., Any]:
-        function.__dict__.setdefault("_scpi", []).append((pattern, params))
-        return function
-
-    return mark
-
-
-class Setting:
-    """A class attribute declaring a setting's command and query, its *RST default and a change hook.
-
-    Reads and writes of the attribute on an instance use the current value; ``check`` names a method
-    called with the new value first (it may raise :class:`ScpiError`), ``on_change`` one called after the
-    command set it.
-    """
-
-    def __init__(self, pattern: str, param: Param, default: Any, *, on_change: str | None = None,
-                 check: str | None = None, query: bool = True, command: bool = True) -> None:
-        if isinstance(param, Num) and param.default is None:
-            param = replace(param, default=default)
-        self.pattern, self.param, self.default = pattern, param, default
-        self.on_change, self.check, self.query, self.command = on_change, check, query, command
-        self.name = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        return instance._values.get(self.name, self.default)
-
-    def __set__(self, instance: Any, value: Any) -> None:
-        instance._values[self.name] = value
-
-    def commands(self) -> list[Command]:
-        out = []
-        if self.command:
-            def setter(instrument: Any, value: Any) -> None:
-                if self.check:
-                    getattr(instrument, self.check)(value)
-                setattr(instrument, self.name, value)
-                if self.on_change:
-                    getattr(instrument, self.on_change)(value)
-
-            nodes, _ = parse_pattern(self.pattern)
-            out.append(Command(self.pattern, nodes, False, (self.param,), setter))
-        if self.query:
-            def getter(instrument: Any, limit: str | None = None) -> Any:
-                if limit is not None and isinstance(self.param, Num):
-                    return self.param.convert(limit)
-                return self.format(getattr(instrument, self.name))
-
-            nodes, _ = parse_pattern(self.pattern)
-            limit = Opt(Choice("MINimum", "MAXimum", "DEFault")) if isinstance(self.param, Num) else None
-            out.append(Command(self.pattern + "?", nodes, True, (limit,) if limit else (), getter))
-        return out
-
-    def format(self, value: Any) -> Any:
-        if isinstance(self.param, Choice) and isinstance(value, str):
-            text = short_form(value)
-            return f'"{text}"' if self.param.quoted else text
-        if isinstance(self.param, Str):
-            return f'"{value}"'
-        return value
 
 
 # ------------------------------------------------------------------------------------ the engine
@@ -453,29 +136,6 @@ def split_units(message: str) -> list[str]:
         raise ScpiError(-102, "unterminated string")
     units.append(message[start:])
     return units
-
-
-def split_params(text: str) -> list[str]:
-    """Split a parameter list on commas outside quotes and parentheses (channel lists stay whole)."""
-    if not text.strip():
-        return []
-    tokens, start, quote, depth = [], 0, "", 0
-    for i, c in enumerate(text):
-        if quote:
-            quote = "" if c == quote else quote
-        elif c in "\"'":
-            quote = c
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif c == "," and depth == 0:
-            tokens.append(text[start:i].strip())
-            start = i + 1
-    tokens.append(text[start:].strip())
-    if any(t == "" for t in tokens):
-        raise ScpiError(-102, "empty parameter")
-    return tokens
 
 
 _HEADER = re.compile(r"^:?(\*?[A-Za-z][A-Za-z0-9_]*)(:[A-Za-z][A-Za-z0-9_]*)*\??$")
@@ -586,7 +246,7 @@ class ScpiInstrument(MockInstrument):
         for command in self._commands:
             if command.query != query:
                 continue
-            found = _match(command.nodes, parts)
+            found = match_nodes(command.nodes, parts)
             if found is not None:
                 if found[0] == 0:
                     return command, found[1], found[2]

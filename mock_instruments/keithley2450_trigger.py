@@ -1,0 +1,184 @@
+"""What the Keithley 2450 does in time (2450 Reference Manual, 2450-901-01): one reading of the world through
+its terminal (source drive and compliance, sense range, noise) and the loaded trigger model (a sweep or
+SimpleLoop) run point by point as world events. The command set is :mod:`mock_instruments.keithley2450`.
+
+A sweep point takes source delay + integration (NPLC / line frequency) + 0.2 ms of trigger-model overhead;
+the world advances the device between points, so a timed sweep's scan rate and its hysteresis come from the
+instrument's timing. The delay of a sweep replaces the source delay (-1 = auto delay by current range).
+``*WAI``/``*OPC?`` do not wait for an endless trigger model (count 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mock_instruments.scpi import ScpiError, ScpiInstrument, scpi
+from mock_instruments.smu_channel import ReadingBuffer, SweepEvents, autoranged_reading, source_into_world
+
+VOLTAGE_RANGES_V = (0.02, 0.2, 2.0, 20.0, 200.0)
+CURRENT_RANGES_A = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+POINT_OVERHEAD_S = 0.2e-3  # trigger-model block overhead per sweep point
+
+
+def auto_delay_s(current_range_A: float) -> float:
+    """Source auto delay: longer on the low current ranges where settling is slow."""
+    return 0.05 if current_range_A <= 1e-8 else 0.02 if current_range_A <= 1e-7 else 3e-3 if (
+        current_range_A <= 1e-6) else 1e-3
+
+
+@dataclass
+class Reading:
+    time_s: float
+    source: float
+    value: float
+    sense: str
+    source_function: str
+    source_status: int
+
+
+@dataclass
+class TriggerModel:
+    """A loaded sweep / loop: levels in order (one pass), passes (0 = until :ABORt), delay per point."""
+
+    function: str
+    levels: list[float]
+    count: int
+    delay_s: float
+    fail_abort: bool
+    buffer: str
+    events: SweepEvents
+    index: int = 0
+    running: bool = False
+
+
+class Keithley2450Trigger(ScpiInstrument):
+    """Readings and trigger-model runs of :class:`mock_instruments.keithley2450.MockKeithley2450`."""
+
+    # Settings and state the model declares (see keithley2450.py).
+    source_function: str
+    source_voltage_V: float
+    source_current_A: float
+    current_limit_A: float
+    voltage_limit_V: float
+    output: bool
+    sense_function: str
+    line_frequency_Hz: float
+    ranges: dict[str, float]
+    autorange: dict[str, bool]
+    nplc: dict[str, float]
+    readback: dict[str, bool]
+    buffers: dict[str, ReadingBuffer[Reading]]
+
+    def reset(self) -> None:
+        super().reset()
+        model = getattr(self, "trigger_model", None)
+        if model is not None:
+            model.events.cancel()
+        self.trigger_model: TriggerModel | None = None
+        self.in_compliance = False
+
+    def _idle(self, _value: Any = None) -> None:
+        if self.trigger_model is not None and self.trigger_model.running:
+            raise ScpiError(-221, "trigger model running")
+
+    # ---------------------------------------------------------------------------- measurement
+    def _apply_source(self) -> tuple[float, float]:
+        """Drive the world from the source settings; (device voltage, SMU current), compliance included.
+        Off is an open circuit, read as 0 V."""
+        if not self.output:
+            self.in_compliance = False
+            self.world.apply_voltage(self.name, None)
+            return 0.0, 0.0
+        v_source = self.source_function == "VOLTage"
+        voltage, current, self.in_compliance = source_into_world(
+            self.world, self.name, "V" if v_source else "I",
+            self.source_voltage_V if v_source else self.source_current_A,
+            self.current_limit_A if v_source else self.voltage_limit_V, True)
+        return voltage, current
+
+    def aperture_s(self) -> float:
+        return self.nplc[self.sense_function.upper()] / self.line_frequency_Hz
+
+    def _measure(self, t_s: float) -> Reading:
+        """One reading of the world as it is now (the caller charged the time)."""
+        voltage, current = self._apply_source()
+        sense = self.sense_function
+        key, kind = ("MI", "I") if sense == "CURRent" else ("MV", "V")
+        value, self.ranges[key] = autoranged_reading(
+            current if kind == "I" else voltage, kind, CURRENT_RANGES_A if kind == "I" else VOLTAGE_RANGES_V,
+            self.ranges[key], self.autorange[key], self.nplc[sense.upper()], self.rng)
+        source_on = self.output
+        if self.source_function == "VOLTage":
+            source = voltage if self.readback["VOLTAGE"] and source_on else self.source_voltage_V
+        else:
+            source = current if self.readback["CURRENT"] and source_on else self.source_current_A
+        return Reading(t_s, source, value, sense, self.source_function, int(self.in_compliance))
+
+    # ------------------------------------------------------------------------- trigger model
+    def _load(self, function: str, levels: list[float], count: int, delay_s: float, fail_abort: bool,
+              buffer: str) -> None:
+        """Load a trigger model sourcing ``function`` ("VOLTage" or "CURRent") through ``levels``."""
+        self.source_function = function
+        self.trigger_model = TriggerModel(function, levels, count, delay_s, fail_abort, buffer,
+                                          SweepEvents(self.world))
+
+    @scpi("INITiate[:IMMediate]")
+    def _initiate(self) -> None:
+        model = self.trigger_model
+        if model is None:
+            raise ScpiError(-221, "no trigger model loaded")
+        self._idle()
+        model.index, model.running = 0, True
+        self.output = True
+        self._set_level(model, model.levels[0])
+        self._schedule_point(model, self.world.time_s)
+
+    def _set_level(self, model: TriggerModel, level: float) -> None:
+        if model.function == "VOLTage":
+            self.source_voltage_V = level
+        else:
+            self.source_current_A = level
+        self._apply_source()
+
+    def _point_delay_s(self, model: TriggerModel) -> float:
+        if model.delay_s >= 0:
+            return model.delay_s
+        return auto_delay_s(self.ranges["MI"])
+
+    def _schedule_point(self, model: TriggerModel, t_start_s: float) -> None:
+        model.events.at(t_start_s + self._point_delay_s(model) + self.aperture_s(), self._point_done)
+
+    def _point_done(self, t_s: float) -> None:
+        model = self.trigger_model
+        if model is None or not model.running:
+            return
+        reading = self._measure(t_s)
+        self.buffers[model.buffer].add(reading)
+        model.index += 1
+        total = len(model.levels) * model.count
+        if (model.fail_abort and reading.source_status) or (model.count and model.index >= total):
+            model.running = False
+            if model.fail_abort and reading.source_status:
+                self.push_error(-200, "sweep aborted: source limit exceeded")
+            return
+        self._set_level(model, model.levels[model.index % len(model.levels)])
+        self._schedule_point(model, t_s + POINT_OVERHEAD_S)
+
+    @scpi("ABORt")
+    def _abort(self) -> None:
+        model = self.trigger_model
+        if model is not None and model.running:
+            model.events.cancel()
+            model.running = False
+
+    @scpi("TRIGger:STATe?")
+    def _trigger_state(self) -> str:
+        model = self.trigger_model
+        state = "RUNNING" if model is not None and model.running else "IDLE"
+        return f"{state};{state};{model.index if model else 0}"
+
+    def pending_until_s(self) -> float | None:
+        """The next point of a running finite trigger model (``*WAI`` does not wait for an endless one)."""
+        model = self.trigger_model
+        return model.events.next_s() if model is not None and model.running and model.count else None
