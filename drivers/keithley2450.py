@@ -67,6 +67,12 @@ class Keithley2450(SCPILabInstrument):
     """
 
     voltage_range_V = (-210.0, 210.0)
+
+    @classmethod
+    def min_point_period_s(cls, nplc: float, line_frequency_Hz: float = 50.0) -> float:
+        """The shortest sweep point period at this NPLC (integration plus the per-point overhead); procedures check scan rates with it
+        before connecting. 50 Hz mains is the worst case."""
+        return nplc / line_frequency_Hz + POINT_OVERHEAD_S
     current_range_A = (-1.05, 1.05)
     nplc_range = (0.01, 10.0)
     #: Limits: ":SOURce[1]:VOLTage:ILIMit" (1 nA to 1.05 A), ":SOURce[1]:CURRent:VLIMit" (0.02-210 V).

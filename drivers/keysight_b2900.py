@@ -283,6 +283,12 @@ class KeysightB2900(SCPILabInstrument):
     """
 
     voltage_range_V = KeysightB2900Channel.voltage_range_V
+
+    @classmethod
+    def min_point_period_s(cls, nplc: float, line_frequency_Hz: float = 50.0) -> float:
+        """The shortest sweep point period at this NPLC (aperture plus the acquire overhead); procedures check scan rates with it
+        before connecting. 50 Hz mains is the worst case."""
+        return nplc / line_frequency_Hz + ACQUIRE_OVERHEAD_S
     current_range_A = KeysightB2900Channel.current_range_A
     nplc_range = KeysightB2900Channel.nplc_range
     channel_names = ("1", "2")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from labctl.store import RunReader, RunWriter
@@ -84,19 +85,25 @@ def _flatten_for_storage(metrics: dict[str, Any]) -> dict[str, Any]:
     return stored
 
 
-def print_analysis(result: dict[str, Any], console: Console) -> None:
+def print_analysis(result: dict[str, Any], console: Console, *, blocks: bool = True) -> None:
+    """The run's summary (with a table of its blocks unless ``blocks=False``) and its metrics."""
     summary = result["summary"]
-    console.print(f"[bold]{summary['file']}[/]  procedure {summary['procedure']}, status {summary['status']}, "
-                  f"created {summary['created']}")
-    table = Table(title="blocks")
-    for column in ("block", "rows", "columns [unit]"):
-        table.add_column(column)
-    for block in summary["blocks"]:
-        cols = ", ".join(f"{c} [{u}]" if u else c for c, u in block["columns"].items())
-        table.add_row(block["name"], str(block["rows"]), cols)
-    console.print(table)
+    console.print(f"[bold]{escape(summary['file'])}[/]  procedure {summary['procedure']}, "
+                  f"status {summary['status']}, created {summary['created']}")
+    if blocks:
+        _print_blocks(summary, console)
     printer = PRINTERS.get(summary["procedure"])
     if printer:
         _load(printer)(result, console)
     elif "note" in result:
         console.print(result["note"])
+
+
+def _print_blocks(summary: dict[str, Any], console: Console) -> None:
+    table = Table(title="blocks")
+    for column in ("block", "rows", "columns [unit]"):
+        table.add_column(column)
+    for block in summary["blocks"]:
+        cols = escape(", ".join(f"{c} [{u}]" if u else c for c, u in block["columns"].items()))
+        table.add_row(block["name"], str(block["rows"]), cols)
+    console.print(table)

@@ -72,7 +72,7 @@ class _ProgressView:
 
         if isinstance(event, ProgressEvent):
             self.progress.update(self.task, completed=event.fraction, message=event.message)
-        elif isinstance(event, StatusChanged) and event.status in {"connecting", "shutting down"}:
+        elif isinstance(event, StatusChanged):
             self.progress.update(self.task, message=event.status)
         elif isinstance(event, LogLine) and event.level in {"warning", "error"}:
             self.progress.console.print(f"[yellow]{event.level}:[/] {event.message}")

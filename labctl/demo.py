@@ -40,7 +40,7 @@ def run_demo(out_dir: Path, console: Console) -> list[Path]:
             from labctl.errors import LabctlError
 
             raise LabctlError(f"demo run on {sample} ended {result.status}: {result.reason}")
-        print_analysis(analyze_file(result.path), console)
+        print_analysis(analyze_file(result.path), console, blocks=False)
         figures = report_file(result.path, out_dir)
         written += [result.path, *figures]
     console.print("[bold]files:[/]")

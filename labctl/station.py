@@ -222,5 +222,10 @@ class Station:
         return driver_class(self.instrument(name).driver)
 
     def make_clock(self) -> Clock:
-        """Virtual time for a simulated station, wall-clock time for real instruments."""
-        return VirtualClock() if self.simulated else RealClock()
+        """Virtual time for a simulated station, wall-clock time for real instruments.
+
+        Virtual time starts at the present (whole seconds), so simulated data files carry real dates.
+        """
+        if self.simulated:
+            return VirtualClock(start_s=float(int(RealClock().now())))
+        return RealClock()

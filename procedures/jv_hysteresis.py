@@ -124,6 +124,17 @@ class JVHysteresis(Procedure):
                     f"{allowed_mA / spec.area_cm2:g} mA/cm2 (sample limit {limit_mA:g} mA, "
                     f"{spec.smu} range {smu_max_mA:g} mA)"
                 )
+            min_period = getattr(smu_cls, "min_point_period_s", None)
+            if min_period is not None:
+                needed_s = float(min_period(self.nplc))
+                for rate in self.scan_rates_V_s:
+                    if self.point_period_s(rate) < needed_s:
+                        raise ParameterError(
+                            f"parameter 'scan_rates_V_s' = {rate:g} V/s is too fast for {spec.smu} with a "
+                            f"{self.actual_step_V() * 1e3:g} mV step at {self.nplc:g} PLC (each point needs ≥ "
+                            f"{needed_s * 1e3:.2f} ms); allowed: ≤ {self.actual_step_V() / needed_s:.3g} V/s — "
+                            "use a larger step_V or a smaller nplc"
+                        )
             nplc_range = getattr(smu_cls, "nplc_range", None)
             if nplc_range and not nplc_range[0] <= self.nplc <= nplc_range[1]:
                 raise ParameterError(
@@ -228,6 +239,7 @@ class JVHysteresis(Procedure):
         if current_pixel is not None:
             self._finish_pixel(ctx, current_pixel, spo_done, len(plan))
         bench.source_meter(self.sample[-1]).output_off()
+        ctx.progress(1.0, f"{len(plan)} scans done")
 
     def _prepare_pixel(self, ctx: RunContext, pixel: str) -> None:
         bench = ctx.bench
