@@ -87,8 +87,10 @@ class Keithley2400(SCPILabInstrument, _PymeasureKeithley2400):
 
     @classmethod
     def min_point_period_s(cls, nplc: float, line_frequency_Hz: float = 50.0) -> float:
-        """The shortest sweep point period at this NPLC (the appendix A source-delay-measure cycle with auto-zero on); procedures check scan rates with it
-        before connecting. 50 Hz mains is the worst case."""
+        """The shortest sweep point period at this NPLC:
+        the appendix A source-delay-measure cycle with auto-zero on.
+
+        Procedures check scan rates with it before connecting; 50 Hz mains is the worst case."""
         return sdm_cycle_s(nplc, line_frequency_Hz, autozero=True)
     current_range_A = (-1.05, 1.05)
     nplc_range = (0.01, 10.0)

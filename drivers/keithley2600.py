@@ -298,8 +298,10 @@ class Keithley2600(LabInstrument):
 
     @classmethod
     def min_point_period_s(cls, nplc: float, line_frequency_Hz: float = 50.0) -> float:
-        """The shortest sweep point period at this NPLC (integration plus the per-point overhead); procedures check scan rates with it
-        before connecting. 50 Hz mains is the worst case."""
+        """The shortest sweep point period at this NPLC:
+        integration plus the per-point overhead.
+
+        Procedures check scan rates with it before connecting; 50 Hz mains is the worst case."""
         return nplc / line_frequency_Hz + POINT_OVERHEAD_S
     current_range_A = Keithley2600Channel.current_range_A
     nplc_range = Keithley2600Channel.nplc_range

@@ -286,8 +286,10 @@ class KeysightB2900(SCPILabInstrument):
 
     @classmethod
     def min_point_period_s(cls, nplc: float, line_frequency_Hz: float = 50.0) -> float:
-        """The shortest sweep point period at this NPLC (aperture plus the acquire overhead); procedures check scan rates with it
-        before connecting. 50 Hz mains is the worst case."""
+        """The shortest sweep point period at this NPLC:
+        aperture plus the acquire overhead.
+
+        Procedures check scan rates with it before connecting; 50 Hz mains is the worst case."""
         return nplc / line_frequency_Hz + ACQUIRE_OVERHEAD_S
     current_range_A = KeysightB2900Channel.current_range_A
     nplc_range = KeysightB2900Channel.nplc_range
