@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from labctl.analysis.jv import jv_metrics
-from labctl.errors import ParameterError
+from labctl.errors import InterlockTripped, ParameterError
 from labctl.runner import (
     BoolParameter,
     FloatListParameter,
@@ -41,6 +41,9 @@ SPO_READINGS = 200
 # The light counts as stable when successive reference-cell readings 1 s apart agree within this fraction.
 LIGHT_STABLE_FRACTION = 0.003
 LIGHT_STABLE_TIMEOUT_S = 300.0
+# The reference cell must read the requested intensity within this fraction, or the run stops (lamp failure,
+# a closed shutter, a wrong calibration): PCE from a wrong irradiance is worse than no PCE.
+LIGHT_TOLERANCE_FRACTION = 0.10
 
 
 class JVHysteresis(Procedure):
@@ -276,10 +279,20 @@ class JVHysteresis(Procedure):
             if previous > 0 and abs(reading - previous) <= LIGHT_STABLE_FRACTION * previous:
                 ctx.event("light_stable", f"{pixel}: light stable at {reading:.1f} mW/cm2 after {waited:g} s",
                           pixel=pixel, irradiance_mW_cm2=reading, waited_s=waited)
+                self._verify_light(pixel, reading)
                 return
             previous = reading
         ctx.event("light_unstable", f"{pixel}: light still changing after {waited:g} s; measuring anyway",
                   pixel=pixel, irradiance_mW_cm2=previous)
+        self._verify_light(pixel, previous)
+
+    def _verify_light(self, pixel: str, irradiance_mW_cm2: float) -> None:
+        target = 100.0 * self.suns
+        if abs(irradiance_mW_cm2 - target) > LIGHT_TOLERANCE_FRACTION * target:
+            raise InterlockTripped(
+                f"{pixel}: the reference cell reads {irradiance_mW_cm2:.1f} mW/cm2 for {self.suns:g} sun(s) "
+                f"requested ({target:.0f} mW/cm2 ± {LIGHT_TOLERANCE_FRACTION:.0%}); lamp failure or wrong calibration"
+            )
 
     def _prebias(self, ctx: RunContext, pixel: str) -> None:
         assert ctx.bench is not None
@@ -297,6 +310,8 @@ class JVHysteresis(Procedure):
         if self.suns > 0 and self.shutter_only_while_measuring:
             light.open_shutter()
         irradiance = light.read_irradiance_mW_cm2() if self.suns > 0 else 0.0
+        if self.suns > 0:
+            self._verify_light(pixel, irradiance)
         return irradiance, light
 
     def _temperature(self, ctx: RunContext, pixel: str) -> float:

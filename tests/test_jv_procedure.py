@@ -125,3 +125,26 @@ current_max_mA = 5000.0
 """)
     with pytest.raises(ParameterError, match=r"'compliance_mA_cm2' = 2000 .*smu range 1050 mA"):
         JVHysteresis(sample=["big"], compliance_mA_cm2=2000.0, suns=0.0).check_station(big_pixel)
+
+
+def test_lamp_failure_stops_the_run_before_a_wrong_pce_is_recorded(tmp_path: Path) -> None:
+    text = Station.load("sim").text.replace('address = "sim://wavelabs_sinus70"',
+                                            'address = "sim://wavelabs_sinus70"\nfaults = {lamp_failure = true}')
+    station = Station.from_text(text)
+    result = Runner(JVHysteresis(sample=["wbg_ref"], step_V=0.05, nplc=0.01), station=station,
+                    directory=tmp_path).run()
+    # The SINUS-70 itself reports the light-engine fault when the recipe starts.
+    assert result.status == "interrupted"
+    assert "sun" in result.reason and "light engine fault" in result.reason
+    with RunReader(result.path) as reader:
+        assert reader.block_names() == []
+        assert "safe_state" in [e.kind for e in reader.events()]
+
+
+def test_wrong_irradiance_trips_the_light_interlock() -> None:
+    from labctl.errors import InterlockTripped
+
+    proc = JVHysteresis(sample=["wbg_ref"], suns=1.0)
+    proc._verify_light("wbg_ref", 96.0)  # within 10 %: fine
+    with pytest.raises(InterlockTripped, match=r"reads 40\.0 mW/cm2 for 1 sun\(s\) requested"):
+        proc._verify_light("wbg_ref", 40.0)

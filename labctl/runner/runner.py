@@ -58,7 +58,7 @@ class Runner:
         *,
         station: Station | None = None,
         path: Path | None = None,
-        directory: Path = Path("labctl-data"),
+        directory: Path | str = Path("labctl-data"),
         operator: str = "",
         clock: Clock | None = None,
         subscribers: list[Subscriber] | None = None,
@@ -71,7 +71,7 @@ class Runner:
         self.subscribers: list[Subscriber] = list(subscribers or [])
         self._append = append
         self._explicit_clock = clock
-        self._directory = directory
+        self._directory = Path(directory)
         self.path = path
         self.status = "created"
         #: The connected instruments while the run is on (None before connecting and after closing).
