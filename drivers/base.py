@@ -76,7 +76,8 @@ class LabInstrument(Instrument):
     """A pymeasure instrument with labctl's recovery and safety rules.
 
     :param adapter: a pymeasure adapter, or a VISA resource string.
-    :param name: the instrument's name in the station (used in every error message).
+    :param name: the instrument's name in the station (used in every error message); without one,
+        :attr:`default_name`.
     :param address: the address it was opened with (for messages and reconnects).
     :param adapter_factory: how to open a fresh connection after a drop; without one a dropped
         connection is final.
@@ -90,11 +91,13 @@ class LabInstrument(Instrument):
     max_reconnects = 3
     backoff_s = 0.2
     max_backoff_s = 5.0
+    #: The name an instrument gets when none is given (drivers set their model's name).
+    default_name = "instrument"
 
     def __init__(
         self,
         adapter: Adapter | str,
-        name: str,
+        name: str | None = None,
         *,
         address: str = "",
         adapter_factory: AdapterFactory | None = None,
@@ -104,7 +107,7 @@ class LabInstrument(Instrument):
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("includeSCPI", False)
-        super().__init__(adapter, name, **kwargs)
+        super().__init__(adapter, self.default_name if name is None else name, **kwargs)
         self.lock = threading.RLock()
         self.address = address
         self.clock: Clock = clock if clock is not None else RealClock()
@@ -247,6 +250,15 @@ class LabInstrument(Instrument):
         """Subclasses read their model's error queue; instruments without one return []."""
         return []
 
+    def error_code(self, text: str, reply: str) -> int:
+        """The code of an error-queue entry ``reply`` from its code field ``text``; an unreadable one raises
+        :class:`InstrumentError`."""
+        try:
+            return int(float(text))
+        except ValueError as exc:
+            raise InstrumentError(f"unreadable error queue entry {reply!r}",
+                                  instrument=self.name, address=self.address) from exc
+
     def check_set_errors(self) -> list[tuple[int, str]]:
         self.raise_if_error("setting")
         return []
@@ -283,20 +295,25 @@ class LabChannel(Channel):
 class SCPILabInstrument(SCPIMixin, LabInstrument):
     """A :class:`LabInstrument` that speaks IEEE 488.2 / SCPI (``*IDN?``, ``SYST:ERR?``)."""
 
+    #: The query that reads (and removes) the oldest error-queue entry.
+    error_query = "SYST:ERR?"
+
     def check_errors(self) -> list[tuple[int, str]]:
+        """Ask :attr:`error_query` until it answers code 0 (``0,"No error"``)."""
         errors: list[tuple[int, str]] = []
         for _ in range(32):  # an error queue holds at most a few dozen entries; never loop forever
-            reply = self.ask("SYST:ERR?").strip()
-            code_text, _, message = reply.partition(",")
-            try:
-                code = int(float(code_text))
-            except ValueError as exc:
-                raise InstrumentError(f"unreadable error queue entry {reply!r}",
-                                      instrument=self.name, address=self.address) from exc
+            reply = self.ask(self.error_query).strip()
+            code_text, message = self.split_error_entry(reply)
+            code = self.error_code(code_text, reply)
             if code == 0:
                 break
             errors.append((code, message.strip().strip('"')))
         return errors
+
+    def split_error_entry(self, reply: str) -> tuple[str, str]:
+        """An error-queue entry ``<code>,"<message>"`` as its code field and its message."""
+        code_text, _, message = reply.partition(",")
+        return code_text, message
 
 
 def attempt_all(name: str, address: str, steps: list[tuple[str, Callable[[], Any]]]) -> None:

@@ -25,31 +25,23 @@ Data format
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
 import numpy as np
-from pymeasure.adapters import Adapter
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.keithley import Keithley2400 as _PymeasureKeithley2400
 from pymeasure.instruments.validators import strict_range
 
-from drivers.base import AdapterFactory, LabInstrument, SCPILabInstrument, attempt_all
+from drivers.base import LabInstrument, SCPILabInstrument
 from drivers.smu_common import (
+    SafeSteps,
+    SourceMeterMixin,
+    check_point_period,
     check_range,
-    chunks,
-    format_list,
     format_number,
-    parse_count,
+    list_commands,
+    list_sweep_result,
     parse_numbers,
     split_fields,
-    sweep_result,
-    validate_sweep,
-    wait_for_points,
-    with_recovery,
 )
-from labctl.clock import Clock
-from labctl.errors import ParameterError
 from labctl.roles import FloatArray, SweepResult
 
 #: Headers that are actions or whole lists: never re-sent after a reconnect.
@@ -77,12 +69,13 @@ def sdm_cycle_s(nplc: float, line_frequency_Hz: float, autozero: bool) -> float:
             + FIRMWARE_OVERHEAD_S[autozero])
 
 
-class Keithley2400(SCPILabInstrument, _PymeasureKeithley2400):
+class Keithley2400(SourceMeterMixin, SCPILabInstrument, _PymeasureKeithley2400):
     """Keithley 2400 SourceMeter (±210 V, ±1.05 A), one source-measure channel.
 
     Sign convention: the 2400 reports current flowing out of HI as positive, as the role requires.
     """
 
+    default_name = "Keithley 2400"
     voltage_range_V = (-210.0, 210.0)
 
     @classmethod
@@ -113,21 +106,6 @@ class Keithley2400(SCPILabInstrument, _PymeasureKeithley2400):
         validator=strict_range, values=current_range_A, check_set_errors=True,
     )
 
-    def __init__(
-        self,
-        adapter: Adapter | str,
-        name: str = "Keithley 2400",
-        *,
-        address: str = "",
-        adapter_factory: AdapterFactory | None = None,
-        clock: Clock | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(adapter, name, address=address, adapter_factory=adapter_factory, clock=clock,
-                         **kwargs)
-        self._nplc = 1.0  # *RST default; only used to estimate how long a sweep takes
-        self.sweep_cancel = threading.Event()  # set by safe_state() to stop waiting for a sweep
-
     def replayable(self, header: str) -> bool:
         return header.upper() not in _NOT_REPLAYED
 
@@ -135,52 +113,35 @@ class Keithley2400(SCPILabInstrument, _PymeasureKeithley2400):
     def source_voltage(self, voltage_V: float) -> None:
         """Source voltage (fixed mode), measure current, and set the level in volts (SOURce subsystem)."""
         level = check_range(voltage_V, self.voltage_range_V, "source voltage", " V")
-        with self.lock:
-            self.write(":SOUR:FUNC VOLT")
-            self.write(":SOUR:VOLT:MODE FIX")
-            self.write(':SENS:FUNC "CURR"')
-            self.write(f":SOUR:VOLT {format_number(level)}")
-            self.raise_if_error("source_voltage")
+        self.configure([":SOUR:FUNC VOLT", ":SOUR:VOLT:MODE FIX", ':SENS:FUNC "CURR"',
+                        f":SOUR:VOLT {format_number(level)}"], "source_voltage")
 
     def source_current(self, current_A: float) -> None:
         """Source current (fixed mode), measure voltage, and set the level in amperes."""
         level = check_range(current_A, self.current_range_A, "source current", " A")
-        with self.lock:
-            self.write(":SOUR:FUNC CURR")
-            self.write(":SOUR:CURR:MODE FIX")
-            self.write(':SENS:FUNC "VOLT"')
-            self.write(f":SOUR:CURR {format_number(level)}")
-            self.raise_if_error("source_current")
+        self.configure([":SOUR:FUNC CURR", ":SOUR:CURR:MODE FIX", ':SENS:FUNC "VOLT"',
+                        f":SOUR:CURR {format_number(level)}"], "source_current")
 
+    # pymeasure's properties do not read the error queue: every setting below does, as one locked step.
     def set_compliance_current(self, current_A: float) -> None:
-        with self.lock:
-            self.compliance_current = check_range(current_A, self.compliance_current_range_A,
-                                                  "compliance current", " A")
-            self.raise_if_error("set_compliance_current")
+        self.set_checked("compliance_current", check_range(current_A, self.compliance_current_range_A,
+                                                           "compliance current", " A"), "set_compliance_current")
 
     def set_compliance_voltage(self, voltage_V: float) -> None:
-        with self.lock:
-            self.compliance_voltage = check_range(voltage_V, self.compliance_voltage_range_V,
-                                                  "compliance voltage", " V")
-            self.raise_if_error("set_compliance_voltage")
+        self.set_checked("compliance_voltage", check_range(voltage_V, self.compliance_voltage_range_V,
+                                                           "compliance voltage", " V"), "set_compliance_voltage")
 
     def set_nplc(self, nplc: float) -> None:
         """Integration time in power-line cycles, 0.01 to 10 (global for V, I and R on the 2400)."""
         value = check_range(nplc, self.nplc_range, "NPLC")
-        with self.lock:
-            self.current_nplc = value
-            self.raise_if_error("set_nplc")
-            self._nplc = value
+        self.set_checked("current_nplc", value, "set_nplc")
+        self._nplc = value
 
     def output_on(self) -> None:
-        with self.lock:
-            self.source_enabled = True
-            self.raise_if_error("output_on")
+        self.set_checked("source_enabled", True, "output_on")
 
     def output_off(self) -> None:
-        with self.lock:
-            self.source_enabled = False
-            self.raise_if_error("output_off")
+        self.set_checked("source_enabled", False, "output_off")
 
     def measure(self) -> tuple[float, float]:
         """One source-measure cycle (``:READ?``): (voltage_V, current_A). The output must be on."""
@@ -207,9 +168,7 @@ class Keithley2400(SCPILabInstrument, _PymeasureKeithley2400):
         :func:`~drivers.smu_common.wait_for_points`): ``safe_state()`` from another thread aborts the sweep,
         which then raises :class:`~labctl.errors.InstrumentError`.
         """
-        values, dwell = validate_sweep(voltages_V, dwell_s, voltage_range_V=self.voltage_range_V,
-                                       dwell_range_s=self.dwell_range_s, max_points=self.max_sweep_points)
-        return with_recovery(lambda: self._sweep(values, dwell), self.write, _SWEEP_RECOVERY, self.name)
+        return self.run_list_sweep(voltages_V, dwell_s, _SWEEP_RECOVERY, self.voltage_range_V)
 
     def sweep_timing(self, dwell_s: float) -> dict[str, float]:
         """The source delay that makes each point last ``dwell_s``, from the instrument's NPLC, line frequency
@@ -219,12 +178,8 @@ class Keithley2400(SCPILabInstrument, _PymeasureKeithley2400):
             line_frequency = float(self.ask(":SYST:LFR?"))
             autozero = bool(round(float(self.ask(":SYST:AZER?"))))
         cycle = sdm_cycle_s(nplc, line_frequency, autozero)
-        if dwell_s < cycle:
-            state = "on" if autozero else "off"
-            raise ParameterError(
-                f"dwell_s = {dwell_s:g} s is shorter than the minimum point period {cycle:.6g} s of the "
-                f"{self.name} at NPLC {nplc:g}, {line_frequency:g} Hz, auto-zero {state}; lengthen dwell_s "
-                f"or lower the NPLC")
+        check_point_period(dwell_s, cycle, f"the {self.name}", nplc, line_frequency,
+                           f", auto-zero {'on' if autozero else 'off'}")
         self._nplc = nplc
         return {"source_delay_s": dwell_s - cycle, "nplc": nplc, "line_frequency_Hz": line_frequency,
                 "autozero": float(autozero)}
@@ -240,8 +195,8 @@ class Keithley2400(SCPILabInstrument, _PymeasureKeithley2400):
             self.write(':SENS:FUNC "CURR"')
             self.write(":SOUR:VOLT:MODE FIX")
             self.write(f":SOUR:VOLT {format_number(values[0])}")
-            for k, chunk in enumerate(chunks(values)):
-                self.write((":SOUR:LIST:VOLT " if k == 0 else ":SOUR:LIST:VOLT:APP ") + format_list(chunk))
+            for command in list_commands(":SOUR:LIST:VOLT", values):
+                self.write(command)
             self.write(":SOUR:VOLT:MODE LIST")
             self.write(f":SOUR:DEL {format_number(timing['source_delay_s'])}")
             self.write(":TRIG:DEL 0")
@@ -256,8 +211,7 @@ class Keithley2400(SCPILabInstrument, _PymeasureKeithley2400):
             self.raise_if_error("sweep set-up")
             self.write("OUTPUT 1")  # same header as output_on/off, so a reconnect replays the last one
             self.write(":INIT")
-        wait_for_points(self, lambda: parse_count(self.ask(":TRAC:POIN:ACT?")), n,
-                        dwell_s=dwell, nplc=self._nplc, cancel=self.sweep_cancel)
+        self.wait_for_readings(":TRAC:POIN:ACT?", n, dwell)
         with self.lock:
             data = parse_numbers(self.ask(":TRAC:DATA?"))
             voltage, current, _resistance, times, _status = split_fields(data, 5, n, f"{self.name} buffer")
@@ -267,11 +221,10 @@ class Keithley2400(SCPILabInstrument, _PymeasureKeithley2400):
             self.write(":TRIG:COUN 1")
             self.write(":SOUR:DEL:AUTO ON")
             self.raise_if_error("sweep")
-        return sweep_result(times, voltage, current, {
-            "dwell_s": dwell, "points": float(n), **timing,
-            "timing": "instrument list sweep, source delay = point period - SDM cycle (appendix A)",
-            "time_reference": "2400 buffer timestamps, first reading = 0",
-        })
+        return list_sweep_result(
+            times, voltage, current, dwell, n, **timing,
+            timing="instrument list sweep, source delay = point period - SDM cycle (appendix A)",
+            time_reference="2400 buffer timestamps, first reading = 0")
 
     # -------------------------------------------------------------------------- Instrument role
     def settings_snapshot(self) -> dict[str, float | str | bool]:
@@ -288,16 +241,15 @@ class Keithley2400(SCPILabInstrument, _PymeasureKeithley2400):
                 "output_on": bool(self.source_enabled),
             }
 
-    def safe_state(self) -> None:
-        """Abort any sweep, output off, fixed mode, levels to 0 V / 0 A; every step is tried."""
-        self.sweep_cancel.set()
-        attempt_all(self.name, self.address, [
+    def safe_steps(self) -> SafeSteps:
+        """Abort any sweep, output off, fixed mode, levels to 0 V / 0 A (:meth:`safe_state` tries every step)."""
+        return [
             ("abort trigger model", lambda: self.write(":ABOR")),
             ("output off", lambda: self.write("OUTPUT 0")),
             ("fixed source mode", lambda: self.write(":SOUR:VOLT:MODE FIX")),
             ("voltage level 0 V", lambda: self.write(":SOUR:VOLT 0")),
             ("current level 0 A", lambda: self.write(":SOUR:CURR 0")),
-        ])
+        ]
 
     def shutdown(self) -> None:
         """Safe state, then close the connection (pymeasure's ramping shutdown is replaced)."""

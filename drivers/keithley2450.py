@@ -20,29 +20,22 @@ Coverage
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
-from pymeasure.adapters import Adapter
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from drivers.base import AdapterFactory, SCPILabInstrument, attempt_all
+from drivers.base import SCPILabInstrument
 from drivers.smu_common import (
+    IntegrationTiming,
+    SafeSteps,
+    SourceMeterMixin,
+    check_point_period,
     check_range,
-    chunks,
-    format_list,
     format_number,
-    parse_count,
+    list_commands,
+    list_sweep_result,
     parse_numbers,
     split_fields,
-    sweep_result,
-    validate_sweep,
-    wait_for_points,
-    with_recovery,
 )
-from labctl.clock import Clock
-from labctl.errors import ParameterError
 from labctl.roles import FloatArray, SweepResult
 
 BUFFER = '"defbuffer1"'
@@ -60,21 +53,15 @@ def _sense_function(reply: str) -> str:
     return str(reply).strip().strip('"').split(":")[0]
 
 
-class Keithley2450(SCPILabInstrument):
+class Keithley2450(IntegrationTiming, SourceMeterMixin, SCPILabInstrument):
     """Keithley 2450 SourceMeter (±210 V, ±1.05 A) in SCPI mode, one source-measure channel.
 
     Sign convention: current out of FORCE HI is positive, as the role requires.
     """
 
+    default_name = "Keithley 2450"
+    point_overhead_s = POINT_OVERHEAD_S
     voltage_range_V = (-210.0, 210.0)
-
-    @classmethod
-    def min_point_period_s(cls, nplc: float, line_frequency_Hz: float = 50.0) -> float:
-        """The shortest sweep point period at this NPLC:
-        integration plus the per-point overhead.
-
-        Procedures check scan rates with it before connecting; 50 Hz mains is the worst case."""
-        return nplc / line_frequency_Hz + POINT_OVERHEAD_S
     current_range_A = (-1.05, 1.05)
     nplc_range = (0.01, 10.0)
     #: Limits: ":SOURce[1]:VOLTage:ILIMit" (1 nA to 1.05 A), ":SOURce[1]:CURRent:VLIMit" (0.02-210 V).
@@ -85,6 +72,7 @@ class Keithley2450(SCPILabInstrument):
     min_nonzero_dwell_s = 50e-6
     #: A source list holds 2500 values: one list of 100 plus appends of 100 (6-78, 6-79).
     max_sweep_points = 2500
+    _sourcing: str | None = None  # "voltage"/"current" once set by this driver
 
     source_mode = Instrument.control(
         ":SOUR:FUNC?", ":SOUR:FUNC %s",
@@ -163,22 +151,6 @@ class Keithley2450(SCPILabInstrument):
         cast=str,
     )
 
-    def __init__(
-        self,
-        adapter: Adapter | str,
-        name: str = "Keithley 2450",
-        *,
-        address: str = "",
-        adapter_factory: AdapterFactory | None = None,
-        clock: Clock | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(adapter, name, address=address, adapter_factory=adapter_factory, clock=clock,
-                         **kwargs)
-        self._nplc = 1.0
-        self._sourcing: str | None = None  # "voltage"/"current" once set by this driver
-        self.sweep_cancel = threading.Event()  # set by safe_state() to stop waiting for a sweep
-
     def replayable(self, header: str) -> bool:
         return header.upper() not in _NOT_REPLAYED
 
@@ -186,28 +158,16 @@ class Keithley2450(SCPILabInstrument):
     def source_voltage(self, voltage_V: float) -> None:
         level = check_range(voltage_V, self.voltage_range_V, "source voltage", " V")
         with self.lock:
-            self.write(":SOUR:FUNC VOLT")
-            self.write(':SENS:FUNC "CURR"')
-            self.write(f":SOUR:VOLT {format_number(level)}")
-            self.raise_if_error("source_voltage")
+            self.configure([":SOUR:FUNC VOLT", ':SENS:FUNC "CURR"', f":SOUR:VOLT {format_number(level)}"],
+                           "source_voltage")
             self._sourcing = "voltage"
 
     def source_current(self, current_A: float) -> None:
         level = check_range(current_A, self.current_range_A, "source current", " A")
         with self.lock:
-            self.write(":SOUR:FUNC CURR")
-            self.write(':SENS:FUNC "VOLT"')
-            self.write(f":SOUR:CURR {format_number(level)}")
-            self.raise_if_error("source_current")
+            self.configure([":SOUR:FUNC CURR", ':SENS:FUNC "VOLT"', f":SOUR:CURR {format_number(level)}"],
+                           "source_current")
             self._sourcing = "current"
-
-    def set_compliance_current(self, current_A: float) -> None:
-        self.compliance_current = check_range(current_A, self.compliance_current_range_A,
-                                              "compliance current", " A")
-
-    def set_compliance_voltage(self, voltage_V: float) -> None:
-        self.compliance_voltage = check_range(voltage_V, self.compliance_voltage_range_V,
-                                              "compliance voltage", " V")
 
     def set_nplc(self, nplc: float) -> None:
         """Integration time of the current (and voltage) measurement, 0.01 to 10 PLC."""
@@ -216,12 +176,6 @@ class Keithley2450(SCPILabInstrument):
             self.current_nplc = value
             self.voltage_nplc = value
             self._nplc = value
-
-    def output_on(self) -> None:
-        self.source_enabled = True
-
-    def output_off(self) -> None:
-        self.source_enabled = False
 
     def measure(self) -> tuple[float, float]:
         """One reading with its source value (``:READ? "defbuffer1", SOUR, READ``, ":READ?"): (V, I).
@@ -254,9 +208,7 @@ class Keithley2450(SCPILabInstrument):
         :func:`~drivers.smu_common.wait_for_points`): ``safe_state()`` from another thread aborts the sweep,
         which then raises :class:`~labctl.errors.InstrumentError`.
         """
-        values, dwell = validate_sweep(voltages_V, dwell_s, voltage_range_V=self.voltage_range_V,
-                                       dwell_range_s=self.dwell_range_s, max_points=self.max_sweep_points)
-        return with_recovery(lambda: self._sweep(values, dwell), self.write, (":ABOR",), self.name)
+        return self.run_list_sweep(voltages_V, dwell_s, (":ABOR",), self.voltage_range_V)
 
     def sweep_timing(self, dwell_s: float) -> dict[str, float]:
         """The sweep delay that makes each point last ``dwell_s`` (0 or >= 50 µs, rounded to the nearer),
@@ -264,11 +216,8 @@ class Keithley2450(SCPILabInstrument):
         with self.lock:
             nplc = float(self.ask(":SENS:CURR:NPLC?"))
             line_frequency = float(self.ask(":SYST:LFR?"))
-        minimum = nplc / line_frequency + POINT_OVERHEAD_S
-        if dwell_s < minimum:
-            raise ParameterError(
-                f"dwell_s = {dwell_s:g} s is shorter than the minimum point period {minimum:.6g} s of the "
-                f"{self.name} at NPLC {nplc:g}, {line_frequency:g} Hz; lengthen dwell_s or lower the NPLC")
+        minimum = self.min_point_period_s(nplc, line_frequency)
+        check_point_period(dwell_s, minimum, f"the {self.name}", nplc, line_frequency)
         delay = dwell_s - minimum
         if 0 < delay < self.min_nonzero_dwell_s:
             delay = 0.0 if delay < self.min_nonzero_dwell_s / 2 else self.min_nonzero_dwell_s
@@ -284,27 +233,25 @@ class Keithley2450(SCPILabInstrument):
             self.write(':SENS:FUNC "CURR"')
             self.write(f":SOUR:VOLT {format_number(values[0])}")
             self._sourcing = "voltage"
-            for k, chunk in enumerate(chunks(values)):
-                self.write((":SOUR:LIST:VOLT " if k == 0 else ":SOUR:LIST:VOLT:APP ") + format_list(chunk))
+            for command in list_commands(":SOUR:LIST:VOLT", values):
+                self.write(command)
             self.write(f":TRAC:CLE {BUFFER}")
             self.write(":SOUR:VOLT:DEL 0")
             self.write(f":SOUR:SWE:VOLT:LIST 1, {format_number(timing['delay_s'])}, 1, OFF, {BUFFER}")
             self.raise_if_error("sweep set-up")
             self.write(":OUTP ON")
             self.write(":INIT")
-        wait_for_points(self, lambda: parse_count(self.ask(f":TRAC:ACT? {BUFFER}")), n,
-                        dwell_s=dwell, nplc=self._nplc, cancel=self.sweep_cancel)
+        self.wait_for_readings(f":TRAC:ACT? {BUFFER}", n, dwell)
         with self.lock:
             data = parse_numbers(self.ask(f":TRAC:DATA? 1, {n}, {BUFFER}, SOUR, READ, REL"))
             voltage, current, times = split_fields(data, 3, n, f"{self.name} defbuffer1")
             self.write(f":SOUR:VOLT {format_number(values[-1])}")
             self.write(":SOUR:VOLT:DEL:AUTO ON")
             self.raise_if_error("sweep")
-        return sweep_result(times, voltage, current, {
-            "dwell_s": dwell, "points": float(n), **timing,
-            "timing": "instrument list sweep, delay block = point period - integration - overhead",
-            "time_reference": "2450 defbuffer1 relative timestamps, first reading = 0",
-        })
+        return list_sweep_result(
+            times, voltage, current, dwell, n, **timing,
+            timing="instrument list sweep, delay block = point period - integration - overhead",
+            time_reference="2450 defbuffer1 relative timestamps, first reading = 0")
 
     # -------------------------------------------------------------------------- Instrument role
     def settings_snapshot(self) -> dict[str, float | str | bool]:
@@ -323,12 +270,11 @@ class Keithley2450(SCPILabInstrument):
                 "output_on": bool(self.source_enabled),
             }
 
-    def safe_state(self) -> None:
-        """Abort the trigger model, output off, levels to 0 V / 0 A; every step is tried."""
-        self.sweep_cancel.set()
-        attempt_all(self.name, self.address, [
+    def safe_steps(self) -> SafeSteps:
+        """Abort the trigger model, output off, levels to 0 V / 0 A (:meth:`safe_state` tries every step)."""
+        return [
             ("abort trigger model", lambda: self.write(":ABOR")),
             ("output off", lambda: self.write(":OUTP 0")),
             ("voltage level 0 V", lambda: self.write(":SOUR:VOLT 0")),
             ("current level 0 A", lambda: self.write(":SOUR:CURR 0")),
-        ])
+        ]

@@ -24,31 +24,25 @@ Coverage
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
 
-from pymeasure.adapters import Adapter
 from pymeasure.instruments import Channel, Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from drivers.base import AdapterFactory, LabInstrument
+from drivers.base import LabInstrument
 from drivers.smu_common import (
+    IntegrationTiming,
     LabChannel,
-    channels_safe_state,
-    channels_snapshot,
+    MultiChannelSMU,
+    SafeSteps,
+    check_point_period,
     check_range,
     format_list,
     format_number,
+    list_sweep_result,
     parse_count,
     parse_numbers,
     split_fields,
-    sweep_result,
-    validate_sweep,
-    wait_for_points,
-    with_recovery,
 )
-from labctl.clock import Clock
-from labctl.errors import InstrumentError, ParameterError
 from labctl.roles import FloatArray, SweepResult
 
 #: Per-model maximum |V| and |I| (DC), from the 2600B datasheet.
@@ -138,6 +132,16 @@ class Keithley2600Channel(LabChannel):
     def _limits(self) -> tuple[tuple[float, float], tuple[float, float]]:
         return self.parent.voltage_range_V, self.parent.current_range_A
 
+    @property
+    def compliance_current_range_A(self) -> tuple[float, float]:
+        """1e-10 A up to the model's maximum current."""
+        return 1e-10, self._limits()[1][1]
+
+    @property
+    def compliance_voltage_range_V(self) -> tuple[float, float]:
+        """0.01 V up to the model's maximum voltage."""
+        return 0.01, self._limits()[0][1]
+
     # ------------------------------------------------------------------------------ SourceMeter role
     def source_voltage(self, voltage_V: float) -> None:
         level = check_range(voltage_V, self._limits()[0], "source voltage", " V")
@@ -153,27 +157,12 @@ class Keithley2600Channel(LabChannel):
             self.source_current_level = level
             self.raise_if_error("source_current")
 
-    def set_compliance_current(self, current_A: float) -> None:
-        self.compliance_current = check_range(current_A, (1e-10, self._limits()[1][1]),
-                                              "compliance current", " A")
-
-    def set_compliance_voltage(self, voltage_V: float) -> None:
-        self.compliance_voltage = check_range(voltage_V, (0.01, self._limits()[0][1]),
-                                              "compliance voltage", " V")
-
-    def set_nplc(self, nplc: float) -> None:
-        self.nplc = check_range(nplc, self.nplc_range, "NPLC")
-        self._nplc = float(nplc)
-
+    # smuX.source.output does not read the error queue itself (no check_set_errors): these do.
     def output_on(self) -> None:
-        with self.lock:
-            self.source_enabled = True
-            self.raise_if_error("output_on")
+        self.set_checked("source_enabled", True, "output_on")
 
     def output_off(self) -> None:
-        with self.lock:
-            self.source_enabled = False
-            self.raise_if_error("output_off")
+        self.set_checked("source_enabled", False, "output_off")
 
     def measure(self) -> tuple[float, float]:
         """One ``smuX.measure.iv()`` (current and voltage at once): (voltage_V, current_A)."""
@@ -198,22 +187,17 @@ class Keithley2600Channel(LabChannel):
         :func:`~drivers.smu_common.wait_for_points`): ``safe_state()`` from another thread aborts the sweep,
         which then raises :class:`~labctl.errors.InstrumentError`.
         """
-        values, dwell = validate_sweep(voltages_V, dwell_s, voltage_range_V=self._limits()[0],
-                                       dwell_range_s=self.dwell_range_s, max_points=self.max_sweep_points)
         smu = f"smu{self.id}"
         recovery = (f"{smu}.abort()", f"{smu}.source.delay = {smu}.DELAY_OFF")
-        return with_recovery(lambda: self._sweep(values, dwell), self.parent.write, recovery, self.name)
+        return self.run_list_sweep(voltages_V, dwell_s, recovery, self._limits()[0], write=self.parent.write)
 
     def sweep_timing(self, dwell_s: float) -> dict[str, float]:
         """The source delay that makes each point last ``dwell_s``; ParameterError if it cannot."""
         with self.lock:
             nplc = float(self.ask("print(smu{ch}.measure.nplc)"))
             line_frequency = float(self.parent.ask("print(localnode.linefreq)"))
-        minimum = nplc / line_frequency + POINT_OVERHEAD_S
-        if dwell_s < minimum:
-            raise ParameterError(
-                f"dwell_s = {dwell_s:g} s is shorter than the minimum point period {minimum:.6g} s of "
-                f"{self.name} at NPLC {nplc:g}, {line_frequency:g} Hz; lengthen dwell_s or lower the NPLC")
+        minimum = self.parent.min_point_period_s(nplc, line_frequency)
+        check_point_period(dwell_s, minimum, self.name, nplc, line_frequency)
         self._nplc = nplc
         return {"source_delay_s": dwell_s - minimum, "nplc": nplc, "line_frequency_Hz": line_frequency}
 
@@ -247,8 +231,7 @@ class Keithley2600Channel(LabChannel):
             self.raise_if_error("sweep set-up")
             write(f"{smu}.source.output = {smu}.OUTPUT_ON")
             write(f"{smu}.trigger.initiate()")
-        wait_for_points(self, lambda: parse_count(self.ask(f"print({smu}.nvbuffer1.n)")), n,
-                        dwell_s=dwell, nplc=self._nplc, cancel=self.sweep_cancel)
+        self.wait_for_readings(f"print({smu}.nvbuffer1.n)", n, dwell)
         with self.lock:
             data = parse_numbers(self.ask(f"printbuffer(1, {n}, {smu}.nvbuffer1.readings, "
                                           f"{smu}.nvbuffer2.readings, {smu}.nvbuffer1.timestamps)"))
@@ -256,28 +239,16 @@ class Keithley2600Channel(LabChannel):
             write(f"{smu}.source.levelv = {format_number(values[-1])}")
             write(f"{smu}.source.delay = {smu}.DELAY_OFF")
             self.raise_if_error("sweep")
-        return sweep_result(times, voltage, current, {
-            "dwell_s": dwell, "points": float(n), **timing,
-            "timing": "instrument trigger-model list sweep, source delay = period - integration - overhead",
-            "time_reference": f"{smu}.nvbuffer1.timestamps, first reading = 0",
-        })
+        return list_sweep_result(
+            times, voltage, current, dwell, n, **timing,
+            timing="instrument trigger-model list sweep, source delay = period - integration - overhead",
+            time_reference=f"{smu}.nvbuffer1.timestamps, first reading = 0")
 
     # -------------------------------------------------------------------------- Instrument role
-    def settings_snapshot(self) -> dict[str, float | str | bool]:
-        with self.lock:
-            return {
-                "source_function": str(self.source_mode),
-                "compliance_current_A": float(self.compliance_current),
-                "compliance_voltage_V": float(self.compliance_voltage),
-                "nplc": float(self.nplc),
-                "current_range_auto": bool(self.current_range_auto_enabled),
-                "current_range_A": float(self.current_range),
-                "four_wire": bool(self.four_wire_enabled),
-                "source_delay_s": float(self.source_delay),
-                "output_on": bool(self.source_enabled),
-            }
+    def model_settings(self) -> dict[str, float | str | bool]:
+        return {"source_delay_s": float(self.source_delay)}
 
-    def safe_steps(self) -> list[tuple[str, Callable[[], Any]]]:
+    def safe_steps(self) -> SafeSteps:
         smu = f"smu{self.id}"
         return [
             (f"{smu} abort", lambda: self.parent.write(f"{smu}.abort()")),
@@ -287,50 +258,24 @@ class Keithley2600Channel(LabChannel):
         ]
 
 
-class Keithley2600(LabInstrument):
+class Keithley2600(IntegrationTiming, MultiChannelSMU, LabInstrument):
     """Keithley 2600B SourceMeter (2602B: ±40.4 V / ±3.03 A; 2636B: ±202 V / ±1.515 A per channel), TSP.
 
-    Procedures get one channel: ``smu.channel("a")`` or ``smu.channel("b")``.
+    Procedures get one channel: ``smu.channel("a")`` or ``smu.channel("b")`` (``"smua"``/``"smub"`` also work).
     """
 
+    default_name = "Keithley 2600B"
+    point_overhead_s = POINT_OVERHEAD_S
+    model = ""  # set by identify()
     # The union of both models (used before connecting); identify() narrows them to the model's.
     voltage_range_V = Keithley2600Channel.voltage_range_V
-
-    @classmethod
-    def min_point_period_s(cls, nplc: float, line_frequency_Hz: float = 50.0) -> float:
-        """The shortest sweep point period at this NPLC:
-        integration plus the per-point overhead.
-
-        Procedures check scan rates with it before connecting; 50 Hz mains is the worst case."""
-        return nplc / line_frequency_Hz + POINT_OVERHEAD_S
     current_range_A = Keithley2600Channel.current_range_A
     nplc_range = Keithley2600Channel.nplc_range
     channel_names = ("a", "b")
+    channel_prefix = "smu"
 
     smua = Instrument.ChannelCreator(Keithley2600Channel, "a")
     smub = Instrument.ChannelCreator(Keithley2600Channel, "b")
-
-    def __init__(
-        self,
-        adapter: Adapter | str,
-        name: str = "Keithley 2600B",
-        *,
-        address: str = "",
-        adapter_factory: AdapterFactory | None = None,
-        clock: Clock | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(adapter, name, address=address, adapter_factory=adapter_factory, clock=clock,
-                         **kwargs)
-        self.model = ""
-
-    def channel(self, name: str) -> Keithley2600Channel:
-        """The SourceMeter role object of channel ``"a"`` or ``"b"`` (``"smua"``/``"smub"`` also work)."""
-        key = name.lower().removeprefix("smu")
-        if key not in self.channel_names:
-            raise ValueError(f"{self.name} has channels 'a' and 'b', not {name!r}")
-        chan: Keithley2600Channel = getattr(self, f"smu{key}")
-        return chan
 
     def replayable(self, header: str) -> bool:
         """Only source/measure attributes are replayed after a reconnect, no functions or trigger set-up."""
@@ -355,19 +300,6 @@ class Keithley2600(LabInstrument):
         for _ in range(min(count, 32)):
             reply = self.ask("print(errorqueue.next())")
             fields = reply.strip().split("\t")
-            try:
-                code = int(float(fields[0]))
-            except ValueError as exc:
-                raise InstrumentError(f"unreadable error queue entry {reply!r}",
-                                      instrument=self.name, address=self.address) from exc
+            code = self.error_code(fields[0], reply)
             errors.append((code, fields[1].strip() if len(fields) > 1 else ""))
         return errors
-
-    def settings_snapshot(self) -> dict[str, float | str | bool]:
-        """Both channels' settings, keys prefixed ``smua.`` / ``smub.``."""
-        with self.lock:
-            return channels_snapshot([self.smua, self.smub])
-
-    def safe_state(self) -> None:
-        """Both channels: abort, output off, levels 0; every step is tried."""
-        channels_safe_state(self.name, self.address, [self.smua, self.smub])

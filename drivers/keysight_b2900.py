@@ -19,30 +19,22 @@ Coverage
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
 
-from pymeasure.adapters import Adapter
 from pymeasure.instruments import Channel, Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from drivers.base import AdapterFactory, SCPILabInstrument
+from drivers.base import SCPILabInstrument
 from drivers.smu_common import (
+    IntegrationTiming,
     LabChannel,
-    channels_safe_state,
-    channels_snapshot,
+    MultiChannelSMU,
+    SafeSteps,
     check_range,
-    chunks,
-    format_list,
     format_number,
-    parse_count,
+    list_commands,
+    list_sweep_result,
     parse_numbers,
-    sweep_result,
-    validate_sweep,
-    wait_for_points,
-    with_recovery,
 )
-from labctl.clock import Clock
 from labctl.errors import ParameterError
 from labctl.roles import FloatArray, SweepResult
 
@@ -131,39 +123,13 @@ class KeysightB2900Channel(LabChannel):
     # ------------------------------------------------------------------------------ SourceMeter role
     def source_voltage(self, voltage_V: float) -> None:
         level = check_range(voltage_V, self.voltage_range_V, "source voltage", " V")
-        with self.lock:
-            self.write(":SOUR{ch}:FUNC:MODE VOLT")
-            self.write(":SOUR{ch}:VOLT:MODE FIX")
-            self.write(':SENS{ch}:FUNC "VOLT","CURR"')
-            self.write(f":SOUR{{ch}}:VOLT {format_number(level)}")
-            self.raise_if_error("source_voltage")
+        self.configure([":SOUR{ch}:FUNC:MODE VOLT", ":SOUR{ch}:VOLT:MODE FIX", ':SENS{ch}:FUNC "VOLT","CURR"',
+                        f":SOUR{{ch}}:VOLT {format_number(level)}"], "source_voltage")
 
     def source_current(self, current_A: float) -> None:
         level = check_range(current_A, self.current_range_A, "source current", " A")
-        with self.lock:
-            self.write(":SOUR{ch}:FUNC:MODE CURR")
-            self.write(":SOUR{ch}:CURR:MODE FIX")
-            self.write(':SENS{ch}:FUNC "VOLT","CURR"')
-            self.write(f":SOUR{{ch}}:CURR {format_number(level)}")
-            self.raise_if_error("source_current")
-
-    def set_compliance_current(self, current_A: float) -> None:
-        self.compliance_current = check_range(current_A, self.compliance_current_range_A,
-                                              "compliance current", " A")
-
-    def set_compliance_voltage(self, voltage_V: float) -> None:
-        self.compliance_voltage = check_range(voltage_V, self.compliance_voltage_range_V,
-                                              "compliance voltage", " V")
-
-    def set_nplc(self, nplc: float) -> None:
-        self.nplc = check_range(nplc, self.nplc_range, "NPLC")
-        self._nplc = float(nplc)
-
-    def output_on(self) -> None:
-        self.source_enabled = True
-
-    def output_off(self) -> None:
-        self.source_enabled = False
+        self.configure([":SOUR{ch}:FUNC:MODE CURR", ":SOUR{ch}:CURR:MODE FIX", ':SENS{ch}:FUNC "VOLT","CURR"',
+                        f":SOUR{{ch}}:CURR {format_number(level)}"], "source_current")
 
     def measure(self) -> tuple[float, float]:
         """One spot measurement of voltage and current (``:MEAS? (@n)``): (voltage_V, current_A)."""
@@ -188,9 +154,7 @@ class KeysightB2900Channel(LabChannel):
         :func:`~drivers.smu_common.wait_for_points`): ``safe_state()`` from another thread aborts the sweep,
         which then raises :class:`~labctl.errors.InstrumentError`.
         """
-        values, dwell = validate_sweep(voltages_V, dwell_s, voltage_range_V=self.voltage_range_V,
-                                       dwell_range_s=self.dwell_range_s, max_points=self.max_sweep_points)
-        return with_recovery(lambda: self._sweep(values, dwell), self.write, _SWEEP_RECOVERY, self.name)
+        return self.run_list_sweep(voltages_V, dwell_s, _SWEEP_RECOVERY, self.voltage_range_V)
 
     def _sweep(self, values: FloatArray, dwell: float) -> SweepResult:
         n = values.size
@@ -208,9 +172,8 @@ class KeysightB2900Channel(LabChannel):
             self.write(':SENS{ch}:FUNC "VOLT","CURR"')
             self.write(":SOUR{ch}:VOLT:MODE FIX")
             self.write(f":SOUR{{ch}}:VOLT {format_number(values[0])}")
-            for k, chunk in enumerate(chunks(values)):
-                self.write((":SOUR{ch}:LIST:VOLT " if k == 0 else ":SOUR{ch}:LIST:VOLT:APP ")
-                           + format_list(chunk))
+            for command in list_commands(":SOUR{ch}:LIST:VOLT", values):
+                self.write(command)
             self.write(":SOUR{ch}:VOLT:MODE LIST")
             if dwell > 0:
                 self.write(":TRIG{ch}:SOUR TIM")
@@ -228,8 +191,7 @@ class KeysightB2900Channel(LabChannel):
             self.raise_if_error("sweep set-up")
             self.write(":OUTP{ch} 1")
             self.write(":INIT (@{ch})")
-        wait_for_points(self, lambda: parse_count(self.ask(":TRAC{ch}:POIN:ACT?")), n,
-                        dwell_s=dwell, nplc=self._nplc, cancel=self.sweep_cancel)
+        self.wait_for_readings(":TRAC{ch}:POIN:ACT?", n, dwell)
         with self.lock:
             voltage = parse_numbers(self.ask(":FETC:ARR:VOLT? (@{ch})"))
             current = parse_numbers(self.ask(":FETC:ARR:CURR? (@{ch})"))
@@ -244,28 +206,14 @@ class KeysightB2900Channel(LabChannel):
             self.write(":TRIG{ch}:COUN 1")
             self.write(":TRIG{ch}:ACQ:DEL 0")
             self.raise_if_error("sweep")
-        return sweep_result(times, voltage, current, {
-            "dwell_s": dwell, "points": float(n), "acquire_delay_s": acquire_delay,
-            "timing": "instrument list sweep, trigger timer period = dwell" if dwell > 0
+        return list_sweep_result(
+            times, voltage, current, dwell, n, acquire_delay_s=acquire_delay,
+            timing="instrument list sweep, trigger timer period = dwell" if dwell > 0
             else "instrument list sweep, automatic internal trigger (back to back)",
-            "time_reference": "B2900 :FETC:ARR:TIME?, first reading = 0",
-        })
+            time_reference="B2900 :FETC:ARR:TIME?, first reading = 0")
 
     # -------------------------------------------------------------------------- Instrument role
-    def settings_snapshot(self) -> dict[str, float | str | bool]:
-        with self.lock:
-            return {
-                "source_function": str(self.source_mode),
-                "compliance_current_A": float(self.compliance_current),
-                "compliance_voltage_V": float(self.compliance_voltage),
-                "nplc": float(self.nplc),
-                "current_range_auto": bool(self.current_range_auto_enabled),
-                "current_range_A": float(self.current_range),
-                "four_wire": bool(self.four_wire_enabled),
-                "output_on": bool(self.source_enabled),
-            }
-
-    def safe_steps(self) -> list[tuple[str, Callable[[], Any]]]:
+    def safe_steps(self) -> SafeSteps:
         ch = f"ch{self.id}"
         return [
             (f"{ch} abort", lambda: self.write(":ABOR (@{ch})")),
@@ -276,58 +224,24 @@ class KeysightB2900Channel(LabChannel):
         ]
 
 
-class KeysightB2900(SCPILabInstrument):
+class KeysightB2900(IntegrationTiming, MultiChannelSMU, SCPILabInstrument):
     """Keysight B2902A Precision SMU (±210 V, ±3.03 A DC per channel), two channels.
 
-    Procedures get one channel: ``smu.channel("1")`` or ``smu.channel("2")``.
+    Procedures get one channel: ``smu.channel("1")`` or ``smu.channel("2")`` (``1``, ``"ch2"`` also work).
+    The minimum point period is the aperture plus the acquire overhead.
     """
 
+    default_name = "Keysight B2902A"
+    point_overhead_s = ACQUIRE_OVERHEAD_S
     voltage_range_V = KeysightB2900Channel.voltage_range_V
-
-    @classmethod
-    def min_point_period_s(cls, nplc: float, line_frequency_Hz: float = 50.0) -> float:
-        """The shortest sweep point period at this NPLC:
-        aperture plus the acquire overhead.
-
-        Procedures check scan rates with it before connecting; 50 Hz mains is the worst case."""
-        return nplc / line_frequency_Hz + ACQUIRE_OVERHEAD_S
     current_range_A = KeysightB2900Channel.current_range_A
     nplc_range = KeysightB2900Channel.nplc_range
     channel_names = ("1", "2")
+    channel_prefix = "ch"
 
     ch1 = Instrument.ChannelCreator(KeysightB2900Channel, "1")
     ch2 = Instrument.ChannelCreator(KeysightB2900Channel, "2")
 
-    def __init__(
-        self,
-        adapter: Adapter | str,
-        name: str = "Keysight B2902A",
-        *,
-        address: str = "",
-        adapter_factory: AdapterFactory | None = None,
-        clock: Clock | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(adapter, name, address=address, adapter_factory=adapter_factory, clock=clock,
-                         **kwargs)
-
-    def channel(self, name: str | int) -> KeysightB2900Channel:
-        """The SourceMeter role object of channel ``"1"`` or ``"2"`` (``1``, ``"ch2"`` also work)."""
-        key = str(name).lower().removeprefix("ch")
-        if key not in self.channel_names:
-            raise ValueError(f"{self.name} has channels '1' and '2', not {name!r}")
-        chan: KeysightB2900Channel = getattr(self, f"ch{key}")
-        return chan
-
     def replayable(self, header: str) -> bool:
         """Lists and actions that take a channel list (``:INIT (@1)``) are never re-sent."""
         return not _NOT_REPLAYED.match(header.upper())
-
-    def settings_snapshot(self) -> dict[str, float | str | bool]:
-        """Both channels' settings, keys prefixed ``ch1.`` / ``ch2.``."""
-        with self.lock:
-            return channels_snapshot([self.ch1, self.ch2])
-
-    def safe_state(self) -> None:
-        """Both channels: abort, output off, fixed mode, levels 0; every step is tried."""
-        channels_safe_state(self.name, self.address, [self.ch1, self.ch2])

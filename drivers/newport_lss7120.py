@@ -34,12 +34,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pymeasure.adapters import Adapter
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from drivers.base import AdapterFactory, SCPILabInstrument, attempt_all
-from labctl.clock import Clock
+from drivers.base import SCPILabInstrument, attempt_all
 from labctl.errors import InstrumentError
 
 log = logging.getLogger(__name__)
@@ -62,6 +60,9 @@ def _on_off(reply: Any) -> str:
 class NewportLSS7120(SCPILabInstrument):
     """Newport/Oriel VeraSol LSS-7120 LED solar simulator (LightSource role)."""
 
+    default_name = "Newport LSS-7120"
+    #: The error queue is drained with ``ERROR?`` (entries ``<code>,<text>``; ``0`` means empty).
+    error_query = "ERROR?"
     #: Settable intensity, suns (AMPLitude range of the LSS-7120).
     intensity_range_suns = (0.1, 1.0)
     #: Spectrum memory slots: 0 factory AM1.5G, 1 front-panel custom, 2–10 user.
@@ -104,19 +105,6 @@ class NewportLSS7120(SCPILabInstrument):
         cast=int,
     )
 
-    def __init__(
-        self,
-        adapter: Adapter | str,
-        name: str = "Newport LSS-7120",
-        *,
-        address: str = "",
-        adapter_factory: AdapterFactory | None = None,
-        clock: Clock | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(adapter, name, address=address, adapter_factory=adapter_factory, clock=clock,
-                         **kwargs)
-
     def identify(self) -> str:
         """``*IDN?``; raises when the instrument at the address is not an LSS-7120."""
         idn = self.ask("*IDN?").strip()
@@ -126,23 +114,12 @@ class NewportLSS7120(SCPILabInstrument):
         return idn
 
     # ------------------------------------------------------------------------- errors and status
-    def check_errors(self) -> list[tuple[int, str]]:
-        """Drain the error queue with ``ERROR?`` (entries ``<code>,<text>``; ``0`` means empty)."""
-        errors: list[tuple[int, str]] = []
-        for _ in range(32):
-            reply = self.ask("ERROR?").strip()
-            head, sep, message = reply.partition(",")
-            if not sep:
-                head, _, message = reply.partition(" ")
-            try:
-                code = int(float(head))
-            except ValueError as exc:
-                raise InstrumentError(f"unreadable error queue entry {reply!r}",
-                                      instrument=self.name, address=self.address) from exc
-            if code == 0:
-                break
-            errors.append((code, message.strip().strip('"')))
-        return errors
+    def split_error_entry(self, reply: str) -> tuple[str, str]:
+        """``<code>,<text>``, or ``<code> <text>`` as some firmware answers."""
+        head, sep, message = reply.partition(",")
+        if not sep:
+            head, _, message = reply.partition(" ")
+        return head, message
 
     def head_status(self) -> dict[str, bool]:
         """Decoded ``STATUS?``."""

@@ -8,7 +8,10 @@ buffer. The model-specific part is the command sequence; the rest lives here so 
 - how a buffer reply is parsed (``9.91e37`` is "not a number" on Keithley and Keysight SMUs),
 - how the driver waits for the instrument to finish (through the instrument's clock, polling its buffer
   count, never blocking a query past the VISA timeout),
-- how ``time_s`` (relative to the first reading) and the achieved scan rate are computed.
+- how ``time_s`` (relative to the first reading) and the achieved scan rate are computed,
+- the sweep state every SMU (or SMU channel) keeps, and its safe state (:class:`SourceMeterMixin`),
+- the minimum point period of SMUs that add a fixed overhead to the integration (:class:`IntegrationTiming`),
+- how a channelled SMU hands out its channels (:class:`MultiChannelSMU`).
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
-from pymeasure.instruments import Channel
 
+from drivers import base
 from drivers.base import attempt_all
 from labctl.clock import Clock
 from labctl.errors import ConnectionLost, InstrumentError, InstrumentTimeout, ParameterError
@@ -36,10 +39,38 @@ LIST_CHUNK = 100
 LINE_PERIOD_S = 1 / 50
 
 
+SafeSteps = list[tuple[str, Callable[[], Any]]]
+
+
 class _Timed(Protocol):
-    name: str
-    address: str
-    clock: Clock
+    @property
+    def name(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def clock(self) -> Clock: ...
+
+
+class _SourceMeter(_Timed, Protocol):
+    """What :class:`SourceMeterMixin` needs from the instrument or channel it is mixed into."""
+
+    _nplc: float
+    sweep_cancel: threading.Event
+    dwell_range_s: tuple[float, float]
+    max_sweep_points: int
+    compliance_current_range_A: tuple[float, float]
+    compliance_voltage_range_V: tuple[float, float]
+    compliance_current: Any
+    compliance_voltage: Any
+    source_enabled: Any
+
+    @property
+    def lock(self) -> Any: ...
+    def ask(self, command: str, query_delay: float | None = None) -> str: ...
+    def write(self, command: str, **kwargs: Any) -> None: ...
+    def raise_if_error(self, context: str = "") -> None: ...
+    def safe_steps(self) -> SafeSteps: ...
+    def _sweep(self, values: FloatArray, dwell: float) -> SweepResult: ...
 
 
 def check_range(value: float, limits: tuple[float, float], what: str, unit: str = "") -> float:
@@ -94,6 +125,13 @@ def chunks(values: FloatArray, size: int = LIST_CHUNK) -> list[FloatArray]:
     return [values[i:i + size] for i in range(0, len(values), size)]
 
 
+def list_commands(header: str, values: FloatArray) -> list[str]:
+    """The SCPI list command ``header`` with the first 100 values, then ``header:APP`` with each further 100
+    (``:SOUR:LIST:VOLT 0,0.01,...``, ``:SOUR:LIST:VOLT:APP 1,1.01,...``)."""
+    return [(f"{header} " if k == 0 else f"{header}:APP ") + format_list(chunk)
+            for k, chunk in enumerate(chunks(values))]
+
+
 def parse_numbers(reply: str, separator: str = ",") -> FloatArray:
     """A reply of separated numbers as floats; 9.91e37 ("not a number") becomes NaN."""
     text = reply.strip()
@@ -143,6 +181,31 @@ def sweep_result(time_s: FloatArray, voltage_V: FloatArray, current_A: FloatArra
     return SweepResult(time_s=times, voltage_V=np.asarray(voltage_V, dtype=np.float64),
                        current_A=np.asarray(current_A, dtype=np.float64),
                        achieved_rate_V_s=achieved_rate_V_s(times, voltage_V), settings=dict(settings))
+
+
+def integration_period_s(nplc: float, line_frequency_Hz: float, overhead_s: float) -> float:
+    """The shortest point period of an SMU that adds ``overhead_s`` to the integration (NPLC / line frequency)."""
+    return nplc / line_frequency_Hz + overhead_s
+
+
+def check_point_period(dwell_s: float, minimum_s: float, where: str, nplc: float, line_frequency_Hz: float,
+                       condition: str = "") -> None:
+    """:class:`ParameterError` when ``dwell_s`` is shorter than the minimum point period ``minimum_s`` of the
+    instrument ``where`` at this NPLC and line frequency (``condition``: any further state the minimum depends
+    on, ``", auto-zero on"``)."""
+    if dwell_s < minimum_s:
+        raise ParameterError(
+            f"dwell_s = {dwell_s:g} s is shorter than the minimum point period {minimum_s:.6g} s of "
+            f"{where} at NPLC {nplc:g}, {line_frequency_Hz:g} Hz{condition}; lengthen dwell_s or lower the NPLC")
+
+
+def list_sweep_result(time_s: FloatArray, voltage_V: FloatArray, current_A: FloatArray, dwell_s: float,
+                      n_points: int, timing: str, time_reference: str, **settings: float) -> SweepResult:
+    """:func:`sweep_result` of an instrument list sweep; its settings record the dwell, the number of points,
+    the model's own timing ``settings``, how the timing was made and what ``time_s`` counts from."""
+    return sweep_result(time_s, voltage_V, current_A, {
+        "dwell_s": dwell_s, "points": float(n_points), **settings, "timing": timing, "time_reference": time_reference,
+    })
 
 
 def point_time_s(dwell_s: float, nplc: float) -> float:
@@ -214,7 +277,91 @@ def parse_count(reply: Any) -> int:
     return round(float(str(reply).strip()))
 
 
-class LabChannel(Channel):
+class IntegrationTiming:
+    """The minimum point period of an SMU whose sweep point is the integration plus a fixed overhead."""
+
+    #: Time per sweep point beyond the integration and any delay (the model's figure).
+    point_overhead_s: ClassVar[float]
+
+    @classmethod
+    def min_point_period_s(cls, nplc: float, line_frequency_Hz: float = 50.0) -> float:
+        """The shortest sweep point period at this NPLC: integration plus the per-point overhead.
+
+        Procedures check scan rates with it before connecting; 50 Hz mains is the worst case."""
+        return integration_period_s(nplc, line_frequency_Hz, cls.point_overhead_s)
+
+
+class SourceMeterMixin:
+    """What every SMU driver (a single-channel instrument or one channel) does the same way.
+
+    It keeps the NPLC last set (``_nplc``, only used to estimate how long a sweep takes) and the event
+    (``sweep_cancel``) that :meth:`safe_state` sets to stop a sweep waiting in another thread; it runs a list
+    sweep (:meth:`run_list_sweep`: validation, the model's ``_sweep``, recovery) and waits for the buffer
+    (:meth:`wait_for_readings`). Subclasses implement ``_sweep`` and :meth:`safe_steps`.
+
+    The compliance and output role methods set the properties ``compliance_current``, ``compliance_voltage``
+    and ``source_enabled``, which read the error queue themselves (``check_set_errors``); drivers whose
+    properties do not override them with :meth:`set_checked`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._nplc = 1.0  # *RST default; only used to estimate how long a sweep takes
+        self.sweep_cancel = threading.Event()  # set by safe_state() to stop waiting for a sweep
+
+    def set_compliance_current(self: _SourceMeter, current_A: float) -> None:
+        self.compliance_current = check_range(current_A, self.compliance_current_range_A,
+                                              "compliance current", " A")
+
+    def set_compliance_voltage(self: _SourceMeter, voltage_V: float) -> None:
+        self.compliance_voltage = check_range(voltage_V, self.compliance_voltage_range_V,
+                                              "compliance voltage", " V")
+
+    def output_on(self: _SourceMeter) -> None:
+        self.source_enabled = True
+
+    def output_off(self: _SourceMeter) -> None:
+        self.source_enabled = False
+
+    def configure(self: _SourceMeter, commands: Sequence[str], context: str) -> None:
+        """Send ``commands`` in order as one locked step, then read the error queue (raising with ``context``)."""
+        with self.lock:
+            for command in commands:
+                self.write(command)
+            self.raise_if_error(context)
+
+    def set_checked(self: _SourceMeter, attribute: str, value: Any, context: str) -> None:
+        """Set a property that does not read the error queue itself, then read it, as one locked step."""
+        with self.lock:
+            setattr(self, attribute, value)
+            self.raise_if_error(context)
+
+    def run_list_sweep(self: _SourceMeter, voltages_V: Sequence[float] | FloatArray, dwell_s: float,
+                       recovery: Sequence[str], voltage_range_V: tuple[float, float],
+                       write: Callable[[str], None] | None = None) -> SweepResult:
+        """Validate the list and the dwell (nothing is sent for bad ones), then run the model's ``_sweep``;
+        if it fails, send ``recovery`` best effort through ``write`` (default: the driver's) and re-raise
+        (:func:`with_recovery`)."""
+        values, dwell = validate_sweep(voltages_V, dwell_s, voltage_range_V=voltage_range_V,
+                                       dwell_range_s=self.dwell_range_s, max_points=self.max_sweep_points)
+        return with_recovery(lambda: self._sweep(values, dwell), write or self.write, recovery, self.name)
+
+    def wait_for_readings(self: _SourceMeter, count_query: str, n_points: int, dwell_s: float) -> None:
+        """Wait with the lock released until the buffer count ``count_query`` reports ``n_points`` readings
+        (:func:`wait_for_points`; :meth:`safe_state` from another thread stops it)."""
+        wait_for_points(self, lambda: parse_count(self.ask(count_query)), n_points, dwell_s=dwell_s,
+                        nplc=self._nplc, cancel=self.sweep_cancel)
+
+    def safe_steps(self) -> SafeSteps:
+        raise NotImplementedError
+
+    def safe_state(self: _SourceMeter) -> None:
+        """Stop waiting for a sweep, then every safe-state step, all tried; failures are listed afterwards."""
+        self.sweep_cancel.set()
+        attempt_all(self.name, self.address, self.safe_steps())
+
+
+class LabChannel(SourceMeterMixin, base.LabChannel):
     """A pymeasure channel of a :class:`~drivers.base.LabInstrument` that can be handed to a procedure.
 
     Queries go through the parent's :meth:`~drivers.base.LabInstrument.ask` (its lock, retries and
@@ -223,14 +370,6 @@ class LabChannel(Channel):
     """
 
     prefix = "ch"
-
-    def __init__(self, parent: Any, id: str, **kwargs: Any) -> None:
-        super().__init__(parent, id, **kwargs)
-        self._nplc = 1.0  # *RST default; only used to estimate how long a sweep takes
-        self.sweep_cancel = threading.Event()  # set by safe_state() to stop waiting for a sweep
-
-    def ask(self, command: str, query_delay: float | None = None) -> str:
-        return str(self.parent.ask(self.insert_id(command), query_delay))
 
     @property
     def lock(self) -> Any:
@@ -255,16 +394,29 @@ class LabChannel(Channel):
     def raise_if_error(self, context: str = "") -> None:
         self.parent.raise_if_error(f"{self.prefix}{self.id} {context}".strip())
 
+    def set_nplc(self, nplc: float) -> None:
+        """Integration time in power-line cycles (the channel's ``nplc`` property)."""
+        self.nplc = check_range(nplc, self.nplc_range, "NPLC")
+        self._nplc = float(nplc)
+
     def settings_snapshot(self) -> dict[str, float | str | bool]:
-        raise NotImplementedError
+        """The channel's settings (:meth:`model_settings` before the output state), read as one locked step."""
+        with self.lock:
+            return {
+                "source_function": str(self.source_mode),
+                "compliance_current_A": float(self.compliance_current),
+                "compliance_voltage_V": float(self.compliance_voltage),
+                "nplc": float(self.nplc),
+                "current_range_auto": bool(self.current_range_auto_enabled),
+                "current_range_A": float(self.current_range),
+                "four_wire": bool(self.four_wire_enabled),
+                **self.model_settings(),
+                "output_on": bool(self.source_enabled),
+            }
 
-    def safe_steps(self) -> list[tuple[str, Callable[[], Any]]]:
-        raise NotImplementedError
-
-    def safe_state(self) -> None:
-        """This channel only; every step is tried, failures are listed afterwards."""
-        self.sweep_cancel.set()
-        attempt_all(self.name, self.address, self.safe_steps())
+    def model_settings(self) -> dict[str, float | str | bool]:
+        """Settings only this model has, for :meth:`settings_snapshot`."""
+        return {}
 
 
 def channels_snapshot(channels: Sequence[LabChannel]) -> dict[str, float | str | bool]:
@@ -278,8 +430,40 @@ def channels_snapshot(channels: Sequence[LabChannel]) -> dict[str, float | str |
 
 def channels_safe_state(name: str, address: str, channels: Sequence[LabChannel]) -> None:
     """The safe-state steps of every channel, all tried, one error listing the failures."""
-    steps: list[tuple[str, Callable[[], Any]]] = []
+    steps: SafeSteps = []
     for chan in channels:
         chan.sweep_cancel.set()
         steps += chan.safe_steps()
     attempt_all(name, address, steps)
+
+
+class MultiChannelSMU:
+    """An SMU with several :class:`LabChannel` channels: attributes ``<channel_prefix><name>`` for each name
+    in :attr:`channel_names` (``smua``/``smub``, ``ch1``/``ch2``)."""
+
+    channel_names: ClassVar[tuple[str, ...]]
+    channel_prefix: ClassVar[str]
+    name: str
+    address: str
+    lock: Any
+
+    def channel(self, name: str | int) -> Any:
+        """The SourceMeter role object of one channel, by its name with or without the prefix
+        (``"a"``, ``"smua"``; ``"1"``, ``1``, ``"ch1"``)."""
+        key = str(name).lower().removeprefix(self.channel_prefix)
+        if key not in self.channel_names:
+            listed = " and ".join(f"'{c}'" for c in self.channel_names)
+            raise ValueError(f"{self.name} has channels {listed}, not {name!r}")
+        return getattr(self, f"{self.channel_prefix}{key}")
+
+    def all_channels(self) -> list[LabChannel]:
+        return [getattr(self, f"{self.channel_prefix}{key}") for key in self.channel_names]
+
+    def settings_snapshot(self) -> dict[str, float | str | bool]:
+        """Every channel's settings, keys prefixed with the channel (``smua.``, ``ch1.``)."""
+        with self.lock:
+            return channels_snapshot(self.all_channels())
+
+    def safe_state(self) -> None:
+        """Every channel's safe-state steps (abort, output off, levels 0); every step is tried."""
+        channels_safe_state(self.name, self.address, self.all_channels())

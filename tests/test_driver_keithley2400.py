@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 import pytest
-from pymeasure.adapters import ProtocolAdapter
+from instrument_helpers import failing_instrument
 from pymeasure.test import expected_protocol
 
 from drivers import smu_common
@@ -28,19 +28,6 @@ IDN = "KEITHLEY INSTRUMENTS INC.,MODEL 2400,4108527,C30   Mar 17 2006 09:29:29/A
 
 def protocol(*pairs):
     return expected_protocol(Keithley2400, [FORMAT, *pairs], clock=VirtualClock())
-
-
-class FailingAdapter(ProtocolAdapter):
-    """A protocol adapter whose link drops when one given command is written."""
-
-    def __init__(self, comm_pairs, fail_on: str) -> None:
-        super().__init__(comm_pairs)
-        self.fail_on = fail_on
-
-    def _write(self, command: str, **kwargs) -> None:
-        if command == self.fail_on:
-            raise ConnectionResetError("link dropped")
-        super()._write(command, **kwargs)
 
 
 def test_satisfies_the_source_meter_role():
@@ -291,8 +278,7 @@ def test_safe_state():  # :ABORt, OUTPut subsystem
 
 
 def test_safe_state_tries_every_step_when_one_fails():
-    adapter = FailingAdapter([FORMAT, SAFE[0], *SAFE[2:]], fail_on="OUTPUT 0")
-    inst = Keithley2400(adapter, clock=VirtualClock())
+    adapter, inst = failing_instrument(Keithley2400, [FORMAT, SAFE[0], *SAFE[2:]], fail_on="OUTPUT 0")
     with pytest.raises(InstrumentError, match="output off"):
         inst.safe_state()
     assert adapter._index == 5  # every other step was still sent

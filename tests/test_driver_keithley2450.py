@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pymeasure.adapters import ProtocolAdapter
+from instrument_helpers import cell_world, failing_instrument, source_and_switch_on
 from pymeasure.test import expected_protocol
 
 from drivers.keithley2450 import Keithley2450
@@ -23,19 +23,6 @@ IDN = "KEITHLEY INSTRUMENTS,MODEL 2450,04451117,1.6.7c"
 
 def protocol(*pairs):
     return expected_protocol(Keithley2450, list(pairs), clock=VirtualClock())
-
-
-class FailingAdapter(ProtocolAdapter):
-    """A protocol adapter whose link drops when one given command is written."""
-
-    def __init__(self, comm_pairs, fail_on: str) -> None:
-        super().__init__(comm_pairs)
-        self.fail_on = fail_on
-
-    def _write(self, command: str, **kwargs) -> None:
-        if command == self.fail_on:
-            raise ConnectionResetError("link dropped")
-        super()._write(command, **kwargs)
 
 
 def test_satisfies_the_source_meter_role():
@@ -239,8 +226,7 @@ def test_safe_state():  # :ABORt, :OUTPut[1][:STATe]
 
 
 def test_safe_state_tries_every_step_when_one_fails():
-    adapter = FailingAdapter([SAFE[0], *SAFE[2:]], fail_on=":OUTP 0")
-    inst = Keithley2450(adapter, clock=VirtualClock())
+    adapter, inst = failing_instrument(Keithley2450, [SAFE[0], *SAFE[2:]], fail_on=":OUTP 0")
     with pytest.raises(InstrumentError, match="output off"):
         inst.safe_state()
     assert adapter._index == 3
@@ -255,18 +241,11 @@ def test_sweep_scan_rate_on_the_simulated_bench():
     """Integration with the 2450 mock: the point period is the requested one (0.1 V/s in 10 mV steps)."""
     from drivers.transport import SimAdapter
     from mock_instruments.keithley2450 import MockKeithley2450
-    from mock_instruments.presets import preset
-    from mock_instruments.world import World
 
-    world = World(clock=VirtualClock(), seed=7)
-    world.add_light("light", warmup_tau_s=0.0, drift_fraction=0.0, shutter_open=True)
-    world.add_device("cell", preset("wbg_ref", area_cm2=0.1))
+    world = cell_world(7)
     world.wire("smu", "cell")
     smu = Keithley2450(SimAdapter(MockKeithley2450(world, "smu")), clock=world.clock)
-    smu.set_compliance_current(0.01)
-    smu.set_nplc(0.1)
-    smu.source_voltage(1.3)
-    smu.output_on()
+    source_and_switch_on(smu, 1.3)
     voltages = np.round(np.arange(1.3, -0.1 - 1e-9, -0.01), 4)
     result = smu.sweep_voltage(voltages, 0.1)
     assert result.achieved_rate_V_s == pytest.approx(0.1, rel=0.02)

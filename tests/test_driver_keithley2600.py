@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pymeasure.adapters import ProtocolAdapter
+from instrument_helpers import failing_instrument
 from pymeasure.test import expected_protocol
 
 from drivers.keithley2600 import Keithley2600, Keithley2600Channel
@@ -25,19 +25,6 @@ IDN_2636B = "Keithley Instruments Inc., Model 2636B, 4326551, 4.0.4"
 
 def protocol(*pairs):
     return expected_protocol(Keithley2600, list(pairs), clock=VirtualClock())
-
-
-class FailingAdapter(ProtocolAdapter):
-    """A protocol adapter whose link drops when one given command is written."""
-
-    def __init__(self, comm_pairs, fail_on: str) -> None:
-        super().__init__(comm_pairs)
-        self.fail_on = fail_on
-
-    def _write(self, command: str, **kwargs) -> None:
-        if command == self.fail_on:
-            raise ConnectionResetError("link dropped")
-        super()._write(command, **kwargs)
 
 
 def test_channels_satisfy_the_source_meter_role():
@@ -260,9 +247,8 @@ def test_channel_safe_state_only_touches_its_channel():
 
 def test_safe_state_tries_every_step_when_one_fails():
     steps = safe("smua") + safe("smub")
-    adapter = FailingAdapter([s for s in steps if s[0] != "smua.source.output = 0"],
-                             fail_on="smua.source.output = 0")
-    inst = Keithley2600(adapter, clock=VirtualClock())
+    adapter, inst = failing_instrument(Keithley2600, [s for s in steps if s[0] != "smua.source.output = 0"],
+                                       fail_on="smua.source.output = 0")
     with pytest.raises(InstrumentError, match="smua output off"):
         inst.safe_state()
     assert adapter._index == 7

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pymeasure.adapters import ProtocolAdapter
+from instrument_helpers import failing_instrument
 from pymeasure.test import expected_protocol
 
 from drivers.keysight_b2900 import KeysightB2900, KeysightB2900Channel
@@ -24,19 +24,6 @@ IDN = "Agilent Technologies,B2902A,MY51140123,3.4.2011.5100"
 
 def protocol(*pairs):
     return expected_protocol(KeysightB2900, list(pairs), clock=VirtualClock())
-
-
-class FailingAdapter(ProtocolAdapter):
-    """A protocol adapter whose link drops when one given command is written."""
-
-    def __init__(self, comm_pairs, fail_on: str) -> None:
-        super().__init__(comm_pairs)
-        self.fail_on = fail_on
-
-    def _write(self, command: str, **kwargs) -> None:
-        if command == self.fail_on:
-            raise ConnectionResetError("link dropped")
-        super()._write(command, **kwargs)
 
 
 def test_channels_satisfy_the_source_meter_role():
@@ -268,8 +255,7 @@ def test_channel_safe_state_only_touches_its_channel():
 
 def test_safe_state_tries_every_step_when_one_fails():
     steps = safe("1") + safe("2")
-    adapter = FailingAdapter([s for s in steps if s[0] != ":OUTP1 0"], fail_on=":OUTP1 0")
-    inst = KeysightB2900(adapter, clock=VirtualClock())
+    adapter, inst = failing_instrument(KeysightB2900, [s for s in steps if s[0] != ":OUTP1 0"], fail_on=":OUTP1 0")
     with pytest.raises(InstrumentError, match="ch1 output off"):
         inst.safe_state()
     assert adapter._index == 9

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from instrument_helpers import sim_driver
 
 from drivers.base import LabInstrument
-from drivers.transport import SimAdapter
 from labctl.errors import ConnectionLost, InstrumentTimeout
 from mock_instruments.base import Faults
 from mock_instruments.keithley2450 import MockKeithley2450
@@ -31,8 +31,7 @@ def make(**faults: object) -> tuple[World, MockKeithley2450, Probe]:
     world.add_device("cell", preset("wbg_ref"))
     world.wire("smu", "cell")
     mock = MockKeithley2450(world, "smu", faults=dict(faults), timeout_s=1.0)
-    probe = Probe(SimAdapter(mock), "smu", address=ADDRESS, adapter_factory=lambda: SimAdapter(mock),
-                  clock=world.clock)
+    probe = sim_driver(Probe, mock, ADDRESS, world.clock)
     return world, mock, probe
 
 

@@ -6,56 +6,32 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from instrument_helpers import (
+    RawBench,
+    cell_world,
+    check_short_sweep,
+    check_smu_recovers,
+    driver_over_tcp,
+    sim_driver,
+    source_and_switch_on,
+)
 
 from drivers.keithley2400 import Keithley2400
-from drivers.transport import SimAdapter, open_visa
-from labctl.clock import VirtualClock
-from labctl.errors import ConnectionLost
-from mock_instruments.base import MockConnection
 from mock_instruments.keithley2400 import MockKeithley2400
-from mock_instruments.presets import preset
 from mock_instruments.registry import mock_class
-from mock_instruments.server import serve
-from mock_instruments.world import World
 
-AREA_CM2 = 0.1
 ADDRESS = "sim://keithley2400/smu"
 
 
-class Bench:
+class Bench(RawBench):
     def __init__(self, seed: int = 3, lit: bool = True, **options: object) -> None:
-        self.world = World(clock=VirtualClock(), seed=seed)
-        self.light = self.world.add_light("light", warmup_tau_s=0.0, drift_fraction=0.0, shutter_open=lit)
-        self.cell = self.world.add_device("cell", preset("wbg_ref", area_cm2=AREA_CM2))
+        self.world = cell_world(seed, lit=lit)
         self.world.wire("smu", "cell")
         self.smu = MockKeithley2400(self.world, "smu", **options)
-        self.conn: MockConnection = self.smu.connect()
-
-    def write(self, *messages: str) -> None:
-        for message in messages:
-            self.conn.write(message)
-
-    def ask(self, message: str) -> str:
-        self.conn.write(message)
-        return self.conn.read()
-
-    def values(self, message: str) -> np.ndarray:
-        return np.array(self.ask(message).split(","), float)
-
-    def errors(self) -> list[int]:
-        codes = []
-        while (code := int(self.ask(":SYST:ERR?").split(",")[0])) != 0:
-            codes.append(code)
-        return codes
+        self.conn = self.smu.connect()
 
     def driver(self) -> Keithley2400:
-        return Keithley2400(SimAdapter(self.smu), "smu", address=ADDRESS, clock=self.world.clock,
-                            adapter_factory=lambda: SimAdapter(self.smu))
-
-
-@pytest.fixture
-def bench() -> Bench:
-    return Bench()
+        return sim_driver(Keithley2400, self.smu, ADDRESS, self.world.clock)
 
 
 # ------------------------------------------------------------------------------ raw SCPI (manual)
@@ -168,10 +144,7 @@ def test_compliance_clamps_and_sets_the_status_bit(bench: Bench) -> None:
 def test_driver_role_methods_against_the_mock(bench: Bench) -> None:
     smu = bench.driver()
     assert smu.identify().startswith("KEITHLEY INSTRUMENTS INC.,MODEL 2400")
-    smu.set_compliance_current(0.01)
-    smu.set_nplc(0.1)
-    smu.source_voltage(0.0)
-    smu.output_on()
+    source_and_switch_on(smu, 0.0)
     voltage, current = smu.measure()
     assert voltage == 0.0 and current == pytest.approx(-1.726e-3, rel=0.05)
     smu.set_compliance_voltage(2.0)
@@ -188,10 +161,7 @@ def test_driver_role_methods_against_the_mock(bench: Bench) -> None:
 
 def test_driver_sweep_hits_the_requested_scan_rate_and_shows_hysteresis(bench: Bench) -> None:
     smu = bench.driver()
-    smu.set_compliance_current(0.01)
-    smu.set_nplc(0.1)
-    smu.source_voltage(1.4)
-    smu.output_on()
+    source_and_switch_on(smu, 1.4)
     bench.world.clock.sleep(10.0)  # pre-bias above Voc
     down = np.round(np.arange(1.4, -0.1 - 1e-9, -0.01), 4)  # 10 mV steps at 0.1 V/s: 0.1 s per point
     reverse = smu.sweep_voltage(down, 0.1)
@@ -210,32 +180,15 @@ def test_driver_sweep_hits_the_requested_scan_rate_and_shows_hysteresis(bench: B
 def test_driver_recovers_from_a_timeout_and_a_dropped_connection(bench: Bench) -> None:
     smu = bench.driver()
     smu.set_compliance_current(0.01)
-    smu.source_voltage(0.0)
-    smu.output_on()
-    bench.smu.set_faults(timeout=1)
-    assert smu.measure()[1] < 0 and smu.retry_count == 1
-    bench.smu.set_faults(drop=1)
-    assert smu.measure()[1] < 0 and smu.reconnect_count == 1
-    bench.smu.set_faults(drop_permanent=True)
-    with pytest.raises(ConnectionLost, match=f"smu, {ADDRESS}"):
-        smu.measure()
+    check_smu_recovers(smu, bench.smu, smu, ADDRESS)
 
 
 def test_driver_over_tcp(bench: Bench) -> None:
-    with serve({"smu": bench.smu}, port_base=0) as server:
-        resource = server.endpoints[0][2]
-        smu = Keithley2400(open_visa(resource, timeout_ms=2000), "smu", address=resource,
-                           clock=bench.world.clock)
+    with driver_over_tcp(Keithley2400, bench.smu, bench.world.clock) as smu:
         assert "MODEL 2400" in smu.identify()
-        smu.set_compliance_current(0.01)
-        smu.set_nplc(0.1)
-        smu.source_voltage(0.0)
-        smu.output_on()
-        assert smu.measure()[1] < -1e-3
-        result = smu.sweep_voltage(np.linspace(0.0, 0.2, 5), 0.05)
-        assert result.achieved_rate_V_s == pytest.approx(1.0, rel=0.02)
+        source_and_switch_on(smu, 0.0)
+        check_short_sweep(smu)
         smu.safe_state()
-        smu.adapter.close()
 
 
 def test_registry_names_the_mock() -> None:

@@ -10,44 +10,22 @@ import re
 
 import numpy as np
 import pytest
+from instrument_helpers import AREA_CM2, RawBench, cell_world
 
 from labctl.errors import StationError
-from mock_instruments.base import MockConnection
 from mock_instruments.keithley2450 import MockKeithley2450
-from mock_instruments.presets import preset
 from mock_instruments.registry import MOCKS, mock_class
-from mock_instruments.world import World
-
-AREA_CM2 = 0.1
 
 
-class Bench:
+class Bench(RawBench):
+    error_query = ":SYSTem:ERRor?"
+
     def __init__(self, seed: int = 11, **options: object) -> None:
-        self.world = World(seed=seed)
-        self.light = self.world.add_light("light", warmup_tau_s=0.0, drift_fraction=0.0)
-        self.cell = self.world.add_device("cell", preset("wbg_ref", area_cm2=AREA_CM2))
+        self.world = cell_world(seed, lit=False)
+        self.light = self.world.light()
         self.world.wire("smu", "cell")
         self.smu = MockKeithley2450(self.world, "smu", **options)
-        self.conn: MockConnection = self.smu.connect()
-
-    def write(self, *messages: str) -> None:
-        for message in messages:
-            self.conn.write(message)
-
-    def ask(self, message: str) -> str:
-        self.conn.write(message)
-        return self.conn.read()
-
-    def errors(self) -> list[int]:
-        codes = []
-        while (code := int(self.ask(":SYSTem:ERRor?").split(",")[0])) != 0:
-            codes.append(code)
-        return codes
-
-
-@pytest.fixture
-def bench() -> Bench:
-    return Bench()
+        self.conn = self.smu.connect()
 
 
 def test_identification_source_voltage_and_read_current(bench: Bench) -> None:

@@ -6,40 +6,33 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from instrument_helpers import (
+    RawBench,
+    cell_world,
+    check_isc_then_voc,
+    check_short_sweep,
+    check_smu_recovers,
+    driver_over_tcp,
+    sim_driver,
+    source_and_switch_on,
+)
 
 from drivers.keithley2600 import Keithley2600
-from drivers.transport import SimAdapter, open_visa
-from labctl.clock import VirtualClock
-from labctl.errors import ConnectionLost
 from mock_instruments.keithley2600 import MockKeithley2600
-from mock_instruments.presets import preset
 from mock_instruments.registry import mock_class
-from mock_instruments.server import serve
 from mock_instruments.tsp import LuaSyntaxError, Parser
-from mock_instruments.world import World
 
 ADDRESS = "sim://keithley2600/smu"
 
 
-class Bench:
+class Bench(RawBench):
     def __init__(self, model: str = "2636B", lit: bool = True) -> None:
-        self.world = World(clock=VirtualClock(), seed=4)
-        self.light = self.world.add_light("light", warmup_tau_s=0.0, drift_fraction=0.0, shutter_open=lit)
-        self.world.add_device("cell", preset("wbg_ref", area_cm2=0.1))
-        self.world.add_device("dark", preset("wbg_ref", area_cm2=0.1), light=None)
+        self.world = cell_world(4, lit=lit, dark_cell=True)
         self.world.wire("smu:a", "cell")
         if model[3] != "1" and model != "2635B":
             self.world.wire("smu:b", "dark")
         self.smu = MockKeithley2600(self.world, "smu", model=model)
         self.conn = self.smu.connect()
-
-    def write(self, *messages: str) -> None:
-        for message in messages:
-            self.conn.write(message)
-
-    def ask(self, message: str) -> str:
-        self.conn.write(message)
-        return self.conn.read()
 
     def errors(self) -> list[tuple[int, str]]:
         out = []
@@ -49,13 +42,7 @@ class Bench:
         return out
 
     def driver(self) -> Keithley2600:
-        return Keithley2600(SimAdapter(self.smu), "smu", address=ADDRESS, clock=self.world.clock,
-                            adapter_factory=lambda: SimAdapter(self.smu))
-
-
-@pytest.fixture
-def bench() -> Bench:
-    return Bench()
+        return sim_driver(Keithley2600, self.smu, ADDRESS, self.world.clock)
 
 
 # ------------------------------------------------------------------------------------- raw TSP
@@ -162,16 +149,7 @@ def test_only_the_models_channels_exist() -> None:
 def test_driver_role_methods_against_the_mock(bench: Bench) -> None:
     inst = bench.driver()
     assert "Model 2636B" in inst.identify() and inst.voltage_range_V == (-202.0, 202.0)
-    smu = inst.channel("a")
-    smu.set_compliance_current(0.01)
-    smu.set_nplc(0.1)
-    smu.source_voltage(0.0)
-    smu.output_on()
-    voltage, current = smu.measure()
-    assert abs(voltage) < 1e-3 and current == pytest.approx(-1.726e-3, rel=0.05)
-    smu.set_compliance_voltage(2.0)
-    smu.source_current(0.0)
-    assert 1.0 < smu.measure()[0] < 1.4
+    check_isc_then_voc(inst.channel("a"))
     snapshot = inst.settings_snapshot()
     assert snapshot["smua.nplc"] == 0.1 and snapshot["smua.source_function"] == "current"
     assert snapshot["smub.output_on"] is False
@@ -181,10 +159,7 @@ def test_driver_role_methods_against_the_mock(bench: Bench) -> None:
 
 def test_driver_sweep_hits_the_requested_scan_rate(bench: Bench) -> None:
     smu = bench.driver().channel("a")
-    smu.set_compliance_current(0.01)
-    smu.set_nplc(0.1)
-    smu.source_voltage(1.3)
-    smu.output_on()
+    source_and_switch_on(smu, 1.3)
     bench.world.clock.sleep(10.0)
     voltages = np.round(np.arange(1.3, -0.1 - 1e-9, -0.01), 4)  # 0.1 V/s with 10 mV steps
     result = smu.sweep_voltage(voltages, 0.1)
@@ -198,32 +173,16 @@ def test_driver_sweep_hits_the_requested_scan_rate(bench: Bench) -> None:
 
 def test_driver_recovers_from_a_timeout_and_a_dropped_connection(bench: Bench) -> None:
     smu = bench.driver().channel("a")
-    smu.source_voltage(0.0)
-    smu.output_on()
-    bench.smu.set_faults(timeout=1)
-    assert smu.measure()[1] < 0 and smu.parent.retry_count == 1
-    bench.smu.set_faults(drop=1)
-    assert smu.measure()[1] < 0 and smu.parent.reconnect_count == 1
-    bench.smu.set_faults(drop_permanent=True)
-    with pytest.raises(ConnectionLost, match=f"smu, {ADDRESS}"):
-        smu.measure()
+    check_smu_recovers(smu, bench.smu, smu.parent, ADDRESS)
 
 
 def test_driver_over_tcp(bench: Bench) -> None:
-    with serve({"smu": bench.smu}, port_base=0) as server:
-        resource = server.endpoints[0][2]
-        inst = Keithley2600(open_visa(resource, timeout_ms=2000), "smu", address=resource,
-                            clock=bench.world.clock)
+    with driver_over_tcp(Keithley2600, bench.smu, bench.world.clock) as inst:
         assert "2636B" in inst.identify()
         smu = inst.channel("a")
-        smu.set_nplc(0.1)
-        smu.source_voltage(0.0)
-        smu.output_on()
-        assert smu.measure()[1] < -1e-3
-        result = smu.sweep_voltage(np.linspace(0.0, 0.2, 5), 0.05)
-        assert result.achieved_rate_V_s == pytest.approx(1.0, rel=0.02)
+        source_and_switch_on(smu, 0.0, compliance_A=None)
+        check_short_sweep(smu)
         inst.safe_state()
-        inst.adapter.close()
 
 
 def test_registry_names_the_mock() -> None:

@@ -8,64 +8,30 @@ without the optional ROUTe root).
 from __future__ import annotations
 
 import pytest
+from instrument_helpers import AREA_CM2, RawBench, check_permanent_drop, driver_over_tcp, pixel_world, sim_driver
 
 from drivers.keithley7001 import Keithley7001
-from drivers.transport import SimAdapter, open_visa
-from labctl.clock import VirtualClock
-from labctl.errors import ConnectionLost, InstrumentError
+from drivers.transport import SimAdapter
+from labctl.errors import InstrumentError
 from labctl.roles import Switch
-from mock_instruments.base import MockConnection
 from mock_instruments.keithley7001 import MockKeithley7001
-from mock_instruments.presets import preset
 from mock_instruments.registry import mock_class
-from mock_instruments.server import serve
-from mock_instruments.world import World
 
-AREA_CM2 = 0.1
 JSC_A = {1: 17.26e-3 * AREA_CM2, 2: 25.0e-3 * AREA_CM2}  # pixel 1 wbg_ref, pixel 2 fapbi3, at 1 sun
 ADDRESS = "sim://keithley7001/matrix"
 
 
-class Bench:
+class Bench(RawBench):
     def __init__(self, **options: object) -> None:
-        self.world = World(clock=VirtualClock(), seed=5)
-        self.world.add_light("light", shutter_open=True, warmup_tau_s=0.0, drift_fraction=0.0)
-        self.world.add_device("pix1", preset("wbg_ref", area_cm2=AREA_CM2))
-        self.world.add_device("pix2", preset("fapbi3", area_cm2=AREA_CM2))
-        self.world.add_switch("matrix", "smu", {1: "pix1", 2: "pix2"})
-        self.world.apply_voltage("smu", 0.0)
+        self.world = pixel_world(5, "matrix", ["wbg_ref", "fapbi3"])
         self.mock = MockKeithley7001(self.world, "matrix", timeout_s=1.0, **options)
-        self.conn: MockConnection = self.mock.connect()
-
-    def write(self, *messages: str) -> None:
-        for message in messages:
-            self.conn.write(message)
-
-    def ask(self, message: str) -> str:
-        self.conn.write(message)
-        return self.conn.read()
-
-    def errors(self) -> list[int]:
-        codes = []
-        while (code := int(self.ask(":SYST:ERR?").split(",")[0])) != 0:
-            codes.append(code)
-        return codes
-
-    def photocurrent_A(self) -> float:
-        return -self.world.current_A("smu")
+        self.conn = self.mock.connect()
 
     def routed(self) -> object:
         return self.world.switches["matrix"].selected
 
     def driver(self) -> Keithley7001:
-        mock = self.mock
-        return Keithley7001(SimAdapter(mock), "matrix", address=ADDRESS, clock=self.world.clock,
-                            adapter_factory=lambda: SimAdapter(mock))
-
-
-@pytest.fixture
-def bench() -> Bench:
-    return Bench()
+        return sim_driver(Keithley7001, self.mock, ADDRESS, self.world.clock)
 
 
 # ------------------------------------------------------------------------------------ protocol
@@ -176,10 +142,7 @@ def test_driver_recovers_from_timeouts_and_a_dropped_connection(bench: Bench) ->
     bench.mock.set_faults(drop=1)
     assert switch.closed_channels() == ["1!2"]  # ... and the reconnect restores the selected channel
     assert switch.reconnect_count == 1 and bench.routed() == 2
-    bench.mock.set_faults(drop_permanent=True)
-    with pytest.raises(ConnectionLost) as info:
-        switch.select_channel(1)
-    assert info.value.instrument == "matrix" and info.value.address == ADDRESS
+    check_permanent_drop(bench.mock, lambda: switch.select_channel(1), "matrix", ADDRESS)
 
 
 def test_driver_raises_the_instruments_errors() -> None:
@@ -191,10 +154,7 @@ def test_driver_raises_the_instruments_errors() -> None:
 
 @pytest.mark.slow
 def test_driver_over_tcp(bench: Bench) -> None:
-    with serve({"matrix": bench.mock}, port_base=0) as server:
-        resource = server.endpoints[0][2]
-        switch = Keithley7001(open_visa(resource, timeout_ms=2000), "matrix", address=resource,
-                              clock=bench.world.clock)
+    with driver_over_tcp(Keithley7001, bench.mock, bench.world.clock) as switch:
         assert switch.detect_cards() == ("7011",)
         switch.select_channel(2)
         assert bench.photocurrent_A() == pytest.approx(JSC_A[2], rel=0.03)
@@ -202,4 +162,3 @@ def test_driver_over_tcp(bench: Bench) -> None:
         assert bench.photocurrent_A() == pytest.approx(JSC_A[1], rel=0.03)
         switch.safe_state()
         assert bench.photocurrent_A() == 0.0
-        switch.adapter.close()

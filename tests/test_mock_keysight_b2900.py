@@ -6,56 +6,34 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from instrument_helpers import (
+    RawBench,
+    cell_world,
+    check_isc_then_voc,
+    check_short_sweep,
+    check_smu_recovers,
+    driver_over_tcp,
+    sim_driver,
+    source_and_switch_on,
+)
 
 from drivers.keysight_b2900 import KeysightB2900
-from drivers.transport import SimAdapter, open_visa
-from labctl.clock import VirtualClock
-from labctl.errors import ConnectionLost
 from mock_instruments.keysight_b2900 import MockKeysightB2900
-from mock_instruments.presets import preset
 from mock_instruments.registry import mock_class
-from mock_instruments.server import serve
-from mock_instruments.world import World
 
 ADDRESS = "sim://keysight_b2900/smu"
 
 
-class Bench:
+class Bench(RawBench):
     def __init__(self) -> None:
-        self.world = World(clock=VirtualClock(), seed=6)
-        self.light = self.world.add_light("light", warmup_tau_s=0.0, drift_fraction=0.0, shutter_open=True)
-        self.world.add_device("cell", preset("wbg_ref", area_cm2=0.1))
-        self.world.add_device("dark", preset("wbg_ref", area_cm2=0.1), light=None)
+        self.world = cell_world(6, dark_cell=True)
         self.world.wire("smu:1", "cell")
         self.world.wire("smu:2", "dark")
         self.smu = MockKeysightB2900(self.world, "smu")
         self.conn = self.smu.connect()
 
-    def write(self, *messages: str) -> None:
-        for message in messages:
-            self.conn.write(message)
-
-    def ask(self, message: str) -> str:
-        self.conn.write(message)
-        return self.conn.read()
-
-    def values(self, message: str) -> np.ndarray:
-        return np.array(self.ask(message).split(","), float)
-
-    def errors(self) -> list[int]:
-        codes = []
-        while (code := int(self.ask(":SYST:ERR?").split(",")[0])) != 0:
-            codes.append(code)
-        return codes
-
     def driver(self) -> KeysightB2900:
-        return KeysightB2900(SimAdapter(self.smu), "smu", address=ADDRESS, clock=self.world.clock,
-                             adapter_factory=lambda: SimAdapter(self.smu))
-
-
-@pytest.fixture
-def bench() -> Bench:
-    return Bench()
+        return sim_driver(KeysightB2900, self.smu, ADDRESS, self.world.clock)
 
 
 # ------------------------------------------------------------------------------------- raw SCPI
@@ -136,16 +114,7 @@ def test_nothing_changes_while_a_sweep_runs_and_abort_stops_it(bench: Bench) -> 
 def test_driver_role_methods_against_the_mock(bench: Bench) -> None:
     inst = bench.driver()
     assert "B2902A" in inst.identify()
-    smu = inst.channel("1")
-    smu.set_compliance_current(0.01)
-    smu.set_nplc(0.1)
-    smu.source_voltage(0.0)
-    smu.output_on()
-    voltage, current = smu.measure()
-    assert abs(voltage) < 1e-3 and current == pytest.approx(-1.726e-3, rel=0.05)
-    smu.set_compliance_voltage(2.0)
-    smu.source_current(0.0)
-    assert 1.0 < smu.measure()[0] < 1.4
+    check_isc_then_voc(inst.channel("1"))
     snapshot = inst.settings_snapshot()
     assert snapshot["ch1.nplc"] == 0.1 and snapshot["ch1.source_function"] == "current"
     assert snapshot["ch2.output_on"] is False
@@ -155,10 +124,7 @@ def test_driver_role_methods_against_the_mock(bench: Bench) -> None:
 
 def test_driver_sweep_hits_the_requested_scan_rate(bench: Bench) -> None:
     smu = bench.driver().channel("1")
-    smu.set_compliance_current(0.01)
-    smu.set_nplc(0.1)
-    smu.source_voltage(-0.1)
-    smu.output_on()
+    source_and_switch_on(smu, -0.1)
     voltages = np.round(np.arange(-0.1, 1.3 + 1e-9, 0.01), 4)  # 0.1 V/s with 10 mV steps
     result = smu.sweep_voltage(voltages, 0.1)
     assert result.achieved_rate_V_s == pytest.approx(0.1, rel=0.02)
@@ -168,32 +134,15 @@ def test_driver_sweep_hits_the_requested_scan_rate(bench: Bench) -> None:
 
 def test_driver_recovers_from_a_timeout_and_a_dropped_connection(bench: Bench) -> None:
     smu = bench.driver().channel("1")
-    smu.source_voltage(0.0)
-    smu.output_on()
-    bench.smu.set_faults(timeout=1)
-    assert smu.measure()[1] < 0 and smu.parent.retry_count == 1
-    bench.smu.set_faults(drop=1)
-    assert smu.measure()[1] < 0 and smu.parent.reconnect_count == 1
-    bench.smu.set_faults(drop_permanent=True)
-    with pytest.raises(ConnectionLost, match=f"smu, {ADDRESS}"):
-        smu.measure()
+    check_smu_recovers(smu, bench.smu, smu.parent, ADDRESS)
 
 
 def test_driver_over_tcp(bench: Bench) -> None:
-    with serve({"smu": bench.smu}, port_base=0) as server:
-        resource = server.endpoints[0][2]
-        inst = KeysightB2900(open_visa(resource, timeout_ms=2000), "smu", address=resource,
-                             clock=bench.world.clock)
+    with driver_over_tcp(KeysightB2900, bench.smu, bench.world.clock) as inst:
         smu = inst.channel("1")
-        smu.set_nplc(0.1)
-        smu.set_compliance_current(0.01)
-        smu.source_voltage(0.0)
-        smu.output_on()
-        assert smu.measure()[1] < -1e-3
-        result = smu.sweep_voltage(np.linspace(0.0, 0.2, 5), 0.05)
-        assert result.achieved_rate_V_s == pytest.approx(1.0, rel=0.02)
+        source_and_switch_on(smu, 0.0)
+        check_short_sweep(smu)
         inst.safe_state()
-        inst.adapter.close()
 
 
 def test_registry_names_the_mock() -> None:

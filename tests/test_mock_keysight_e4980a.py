@@ -12,23 +12,20 @@ from typing import Any
 
 import numpy as np
 import pytest
+from instrument_helpers import RawBench, check_permanent_drop, driver_over_tcp, sim_driver
 from scipy.optimize import curve_fit
 
 from drivers.keysight_e4980a import KeysightE4980A
-from drivers.transport import SimAdapter, open_visa
-from labctl.errors import ConnectionLost
 from labctl.roles import LCRMeter
-from mock_instruments.base import MockConnection
 from mock_instruments.keysight_e4980a import MockKeysightE4980A, function_values
 from mock_instruments.presets import preset
 from mock_instruments.registry import mock_class
-from mock_instruments.server import serve
 from mock_instruments.world import World
 
 ADDRESS = "sim://keysight_e4980a/lcr"
 
 
-class Bench:
+class Bench(RawBench):
     """A fapbi3 cell in the dark at a fixed (hot-plate) temperature, wired to the LCR meter."""
 
     def __init__(self, temperature_K: float = 250.0, seed: int = 3, **options: object) -> None:
@@ -37,34 +34,15 @@ class Bench:
         self.cell = self.world.add_device("cell", preset("fapbi3"), temperature_K=temperature_K)
         self.world.wire("lcr", "cell")
         self.lcr = MockKeysightE4980A(self.world, "lcr", **options)
-        self.conn: MockConnection = self.lcr.connect()
-
-    def write(self, *messages: str) -> None:
-        for message in messages:
-            self.conn.write(message)
-
-    def ask(self, message: str) -> str:
-        self.conn.write(message)
-        return self.conn.read()
-
-    def errors(self) -> list[int]:
-        codes = []
-        while (code := int(self.ask(":SYST:ERR?").split(",")[0])) != 0:
-            codes.append(code)
-        return codes
+        self.conn = self.lcr.connect()
 
     def elapsed(self, *messages: str) -> float:
         start = self.world.clock.now()
         self.write(*messages)
         return self.world.clock.now() - start
 
-    def driver(self, **kwargs: Any) -> KeysightE4980A:
-        return KeysightE4980A(SimAdapter(self.lcr), "lcr", address=ADDRESS, clock=self.world.clock, **kwargs)
-
-
-@pytest.fixture
-def bench() -> Bench:
-    return Bench()
+    def driver(self, reconnect: bool = False, **options: Any) -> KeysightE4980A:
+        return sim_driver(KeysightE4980A, self.lcr, ADDRESS, self.world.clock, reconnect=reconnect, **options)
 
 
 def numbers(reply: str) -> np.ndarray:
@@ -324,7 +302,7 @@ def test_capture_transient_after_a_bias_pulse_shows_the_ionic_transient(temperat
 
 # ---------------------------------------------------------------------------------------------- faults
 def test_timeouts_and_drops_are_recovered_and_a_permanent_drop_is_reported(bench: Bench) -> None:
-    lcr = bench.driver(adapter_factory=lambda: SimAdapter(bench.lcr))
+    lcr = bench.driver(reconnect=True)
     lcr.set_frequency(1e4)
     reference = lcr.measure()[0]
     bench.lcr.set_faults(timeout=1)
@@ -333,24 +311,15 @@ def test_timeouts_and_drops_are_recovered_and_a_permanent_drop_is_reported(bench
     bench.lcr.set_faults(drop=1)
     assert lcr.measure()[0] == pytest.approx(reference, rel=1e-3)
     assert lcr.reconnect_count == 1
-    bench.lcr.set_faults(drop_permanent=True)
-    with pytest.raises(ConnectionLost) as info:
-        lcr.measure()
-    assert info.value.instrument == "lcr" and info.value.address == ADDRESS
+    check_permanent_drop(bench.lcr, lcr.measure, "lcr", ADDRESS)
 
 
 # ------------------------------------------------------------------------------------------------- TCP
 @pytest.mark.slow
 def test_driver_over_tcp(bench: Bench) -> None:
-    with serve({"lcr": bench.lcr}, port_base=0) as server:
-        resource = server.endpoints[0][2]
-        adapter = open_visa(resource, timeout_ms=2000)
-        lcr = KeysightE4980A(adapter, "lcr", address=resource, clock=bench.world.clock)
-        try:
-            assert lcr.identify().startswith("Keysight Technologies,E4980A")
-            lcr.set_frequency(1e4)
-            assert lcr.measure()[0] == pytest.approx(bench.cell.capacitance_F(0.0, 1e4, 250.0), rel=2e-4)
-            result = lcr.capture_transient(0.05, 5)
-            assert len(result.time_s) == 5 and not np.isnan(result.capacitance_F).any()
-        finally:
-            adapter.close()
+    with driver_over_tcp(KeysightE4980A, bench.lcr, bench.world.clock) as lcr:
+        assert lcr.identify().startswith("Keysight Technologies,E4980A")
+        lcr.set_frequency(1e4)
+        assert lcr.measure()[0] == pytest.approx(bench.cell.capacitance_F(0.0, 1e4, 250.0), rel=2e-4)
+        result = lcr.capture_transient(0.05, 5)
+        assert len(result.time_s) == 5 and not np.isnan(result.capacitance_F).any()

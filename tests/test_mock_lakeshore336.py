@@ -9,26 +9,25 @@ from typing import Any
 
 import numpy as np
 import pytest
+from instrument_helpers import RawBench, check_permanent_drop, driver_over_tcp, sim_driver
 
 from drivers.keysight_e4980a import KeysightE4980A
 from drivers.lakeshore336 import LakeShore336
-from drivers.transport import SimAdapter, open_visa
+from drivers.transport import SimAdapter
 from labctl.clock import real_elapsed_s
-from labctl.errors import ConnectionLost, InstrumentError
+from labctl.errors import InstrumentError
 from labctl.roles import TemperatureController
-from mock_instruments.base import MockConnection
 from mock_instruments.keysight_e4980a import MockKeysightE4980A
 from mock_instruments.lakeshore336 import MockLakeShore336
 from mock_instruments.presets import preset
 from mock_instruments.registry import mock_class
-from mock_instruments.server import serve
 from mock_instruments.temperature_loop import diode_voltage_V
 from mock_instruments.world import World
 
 ADDRESS = "sim://lakeshore336/cryo"
 
 
-class Bench:
+class Bench(RawBench):
     """A fapbi3 cell on the LN2 cryostat stage, the 336 on the stage, an E4980A on the cell."""
 
     def __init__(self, seed: int = 4, **options: object) -> None:
@@ -37,31 +36,13 @@ class Bench:
         self.cell = self.world.add_device("cell", preset("fapbi3"), location="stage")
         self.world.wire("lcr", "cell")
         self.cryo = MockLakeShore336(self.world, "cryo", **options)
-        self.conn: MockConnection = self.cryo.connect()
-
-    def write(self, *messages: str) -> None:
-        for message in messages:
-            self.conn.write(message)
-
-    def ask(self, message: str) -> str:
-        self.conn.write(message)
-        return self.conn.read()
-
-    def settle(self, seconds: float) -> None:
-        """Let virtual time pass and bring the world up to it (as any query would)."""
-        self.world.clock.sleep(seconds)
-        self.world.sync()
+        self.conn = self.cryo.connect()
 
     def esr(self) -> int:
         return int(self.ask("*ESR?"))
 
-    def driver(self, **kwargs: Any) -> LakeShore336:
-        return LakeShore336(SimAdapter(self.cryo), "cryo", address=ADDRESS, clock=self.world.clock, **kwargs)
-
-
-@pytest.fixture
-def bench() -> Bench:
-    return Bench()
+    def driver(self, reconnect: bool = False, **options: Any) -> LakeShore336:
+        return sim_driver(LakeShore336, self.cryo, ADDRESS, self.world.clock, reconnect=reconnect, **options)
 
 
 # ------------------------------------------------------------------------------------------- protocol
@@ -233,7 +214,7 @@ def test_set_heater_range_in_off_mode_is_refused(bench: Bench) -> None:
 
 # ---------------------------------------------------------------------------------------------- faults
 def test_timeouts_and_drops_are_recovered_and_a_permanent_drop_is_reported(bench: Bench) -> None:
-    cryo = bench.driver(adapter_factory=lambda: SimAdapter(bench.cryo))
+    cryo = bench.driver(reconnect=True)
     cryo.set_setpoint_K(280.0)
     bench.cryo.set_faults(timeout=2)
     assert 290.0 < cryo.read_temperature_K() < 298.2  # the heater is off: the stage cools meanwhile
@@ -241,26 +222,17 @@ def test_timeouts_and_drops_are_recovered_and_a_permanent_drop_is_reported(bench
     bench.cryo.set_faults(drop=1)
     assert cryo.setpoint_K() == 280.0
     assert cryo.reconnect_count == 1
-    bench.cryo.set_faults(drop_permanent=True)
-    with pytest.raises(ConnectionLost) as info:
-        cryo.read_temperature_K()
-    assert info.value.instrument == "cryo" and info.value.address == ADDRESS
+    check_permanent_drop(bench.cryo, cryo.read_temperature_K, "cryo", ADDRESS)
 
 
 # ------------------------------------------------------------------------------------------------- TCP
 @pytest.mark.slow
 def test_driver_over_tcp(bench: Bench) -> None:
-    with serve({"cryo": bench.cryo}, port_base=0) as server:
-        resource = server.endpoints[0][2]
-        adapter = open_visa(resource, timeout_ms=2000)
-        cryo = LakeShore336(adapter, "cryo", address=resource, clock=bench.world.clock)
-        try:
-            assert cryo.identify().startswith("LSCI,MODEL336")
-            assert cryo.read_temperature_K() == pytest.approx(298.15, abs=0.1)
-            cryo.set_setpoint_K(260.0)
-            cryo.set_heater_range("high")
-            assert cryo.wait_until_stable(260.0, 0.2, 30.0, 3600.0, poll_s=30.0)
-            cryo.safe_state()
-            assert cryo.heater_range() == "off"
-        finally:
-            adapter.close()
+    with driver_over_tcp(LakeShore336, bench.cryo, bench.world.clock) as cryo:
+        assert cryo.identify().startswith("LSCI,MODEL336")
+        assert cryo.read_temperature_K() == pytest.approx(298.15, abs=0.1)
+        cryo.set_setpoint_K(260.0)
+        cryo.set_heater_range("high")
+        assert cryo.wait_until_stable(260.0, 0.2, 30.0, 3600.0, poll_s=30.0)
+        cryo.safe_state()
+        assert cryo.heater_range() == "off"

@@ -9,24 +9,22 @@ from typing import Any
 
 import numpy as np
 import pytest
+from instrument_helpers import RawBench, check_permanent_drop, driver_over_tcp, sim_driver
 
 from drivers.mercury_itc import MercuryITC
-from drivers.transport import SimAdapter, open_visa
 from labctl.clock import real_elapsed_s
-from labctl.errors import ConnectionLost, InstrumentError
+from labctl.errors import InstrumentError
 from labctl.roles import TemperatureController
-from mock_instruments.base import MockConnection
 from mock_instruments.mercury_itc import MockMercuryITC
 from mock_instruments.presets import preset
 from mock_instruments.registry import mock_class
-from mock_instruments.server import serve
 from mock_instruments.world import World
 
 ADDRESS = "sim://mercury_itc/hotstage"
 LOOP = "DEV:MB1.T1:TEMP:LOOP"
 
 
-class Bench:
+class Bench(RawBench):
     """A wide-gap cell on a hot stage in room air (20 W heater), driven by a Mercury iTC."""
 
     def __init__(self, seed: int = 6, stage: str = "hotstage", **options: object) -> None:
@@ -36,23 +34,10 @@ class Bench:
         self.stage = self.world.stage_named(stage)
         self.cell = self.world.add_device("cell", preset("wbg_ref"), location=stage)
         self.itc = MockMercuryITC(self.world, "hotstage", stage=stage, **options)
-        self.conn: MockConnection = self.itc.connect()
+        self.conn = self.itc.connect()
 
-    def ask(self, message: str) -> str:
-        self.conn.write(message)
-        return self.conn.read()
-
-    def settle(self, seconds: float) -> None:
-        self.world.clock.sleep(seconds)
-        self.world.sync()
-
-    def driver(self, **kwargs: Any) -> MercuryITC:
-        return MercuryITC(SimAdapter(self.itc), "hotstage", address=ADDRESS, clock=self.world.clock, **kwargs)
-
-
-@pytest.fixture
-def bench() -> Bench:
-    return Bench()
+    def driver(self, reconnect: bool = False, **options: Any) -> MercuryITC:
+        return sim_driver(MercuryITC, self.itc, ADDRESS, self.world.clock, reconnect=reconnect, **options)
 
 
 # ------------------------------------------------------------------------------------------- protocol
@@ -206,7 +191,7 @@ def test_open_sensor_raises_instrument_error(bench: Bench) -> None:
 
 # ---------------------------------------------------------------------------------------------- faults
 def test_timeouts_and_drops_are_recovered_and_a_permanent_drop_is_reported(bench: Bench) -> None:
-    itc = bench.driver(adapter_factory=lambda: SimAdapter(bench.itc))
+    itc = bench.driver(reconnect=True)
     itc.set_setpoint_K(310.0)
     bench.itc.set_faults(timeout=1)
     assert itc.read_temperature_K() == pytest.approx(298.15, abs=0.1)
@@ -214,26 +199,17 @@ def test_timeouts_and_drops_are_recovered_and_a_permanent_drop_is_reported(bench
     bench.itc.set_faults(drop=1)
     assert itc.setpoint_K() == 310.0
     assert itc.reconnect_count == 1
-    bench.itc.set_faults(drop_permanent=True)
-    with pytest.raises(ConnectionLost) as info:
-        itc.read_temperature_K()
-    assert info.value.instrument == "hotstage" and info.value.address == ADDRESS
+    check_permanent_drop(bench.itc, itc.read_temperature_K, "hotstage", ADDRESS)
 
 
 # ------------------------------------------------------------------------------------------------- TCP
 @pytest.mark.slow
 def test_driver_over_tcp(bench: Bench) -> None:
-    with serve({"hotstage": bench.itc}, port_base=0) as server:
-        resource = server.endpoints[0][2]
-        adapter = open_visa(resource, timeout_ms=2000)
-        itc = MercuryITC(adapter, "hotstage", address=resource, clock=bench.world.clock)
-        try:
-            assert itc.identify().startswith("IDN:OXFORD INSTRUMENTS:MERCURY ITC")
-            assert itc.read_temperature_K() == pytest.approx(298.15, abs=0.1)
-            itc.set_setpoint_K(310.0)
-            itc.set_heater_range("high")
-            assert itc.wait_until_stable(310.0, 0.2, 60.0, 3600.0, poll_s=30.0)
-            itc.safe_state()
-            assert itc.settings_snapshot()["heater_auto"] is False
-        finally:
-            adapter.close()
+    with driver_over_tcp(MercuryITC, bench.itc, bench.world.clock) as itc:
+        assert itc.identify().startswith("IDN:OXFORD INSTRUMENTS:MERCURY ITC")
+        assert itc.read_temperature_K() == pytest.approx(298.15, abs=0.1)
+        itc.set_setpoint_K(310.0)
+        itc.set_heater_range("high")
+        assert itc.wait_until_stable(310.0, 0.2, 60.0, 3600.0, poll_s=30.0)
+        itc.safe_state()
+        assert itc.settings_snapshot()["heater_auto"] is False

@@ -8,62 +8,29 @@ Command spellings come from the manual as quoted by public lab code: the VeraSol
 from __future__ import annotations
 
 import pytest
+from instrument_helpers import AREA_CM2, RawBench, check_permanent_drop, driver_over_tcp, lamp_world, sim_driver
 
 from drivers.newport_lss7120 import NewportLSS7120
-from drivers.transport import SimAdapter, open_visa
-from labctl.clock import VirtualClock
-from labctl.errors import ConnectionLost, InstrumentError
+from labctl.errors import InstrumentError
 from labctl.roles import LightSource
-from mock_instruments.base import MockConnection
 from mock_instruments.newport_lss7120 import MockNewportLSS7120
-from mock_instruments.presets import preset
 from mock_instruments.registry import mock_class
-from mock_instruments.server import serve
-from mock_instruments.world import World
 
-AREA_CM2 = 0.1
 JSC_A = 25.0e-3 * AREA_CM2  # fapbi3 at 1 sun
 ADDRESS = "sim://newport_lss7120/led"
 
 
-class Bench:
+class Bench(RawBench):
+    error_query = "ERROR?"
+
     def __init__(self, create_light: bool = True, **options: object) -> None:
-        self.world = World(clock=VirtualClock(), seed=4)
-        if create_light:
-            self.world.add_light("led", warmup_tau_s=0.0, drift_fraction=0.0, noise_fraction=0.0)
-        self.world.add_device("cell", preset("fapbi3", area_cm2=AREA_CM2), light="led")
-        self.world.wire("smu", "cell")
-        self.world.apply_voltage("smu", 0.0)
+        self.world = lamp_world(4, "led", "fapbi3", create_light=create_light)
         options.setdefault("head_warmup_s", 0.0)
         self.mock = MockNewportLSS7120(self.world, "led", timeout_s=1.0, **options)
-        self.conn: MockConnection = self.mock.connect()
-
-    def write(self, *messages: str) -> None:
-        for message in messages:
-            self.conn.write(message)
-
-    def ask(self, message: str) -> str:
-        self.conn.write(message)
-        return self.conn.read()
-
-    def errors(self) -> list[int]:
-        codes = []
-        while (code := int(self.ask("ERROR?").split(",")[0])) != 0:
-            codes.append(code)
-        return codes
-
-    def photocurrent_A(self) -> float:
-        return -self.world.current_A("smu")
+        self.conn = self.mock.connect()
 
     def driver(self) -> NewportLSS7120:
-        mock = self.mock
-        return NewportLSS7120(SimAdapter(mock), "led", address=ADDRESS, clock=self.world.clock,
-                              adapter_factory=lambda: SimAdapter(mock))
-
-
-@pytest.fixture
-def bench() -> Bench:
-    return Bench()
+        return sim_driver(NewportLSS7120, self.mock, ADDRESS, self.world.clock)
 
 
 # ------------------------------------------------------------------------------------ protocol
@@ -203,18 +170,12 @@ def test_driver_recovers_from_timeouts_and_a_dropped_connection(bench: Bench) ->
     light.set_intensity_suns(0.3)
     assert light.reconnect_count == 1
     assert bench.photocurrent_A() == pytest.approx(0.3 * JSC_A, rel=0.03)
-    bench.mock.set_faults(drop_permanent=True)
-    with pytest.raises(ConnectionLost) as info:
-        light.read_irradiance_mW_cm2()
-    assert info.value.instrument == "led" and info.value.address == ADDRESS
+    check_permanent_drop(bench.mock, light.read_irradiance_mW_cm2, "led", ADDRESS)
 
 
 @pytest.mark.slow
 def test_driver_over_tcp(bench: Bench) -> None:
-    with serve({"led": bench.mock}, port_base=0) as server:
-        resource = server.endpoints[0][2]
-        light = NewportLSS7120(open_visa(resource, timeout_ms=2000), "led", address=resource,
-                               clock=bench.world.clock)
+    with driver_over_tcp(NewportLSS7120, bench.mock, bench.world.clock) as light:
         assert "LSS-7120" in light.identify()
         light.set_intensity_suns(0.7)
         light.open_shutter()
@@ -222,4 +183,3 @@ def test_driver_over_tcp(bench: Bench) -> None:
         assert bench.photocurrent_A() == pytest.approx(0.7 * JSC_A, rel=0.03)
         light.close_shutter()
         assert bench.photocurrent_A() == pytest.approx(0.0, abs=1e-9)
-        light.adapter.close()

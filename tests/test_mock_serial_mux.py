@@ -4,54 +4,32 @@ the real driver on it, in-process and over pyserial's ``socket://`` URL."""
 from __future__ import annotations
 
 import pytest
+from instrument_helpers import AREA_CM2, RawBench, check_permanent_drop, pixel_world, sim_driver
 
 from drivers.serial_mux import SerialMux
-from drivers.transport import SimAdapter
-from labctl.clock import VirtualClock
-from labctl.errors import ConnectionLost, InstrumentError
+from labctl.errors import InstrumentError
 from labctl.roles import Switch
-from mock_instruments.base import MockConnection
-from mock_instruments.presets import preset
 from mock_instruments.registry import mock_class
 from mock_instruments.serial_mux import MockSerialMux
 from mock_instruments.server import serve
-from mock_instruments.world import World
 
-AREA_CM2 = 0.1
 JSC_A = {1: 25.0e-3 * AREA_CM2, 2: 20.8e-3 * AREA_CM2}  # fapbi3 and fapbibr_25 at 1 sun
 ADDRESS = "sim://serial_mux/mux"
 
 
-class Bench:
+class Bench(RawBench):
+    """Lines to the board: every line is answered (``ask``)."""
+
     def __init__(self, **options: object) -> None:
-        self.world = World(clock=VirtualClock(), seed=6)
-        self.world.add_light("light", shutter_open=True, warmup_tau_s=0.0, drift_fraction=0.0)
-        self.world.add_device("pix1", preset("fapbi3", area_cm2=AREA_CM2))
-        self.world.add_device("pix2", preset("fapbibr_25", area_cm2=AREA_CM2))
-        self.world.add_switch("mux", "smu", {1: "pix1", 2: "pix2"})
-        self.world.apply_voltage("smu", 0.0)
+        self.world = pixel_world(6, "mux", ["fapbi3", "fapbibr_25"])
         self.mock = MockSerialMux(self.world, "mux", timeout_s=0.5, **options)
-        self.conn: MockConnection = self.mock.connect()
-
-    def ask(self, line: str) -> str:
-        self.conn.write(line)
-        return self.conn.read()
-
-    def photocurrent_A(self) -> float:
-        return -self.world.current_A("smu")
+        self.conn = self.mock.connect()
 
     def routed(self) -> object:
         return self.world.switches["mux"].selected
 
     def driver(self) -> SerialMux:
-        mock = self.mock
-        return SerialMux(SimAdapter(mock), "mux", address=ADDRESS, clock=self.world.clock,
-                         adapter_factory=lambda: SimAdapter(mock))
-
-
-@pytest.fixture
-def bench() -> Bench:
-    return Bench()
+        return sim_driver(SerialMux, self.mock, ADDRESS, self.world.clock)
 
 
 # ------------------------------------------------------------------------------------ protocol
@@ -158,10 +136,7 @@ def test_driver_recovers_from_timeouts_and_a_reset_on_reconnect() -> None:
     bench.mock.set_faults(drop=1)
     assert mux.selected_channel == 2  # the board reset when the port reopened; the driver re-selected
     assert mux.reconnect_count == 1 and bench.routed() == 2
-    bench.mock.set_faults(drop_permanent=True)
-    with pytest.raises(ConnectionLost) as info:
-        mux.select_channel(1)
-    assert info.value.instrument == "mux" and info.value.address == ADDRESS
+    check_permanent_drop(bench.mock, lambda: mux.select_channel(1), "mux", ADDRESS)
 
 
 @pytest.mark.slow

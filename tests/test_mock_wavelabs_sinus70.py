@@ -10,36 +10,28 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+from instrument_helpers import AREA_CM2, SimBench, check_permanent_drop, driver_over_tcp, lamp_world, sim_driver
 
 from drivers.keithley2450 import Keithley2450
-from drivers.transport import SimAdapter, open_visa
+from drivers.transport import SimAdapter
 from drivers.wavelabs_sinus70 import WavelabsSinus70, parse_reply
-from labctl.clock import VirtualClock
-from labctl.errors import ConnectionLost, InstrumentError
+from labctl.errors import InstrumentError
 from labctl.roles import LightSource
-from mock_instruments.base import MockConnection
 from mock_instruments.keithley2450 import MockKeithley2450
-from mock_instruments.presets import preset
 from mock_instruments.registry import mock_class
-from mock_instruments.server import serve
 from mock_instruments.wavelabs_sinus70 import MockWavelabsSinus70
-from mock_instruments.world import World
 
-AREA_CM2 = 0.1
 JSC_A = 17.26e-3 * AREA_CM2  # wbg_ref at 1 sun
 ADDRESS = "sim://wavelabs_sinus70/sun"
 
 
-class Bench:
+class Bench(SimBench):
+    """WLRC XML messages to SinusGUI over the in-process connection."""
+
     def __init__(self, create_light: bool = True, **options: object) -> None:
-        self.world = World(clock=VirtualClock(), seed=3)
-        if create_light:
-            self.world.add_light("sun", warmup_tau_s=0.0, drift_fraction=0.0, noise_fraction=0.0)
-        self.world.add_device("cell", preset("wbg_ref", area_cm2=AREA_CM2), light="sun")
-        self.world.wire("smu", "cell")
-        self.world.apply_voltage("smu", 0.0)
+        self.world = lamp_world(3, "sun", "wbg_ref", create_light=create_light)
         self.mock = MockWavelabsSinus70(self.world, "sun", timeout_s=1.0, **options)
-        self.conn: MockConnection = self.mock.connect()
+        self.conn = self.mock.connect()
         self.seq = 0
 
     def ask(self, command: str, **attributes: object) -> ET.Element:
@@ -55,22 +47,12 @@ class Bench:
         assert root.tag == "WLRC" and len(root) == 1
         return root[0]
 
-    def photocurrent_A(self) -> float:
-        return -self.world.current_A("smu")
-
     def driver(self) -> WavelabsSinus70:
-        mock = self.mock
-        return WavelabsSinus70(SimAdapter(mock), "sun", address=ADDRESS, clock=self.world.clock,
-                               adapter_factory=lambda: SimAdapter(mock))
+        return sim_driver(WavelabsSinus70, self.mock, ADDRESS, self.world.clock)
 
 
 def code(reply: ET.Element) -> int:
     return int(reply.get("iEC", "nan"))
-
-
-@pytest.fixture
-def bench() -> Bench:
-    return Bench()
 
 
 # ------------------------------------------------------------------------------------ protocol
@@ -295,18 +277,12 @@ def test_driver_recovers_from_timeouts_and_a_dropped_connection(bench: Bench) ->
     assert light.light_on and light.run_id == ""
     assert light.read_irradiance_mW_cm2() == pytest.approx(40.0, rel=1e-3)  # the latest run's result
     assert bench.photocurrent_A() == pytest.approx(0.4 * JSC_A, rel=0.03)
-    bench.mock.set_faults(drop_permanent=True)
-    with pytest.raises(ConnectionLost) as info:
-        light.run_status()
-    assert info.value.instrument == "sun" and info.value.address == ADDRESS
+    check_permanent_drop(bench.mock, light.run_status, "sun", ADDRESS)
 
 
 @pytest.mark.slow
 def test_driver_over_tcp(bench: Bench) -> None:
-    with serve({"sun": bench.mock}, port_base=0) as server:
-        resource = server.endpoints[0][2]
-        light = WavelabsSinus70(open_visa(resource, timeout_ms=2000), "sun", address=resource,
-                                clock=bench.world.clock)
+    with driver_over_tcp(WavelabsSinus70, bench.mock, bench.world.clock) as light:
         light.set_intensity_suns(0.6)
         light.open_shutter()
         assert light.read_irradiance_mW_cm2() == pytest.approx(60.0, rel=1e-3)
@@ -314,4 +290,3 @@ def test_driver_over_tcp(bench: Bench) -> None:
         assert light.read_spectrum().wavelength_nm.size == 901
         light.close_shutter()
         assert bench.photocurrent_A() == pytest.approx(0.0, abs=1e-9)
-        light.adapter.close()
