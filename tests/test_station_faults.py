@@ -91,3 +91,13 @@ def test_unrecoverable_smu_fault_interrupts_the_run_and_leaves_the_rest_safe(tmp
         assert ("safe_state_failed", "smu") in kinds
         assert reader.last_checkpoint() is not None
         assert reader.block_names() == ["scan_000"]
+
+    # Once the SMU answers again, `labctl resume` continues into the same file from the next scan.
+    from labctl.runner import resume_runner
+
+    resumed = resume_runner(result.path).run()
+    assert resumed.status == "completed", resumed.reason
+    with RunReader(result.path) as reader:
+        assert reader.block_names() == ["scan_000", "scan_001", "scan_002", "scan_003"]
+        assert [reader.block(f"scan_{i:03d}").attrs["direction"] for i in range(4)] == ["RS", "FS", "RS", "FS"]
+        assert reader.attrs["station"] == "sim"

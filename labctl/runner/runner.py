@@ -135,11 +135,14 @@ class Runner:
                 procedure_class=self.procedure.class_path(),
                 parameters=self.procedure.values,
                 operator=self.operator,
-                station=self.station.describe() if self.station else "",
+                station=self.station.name if self.station else "",
                 sample=self.procedure.sample_metadata(self.station),
                 conditions=self.procedure.conditions(),
                 clock=clock,
             )
+            if self.station is not None:
+                # The station's whole definition, so `labctl resume` rebuilds the same bench.
+                writer.set_root_attrs(station_definition=self.station.describe())
         assert self.path is not None
         if self._append:
             writer.event("resume", "run resumed from its last checkpoint",
@@ -222,7 +225,7 @@ def resume_runner(path: Path, *, station: Station | None = None, subscribers: li
     with RunReader(path) as reader:
         cls_path = reader.procedure_class or reader.procedure
         values = reader.parameters
-        station_desc = reader.attrs.get("station", "")
+        station_desc = reader.attrs.get("station_definition", "") or reader.attrs.get("station", "")
         status = reader.status
     if status == "completed":
         from labctl.errors import DataFileError
