@@ -66,8 +66,8 @@ class RunReader:
     """Read-only view of a run file. Use as a context manager.
 
     Opens with HDF5 file locking off, so a file that a running labctl is still writing can be read (it sees
-    what was flushed when it was opened). Columns of a block, and fields of a table, are cut to their common
-    length: after a kill they can differ by the rows of one unfinished flush.
+    what was flushed when it was opened). After a kill, what the one unfinished flush left half-written is
+    not returned: columns and table fields are cut to the rows that are complete on disk.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -122,7 +122,7 @@ class RunReader:
         if not isinstance(group, h5py.Group):
             raise DataFileError(f"{self.path}: no block {name!r}; blocks: {self.block_names()}")
         dsets = {c: group[c] for c in schema.column_order(group)}
-        n = min((ds.shape[0] for ds in dsets.values()), default=0)
+        n = min((schema.stored_rows(ds) for ds in dsets.values()), default=0)
         data = {c: np.asarray(ds[:n], dtype=np.float64) for c, ds in dsets.items()}
         units = {c: str(schema.read_attrs(ds.attrs).get(schema.UNITS_ATTR, "")) for c, ds in dsets.items()}
         return BlockData(name, schema.read_attrs(group.attrs), data, units)
@@ -137,6 +137,8 @@ class RunReader:
             return [[] for _ in fields]
         dsets = [group[f] for f in fields]
         n = min(ds.shape[0] for ds in dsets)
+        for ds in dsets:
+            n = schema.readable_rows(ds, n)
         return [ds[:n].tolist() if ds.dtype.kind == "f" else ds.asstr()[:n].tolist() for ds in dsets]
 
     def events(self) -> list[Event]:

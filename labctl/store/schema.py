@@ -164,8 +164,17 @@ def _plain(value: Any) -> Any:
 
 
 def read_attrs(attrs: h5py.AttributeManager) -> dict[str, Any]:
-    """The attributes as Python values, JSON ones decoded (``json_attrs`` itself is not returned)."""
-    out = {key: _plain(value) for key, value in attrs.items()}
+    """The attributes as Python values, JSON ones decoded (``json_attrs`` itself is not returned).
+
+    An attribute that cannot be read is left out: a string whose heap entry a killed writer did not get
+    to write must not hide the rest of the metadata.
+    """
+    out: dict[str, Any] = {}
+    for key in attrs:
+        try:
+            out[key] = _plain(attrs[key])
+        except OSError:
+            continue
     names = out.pop(JSON_ATTRS, None)
     for key in from_json(names) if names else ():
         if isinstance(out.get(key), str):
@@ -244,6 +253,46 @@ def read_tree(group: h5py.Group) -> dict[str, Any]:
             value = item[()]
             out[key] = _plain(value) if item.dtype.kind in "OS" else value
     return out
+
+
+def stored_rows(ds: h5py.Dataset) -> int:
+    """Rows of a chunked column whose chunk is on disk.
+
+    A kill in the middle of a flush can leave the new length of a column on disk but not the index entry
+    of its newest chunk; those rows read as the fill value (NaN) although they were never stored. They are
+    the rows from the first missing chunk at the end on.
+    """
+    n = ds.shape[0]
+    if n == 0 or ds.chunks is None:
+        return n
+    chunk = ds.chunks[0]
+    k = (n - 1) // chunk
+    while k >= 0 and ds.id.get_chunk_info_by_coord((k * chunk,)).byte_offset is None:
+        k -= 1
+    return min(n, (k + 1) * chunk)
+
+
+def readable_rows(ds: h5py.Dataset, n: int) -> int:
+    """How many of the first ``n`` rows of ``ds`` can be read.
+
+    A string (variable-length) row points into a heap; if the writer was killed while flushing, the newest
+    rows can point to heap entries that never reached the disk, and reading them fails. Only the rows of
+    the last flush can be affected, so the readable rows are a prefix: find its length by bisection.
+    """
+    def ok(k: int) -> bool:
+        try:
+            ds[:k]
+            return True
+        except OSError:
+            return False
+
+    if ds.dtype.kind != "O" or ok(n):
+        return n
+    lo, hi = 0, n  # ok(lo) is True, ok(hi) is False
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
 
 
 def check_labctl_file(h5: h5py.File, path: PurePath) -> int:

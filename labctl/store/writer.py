@@ -422,6 +422,7 @@ class BlockWriter:
         self._n_disk = n_disk
         self._buf = np.empty((len(self._names), _FIRST_BUFFER_ROWS))
         self._n_buf = 0
+        self._trim = False
 
     @classmethod
     def create(cls, writer: RunWriter, parent: h5py.Group, name: str, columns: dict[str, str],
@@ -441,8 +442,12 @@ class BlockWriter:
         """An existing block; after a kill its columns may differ by one cycle: the shortest length wins."""
         columns = {c: str(schema.read_attrs(group[c].attrs).get(schema.UNITS_ATTR, ""))
                    for c in schema.column_order(group)}
-        lengths = [group[c].shape[0] for c in columns]
-        return cls(writer, group, columns, min(lengths, default=0))
+        n = min((schema.stored_rows(group[c]) for c in columns), default=0)
+        block = cls(writer, group, columns, n)
+        # Rows of an interrupted flush (a column longer than the others, or rows whose chunk never reached
+        # the disk and read as NaN) are cut off in the first cycle; new rows continue after the whole ones.
+        block._trim = any(group[c].shape[0] != n for c in columns)
+        return block
 
     @property
     def columns(self) -> dict[str, str]:
@@ -534,12 +539,16 @@ class BlockWriter:
         return len(self._names) * (new_chunks * chunk * 8 + 4096)
 
     def pending_bytes(self) -> int:
-        return self._alloc_bytes(self._n_buf)
+        return self._alloc_bytes(self._n_buf) + int(self._trim)
 
     def direct_bytes(self, arrays: list[np.ndarray]) -> int:
         return self._alloc_bytes(self._n_buf + len(arrays[0])) - self.pending_bytes()
 
     def write_pending(self) -> None:
+        if self._trim:
+            for ds in self._dsets:
+                ds.resize((self._n_disk,))
+            self._trim = False
         if self._n_buf:
             k = self._n_buf
             self.write_arrays([self._buf[i, :k] for i in range(len(self._names))])
@@ -573,7 +582,13 @@ class Table:
 
     def __init__(self, group: h5py.Group, fields: tuple[str, ...]) -> None:
         self._dsets = [group[f] for f in fields]
-        self._n_disk = min(ds.shape[0] for ds in self._dsets)
+        n = min(ds.shape[0] for ds in self._dsets)
+        for ds in self._dsets:
+            n = schema.readable_rows(ds, n)
+        self._n_disk = n
+        # After a kill the fields can differ in length, or the newest string rows can be unreadable: cut
+        # every field to the rows that are whole, in the first cycle, so plain h5py reads the table again.
+        self._trim = any(ds.shape[0] != n for ds in self._dsets)
         self._rows: list[tuple[Any, ...]] = []
 
     @staticmethod
@@ -589,9 +604,14 @@ class Table:
         self._rows.append(row)
 
     def pending_bytes(self) -> int:
-        return sum(len(str(v)) + 256 for row in self._rows for v in row) + (64 << 10 if self._rows else 0)
+        return sum(len(str(v)) + 256 for row in self._rows for v in row) + (64 << 10 if self._rows else 0) \
+            + int(self._trim)
 
     def write_pending(self) -> None:
+        if self._trim:
+            for ds in self._dsets:
+                ds.resize((self._n_disk,))
+            self._trim = False
         if not self._rows:
             return
         n0, k = self._n_disk, len(self._rows)
