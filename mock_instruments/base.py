@@ -170,6 +170,14 @@ class MockInstrument:
         if faults is not None:
             self.set_faults(faults)
 
+    def split_messages(self, pending: bytes) -> tuple[list[bytes], bytes]:
+        """Complete program messages in bytes received over TCP, and the incomplete rest.
+
+        Newline-terminated by default; a model whose clients end messages otherwise overrides this.
+        """
+        *lines, rest = pending.split(b"\n")
+        return lines, rest
+
     def connect(self, timeout_s: float | None = None) -> MockConnection:
         """Open a client session (refused while a permanent drop is injected)."""
         if self.faults.drop_permanent:

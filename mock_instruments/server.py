@@ -91,7 +91,7 @@ class SimServer:
                 if not data:
                     return
                 pending += data
-                *lines, pending = pending.split(b"\n")
+                lines, pending = mock.split_messages(pending)
                 for raw in lines:
                     line = raw.decode("latin-1").strip("\r")
                     if not line.strip():

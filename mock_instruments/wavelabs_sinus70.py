@@ -120,6 +120,21 @@ class MockWavelabsSinus70(MockInstrument):
         "WaitForResultAvailable": "_wait_finished", "ExitProgram": "_exit", "StartFreeFloat": "_free_float",
     }
 
+    def split_messages(self, pending: bytes) -> tuple[list[bytes], bytes]:
+        """SinusGUI ends a message at ``</WLRC>``: clients written for it send no newline after it."""
+        messages: list[bytes] = []
+        while True:
+            end_tag, newline = pending.find(b"</WLRC>"), pending.find(b"\n")
+            if end_tag < 0 and newline < 0:
+                return messages, pending
+            if end_tag >= 0 and (newline < 0 or end_tag < newline):
+                cut = end_tag + len(b"</WLRC>")
+                messages.append(pending[:cut])
+                pending = pending[cut:].removeprefix(b"\r\n").removeprefix(b"\n")
+            else:
+                messages.append(pending[:newline])
+                pending = pending[newline + 1:]
+
     def __init__(self, world: Any, name: str, **options: Any) -> None:
         options.setdefault("light", name)
         recipes = options.pop("recipes", None) or {"AM1.5G": {}}

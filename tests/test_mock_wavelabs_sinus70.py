@@ -290,3 +290,25 @@ def test_driver_over_tcp(bench: Bench) -> None:
         assert light.read_spectrum().wavelength_nm.size == 901
         light.close_shutter()
         assert bench.photocurrent_A() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_tcp_client_without_newline_is_answered() -> None:
+    """Clients written for SinusGUI end a message at </WLRC> and send no newline."""
+    import socket
+
+    from mock_instruments.server import serve
+    from mock_instruments.wavelabs_sinus70 import MockWavelabsSinus70
+    from mock_instruments.world import World
+
+    world = World(seed=3)
+    with serve({"sun": MockWavelabsSinus70(world, "sun", light="sun")}, port_base=0) as server:
+        port = int(server.endpoints[0][2].split("::")[2])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            client.sendall(b'<WLRC><ActivateRecipe iSeq="1" sRecipe="AM1.5G"/></WLRC>'
+                           b'<WLRC><GetRunStatus iSeq="2"/></WLRC>')
+            received = b""
+            while received.count(b"\n") < 2:
+                received += client.recv(4096)
+    first, second = received.decode().splitlines()[:2]
+    assert 'ActivateRecipe iSeq="1" iEC="0"' in first
+    assert 'iSeq="2"' in second and 'sStatus="idle"' in second
