@@ -141,8 +141,7 @@ def run(procedure: str, station_name: str, params: tuple[str, ...], params_file:
 
             raise DataFileError(f"{file_path} exists; labctl never overwrites a data file")
         runner = Runner(proc, station=station, path=file_path, directory=out_dir, operator=operator)
-        # Validation that needs the station happens here, before any file or instrument exists.
-        proc.check_station(station)
+        runner.validate()  # before the progress bar, any file or any instrument
     with _user_errors():
         _execute(runner, cls.title or cls.name)
 

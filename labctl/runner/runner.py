@@ -76,6 +76,7 @@ class Runner:
         self.status = "created"
         #: The connected instruments while the run is on (None before connecting and after closing).
         self.bench: Bench | None = None
+        self._instrument_names: list[str] | None = None
 
     # ------------------------------------------------------------------------------- controls
     def subscribe(self, subscriber: Subscriber) -> None:
@@ -102,17 +103,25 @@ class Runner:
                 log.exception("a run subscriber failed")
 
     # ------------------------------------------------------------------------------- lifecycle
+    def validate(self) -> list[str]:
+        """Everything that can be checked without touching an instrument, before any file exists:
+        the procedure against the station's samples and instrument limits. Returns the instruments the run
+        will connect. Raises :class:`~labctl.errors.ParameterError` or :class:`~labctl.errors.StationError`.
+        """
+        if self._instrument_names is None:
+            self._set_status("validating")
+            names: list[str] = []
+            if self.station is not None:
+                self.procedure.check_station(self.station)
+                names = self.procedure.instruments_needed(self.station)
+                self.station.check_instruments(names)
+            self._instrument_names = names
+        return self._instrument_names
+
     def run(self) -> RunResult:
         from labctl.store import RunWriter
 
-        self._set_status("validating")
-        # Everything that can be checked without touching an instrument is checked before the file exists.
-        if self.station is not None:
-            self.procedure.check_station(self.station)
-            names = self.procedure.instruments_needed(self.station)
-            self.station.check_instruments(names)
-        else:
-            names = []
+        names = self.validate()
         clock = self._explicit_clock or (self.station.make_clock() if self.station else RealClock())
 
         resume_state: dict[str, Any] | None = None
