@@ -95,8 +95,22 @@ def test_unrecoverable_smu_fault_interrupts_the_run_and_leaves_the_rest_safe(tmp
     # Once the SMU answers again, `labctl resume` continues into the same file from the next scan.
     from labctl.runner import resume_runner
 
-    resumed = resume_runner(result.path).run()
+    with RunReader(result.path) as reader:
+        saved = reader.attrs["simulated_world"]
+    saved_dose_h = saved["devices"]["wbg_ref"]["degradation"]["dose_h"]
+    assert saved_dose_h > 0  # the cell aged under light during the first scan
+    runner2 = resume_runner(result.path)
+    restored: list[float] = []
+
+    def record_restored_dose(event: object) -> None:
+        if isinstance(event, Progress) and runner2.bench is not None and not restored:
+            cell = runner2.bench.simulation.world.device("wbg_ref")
+            restored.append(cell.state_dict()["degradation"]["dose_h"])
+
+    runner2.subscribe(record_restored_dose)
+    resumed = runner2.run()
     assert resumed.status == "completed", resumed.reason
+    assert restored and restored[0] >= saved_dose_h  # the same cell carries on aging, not a fresh one
     with RunReader(result.path) as reader:
         assert reader.block_names() == ["scan_000", "scan_001", "scan_002", "scan_003"]
         assert [reader.block(f"scan_{i:03d}").attrs["direction"] for i in range(4)] == ["RS", "FS", "RS", "FS"]

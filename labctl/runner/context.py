@@ -133,8 +133,17 @@ class RunContext:
         self.log(f"{kind}: {message}")
 
     def checkpoint(self, state: Mapping[str, Any]) -> None:
-        """Save a small JSON-able state dict; `labctl resume` hands the last one back as ``resume_state``."""
+        """Save a small JSON-able state dict; `labctl resume` hands the last one back as ``resume_state``.
+
+        On a simulated station the state of the simulated devices is saved with it, so a resumed run
+        continues with the same (aged, light-soaked, ...) cells rather than fresh ones.
+        """
         self._writer.checkpoint(dict(state))
+        simulation = getattr(self.bench, "simulation", None)
+        if simulation is not None:
+            from labctl.runner.runner import SIMULATED_WORLD_ATTR
+
+            self._writer.set_root_attrs(**{SIMULATED_WORLD_ATTR: simulation.world.state_dict()})
 
     def write_analysis(self, name: str, results: Mapping[str, Any], attrs: Mapping[str, Any] | None = None
                        ) -> None:

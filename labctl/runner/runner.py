@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labctl.clock import Clock, RealClock
+from labctl.clock import Clock, RealClock, VirtualClock
 from labctl.errors import ConnectionLost, InstrumentError, InterlockTripped, RunAborted
 from labctl.runner.context import RunContext, RunControl
 from labctl.runner.events import StatusChanged, Subscriber
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from labctl.station import Station
 
 log = logging.getLogger("labctl.run")
+
+#: Root attribute holding the simulated world's state at the last checkpoint (simulated stations only).
+SIMULATED_WORLD_ATTR = "simulated_world"
 
 
 @dataclass(frozen=True)
@@ -122,17 +125,27 @@ class Runner:
         from labctl.store import RunWriter
 
         names = self.validate()
-        clock = self._explicit_clock or (self.station.make_clock() if self.station else RealClock())
-
         resume_state: dict[str, Any] | None = None
         checkpoint: dict[str, Any] | None = None
+        world_state: dict[str, Any] | None = None
         if self._append:
             from labctl.store import RunReader
 
             assert self.path is not None
             with RunReader(self.path) as reader:
                 checkpoint = reader.last_checkpoint()
+                saved_world = reader.attrs.get(SIMULATED_WORLD_ATTR)
             resume_state = checkpoint["state"] if checkpoint else None
+            world_state = saved_world if isinstance(saved_world, dict) else None
+        clock = self._explicit_clock
+        if clock is None and world_state is not None and self.station is not None and self.station.simulated:
+            # A simulated run continues in its own virtual time, with its devices as they were.
+            clock = VirtualClock(start_s=float(world_state["time_s"]))
+        if clock is None:
+            clock = self.station.make_clock() if self.station else RealClock()
+
+        if self._append:
+            assert self.path is not None
             writer = RunWriter.open_existing(self.path, clock=clock)
         else:
             if self.path is None:
@@ -168,6 +181,9 @@ class Runner:
 
                 bench = Bench.connect(self.station, names, clock=clock)
                 self.bench = bench
+                if world_state is not None and bench.simulation is not None:
+                    bench.simulation.world.load_state(world_state)
+                    writer.event("simulation_restored", "simulated devices restored from the last checkpoint")
                 for name, info in bench.describe_instruments().items():
                     writer.add_instrument(name, **info)
             ctx = RunContext(clock=clock, writer=writer, bench=bench, control=self.control,
