@@ -98,11 +98,10 @@ def _execute(runner: Any, title: str) -> None:
     colour = "green" if result.status == "completed" else "red"
     console.print(f"[{colour}]{result.status}[/]: {result.reason}")
     console.print(f"data: {result.path}")
-    if result.status == "completed":
-        from labctl.analyze import ANALYZERS, analyze_file, print_analysis
+    if result.analysis is not None:
+        from labctl.analyze import print_analysis
 
-        if runner.procedure.name in ANALYZERS:
-            print_analysis(analyze_file(result.path), console)
+        print_analysis(result.analysis, console)
     if result.status != "completed":
         if result.status == "interrupted":
             console.print(f"continue with: labctl resume {result.path}")

@@ -16,7 +16,7 @@ DEMO_SAMPLES = ["wbg_ref", "wbg_5avai"]
 
 def run_demo(out_dir: Path, console: Console) -> list[Path]:
     """Run the demo into ``out_dir``; returns the data files and figures written."""
-    from labctl.analyze import analyze_file, print_analysis, report_file
+    from labctl.analyze import print_analysis, report_file
     from labctl.cli import _ProgressView
     from labctl.runner import Runner
     from labctl.station import Station
@@ -40,7 +40,8 @@ def run_demo(out_dir: Path, console: Console) -> list[Path]:
             from labctl.errors import LabctlError
 
             raise LabctlError(f"demo run on {sample} ended {result.status}: {result.reason}")
-        print_analysis(analyze_file(result.path), console, blocks=False)
+        assert result.analysis is not None
+        print_analysis(result.analysis, console, blocks=False)
         figures = report_file(result.path, out_dir)
         written += [result.path, *figures]
     console.print("[bold]files:[/]")

@@ -25,6 +25,10 @@ def station() -> Station:
 def run_jv(tmp_path: Path, station: Station, **params: object) -> Path:
     result = Runner(JVHysteresis(**params), station=station, directory=tmp_path).run()
     assert result.status == "completed", result.reason
+    # a completed run is analysed straight away: metrics in the result and in the file's /analysis
+    assert result.analysis is not None and len(result.analysis["scans"]) == len(JVHysteresis(**params).scan_plan())
+    with RunReader(result.path) as reader:
+        assert "jv" in reader.analysis()
     return result.path
 
 

@@ -94,7 +94,7 @@ class BlockSink:
 
 
 class RunContext:
-    """Handed to ``startup``, ``execute``, ``shutdown`` and ``analyze``."""
+    """Handed to ``startup``, ``execute`` and ``shutdown``."""
 
     def __init__(
         self,

@@ -129,9 +129,6 @@ class Procedure:
     def shutdown(self, ctx: RunContext) -> None:
         """Procedure-specific wind-down (the runner then puts every instrument in its safe state)."""
 
-    def analyze(self, ctx: RunContext) -> None:
-        """Derived metrics written to /analysis at the end of a successful run (optional)."""
-
 
 def resolve_values(procedure_cls: type[Procedure], values: Mapping[str, Any]) -> Procedure:
     """Rebuild a procedure from values saved in a run file (ignores parameters that no longer exist)."""

@@ -35,9 +35,12 @@ SIMULATED_WORLD_ATTR = "simulated_world"
 
 @dataclass(frozen=True)
 class RunResult:
+    """How a run ended, where its data are, and its metrics (when the procedure has an analysis)."""
+
     path: Path
     status: str
     reason: str = ""
+    analysis: dict[str, Any] | None = None
 
 
 def new_data_path(directory: Path, stem: str, clock: Clock) -> Path:
@@ -209,20 +212,31 @@ class Runner:
         finally:
             self._set_status("shutting down", reason)
             self._shutdown(ctx, bench, writer)
-            if status == "completed" and ctx is not None:
-                try:
-                    self.procedure.analyze(ctx)
-                except Exception as exc:
-                    log.exception("analysis failed")
-                    writer.event("analysis_failed", f"{type(exc).__name__}: {exc}")
             writer.event("end", reason, status=status)
             writer.set_status(status, reason)
             writer.close()
             if bench is not None:
                 bench.close()
             self.bench = None
+            analysis = self._analyze() if status == "completed" else None
             self._set_status(status, reason)
-        return RunResult(self.path, status, reason)
+        return RunResult(self.path, status, reason, analysis)
+
+    def _analyze(self) -> dict[str, Any] | None:
+        """The procedure's metrics, also written to the file's /analysis; None if it has no analysis.
+
+        A failing analysis never fails a completed measurement: the data are on disk, and
+        `labctl analyze FILE` can be run again once the problem is fixed.
+        """
+        from labctl.analyze import ANALYZERS, analyze_file
+
+        if self.procedure.name not in ANALYZERS or self.path is None:
+            return None
+        try:
+            return analyze_file(self.path)
+        except Exception:
+            log.exception("analysis of %s failed", self.path)
+            return None
 
     def _shutdown(self, ctx: RunContext | None, bench: Bench | None, writer: Any) -> None:
         if ctx is not None:
