@@ -15,6 +15,7 @@ through :meth:`LabInstrument.write` and :meth:`LabInstrument.ask`, which is wher
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -66,6 +67,11 @@ def is_connection_lost(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover - pyserial is a dependency
         pass
     return isinstance(exc, ConnectionError | EOFError | OSError)
+
+
+#: SCPI output on/off headers (``OUTP``, ``:OUTPut2:STATe``, ``OUTPUT``), as :meth:`LabInstrument.setting_key`
+#: gives them.
+_OUTPUT_SETTING = re.compile(r"^:?OUTP(UT)?\d*(:STAT(E)?)?$")
 
 
 def _looks_garbled(reply: str) -> bool:
@@ -130,6 +136,16 @@ class LabInstrument(Instrument):
         with self.lock:
             return self._recovering(lambda: self._ask_once(command, query_delay), command, True)
 
+    def ask_entry(self, command: str) -> str:
+        """Ask a query that takes what it reports off the instrument (an error-queue entry).
+
+        A timeout is asked again as by :meth:`ask`, but a garbled reply is not: the instrument has handed out
+        the entry, and asking again would read the next one as if the lost one had never been there. It
+        raises :class:`InstrumentError` instead.
+        """
+        with self.lock:
+            return self._recovering(lambda: self._ask_once(command, None), command, True, repeat_garbled=False)
+
     def _ask_once(self, command: str, query_delay: float | None) -> str:
         super().write(command)
         self.wait_for(query_delay)
@@ -142,13 +158,22 @@ class LabInstrument(Instrument):
         if query_delay:
             self.clock.sleep(query_delay)
 
-    def _recovering(self, operation: Callable[[], Any], command: str, is_query: bool) -> Any:
+    def _recovering(self, operation: Callable[[], Any], command: str, is_query: bool, *,
+                    repeat_garbled: bool = True) -> Any:
         retries = 0
         reconnects = 0
         while True:
             try:
                 return operation()
             except Exception as exc:
+                if is_query and isinstance(exc, GarbledReply) and not repeat_garbled:
+                    self._drain()
+                    raise InstrumentError(
+                        f"the error queue entry read by {command!r} was lost to a garbled reply ({exc}); "
+                        "an instrument error may have gone unreported",
+                        instrument=self.name,
+                        address=self.address,
+                    ) from exc
                 if is_query and is_timeout(exc):
                     if retries >= self.max_retries:
                         raise InstrumentTimeout(
@@ -162,15 +187,19 @@ class LabInstrument(Instrument):
                     self._drain()
                     continue
                 if is_connection_lost(exc) or (not is_query and is_timeout(exc)):
-                    if reconnects >= self.max_reconnects or self._adapter_factory is None:
-                        raise ConnectionLost(
-                            f"connection lost during {command!r} and not restored after "
-                            f"{reconnects} reconnect attempt(s) ({exc})",
-                            instrument=self.name,
-                            address=self.address,
-                        ) from exc
-                    reconnects += 1
-                    self._reconnect(reconnects, exc)
+                    # Repeat the command only on a link that was reopened and configured again: a failed
+                    # reopening or replay is one attempt used up, not a reason to use the closed link.
+                    while True:
+                        if reconnects >= self.max_reconnects or self._adapter_factory is None:
+                            raise ConnectionLost(
+                                f"connection lost during {command!r} and not restored after "
+                                f"{reconnects} reconnect attempt(s) ({exc})",
+                                instrument=self.name,
+                                address=self.address,
+                            ) from exc
+                        reconnects += 1
+                        if self._reconnect(reconnects, exc):
+                            break
                     continue
                 raise
 
@@ -183,7 +212,8 @@ class LabInstrument(Instrument):
             except Exception:  # a drain is best effort: the retry itself will tell
                 log.debug("%s: could not flush the read buffer", self.name, exc_info=True)
 
-    def _reconnect(self, attempt: int, cause: BaseException) -> None:
+    def _reconnect(self, attempt: int, cause: BaseException) -> bool:
+        """Reopen the link and re-apply the configuration; False when either failed on the link."""
         delay = min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
         log.warning("%s: connection lost (%s); reopening in %.1f s (attempt %d/%d)",
                     self.name, cause, delay, attempt, self.max_reconnects)
@@ -199,10 +229,17 @@ class LabInstrument(Instrument):
             new_adapter: Adapter = self._adapter_factory()
         except Exception as exc:
             log.warning("%s: reopening failed: %s", self.name, exc)
-            return
+            return False
         self.adapter = new_adapter
         self.reconnect_count += 1
-        self.reapply_configuration()
+        try:
+            self.reapply_configuration()
+        except Exception as exc:
+            if not (is_connection_lost(exc) or is_timeout(exc)):
+                raise
+            log.warning("%s: re-applying the configuration failed: %s", self.name, exc)
+            return False
+        return True
 
     # ---------------------------------------------------------------------- configuration replay
     def _remember_setting(self, command: str) -> None:
@@ -231,9 +268,21 @@ class LabInstrument(Instrument):
         """
         return True
 
+    def is_output_setting(self, key: str) -> bool:
+        """Whether the setting :meth:`setting_key` ``key`` switches an output (``OUTP``, ``OUTP2:STAT``).
+
+        A replay sends these after every other setting: an instrument that lost its configuration (power
+        cycle) must not switch its output on while its function, level and limit are still the defaults or a
+        stale level of the other source function. Drivers whose outputs have other commands override this.
+        """
+        return bool(_OUTPUT_SETTING.match(key))
+
     def reapply_configuration(self) -> None:
-        """Send the last value of every setting again, in the order they were first made."""
-        for command in list(self._settings_log.values()):
+        """Send the last value of every setting again, in the order they were last made, output switches
+        last (:meth:`is_output_setting`)."""
+        settings = list(self._settings_log.items())
+        outputs = [command for key, command in settings if self.is_output_setting(key)]
+        for command in [command for key, command in settings if not self.is_output_setting(key)] + outputs:
             super().write(command)
 
     # --------------------------------------------------------------------------------- errors
@@ -302,7 +351,7 @@ class SCPILabInstrument(SCPIMixin, LabInstrument):
         """Ask :attr:`error_query` until it answers code 0 (``0,"No error"``)."""
         errors: list[tuple[int, str]] = []
         for _ in range(32):  # an error queue holds at most a few dozen entries; never loop forever
-            reply = self.ask(self.error_query).strip()
+            reply = self.ask_entry(self.error_query).strip()
             code_text, message = self.split_error_entry(reply)
             code = self.error_code(code_text, reply)
             if code == 0:

@@ -188,7 +188,7 @@ class Keithley2400(SourceMeterMixin, SCPILabInstrument, _PymeasureKeithley2400):
         n = values.size
         timing = self.sweep_timing(dwell)
         with self.lock:
-            self.sweep_cancel.clear()
+            self.check_sweep_cancelled()
             self.reset_data_format()
             self.write(":SOUR:FUNC VOLT")
             self.write(":SENS:FUNC:OFF:ALL")

@@ -228,7 +228,7 @@ class Keithley2450(IntegrationTiming, SourceMeterMixin, SCPILabInstrument):
         n = values.size
         timing = self.sweep_timing(dwell)
         with self.lock:
-            self.sweep_cancel.clear()
+            self.check_sweep_cancelled()
             self.write(":SOUR:FUNC VOLT")
             self.write(':SENS:FUNC "CURR"')
             self.write(f":SOUR:VOLT {format_number(values[0])}")

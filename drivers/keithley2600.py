@@ -207,7 +207,7 @@ class Keithley2600Channel(LabChannel):
         timing = self.sweep_timing(dwell)
         write = self.parent.write  # listv's braces must not go through insert_id's str.format
         with self.lock:
-            self.sweep_cancel.clear()
+            self.check_sweep_cancelled()
             for statement in (
                 f"{smu}.source.func = {smu}.OUTPUT_DCVOLTS",
                 f"{smu}.source.levelv = {format_number(values[0])}",
@@ -281,6 +281,10 @@ class Keithley2600(IntegrationTiming, MultiChannelSMU, LabInstrument):
         """Only source/measure attributes are replayed after a reconnect, no functions or trigger set-up."""
         return bool(_REPLAYED.match(header.upper()))
 
+    def is_output_setting(self, key: str) -> bool:
+        """``smuX.source.output`` is replayed after the channels' other attributes."""
+        return key.upper() in {"SMUA.SOURCE.OUTPUT", "SMUB.SOURCE.OUTPUT"}
+
     def identify(self) -> str:
         """``*IDN?`` (IEEE 488.2 common command, accepted in TSP mode); narrows the limits to the model."""
         idn = super().identify()
@@ -298,7 +302,7 @@ class Keithley2600(IntegrationTiming, MultiChannelSMU, LabInstrument):
         count = parse_count(self.ask("print(errorqueue.count)"))
         errors: list[tuple[int, str]] = []
         for _ in range(min(count, 32)):
-            reply = self.ask("print(errorqueue.next())")
+            reply = self.ask_entry("print(errorqueue.next())")
             fields = reply.strip().split("\t")
             code = self.error_code(fields[0], reply)
             errors.append((code, fields[1].strip() if len(fields) > 1 else ""))

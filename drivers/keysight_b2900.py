@@ -159,7 +159,7 @@ class KeysightB2900Channel(LabChannel):
     def _sweep(self, values: FloatArray, dwell: float) -> SweepResult:
         n = values.size
         with self.lock:
-            self.sweep_cancel.clear()
+            self.check_sweep_cancelled()
             acquire_delay = 0.0
             if dwell > 0:
                 aperture = float(self.aperture_s)

@@ -69,6 +69,7 @@ class _SourceMeter(_Timed, Protocol):
     def ask(self, command: str, query_delay: float | None = None) -> str: ...
     def write(self, command: str, **kwargs: Any) -> None: ...
     def raise_if_error(self, context: str = "") -> None: ...
+    def check_sweep_cancelled(self) -> None: ...
     def safe_steps(self) -> SafeSteps: ...
     def _sweep(self, values: FloatArray, dwell: float) -> SweepResult: ...
 
@@ -342,9 +343,18 @@ class SourceMeterMixin:
         """Validate the list and the dwell (nothing is sent for bad ones), then run the model's ``_sweep``;
         if it fails, send ``recovery`` best effort through ``write`` (default: the driver's) and re-raise
         (:func:`with_recovery`)."""
+        self.sweep_cancel.clear()  # from here on, a safe_state() (another thread) stops this sweep
         values, dwell = validate_sweep(voltages_V, dwell_s, voltage_range_V=voltage_range_V,
                                        dwell_range_s=self.dwell_range_s, max_points=self.max_sweep_points)
         return with_recovery(lambda: self._sweep(values, dwell), write or self.write, recovery, self.name)
+
+    def check_sweep_cancelled(self: _SourceMeter) -> None:
+        """Raise :class:`InstrumentError` if :meth:`safe_state` ran since this sweep started: the model's
+        ``_sweep`` calls it with the lock held, before it sends anything, so a safe state that got in while
+        the sweep was being prepared is not undone by switching the output on again."""
+        if self.sweep_cancel.is_set():
+            raise InstrumentError("sweep not started: the instrument was put in its safe state",
+                                  instrument=self.name, address=self.address)
 
     def wait_for_readings(self: _SourceMeter, count_query: str, n_points: int, dwell_s: float) -> None:
         """Wait with the lock released until the buffer count ``count_query`` reports ``n_points`` readings

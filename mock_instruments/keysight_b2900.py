@@ -40,6 +40,7 @@ from mock_instruments.smu_channel import NAN, fit_range
 from mock_instruments.smu_scpi import range_key
 
 SPOT_OVERHEAD_S = 5e-4
+APERTURE_RANGE_S = (8e-6, 2.0)
 ELEMENTS = ("VOLTage", "CURRent", "RESistance", "TIME", "STATus", "SOURce")
 
 
@@ -211,12 +212,14 @@ class MockKeysightB2900(KeysightB2900Channels):
     @scpi("[SENSe#2]:CURRent[:DC]:NPLCycles", Num(4e-4, 120, default=1.0))
     @scpi("[SENSe#2]:VOLTage[:DC]:NPLCycles", Num(4e-4, 120, default=1.0))
     @scpi("[SENSe#2]:RESistance:NPLCycles", Num(4e-4, 120, default=1.0))
-    @scpi("[SENSe#2]:CURRent[:DC]:APERture", Num(8e-6, 2, units="S"))
-    @scpi("[SENSe#2]:VOLTage[:DC]:APERture", Num(8e-6, 2, units="S"))
-    @scpi("[SENSe#2]:RESistance:APERture", Num(8e-6, 2, units="S"))
+    @scpi("[SENSe#2]:CURRent[:DC]:APERture", Num(*APERTURE_RANGE_S, units="S"))
+    @scpi("[SENSe#2]:VOLTage[:DC]:APERture", Num(*APERTURE_RANGE_S, units="S"))
+    @scpi("[SENSe#2]:RESistance:APERture", Num(*APERTURE_RANGE_S, units="S"))
     def _integration(self, value: float) -> None:
         nplc = value * self.line_frequency if "APERTURE" in self.call.nodes else value
-        if not 4e-4 * 50 / self.line_frequency <= nplc <= 100 * 60 / self.line_frequency + 1e-9:
+        # the aperture is 8 µs to 2 s: 4e-4 to 100 PLC at 50 Hz, 4.8e-4 to 120 PLC at 60 Hz
+        low, high = APERTURE_RANGE_S[0] * self.line_frequency, APERTURE_RANGE_S[1] * self.line_frequency
+        if not low * (1 - 1e-9) <= nplc <= high * (1 + 1e-9):
             raise ScpiError(-222, f"{nplc:g} PLC outside the range at {self.line_frequency:g} Hz")
         self._one().nplc = nplc
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import pyvisa.errors
 from instrument_helpers import sim_driver
 
 from drivers.base import LabInstrument
+from drivers.transport import SimAdapter
 from labctl.errors import ConnectionLost, InstrumentTimeout
 from mock_instruments.base import Faults
 from mock_instruments.keithley2450 import MockKeithley2450
@@ -130,3 +132,56 @@ def test_probabilistic_faults_are_seeded() -> None:
     first = pattern()
     assert first == pattern()
     assert 3 <= sum(first) <= 18
+
+
+def test_a_drop_while_the_configuration_is_replayed_is_one_more_reconnect() -> None:
+    _, mock, probe = make()
+    probe.write(":SOUR:VOLT:ILIM 0.01")
+    probe.write(":OUTP ON")
+    before = probe.read_current_A()
+    mock.set_faults(drop=2)  # the query, then the first setting re-applied on the new link
+    assert probe.read_current_A() == pytest.approx(before, rel=0.01)
+    assert probe.reconnect_count == 2
+    mock.set_faults(drop=1 + Probe.max_reconnects)  # and then every reopened link during the replay
+    with pytest.raises(ConnectionLost, match="not restored"):
+        probe.read_current_A()
+
+
+class VisaLikeAdapter(SimAdapter):
+    """A link that, once closed, raises what pyvisa raises on a closed session (not a connection error)."""
+
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        super().close()
+
+    def _write(self, command: str, **kwargs: object) -> None:
+        if self.closed:
+            raise pyvisa.errors.InvalidSession()
+        super()._write(command, **kwargs)
+
+
+def test_a_link_that_cannot_be_reopened_yet_is_reopened_again_before_the_command_is_repeated() -> None:
+    world, mock, _ = make()
+    attempts: list[int] = []
+
+    def reopen() -> SimAdapter:
+        attempts.append(len(attempts) + 1)
+        if len(attempts) % 2:  # the instrument is still rebooting on every other attempt
+            raise ConnectionRefusedError("connection refused")
+        return VisaLikeAdapter(mock)
+
+    probe = Probe(VisaLikeAdapter(mock), "smu", address=ADDRESS, clock=world.clock, adapter_factory=reopen)
+    mock.set_faults(drop=1)
+    assert probe.identify().startswith("KEITHLEY")
+    assert attempts == [1, 2] and probe.reconnect_count == 1
+
+    def never() -> SimAdapter:
+        raise ConnectionRefusedError("connection refused")
+
+    probe = Probe(VisaLikeAdapter(mock), "smu", address=ADDRESS, clock=world.clock, adapter_factory=never)
+    mock.set_faults(drop=1)
+    with pytest.raises(ConnectionLost) as info:
+        probe.identify()
+    assert info.value.address == ADDRESS and "3 reconnect attempt(s)" in str(info.value)

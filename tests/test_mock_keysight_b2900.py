@@ -99,6 +99,17 @@ def test_bad_commands_are_reported_like_the_instrument(bench: Bench, command: st
     assert bench.errors() == [code]
 
 
+@pytest.mark.parametrize(("line_frequency", "nplc", "code"), [
+    (50, 100, 0), (50, 110, -222), (50, 4e-4, 0),  # 50 Hz: 4e-4 to 100 PLC (aperture 8 µs to 2 s)
+    (60, 120, 0), (60, 110, 0), (60, 4.5e-4, -222), (60, 4.8e-4, 0),  # 60 Hz: 4.8e-4 to 120 PLC
+])
+def test_nplc_limits_follow_the_line_frequency(line_frequency: int, nplc: float, code: int) -> None:
+    bench = Bench()
+    bench.write(f":SYST:LFR {line_frequency}", ":SENS1:CURR:NPLC 1", f":SENS1:CURR:NPLC {nplc:g}")
+    assert bench.errors() == ([code] if code else [])
+    assert float(bench.ask(":SENS1:CURR:NPLC?")) == pytest.approx(1.0 if code else nplc)
+
+
 def test_nothing_changes_while_a_sweep_runs_and_abort_stops_it(bench: Bench) -> None:
     bench.write(":SOUR:VOLT:MODE LIST", ":SOUR:LIST:VOLT 0,0.1,0.2", ":TRIG:SOUR TIM", ":TRIG:TIM 1",
                 ":TRIG:COUN 3", ":OUTP ON", ":INIT (@1)")
