@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from labctl.errors import DataFileError
 from labctl.store import RunReader, RunWriter
 
 #: procedure name -> "module:function" taking a RunReader and returning JSON-able metrics.
@@ -34,8 +35,6 @@ def _load(target: str) -> Callable[..., Any]:
 
 def report_file(path: Path, out_dir: Path) -> list[Path]:
     """PNG figures for a run; an error names the procedure when it has no report yet."""
-    from labctl.errors import DataFileError
-
     with RunReader(path) as reader:
         procedure = reader.procedure
     target = REPORTS.get(procedure)
@@ -67,8 +66,13 @@ def analyze_file(path: Path) -> dict[str, Any]:
         metrics = _load(target)(reader) if target else None
     if metrics is not None:
         result.update(metrics)
-        with RunWriter.open_existing(path) as writer:
-            writer.write_analysis(result["summary"]["procedure"], _flatten_for_storage(metrics))
+        try:
+            with RunWriter.open_existing(path) as writer:
+                writer.write_analysis(result["summary"]["procedure"], _flatten_for_storage(metrics))
+        except DataFileError as exc:
+            # A run still being written (the writer holds the file) or a read-only copy: the metrics are
+            # still worth showing; `labctl analyze` stores them once the file can be written.
+            result["note"] = f"metrics not written to the file's /analysis: {exc}"
     else:
         result["note"] = f"no analysis is defined for procedure {result['summary']['procedure']!r} yet"
     return result
@@ -95,8 +99,8 @@ def print_analysis(result: dict[str, Any], console: Console, *, blocks: bool = T
     printer = PRINTERS.get(summary["procedure"])
     if printer:
         _load(printer)(result, console)
-    elif "note" in result:
-        console.print(result["note"])
+    if "note" in result:
+        console.print(escape(result["note"]))
 
 
 def _print_blocks(summary: dict[str, Any], console: Console) -> None:

@@ -43,7 +43,7 @@ class Bench:
         try:
             for name in names:
                 drivers[name] = open_driver(station, name, clock, simulation)
-        except Exception:
+        except BaseException:  # Ctrl-C while connecting too: release every session already opened
             for driver in drivers.values():
                 _close_quietly(driver)
             raise
@@ -112,15 +112,16 @@ class Bench:
     def safe_state_all(self) -> dict[str, str]:
         """Every instrument to its safe state; returns the problems by instrument (empty when all went well).
 
-        Each instrument is tried even when another failed: one dead controller must not leave a lamp on.
+        Each instrument is tried even when another failed: one dead controller must not leave a lamp on, and
+        a second Ctrl-C while one instrument is being made safe must not skip the others.
         """
         problems: dict[str, str] = {}
         for name, driver in self.drivers.items():
             try:
                 driver.safe_state()
-            except Exception as exc:
+            except BaseException as exc:
                 log.error("%s: safe state failed: %s", name, exc)
-                problems[name] = str(exc)
+                problems[name] = str(exc) or type(exc).__name__
         return problems
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ file) — reported before any instrument is touched.
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
 import threading
@@ -17,6 +18,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -31,7 +33,7 @@ EXIT_BAD_INPUT = 2
 
 
 def _fail(exc: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
     sys.exit(EXIT_BAD_INPUT)
 
 
@@ -75,7 +77,7 @@ class _ProgressView:
         elif isinstance(event, StatusChanged):
             self.progress.update(self.task, message=event.status)
         elif isinstance(event, LogLine) and event.level in {"warning", "error"}:
-            self.progress.console.print(f"[yellow]{event.level}:[/] {event.message}")
+            self.progress.console.print(f"[yellow]{event.level}:[/] {escape(event.message)}")
 
 
 def _execute(runner: Any, title: str) -> None:
@@ -96,15 +98,15 @@ def _execute(runner: Any, title: str) -> None:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     colour = "green" if result.status == "completed" else "red"
-    console.print(f"[{colour}]{result.status}[/]: {result.reason}")
-    console.print(f"data: {result.path}")
+    console.print(f"[{colour}]{result.status}[/]: {escape(result.reason)}")
+    console.print(f"data: {escape(str(result.path))}")
     if result.analysis is not None:
         from labctl.analyze import print_analysis
 
         print_analysis(result.analysis, console)
     if result.status != "completed":
         if result.status == "interrupted":
-            console.print(f"continue with: labctl resume {result.path}")
+            console.print(f"continue with: labctl resume {escape(str(result.path))}")
         sys.exit(EXIT_FAILED)
 
 
@@ -194,11 +196,25 @@ def analyze(file: Path, as_json: bool) -> None:
     with _user_errors():
         result = analyze_file(file)
     if as_json:
-        click.echo(json.dumps(result, indent=2, default=float))
+        click.echo(json.dumps(_strict_json(result), indent=2, allow_nan=False))
         return
     from labctl.analyze import print_analysis
 
     print_analysis(result, console)
+
+
+def _strict_json(value: Any) -> Any:
+    """``value`` with NaN and infinities (an undefined metric, an unmeasurably large Rsh) as null: JSON has
+    no such numbers, and strict parsers (jq, JavaScript) reject Python's ``NaN``/``Infinity``."""
+    if isinstance(value, dict):
+        return {key: _strict_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict_json(item) for item in value]
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return _strict_json(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 @cli.command()
@@ -294,10 +310,14 @@ def sim_serve(station_name: str, host: str, port_base: int) -> None:
               show_default=True)
 def demo(out_dir: Path) -> None:
     """The main job on the simulated bench: measure, analyse and plot."""
-    from labctl.demo import run_demo
+    from labctl.demo import DemoRunFailed, run_demo
 
     with _user_errors():
-        run_demo(out_dir, console)
+        try:
+            run_demo(out_dir, console)
+        except DemoRunFailed as exc:
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            sys.exit(EXIT_FAILED)
 
 
 def main() -> None:

@@ -10,8 +10,14 @@ from pathlib import Path
 
 from rich.console import Console
 
+from labctl.errors import LabctlError
+
 DEMO_RATES_V_S = [0.01, 0.1, 1.0]
 DEMO_SAMPLES = ["wbg_ref", "wbg_5avai"]
+
+
+class DemoRunFailed(LabctlError):
+    """A demo run ended other than completed (the CLI exits 1, as for `labctl run`; 2 is bad input)."""
 
 
 def run_demo(out_dir: Path, console: Console) -> list[Path]:
@@ -37,9 +43,7 @@ def run_demo(out_dir: Path, console: Console) -> list[Path]:
         with view.progress:
             result = runner.run()
         if result.status != "completed":
-            from labctl.errors import LabctlError
-
-            raise LabctlError(f"demo run on {sample} ended {result.status}: {result.reason}")
+            raise DemoRunFailed(f"demo run on {sample} ended {result.status}: {result.reason}")
         assert result.analysis is not None
         print_analysis(result.analysis, console, blocks=False)
         figures = report_file(result.path, out_dir)

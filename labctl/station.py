@@ -33,6 +33,7 @@ A station is a TOML file::
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -80,6 +81,8 @@ class SampleSpec:
 
 
 _SAMPLE_KEYS = set(SampleSpec.__dataclass_fields__)
+#: Sample keys that are numbers (limits and area); a quoted "0.1" in the TOML is a string, and refused.
+_NUMBER_KEYS = {"area_cm2", "voltage_min_V", "voltage_max_V", "current_max_mA"}
 
 
 class Station:
@@ -159,9 +162,19 @@ class Station:
                 f"station {self.source}: sample '{name}' has unknown key(s) {', '.join(sorted(unknown))}; "
                 f"allowed: {', '.join(sorted(_SAMPLE_KEYS - {'name'}))}"
             )
-        if "area_cm2" not in spec or not float(spec["area_cm2"]) > 0:
-            raise StationError(f"station {self.source}: sample '{name}' needs area_cm2 > 0")
         values = dict(spec)
+        for key in _NUMBER_KEYS & set(values):
+            value = values[key]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise StationError(f"station {self.source}: sample '{name}': {key} = {value!r} is not a number")
+            if not math.isfinite(value) and key != "area_cm2":
+                raise StationError(
+                    f"station {self.source}: sample '{name}': {key} = {value} is not a finite number")
+            values[key] = float(value)
+        if "area_cm2" not in values or not 0 < values["area_cm2"] < math.inf:
+            raise StationError(f"station {self.source}: sample '{name}' needs area_cm2 > 0")
+        if values.get("current_max_mA", 1.0) <= 0:
+            raise StationError(f"station {self.source}: sample '{name}' needs current_max_mA > 0")
         if "smu_channel" in values:
             values["smu_channel"] = str(values["smu_channel"])
         return SampleSpec(name=name, **values)

@@ -4,7 +4,8 @@ The scan rate is the instrument's: each scan is one timed sweep (``SourceMeter.s
 period of step / rate, and the rate the instrument really achieved is recorded next to the requested one.
 Each scan is one block (``scan_000``, ``scan_001``, ...) with ``voltage_V``, ``current_A``,
 ``current_density_mA_cm2`` (photocurrent positive) and ``time_s``; the stabilised-power hold is a block
-``spo_<pixel>``. Metrics come from :mod:`labctl.analysis.jv` (``labctl analyze FILE``).
+``spo_<pixel>``. A block that a resumed run redoes (a scan or hold cut short by the interruption) gets a
+suffix: ``scan_003_2``, ``spo_<pixel>_2``. Metrics come from :mod:`labctl.analysis.jv` (``labctl analyze FILE``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from labctl.analysis.jv import jv_metrics
+from labctl.analysis.jv import JVAnalysisError, jv_metrics
 from labctl.errors import InterlockTripped, ParameterError
 from labctl.runner import (
     BoolParameter,
@@ -44,6 +45,19 @@ LIGHT_STABLE_TIMEOUT_S = 300.0
 # The reference cell must read the requested intensity within this fraction, or the run stops (lamp failure,
 # a closed shutter, a wrong calibration): PCE from a wrong irradiance is worse than no PCE.
 LIGHT_TOLERANCE_FRACTION = 0.10
+
+
+def _smu_limit(smu_cls: Any, name: str) -> Any:
+    """A class attribute of an SMU driver; for a multi-channel SMU, of its channel class."""
+    value = getattr(smu_cls, name, None)
+    if value is None:
+        for klass in getattr(smu_cls, "__mro__", ()):
+            for member in vars(klass).values():
+                for channel_cls, _ in getattr(member, "pairs", ()):
+                    value = getattr(channel_cls, name, None)
+                    if value is not None:
+                        return value
+    return value
 
 
 class JVHysteresis(Procedure):
@@ -76,8 +90,9 @@ class JVHysteresis(Procedure):
 
     def __init__(self, **values: Any) -> None:
         super().__init__(**values)
-        # (direction, voltage, current density) of this run's scans per pixel, for the SPO's Vmpp.
-        self._scans: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = {}
+        # Per pixel, the Vmpp of its last reverse scan ("RS") and of its last scan ("last"), for the SPO hold;
+        # saved with every checkpoint so a resumed run holds at the same Vmpp.
+        self._vmpp: dict[str, dict[str, float]] = {}
 
     # --------------------------------------------------------------------------------- checks
     def check_consistency(self) -> None:
@@ -138,6 +153,16 @@ class JVHysteresis(Procedure):
                             f"{needed_s * 1e3:.2f} ms); allowed: ≤ {self.actual_step_V() / needed_s:.3g} V/s — "
                             "use a larger step_V or a smaller nplc"
                         )
+            max_points = _smu_limit(smu_cls, "max_sweep_points")
+            n_points = len(self.voltages("FS"))
+            if max_points is not None and n_points > max_points:
+                given = (f"'n_points' = {self.n_points} is" if self.n_points > 1 else
+                         f"'step_V' = {self.step_V:g} V gives {n_points} points over "
+                         f"{self.v_min_V:g} … {self.v_max_V:g} V,")
+                raise ParameterError(
+                    f"parameter {given} more than {spec.smu} sweeps at once; allowed: at most "
+                    f"{max_points} points per scan — use a larger step_V or fewer n_points"
+                )
             nplc_range = getattr(smu_cls, "nplc_range", None)
             if nplc_range and not nplc_range[0] <= self.nplc <= nplc_range[1]:
                 raise ParameterError(
@@ -217,10 +242,18 @@ class JVHysteresis(Procedure):
         state = ctx.resume_state or {}
         next_scan = int(state.get("next_scan", 0))
         spo_done: list[str] = list(state.get("spo_done", []))
+        self._vmpp = {pixel: dict(entry) for pixel, entry in dict(state.get("vmpp_V", {})).items()}
         total_s = sum(self.point_period_s(rate) * len(self.voltages(d)) for _, _, rate, d in plan)
         total_s += self.spo_s * len(self.sample) + self.light_soak_s + self.prebias_s * len(plan)
         done_s = 0.0
         current_pixel = None
+        if self.spo_s > 0 and next_scan > 0:
+            # Resumed: a pixel whose scans were all done before the interruption may still lack its SPO hold.
+            remaining = {pixel for pixel, *_ in plan[next_scan:]}
+            for pixel in dict.fromkeys(p for p, *_ in plan[:next_scan]):
+                if pixel not in remaining and pixel not in spo_done:
+                    self._prepare_pixel(ctx, pixel)
+                    self._finish_pixel(ctx, pixel, spo_done, next_scan)
         for index, (pixel, repeat, rate, direction) in enumerate(plan):
             scan_s = self.point_period_s(rate) * len(self.voltages(direction))
             if index < next_scan:
@@ -236,7 +269,7 @@ class JVHysteresis(Procedure):
                 self._prebias(ctx, pixel)
             self._scan(ctx, index, pixel, repeat, rate, direction)
             done_s += scan_s
-            ctx.checkpoint({"next_scan": index + 1, "spo_done": spo_done})
+            ctx.checkpoint({"next_scan": index + 1, "spo_done": spo_done, "vmpp_V": self._vmpp})
             ctx.progress(done_s / total_s if total_s else 1.0,
                          f"{pixel} {direction} {rate:g} V/s ({index + 1}/{len(plan)})")
         if current_pixel is not None:
@@ -334,11 +367,13 @@ class JVHysteresis(Procedure):
             light.close_shutter()
         density = -np.asarray(result.current_A) / spec.area_cm2 * 1e3  # SMU sign → photocurrent positive
         block = ctx.create_block(
-            f"scan_{index:03d}",
+            _free_block_name(ctx, f"scan_{index:03d}"),
             {"voltage_V": "V", "current_A": "A", "current_density_mA_cm2": "mA/cm2", "time_s": "s"},
             {
                 "direction": direction, "scan_rate_V_s": rate, "achieved_rate_V_s": result.achieved_rate_V_s,
                 "pixel": pixel, "repeat": repeat, "irradiance_mW_cm2": irradiance, "suns": self.suns,
+                # position in scan_rates_V_s: a rate listed twice gives two forward/reverse pairs
+                "rate_index": (index // len(DIRECTIONS[self.direction])) % len(self.scan_rates_V_s),
                 "temperature_K": self._temperature(ctx, pixel), "area_cm2": spec.area_cm2,
                 "step_V": self.actual_step_V(), "point_period_s": self.point_period_s(rate), "nplc": self.nplc,
                 "preconditioning": json.dumps(self.preconditioning()),
@@ -346,13 +381,17 @@ class JVHysteresis(Procedure):
         )
         block.append_columns(voltage_V=result.voltage_V, current_A=result.current_A,
                              current_density_mA_cm2=density, time_s=result.time_s)
-        self._scans.setdefault(pixel, []).append((direction, np.asarray(result.voltage_V), density))
+        vmpp = _vmpp_of(np.asarray(result.voltage_V), density)
+        entry = self._vmpp.setdefault(pixel, {})
+        entry["last"] = vmpp
+        if direction == "RS":
+            entry["RS"] = vmpp
 
     def _finish_pixel(self, ctx: RunContext, pixel: str, spo_done: list[str], next_scan: int) -> None:
         if self.spo_s > 0 and pixel not in spo_done:
             self._spo(ctx, pixel)
             spo_done.append(pixel)
-            ctx.checkpoint({"next_scan": next_scan, "spo_done": spo_done})
+            ctx.checkpoint({"next_scan": next_scan, "spo_done": spo_done, "vmpp_V": self._vmpp})
         assert ctx.bench is not None
         ctx.bench.source_meter(pixel).output_off()
 
@@ -368,7 +407,7 @@ class JVHysteresis(Procedure):
         smu = ctx.bench.source_meter(pixel)
         irradiance, light = self._light_for_scan(ctx, pixel)
         block = ctx.create_block(
-            f"spo_{pixel}",
+            _free_block_name(ctx, f"spo_{pixel}"),
             {"time_s": "s", "voltage_V": "V", "current_A": "A", "current_density_mA_cm2": "mA/cm2",
              "power_mW_cm2": "mW/cm2"},
             {"pixel": pixel, "vmpp_V": vmpp, "hold_s": self.spo_s, "irradiance_mW_cm2": irradiance,
@@ -388,10 +427,23 @@ class JVHysteresis(Procedure):
             light.close_shutter()
 
     def _last_vmpp(self, pixel: str) -> float:
-        scans = self._scans.get(pixel, [])
-        reverse = [scan for scan in scans if scan[0] == "RS"]
-        chosen = (reverse or scans)[-1:]
-        if not chosen:
-            return float("nan")
-        _, voltage, density = chosen[0]
-        return float(jv_metrics(voltage, density)["vmpp_V"])
+        entry = self._vmpp.get(pixel, {})
+        return float(entry.get("RS", entry.get("last", math.nan)))
+
+
+def _vmpp_of(voltage: np.ndarray, density: np.ndarray) -> float:
+    """Vmpp of one scan, NaN when the scan cannot give one (too few points, no photocurrent, ...)."""
+    try:
+        return float(jv_metrics(voltage, density, photocurrent_sign="positive")["vmpp_V"])
+    except JVAnalysisError:
+        return math.nan
+
+
+def _free_block_name(ctx: RunContext, name: str) -> str:
+    """``name``, or ``name_2``, ``name_3``, ... when a resumed run redoes a block that an interruption left."""
+    existing = set(ctx.block_names())
+    candidate, n = name, 1
+    while candidate in existing:
+        n += 1
+        candidate = f"{name}_{n}"
+    return candidate

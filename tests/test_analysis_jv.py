@@ -150,3 +150,40 @@ def test_stabilised_power_reports_a_trace_that_never_settles() -> None:
     spo = stabilised_power(t, p)
     assert math.isnan(spo["settling_s"])
     assert spo["drift_pct_per_min"] < -10
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+@pytest.mark.parametrize("step_V", [0.05, 0.1, 0.15])
+def test_coarse_grids_give_physical_metrics(name: str, step_V: float) -> None:
+    # A quick 0.1 V scan is common; a parabola through 5 points spanning ±0.2 V around the knee gave
+    # FF > 1, Jmpp > Jsc and a PCE 19 % too high for the WBG cell.
+    cell = CELLS[name]
+    v, j = curve(cell, step_V)
+    m = jv_metrics(v, j)
+    ref = reference(cell)
+    assert m["ff"] < 1 and m["jmpp_mA_cm2"] < m["jsc_mA_cm2"]
+    assert m["pmax_mW_cm2"] == pytest.approx(ref["pmax_mW_cm2"], rel=0.015)
+    assert m["voc_V"] == pytest.approx(ref["voc_V"], abs=0.005)
+    assert m["jsc_mA_cm2"] == pytest.approx(ref["jsc_mA_cm2"], rel=1e-3)
+
+
+@pytest.mark.parametrize("n_points", [4, 5, 6])
+def test_a_scan_of_a_few_points_through_voc_gives_a_sane_jsc(n_points: int) -> None:
+    cell = CELLS["leaky"]
+    ref = reference(cell)
+    v = np.linspace(-0.1, ref["voc_V"] + 0.1, n_points)
+    j = 1000 * np.asarray(pvlib.pvsystem.i_from_v(v, *cell), dtype=float)
+    m = jv_metrics(v, j)
+    # Points past Voc carry tens of mA/cm² of forward current: they must not tilt the Jsc line fit.
+    assert m["jsc_mA_cm2"] == pytest.approx(ref["jsc_mA_cm2"], rel=0.02)
+    assert math.isnan(m["ff"]) or m["ff"] < 1
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_noisy_dark_curve_has_no_voc_ff_or_pmax(seed: int) -> None:
+    # In the dark J(0) is zero within the noise; noise crossings near 0 V gave a Voc of tens of mV and FF 7.8.
+    v = np.arange(-0.1, 1.5, 0.01)
+    j = -1e-15 * np.expm1(v / 0.035) - v / 5000 * 1e3 + np.random.default_rng(seed).normal(0, 0.01, v.size)
+    m = jv_metrics(v, j, photocurrent_sign="positive")
+    assert math.isnan(m["voc_V"]) and math.isnan(m["ff"]) and math.isnan(m["pmax_mW_cm2"])
+    assert "no photocurrent" in m["note"] and "never crosses zero" not in m["note"]

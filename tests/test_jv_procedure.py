@@ -152,3 +152,95 @@ def test_wrong_irradiance_trips_the_light_interlock() -> None:
     proc._verify_light("wbg_ref", 96.0)  # within 10 %: fine
     with pytest.raises(InterlockTripped, match=r"reads 40\.0 mW/cm2 for 1 sun\(s\) requested"):
         proc._verify_light("wbg_ref", 40.0)
+
+
+def test_more_points_than_the_smu_can_sweep_are_refused_before_any_instrument(tmp_path: Path,
+                                                                              station: Station) -> None:
+    # The 2450 holds 2500 points per sweep: a 0.5 mV step over -0.1 … 1.5 V would fail only at the first
+    # sweep, after the light was switched on and the cell soaked.
+    runner = Runner(JVHysteresis(sample=["wbg_ref"], step_V=0.0005, nplc=0.01, scan_rates_V_s=[1.0]),
+                    station=station, directory=tmp_path)
+    with pytest.raises(ParameterError, match=r"'step_V' = 0\.0005 V gives 3201 points .* allowed: at most 2500"):
+        runner.validate()
+    # Two-channel SMUs (the B2902A of the cryostat pixels) have the same limit per channel.
+    with pytest.raises(ParameterError, match=r"'n_points' = 3000 .* allowed: at most 2500"):
+        JVHysteresis(sample=["fapbi3"], v_max_V=1.2, n_points=3000, nplc=0.01, suns=0.0,
+                     scan_rates_V_s=[1.0]).check_station(station)
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_an_spo_after_scans_with_too_few_points_is_skipped_not_fatal(tmp_path: Path, station: Station) -> None:
+    result = Runner(JVHysteresis(sample=["wbg_ref"], n_points=3, nplc=0.01, spo_s=10.0), station=station,
+                    directory=tmp_path).run()
+    assert result.status == "completed", result.reason
+    with RunReader(result.path) as reader:
+        assert "spo_skipped" in [e.kind for e in reader.events()]
+
+
+def _interrupt_during_spo(tmp_path: Path, station: Station) -> Path:
+    from labctl.runner import DataRows
+
+    runner = Runner(JVHysteresis(sample=["wbg_ref"], step_V=0.05, nplc=0.01, spo_s=20.0), station=station,
+                    directory=tmp_path)
+
+    def drop_the_smu(event: object) -> None:
+        if isinstance(event, DataRows) and event.block.startswith("spo_") and runner.bench is not None:
+            runner.bench.simulation.mocks["smu"].set_faults(drop_permanent=True)
+
+    runner.subscribe(drop_the_smu)
+    result = runner.run()
+    assert result.status == "interrupted", result.reason
+    return result.path
+
+
+def test_resume_after_a_fault_during_the_spo_hold_redoes_the_hold(tmp_path: Path, station: Station) -> None:
+    from labctl.runner import resume_runner
+
+    path = _interrupt_during_spo(tmp_path, station)
+    resumed = resume_runner(path).run()
+    assert resumed.status == "completed", resumed.reason
+    assert resumed.analysis is not None
+    spo = resumed.analysis["spo"]["wbg_ref"]
+    assert spo["spo_pce_pct"] == pytest.approx(17.5, abs=1.0)
+    with RunReader(path) as reader:
+        holds = [b for b in reader.blocks() if b.name.startswith("spo_")]
+        assert holds[-1].n_rows == 200 and holds[-1].attrs["pixel"] == "wbg_ref"
+        assert holds[-1].attrs["vmpp_V"] == pytest.approx(holds[0].attrs["vmpp_V"])  # the same Vmpp as before
+        assert [b for b in reader.block_names() if b.startswith("scan_")] == ["scan_000", "scan_001"]
+
+
+def test_resume_after_a_kill_between_a_scan_and_its_checkpoint(tmp_path: Path, station: Station) -> None:
+    from labctl.runner import Progress, resume_runner
+    from labctl.store import RunWriter
+
+    proc = JVHysteresis(sample=["wbg_ref"], step_V=0.05, nplc=0.01, scan_rates_V_s=[0.1, 1.0])
+    runner = Runner(proc, station=station, directory=tmp_path)
+
+    def drop_the_smu(event: object) -> None:
+        if isinstance(event, Progress) and runner.bench is not None:
+            runner.bench.simulation.mocks["smu"].set_faults(drop_permanent=True)
+
+    runner.subscribe(drop_the_smu)
+    first = runner.run()
+    assert first.status == "interrupted"
+    # What a kill -9 right after scan_001 reached the disk, before its checkpoint, leaves behind.
+    with RunWriter.open_existing(first.path) as writer:
+        writer.create_block("scan_001", {"voltage_V": "V", "current_A": "A", "current_density_mA_cm2": "mA/cm2",
+                                         "time_s": "s"}, {"direction": "FS", "pixel": "wbg_ref"})
+    resumed = resume_runner(first.path).run()
+    assert resumed.status == "completed", resumed.reason
+    with RunReader(first.path) as reader:
+        scans = [b for b in reader.blocks() if b.name.startswith("scan_")]
+    assert len(scans) == 5  # scan_000, the orphan scan_001, and the three scans redone after it
+    assert [b.attrs["direction"] for b in scans[2:]] == ["FS", "RS", "FS"]
+    assert all(b.n_rows == 33 for b in scans[2:])
+
+
+def test_a_rate_measured_twice_gives_two_hysteresis_rows(tmp_path: Path, station: Station) -> None:
+    # 0.1 V/s again at the end, to see whether the fast scan changed the cell: both pairs count.
+    path = run_jv(tmp_path, station, sample=["wbg_ref"], step_V=0.05, nplc=0.01, scan_rates_V_s=[0.1, 10.0, 0.1],
+                  prebias_V=1.5, prebias_s=5.0)
+    hysteresis = analyze_file(path)["hysteresis"]
+    assert sorted(h["scan_rate_V_s"] for h in hysteresis) == [0.1, 0.1, 10.0]
+    with RunReader(path) as reader:
+        assert [reader.block(f"scan_{i:03d}").attrs["rate_index"] for i in range(6)] == [0, 0, 1, 1, 2, 2]

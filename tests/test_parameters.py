@@ -91,6 +91,15 @@ def test_integer_parameter_rejects_fractions() -> None:
         CountingProcedure(n_points=2.5)
 
 
+@pytest.mark.parametrize("text", ["inf", "-inf", "nan"])
+def test_integer_parameter_from_a_params_file_rejects_infinity_and_nan(tmp_path: Path, text: str) -> None:
+    params = tmp_path / "p.toml"
+    params.write_text(f"[parameters]\nn_points = {text}\n", encoding="utf-8")  # TOML has inf and nan
+    with pytest.raises(ParameterError, match=r"'n_points' = .*nan|'n_points' = .*inf") as info:
+        CountingProcedure.from_strings([], params_file=params)
+    assert "allowed: 1 … 1000000" in str(info.value)
+
+
 def test_describe_feeds_forms() -> None:
     described = {k: p.describe() for k, p in ScanLike.parameters().items()}
     assert described["rates_V_s"]["unit"] == "V/s"

@@ -66,6 +66,27 @@ def test_station_errors_name_the_problem() -> None:
                           '[instruments.b]\ndriver = "keithley2400"\naddress = "GPIB0::24::INSTR"\n')
 
 
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ('area_cm2 = "abc"', "sample 'a': area_cm2 = 'abc' is not a number"),
+        ('area_cm2 = "0.1"', "sample 'a': area_cm2 = '0.1' is not a number"),
+        ("area_cm2 = inf", "sample 'a' needs area_cm2 > 0"),
+        ('area_cm2 = 0.1\nvoltage_max_V = "1.5"', "sample 'a': voltage_max_V = '1.5' is not a number"),
+        ('area_cm2 = 0.1\ncurrent_max_mA = "5"', "sample 'a': current_max_mA = '5' is not a number"),
+        ("area_cm2 = 0.1\nvoltage_min_V = nan", "sample 'a': voltage_min_V = nan is not a finite number"),
+        ("area_cm2 = 0.1\ncurrent_max_mA = -5", "sample 'a' needs current_max_mA > 0"),
+        ("area_cm2 = true", "sample 'a': area_cm2 = True is not a number"),
+    ],
+)
+def test_sample_limits_of_the_wrong_type_are_refused_by_name(line: str, fragment: str) -> None:
+    text = '[instruments.smu]\ndriver = "keithley2450"\naddress = "sim://keithley2450"\n' \
+           f'[samples.a]\nsmu = "smu"\n{line}\n'
+    with pytest.raises(StationError) as info:
+        Station.from_text(text)
+    assert fragment in str(info.value)
+
+
 def test_unrecoverable_smu_fault_interrupts_the_run_and_leaves_the_rest_safe(tmp_path: Path) -> None:
     station = Station.load("sim")
     proc = JVHysteresis(sample=["wbg_ref"], step_V=0.05, nplc=0.01, scan_rates_V_s=[0.1, 1.0],

@@ -5,10 +5,13 @@ voltage in V, irradiance in mW/cm² (100 mW/cm² = 1 sun AM1.5G). Data in the so
 cell reads negative current at 0 V) is accepted: ``photocurrent_sign="auto"`` detects it from the slope.
 
 Methods, chosen to interpolate rather than snap to grid points and to average noise over a few points:
-- Jsc: a straight-line fit of J(V) over |V| ≤ 0.15·Voc (at least the 5 points nearest 0 V); the curve is
-  straight there, with slope −1/Rsh.
-- Voc: the root of a quadratic fitted to the points nearest the zero crossing of J.
-- Pmax: the vertex of a quadratic fitted to P(V) = V·J around the largest measured power.
+- Jsc: a straight-line fit of J(V) over |V| ≤ 0.15·Voc (at least the 5 points nearest 0 V, but none above
+  Voc/2); the curve is straight there, with slope −1/Rsh.
+- Voc: the root of a quadratic fitted to the points nearest the zero crossing of J (those within 50 mV of
+  it, at least 3).
+- Pmax: the vertex of a quadratic fitted to P(V) = V·J around the largest measured power when 5 points lie
+  within 50 mV of it; on a coarser grid P(V) is far from a parabola over 5 points (it falls steeply past
+  Vmpp), so the maximum of V·J along a monotone cubic (PCHIP) interpolation of J(V) is used instead.
 - Rs: −dV/dJ at Voc from the local fit ("Rs,oc", which includes the diode's dynamic resistance there).
 - Rsh: −dV/dJ at 0 V from the straight-line fit.
 """
@@ -32,6 +35,13 @@ _JSC_FIT_POINTS = 5
 _VOC_FIT_POINTS = 5
 _PMAX_FIT_POINTS = 5
 _RSH_WINDOW_FRACTION = 0.15
+# Local fits use points within this distance of the point of interest: on a coarse grid, 5 points span a
+# region where J(V) and P(V) bend too much for a quadratic (FF > 1, Jmpp > Jsc on a 0.1 V grid).
+_LOCAL_WINDOW_V = 0.05
+# Jsc counts as photocurrent only above this many times the scatter of J about the line fitted near 0 V.
+_PHOTOCURRENT_NOISE_FACTOR = 3.0
+# Above this fraction of Voc the diode current bends J(V): the Jsc line fit stays below it.
+_JSC_STRAIGHT_FRACTION = 0.5
 
 
 class JVAnalysisError(ValueError):
@@ -73,18 +83,49 @@ def _nearest(v: np.ndarray, x: float, n: int) -> np.ndarray:
     return np.sort(np.argsort(np.abs(v - x), kind="stable")[:n])
 
 
-def _jsc_and_rsh(v: np.ndarray, j: np.ndarray, voc: float) -> tuple[float, float]:
+def _local(v: np.ndarray, x: float, n: int) -> np.ndarray:
+    """Of the n points nearest x, those within _LOCAL_WINDOW_V of it; at least the 3 nearest."""
+    idx = _nearest(v, x, n)
+    near = idx[np.abs(v[idx] - x) <= _LOCAL_WINDOW_V + 1e-12]
+    return near if near.size >= 3 else _nearest(v, x, 3)
+
+
+def _pmax_interpolated(v: np.ndarray, j: np.ndarray, k: int, voc: float) -> tuple[float, float, float]:
+    """Maximum of V·J between the neighbours of the best grid point k, J interpolated by PCHIP (monotone
+    between points, so it never overshoots the measured currents as a parabola through a knee does)."""
+    from scipy.interpolate import PchipInterpolator
+
+    lo, hi = max(k - 2, 0), min(k + 3, v.size)
+    vv, inverse = np.unique(v[lo:hi], return_inverse=True)
+    jj = np.bincount(inverse, weights=j[lo:hi]) / np.bincount(inverse)  # repeated voltages: mean current
+    start, stop = max(float(v[max(k - 1, 0)]), 0.0), min(float(v[min(k + 1, v.size - 1)]), voc)
+    if vv.size < 2 or not stop > start:
+        return float(v[k] * j[k]), float(v[k]), float(j[k])
+    grid = np.linspace(start, stop, 2001)
+    power = grid * PchipInterpolator(vv, jj)(grid)
+    best = int(np.argmax(power))
+    if not grid[best] > 0 or not power[best] >= v[k] * j[k]:
+        return float(v[k] * j[k]), float(v[k]), float(j[k])
+    return float(power[best]), float(grid[best]), float(power[best] / grid[best])
+
+
+def _jsc_and_rsh(v: np.ndarray, j: np.ndarray, voc: float) -> tuple[float, float, float]:
+    """Jsc, Rsh and the rms scatter of the points about the fitted line (the noise on J near 0 V)."""
     if v[0] > 0 or v[-1] < 0:
-        return NAN, NAN
+        return NAN, NAN, NAN
     idx = _nearest(v, 0.0, _JSC_FIT_POINTS)
     if not math.isnan(voc):
+        straight = idx[v[idx] <= _JSC_STRAIGHT_FRACTION * voc]
+        idx = straight if straight.size >= 2 else _nearest(v, 0.0, 2)
         # The curve is straight well below Voc: a wider window averages the noise out of the slope.
         window = np.nonzero(np.abs(v) <= _RSH_WINDOW_FRACTION * voc)[0]
         if window.size > idx.size:
             idx = window
     slope, intercept = np.polyfit(v[idx], j[idx], 1)
     rsh = -1000.0 / slope if slope < 0 else math.inf  # V / (mA/cm²) → Ω·cm²
-    return float(intercept), float(rsh)
+    residuals = j[idx] - (slope * v[idx] + intercept)
+    noise = float(np.sqrt(np.sum(residuals**2) / (idx.size - 2))) if idx.size > 2 else 0.0
+    return float(intercept), float(rsh), noise
 
 
 def _voc_and_rs(v: np.ndarray, j: np.ndarray) -> tuple[float, float]:
@@ -94,7 +135,7 @@ def _voc_and_rs(v: np.ndarray, j: np.ndarray) -> tuple[float, float]:
     k = int(crossings[-1])
     # Bracket first (linear), then refine with a local quadratic around the bracket.
     v_lin = v[k] + j[k] * (v[k + 1] - v[k]) / (j[k] - j[k + 1])
-    idx = _nearest(v, v_lin, _VOC_FIT_POINTS)
+    idx = _local(v, v_lin, _VOC_FIT_POINTS)
     coeffs = np.polyfit(v[idx] - v_lin, j[idx], 2 if idx.size >= 3 else 1)
     roots = np.roots(coeffs)
     real = roots[np.isreal(roots)].real
@@ -112,7 +153,9 @@ def _pmax(v: np.ndarray, j: np.ndarray, voc: float) -> tuple[float, float, float
         return NAN, NAN, NAN
     p = v * j
     k = int(np.argmax(np.where(inside, p, -np.inf)))
-    idx = _nearest(v, v[k], _PMAX_FIT_POINTS)
+    idx = _local(v, v[k], _PMAX_FIT_POINTS)
+    if idx.size < _PMAX_FIT_POINTS:
+        return _pmax_interpolated(v, j, k, voc)
     a, b, c = np.polyfit(v[idx] - v[k], p[idx], 2)
     if a < 0:
         dv = -b / (2 * a)
@@ -134,16 +177,21 @@ def jv_metrics(voltage_V: ArrayLike, current_density_mA_cm2: ArrayLike, irradian
     v, j = _prepare(voltage_V, current_density_mA_cm2, photocurrent_sign)
     notes: list[str] = []
     voc, rs = _voc_and_rs(v, j)
-    jsc, rsh = _jsc_and_rsh(v, j, voc)
+    jsc, rsh, noise = _jsc_and_rsh(v, j, voc)
+    # No photocurrent distinguishable from zero (a dark curve): a "Voc" would be a noise crossing near 0 V,
+    # and FF and Pmax from it meaningless (FF > 1).
+    dark = not math.isnan(jsc) and jsc <= max(_PHOTOCURRENT_NOISE_FACTOR * noise, 1e-6 * float(np.max(np.abs(j))))
+    if dark:
+        voc = rs = NAN
     if math.isnan(jsc):
         notes.append("the scan does not include 0 V, so Jsc and Rsh are undefined")
-    if math.isnan(voc):
+    if math.isnan(voc) and not dark:
         notes.append("the current never crosses zero inside the scanned range, so Voc, FF and PCE are undefined")
+    if dark:
+        notes.append("no photocurrent at 0 V (dark or reversed contacts)")
     pmax = vmpp = jmpp = NAN
     if not math.isnan(voc) and not math.isnan(jsc) and jsc > 0:
         pmax, vmpp, jmpp = _pmax(v, j, voc)
-    elif not math.isnan(jsc) and jsc <= 0:
-        notes.append("no photocurrent at 0 V (dark or reversed contacts)")
     ff = pmax / (voc * jsc) if jsc > 0 and voc > 0 and not math.isnan(pmax) else NAN
     pce = 100.0 * pmax / irradiance_mW_cm2 if irradiance_mW_cm2 > 0 else NAN
     result: dict[str, Any] = {

@@ -28,8 +28,9 @@ def _clean(value: Any) -> Any:
 def analyze_jv(reader: RunReader) -> dict[str, Any]:
     """``{"scans": [...], "hysteresis": [...], "spo": {pixel: {...}}}`` as documented for `labctl analyze`."""
     scans: list[dict[str, Any]] = []
-    curves: dict[tuple[str, float, int], dict[str, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
-    irradiances: dict[tuple[str, float, int], float] = {}
+    # (pixel, rate, repeat, position of the rate in the list): a rate listed twice is two pairs
+    curves: dict[tuple[str, float, int, int], dict[str, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
+    irradiances: dict[tuple[str, float, int, int], float] = {}
     for block in _scan_blocks(reader):
         attrs = block.attrs
         irradiance = float(attrs.get("irradiance_mW_cm2", 100.0))
@@ -48,14 +49,15 @@ def analyze_jv(reader: RunReader) -> dict[str, Any]:
             metrics["pce_pct"] = math.nan
         row.update({k: _clean(v) for k, v in metrics.items()})
         scans.append(row)
-        key = (row["pixel"], row["scan_rate_V_s"], row["repeat"])
+        key = (row["pixel"], row["scan_rate_V_s"], row["repeat"], int(attrs.get("rate_index", 0)))
         curves[key][row["direction"]] = (v, j)
         irradiances[key] = irradiance
     hysteresis = []
-    for (pixel, rate, repeat), pair in sorted(curves.items()):
+    for key, pair in sorted(curves.items()):
+        pixel, rate, repeat, _ = key
         if "RS" in pair and "FS" in pair:
             try:
-                hi = hysteresis_indices(pair["RS"], pair["FS"], irradiances[(pixel, rate, repeat)],
+                hi = hysteresis_indices(pair["RS"], pair["FS"], irradiances[key],
                                         photocurrent_sign="positive")
             except JVAnalysisError:
                 continue
@@ -160,7 +162,7 @@ def plot_jv_report(path: Path, out_dir: Path) -> list[Path]:
     for name, block in blocks.items():
         if name.startswith("spo_") and block["time_s"].size:
             fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
-            pixel = name[4:]
+            pixel = str(block.attrs.get("pixel", name[4:]))  # a hold redone after a resume is spo_<pixel>_2
             irradiance = float(block.attrs.get("irradiance_mW_cm2", 100.0)) or 100.0
             ax.plot(block["time_s"], 100 * block["power_mW_cm2"] / irradiance)
             spo = result["spo"].get(pixel, {})

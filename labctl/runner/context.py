@@ -38,7 +38,8 @@ class RunControl:
         self.abort_reason = ""
 
     def pause(self) -> None:
-        self._running.clear()
+        if not self._abort.is_set():  # an abort wins: a run that is stopping must not wait for a resume
+            self._running.clear()
 
     def resume(self) -> None:
         self._running.set()
@@ -58,7 +59,7 @@ class RunControl:
         return self._abort.is_set()
 
     def wait_while_paused(self) -> None:
-        while not self._running.wait(timeout=0.5):
+        while not self._running.wait(timeout=0.5) and not self._abort.is_set():
             pass
 
 

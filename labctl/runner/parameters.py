@@ -160,6 +160,8 @@ class IntParameter(Parameter[int]):
             raise self.error(text, f"not a whole number; allowed: {self.allowed()}") from None
 
     def convert(self, value: Any) -> int:
+        if isinstance(value, float) and not math.isfinite(value):  # TOML has inf and nan
+            raise self.error(value, f"must be a finite whole number; allowed: {self.allowed()}")
         if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
             raise self.error(value, f"expected a whole number; allowed: {self.allowed()}")
         return int(value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from labctl.station import Station
 
 log = logging.getLogger("labctl.run")
+
+#: Statuses after which pause and resume no longer change what a run reports.
+_ENDING = frozenset({"shutting down", "completed", "aborted", "failed", "interrupted"})
 
 #: Root attribute holding the simulated world's state at the last checkpoint (simulated stations only).
 SIMULATED_WORLD_ATTR = "simulated_world"
@@ -90,11 +94,13 @@ class Runner:
 
     def pause(self) -> None:
         self.control.pause()
-        self._set_status("paused", "pause requested")
+        if self.control.paused and self.status not in _ENDING:
+            self._set_status("paused", "pause requested")
 
     def resume(self) -> None:
         self.control.resume()
-        self._set_status("running", "resumed")
+        if self.status == "paused":
+            self._set_status("running", "resumed")
 
     def abort(self, reason: str = "aborted by the user") -> None:
         self.control.abort(reason)
@@ -165,18 +171,18 @@ class Runner:
                 conditions=self.procedure.conditions(),
                 clock=clock,
             )
-            if self.station is not None:
-                # The station's whole definition, so `labctl resume` rebuilds the same bench.
-                writer.set_root_attrs(station_definition=self.station.describe())
         assert self.path is not None
-        if self._append:
-            writer.event("resume", "run resumed from its last checkpoint",
-                         checkpoint=bool(checkpoint))
 
         bench: Bench | None = None
         ctx: RunContext | None = None
         status, reason = "failed", ""
-        try:
+        try:  # from here on, whatever happens, the file is closed with the run's end state
+            if not self._append and self.station is not None:
+                # The station's whole definition, so `labctl resume` rebuilds the same bench.
+                writer.set_root_attrs(station_definition=self.station.describe())
+            if self._append:
+                writer.event("resume", "run resumed from its last checkpoint",
+                             checkpoint=bool(checkpoint))
             writer.set_status("running")
             if self.station is not None and names:
                 self._set_status("connecting")
@@ -212,9 +218,14 @@ class Runner:
         finally:
             self._set_status("shutting down", reason)
             self._shutdown(ctx, bench, writer)
-            writer.event("end", reason, status=status)
-            writer.set_status(status, reason)
-            writer.close()
+            # A broken data file (disk full, file gone) must not keep the instruments connected or the file
+            # open: each bookkeeping step is tried on its own.
+            problems = [_quietly(writer.event, "end", reason, status=status),
+                        _quietly(writer.set_status, status, reason), _quietly(writer.close)]
+            problem = next((p for p in problems if p is not None), None)
+            if problem is not None and status == "completed":
+                # The procedure finished but its last data may not be on disk: not a completed run.
+                status, reason = "failed", f"the data file could not be finished: {problem}"
             if bench is not None:
                 bench.close()
             self.bench = None
@@ -244,11 +255,22 @@ class Runner:
                 self.procedure.shutdown(ctx)
             except BaseException as exc:  # Ctrl-C twice must still leave the instruments safe
                 log.exception("procedure shutdown failed")
-                writer.event("shutdown_failed", f"procedure shutdown: {type(exc).__name__}: {exc}")
+                _quietly(writer.event, "shutdown_failed", f"procedure shutdown: {type(exc).__name__}: {exc}")
         if bench is not None:
             for name, problem in bench.safe_state_all().items():
-                writer.event("safe_state_failed", problem, instrument=name)
-            writer.event("safe_state", "instruments in safe state", instruments=sorted(bench.names))
+                _quietly(writer.event, "safe_state_failed", problem, instrument=name)
+            _quietly(writer.event, "safe_state", "instruments in safe state", instruments=sorted(bench.names))
+
+
+def _quietly(action: Callable[..., Any], *args: Any, **kwargs: Any) -> Exception | None:
+    """Run one end-of-run bookkeeping step; a failure is logged and returned, never allowed to skip the
+    next step."""
+    try:
+        action(*args, **kwargs)
+    except Exception as exc:
+        log.exception("end of run: %s failed", getattr(action, "__name__", action))
+        return exc
+    return None
 
 
 def resume_runner(path: Path, *, station: Station | None = None, subscribers: list[Subscriber] | None = None,
