@@ -71,10 +71,20 @@ class LineSerialAdapter(SerialAdapter):
     def _read(self, **kwargs: Any) -> str:
         raw = self._read_bytes(-1, break_on_termchar=True, **kwargs).decode("latin-1")
         if self.read_termination and not raw.endswith(self.read_termination):
+            self._cut_short = bool(raw)
             raise TimeoutError(f"no complete reply within the serial timeout (got {raw!r})")
         return raw.removesuffix(self.read_termination) if self.read_termination else raw
 
     def flush_read_buffer(self) -> None:
+        """Before a query is asked again: drop what is buffered, and the rest of a line cut short.
+
+        A slow instrument may still be sending the remainder of the line that timed out ("23" now,
+        "4.5" a moment later); without waiting for it, the remainder would be read as the answer to the
+        retried query (a Lake Shore reading 4.5 K instead of 234.5 K).
+        """
+        if getattr(self, "_cut_short", False) and self.read_termination:
+            self.connection.read_until(self.read_termination.encode())
+        self._cut_short = False
         self.connection.reset_input_buffer()
 
 

@@ -177,6 +177,11 @@ class Station:
             raise StationError(f"station {self.source}: sample '{name}' needs current_max_mA > 0")
         if "smu_channel" in values:
             values["smu_channel"] = str(values["smu_channel"])
+        channel = values.get("switch_channel")
+        if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int) or channel < 1):
+            raise StationError(
+                f"station {self.source}: sample '{name}': switch_channel = {channel!r} must be a whole number ≥ 1"
+            )
         return SampleSpec(name=name, **values)
 
     def _check_wiring(self) -> None:

@@ -42,6 +42,8 @@ SPO_READINGS = 200
 # The light counts as stable when successive reference-cell readings 1 s apart agree within this fraction.
 LIGHT_STABLE_FRACTION = 0.003
 LIGHT_STABLE_TIMEOUT_S = 300.0
+# A lamp that has not reached half its intensity this long after switching on has failed: stop waiting.
+LIGHT_DEAD_AFTER_S = 15.0
 # The reference cell must read the requested intensity within this fraction, or the run stops (lamp failure,
 # a closed shutter, a wrong calibration): PCE from a wrong irradiance is worse than no PCE.
 LIGHT_TOLERANCE_FRACTION = 0.10
@@ -243,8 +245,16 @@ class JVHysteresis(Procedure):
         next_scan = int(state.get("next_scan", 0))
         spo_done: list[str] = list(state.get("spo_done", []))
         self._vmpp = {pixel: dict(entry) for pixel, entry in dict(state.get("vmpp_V", {})).items()}
-        total_s = sum(self.point_period_s(rate) * len(self.voltages(d)) for _, _, rate, d in plan)
-        total_s += self.spo_s * len(self.sample) + self.light_soak_s + self.prebias_s * len(plan)
+        first_direction = DIRECTIONS[self.direction][0]
+
+        def scan_s(rate: float, direction: str) -> float:
+            """Time a scan takes, with its pre-bias (once per rate, before the first direction)."""
+            prebias = self.prebias_s if direction == first_direction else 0.0
+            return prebias + self.point_period_s(rate) * len(self.voltages(direction))
+
+        # Progress counts the measurement's own time: scans, pre-bias, light soak and SPO holds.
+        total_s = sum(scan_s(rate, d) for _, _, rate, d in plan)
+        total_s += (self.spo_s + self.light_soak_s) * len(self.sample)
         done_s = 0.0
         current_pixel = None
         if self.spo_s > 0 and next_scan > 0:
@@ -255,24 +265,27 @@ class JVHysteresis(Procedure):
                     self._prepare_pixel(ctx, pixel)
                     self._finish_pixel(ctx, pixel, spo_done, next_scan)
         for index, (pixel, repeat, rate, direction) in enumerate(plan):
-            scan_s = self.point_period_s(rate) * len(self.voltages(direction))
             if index < next_scan:
-                done_s += scan_s
+                done_s += scan_s(rate, direction)
                 continue
             if pixel != current_pixel:
                 if current_pixel is not None:
                     self._finish_pixel(ctx, current_pixel, spo_done, index)
+                    done_s += self.spo_s
                 current_pixel = pixel
                 self._prepare_pixel(ctx, pixel)
+                done_s += self.light_soak_s
             ctx.check()
-            if self.prebias_s > 0 and (direction == DIRECTIONS[self.direction][0]):
+            if self.prebias_s > 0 and direction == first_direction:
                 self._prebias(ctx, pixel)
             self._scan(ctx, index, pixel, repeat, rate, direction)
-            done_s += scan_s
+            done_s += scan_s(rate, direction)
             ctx.checkpoint({"next_scan": index + 1, "spo_done": spo_done, "vmpp_V": self._vmpp})
             ctx.progress(done_s / total_s if total_s else 1.0,
                          f"{pixel} {direction} {rate:g} V/s ({index + 1}/{len(plan)})")
         if current_pixel is not None:
+            if self.spo_s > 0:
+                ctx.progress(done_s / total_s if total_s else 1.0, f"{current_pixel} SPO hold {self.spo_s:g} s")
             self._finish_pixel(ctx, current_pixel, spo_done, len(plan))
         bench.source_meter(self.sample[-1]).output_off()
         ctx.progress(1.0, f"{len(plan)} scans done")
@@ -309,6 +322,8 @@ class JVHysteresis(Procedure):
             ctx.sleep(1.0)
             waited += 1.0
             reading = light.read_irradiance_mW_cm2()
+            if waited >= LIGHT_DEAD_AFTER_S and reading < 0.5 * 100.0 * self.suns:
+                self._verify_light(pixel, reading)
             if previous > 0 and abs(reading - previous) <= LIGHT_STABLE_FRACTION * previous:
                 ctx.event("light_stable", f"{pixel}: light stable at {reading:.1f} mW/cm2 after {waited:g} s",
                           pixel=pixel, irradiance_mW_cm2=reading, waited_s=waited)

@@ -111,3 +111,47 @@ def test_a_safe_state_while_a_sweep_is_set_up_leaves_the_output_off(model: str, 
     monkeypatch.setattr(smu_common, "validate_sweep", validate)
     smu.output_on()
     assert smu.sweep_voltage(np.linspace(0.0, 0.5, 6), 0.05).voltage_V.size == 6  # the next sweep runs
+
+
+class _SlowSerial:
+    """A serial port whose instrument answers "234.5 K" in two parts; the second part arrives late."""
+
+    def __init__(self) -> None:
+        self.available: list[bytes] = []
+        self.late: list[bytes] = []
+        self.queries = 0
+        self.reads = 0
+
+    def write(self, data: bytes) -> int:
+        self.queries += 1
+        if self.queries == 1:
+            self.available, self.late = [b"+23"], [b"4.5\r\n"]
+        else:
+            self.available.append(b"+234.6\r\n")
+        return len(data)
+
+    def read_until(self, expected: bytes = b"\n", size: int | None = None) -> bytes:
+        if self.late and self.reads:  # after the first part, the rest comes before anything sent later
+            self.available, self.late = self.late + self.available, []
+        self.reads += 1
+        return self.available.pop(0) if self.available else b""
+
+    def reset_input_buffer(self) -> None:
+        self.available.clear()
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_rest_of_a_serial_line_cut_short_is_not_read_as_the_next_answer() -> None:
+    from drivers.base import LabInstrument
+    from drivers.transport import LineSerialAdapter
+    from labctl.clock import VirtualClock
+
+    import serial
+
+    adapter = LineSerialAdapter(serial.serial_for_url("loop://", timeout=0.1), read_termination="\r\n",
+                                write_termination="\r\n")
+    adapter.connection = _SlowSerial()  # type: ignore[assignment]
+    instrument = LabInstrument(adapter, "cryo", address="/dev/ttyUSB0", clock=VirtualClock())
+    assert float(instrument.ask("KRDG? A")) == 234.6

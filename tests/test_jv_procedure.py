@@ -244,3 +244,42 @@ def test_a_rate_measured_twice_gives_two_hysteresis_rows(tmp_path: Path, station
     assert sorted(h["scan_rate_V_s"] for h in hysteresis) == [0.1, 0.1, 10.0]
     with RunReader(path) as reader:
         assert [reader.block(f"scan_{i:03d}").attrs["rate_index"] for i in range(6)] == [0, 0, 1, 1, 2, 2]
+
+
+def test_a_dark_reference_cell_trips_the_interlock_without_waiting_for_the_warm_up_timeout() -> None:
+    from labctl.clock import VirtualClock
+    from labctl.errors import InterlockTripped
+    from procedures.jv_hysteresis import LIGHT_DEAD_AFTER_S, LIGHT_STABLE_TIMEOUT_S
+
+    class DeadLamp:
+        def read_irradiance_mW_cm2(self) -> float:
+            return 0.0
+
+    class Ctx:
+        clock = VirtualClock(start_s=0.0)
+
+        def sleep(self, seconds: float) -> None:
+            self.clock.sleep(seconds)
+
+        def event(self, *args: object, **kwargs: object) -> None:
+            pass
+
+    ctx = Ctx()
+    with pytest.raises(InterlockTripped, match="reads 0.0 mW/cm2"):
+        JVHysteresis(sample=["wbg_ref"])._wait_for_stable_light(ctx, "wbg_ref", DeadLamp())  # type: ignore[arg-type]
+    assert LIGHT_DEAD_AFTER_S <= ctx.clock.now() < LIGHT_STABLE_TIMEOUT_S
+
+
+def test_progress_rises_steadily_to_one_through_soak_prebias_and_spo(tmp_path: Path, station: Station) -> None:
+    from labctl.runner import Progress
+
+    fractions: list[float] = []
+    runner = Runner(JVHysteresis(sample=["wbg_ref", "wbg_5avai"], step_V=0.05, nplc=0.01,
+                                 scan_rates_V_s=[0.1, 1.0], light_soak_s=20.0, prebias_V=1.5, prebias_s=5.0,
+                                 spo_s=30.0),
+                    station=station, directory=tmp_path,
+                    subscribers=[lambda e: fractions.append(e.fraction) if isinstance(e, Progress) else None])
+    assert runner.run().status == "completed"
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    # the first pixel's share (its scans, soak and pre-bias) is reported before the second pixel starts
+    assert 0.3 < fractions[3] < 0.6

@@ -136,3 +136,11 @@ def test_unrecoverable_smu_fault_interrupts_the_run_and_leaves_the_rest_safe(tmp
         assert reader.block_names() == ["scan_000", "scan_001", "scan_002", "scan_003"]
         assert [reader.block(f"scan_{i:03d}").attrs["direction"] for i in range(4)] == ["RS", "FS", "RS", "FS"]
         assert reader.attrs["station"] == "sim"
+
+
+@pytest.mark.parametrize("channel", ['"3"', "0", "1.5", "true"])
+def test_switch_channel_must_be_a_whole_number(channel: str) -> None:
+    text = ('[instruments.mux]\ndriver = "serial_mux"\naddress = "sim://serial_mux"\n'
+            f'[samples.a]\narea_cm2 = 0.1\nswitch = "mux"\nswitch_channel = {channel}\n')
+    with pytest.raises(StationError, match=r"switch_channel = .* must be a whole number ≥ 1"):
+        Station.from_text(text)
