@@ -144,11 +144,11 @@ class _SlowSerial:
 
 
 def test_the_rest_of_a_serial_line_cut_short_is_not_read_as_the_next_answer() -> None:
+    import serial
+
     from drivers.base import LabInstrument
     from drivers.transport import LineSerialAdapter
     from labctl.clock import VirtualClock
-
-    import serial
 
     adapter = LineSerialAdapter(serial.serial_for_url("loop://", timeout=0.1), read_termination="\r\n",
                                 write_termination="\r\n")
