@@ -265,7 +265,7 @@ def test_a_dark_reference_cell_trips_the_interlock_without_waiting_for_the_warm_
             pass
 
     ctx = Ctx()
-    with pytest.raises(InterlockTripped, match="reads 0.0 mW/cm2"):
+    with pytest.raises(InterlockTripped, match=r"reads 0\.0 mW/cm2"):
         JVHysteresis(sample=["wbg_ref"])._wait_for_stable_light(ctx, "wbg_ref", DeadLamp())  # type: ignore[arg-type]
     assert LIGHT_DEAD_AFTER_S <= ctx.clock.now() < LIGHT_STABLE_TIMEOUT_S
 
