@@ -20,6 +20,8 @@ Coverage
 
 from __future__ import annotations
 
+from typing import Any
+
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
@@ -153,6 +155,13 @@ class Keithley2450(IntegrationTiming, SourceMeterMixin, SCPILabInstrument):
 
     def replayable(self, header: str) -> bool:
         return header.upper() not in _NOT_REPLAYED
+
+    def write(self, command: str, **kwargs: Any) -> None:
+        super().write(command, **kwargs)
+        header = command.strip().split(" ", 1)[0].upper().lstrip(":")
+        if header.startswith(("SOUR:FUNC", "SOURCE:FUNC", "SOUR1:FUNC", "*RST", "SYST:PRES")):
+            # The source function changed behind measure()'s back: ask the instrument next time.
+            self._sourcing = None
 
     # ------------------------------------------------------------------------------ SourceMeter role
     def source_voltage(self, voltage_V: float) -> None:

@@ -155,3 +155,22 @@ def test_the_rest_of_a_serial_line_cut_short_is_not_read_as_the_next_answer() ->
     adapter.connection = _SlowSerial()  # type: ignore[assignment]
     instrument = LabInstrument(adapter, "cryo", address="/dev/ttyUSB0", clock=VirtualClock())
     assert float(instrument.ask("KRDG? A")) == 234.6
+
+
+def test_2450_measure_follows_a_source_function_changed_through_the_property() -> None:
+    """measure() returns (V, I) whichever way the source function was last set."""
+    from pymeasure.test import expected_protocol
+
+    from drivers.keithley2450 import Keithley2450
+
+    with expected_protocol(
+        Keithley2450,
+        [(":SOUR:FUNC VOLT", None), (':SENS:FUNC "CURR"', None), (":SOUR:VOLT 0.5", None),
+         ("SYST:ERR?", '0,"No error"'),
+         (":SOUR:FUNC CURR", None), ("SYST:ERR?", '0,"No error"'),
+         (":SOUR:FUNC?", "CURR"),
+         (':READ? "defbuffer1", SOUR, READ', "0.001,0.73")],
+    ) as smu:
+        smu.source_voltage(0.5)
+        smu.source_mode = "current"
+        assert smu.measure() == (0.73, 0.001)
