@@ -16,7 +16,7 @@ import numpy as np
 
 from labctl.clock import Clock, real_elapsed_s
 from labctl.errors import RunAborted
-from labctl.runner.events import DataRows, LogLine, Progress, RunEvent, Subscriber
+from labctl.runner.events import DataRows, LogLine, Progress, RunEvent, Subscriber, notify
 
 if TYPE_CHECKING:
     from labctl.bench import Bench
@@ -152,11 +152,7 @@ class RunContext:
 
     # ---------------------------------------------------------------------------- reporting
     def emit(self, event: RunEvent) -> None:
-        for subscriber in list(self._subscribers):
-            try:
-                subscriber(event)
-            except Exception:  # a broken front end must never stop a measurement
-                log.exception("a run subscriber failed on %r", type(event).__name__)
+        notify(self._subscribers, event)
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Report progress; the ETA is estimated from real elapsed time since the first report."""

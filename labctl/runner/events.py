@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,3 +45,12 @@ class LogLine:
 
 RunEvent = Progress | DataRows | StatusChanged | LogLine
 Subscriber = Callable[[RunEvent], Any]
+
+
+def notify(subscribers: Iterable[Subscriber], event: RunEvent) -> None:
+    """Hand ``event`` to every subscriber; a broken front end must never stop a measurement."""
+    for subscriber in list(subscribers):
+        try:
+            subscriber(event)
+        except Exception:
+            logging.getLogger("labctl.run").exception("a run subscriber failed on %r", type(event).__name__)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from labctl.clock import Clock, RealClock, VirtualClock
 from labctl.errors import ConnectionLost, InstrumentError, InterlockTripped, RunAborted
 from labctl.runner.context import RunContext, RunControl
-from labctl.runner.events import StatusChanged, Subscriber
+from labctl.runner.events import StatusChanged, Subscriber, notify
 from labctl.runner.procedure import Procedure, resolve_values
 from labctl.runner.registry import procedure_class
 
@@ -107,12 +107,7 @@ class Runner:
 
     def _set_status(self, status: str, reason: str = "") -> None:
         self.status = status
-        event = StatusChanged(status, reason)
-        for subscriber in list(self.subscribers):
-            try:
-                subscriber(event)
-            except Exception:
-                log.exception("a run subscriber failed")
+        notify(self.subscribers, StatusChanged(status, reason))
 
     # ------------------------------------------------------------------------------- lifecycle
     def validate(self) -> list[str]:
