@@ -11,6 +11,10 @@ hardware does:
 - ``timeout``: the next N queries (an int) or each query with a probability (a float) get no reply; the
   message is lost, ``read()`` charges the session's timeout to the world's clock and raises TimeoutError;
 - ``garble``: the reply is replaced by non-printable garbage (same counting);
+- ``late``: the reply comes, but after the client gave up waiting: ``read()`` times out as for ``timeout``, and
+  the reply arrives just after, ahead of the reply to the next message (an instrument answers in order). A
+  client that does not resynchronise reads it as the answer to its next query. Over TCP the server sends it
+  ``late_s`` real seconds late;
 - ``drop``: the session dies on the next N messages / with a probability: that call and every later one on
   the session raise ConnectionResetError; ``connect()`` works again unless ``drop_permanent``, which also
   kills live sessions and refuses new ones;
@@ -38,6 +42,8 @@ class Faults:
 
     timeout: int | float = 0
     garble: int | float = 0
+    late: int | float = 0
+    late_s: float = 1.0
     drop: int | float = 0
     drop_permanent: bool = False
     lamp_failure: bool = False
@@ -52,7 +58,9 @@ class Faults:
         if unknown:
             raise ValueError(f"unknown fault(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         faults = cls(**dict(values))
-        for name in ("timeout", "garble", "drop"):
+        if isinstance(faults.late_s, bool) or not isinstance(faults.late_s, int | float) or not faults.late_s >= 0:
+            raise ValueError(f"fault late_s: a delay in seconds >= 0, got {faults.late_s!r}")
+        for name in ("timeout", "garble", "drop", "late"):
             value = getattr(faults, name)
             if isinstance(value, bool):
                 setattr(faults, name, 1.0 if value else 0)
@@ -73,15 +81,38 @@ class Faults:
         return False
 
 
+class LateReply(str):
+    """A reply that leaves the instrument after the client's timeout (``delay_s`` late over TCP)."""
+
+    delay_s: float = 0.0
+
+    @classmethod
+    def of(cls, reply: str, delay_s: float) -> LateReply:
+        late = cls(reply)
+        late.delay_s = float(delay_s)
+        return late
+
+
 class MockConnection:
-    """One client session with an instrument mock: ``write(message)``, ``read() -> reply``."""
+    """One client session with an instrument mock: ``write(message)``, ``read() -> reply``.
+
+    ``output`` is the instrument's output queue (what a new message may still discard, SCPI -410);
+    ``arrived`` what has already reached the client's side of the link and no instrument can take back.
+    """
 
     def __init__(self, instrument: MockInstrument, timeout_s: float) -> None:
         self.instrument = instrument
         self.timeout_s = float(timeout_s)
         self.output: deque[str] = deque()
+        self.arrived: deque[str] = deque()
         self.alive = True
         self._awaiting_reply = False
+        self._late_pending: str | None = None
+
+    def _late_arrives(self) -> None:
+        if self._late_pending is not None:
+            self.arrived.append(self._late_pending)
+            self._late_pending = None
 
     def _check(self) -> None:
         if not self.alive or self.instrument.faults.drop_permanent:
@@ -96,6 +127,7 @@ class MockConnection:
             if inst.faults.fires("drop", inst.rng):
                 self.alive = False
                 raise ConnectionResetError(f"{inst.name}: connection reset by peer")
+            self._late_arrives()  # the late reply was on its way before this message
             query = inst.is_query(message)
             if self.output:  # a new message while a reply is unread: the reply is discarded
                 self.output.clear()
@@ -108,6 +140,8 @@ class MockConnection:
                 if inst.faults.fires("garble", inst.rng):
                     n = int(inst.rng.integers(4, 16))
                     reply = "".join(_GARBAGE[int(i)] for i in inst.rng.integers(0, len(_GARBAGE), n))
+                elif query and inst.faults.fires("late", inst.rng):
+                    reply = LateReply.of(reply, inst.faults.late_s)
                 self.output.append(reply)
 
     def read(self) -> str:
@@ -115,20 +149,28 @@ class MockConnection:
         self._check()
         inst = self.instrument
         with inst.lock:
-            if self.output:
+            self._late_arrives()
+            if self.arrived:
+                self._awaiting_reply = False
+                return self.arrived.popleft()
+            if self.output and not isinstance(self.output[0], LateReply):
                 self._awaiting_reply = False
                 return self.output.popleft()
-            if not self._awaiting_reply:
+            if self.output:  # the reply is late: it arrives only after this read has given up
+                self._late_pending = str(self.output.popleft())
+            elif not self._awaiting_reply:
                 inst.on_query_unterminated()
             self._awaiting_reply = False
         inst.world.clock.sleep(self.timeout_s)
         raise TimeoutError(f"{inst.name}: no reply within {self.timeout_s:g} s")
 
     def take_replies(self) -> list[str]:
-        """Every reply waiting (the TCP server sends them at once)."""
+        """Every reply waiting (the TCP server sends them in order, a :class:`LateReply` after its delay)."""
         self._check()
         with self.instrument.lock:
-            replies = list(self.output)
+            self._late_arrives()
+            replies = [*self.arrived, *self.output]
+            self.arrived.clear()
             self.output.clear()
             self._awaiting_reply = False
             return replies
@@ -137,6 +179,7 @@ class MockConnection:
         """Device clear of the session's output queue (a driver draining a stale reply)."""
         self._check()
         with self.instrument.lock:
+            self.arrived.clear()
             self.output.clear()
             self._awaiting_reply = False
 
@@ -158,7 +201,9 @@ class MockInstrument:
     def __init__(self, world: Any, name: str, **options: Any) -> None:
         self.world = world
         self.name = name
-        self.lock = threading.RLock()
+        make_lock = getattr(world.clock, "lock", None)
+        # Held while the instrument waits (integration, settling): on virtual time a lock the clock knows.
+        self.lock = make_lock() if callable(make_lock) else threading.RLock()
         self.rng = world.rng_for(name)
         self.timeout_s = float(options.pop("timeout_s", self.timeout_s))
         self.light_name = str(options.pop("light", "light"))
@@ -207,8 +252,12 @@ class MockInstrument:
 
     # ----------------------------------------------------------------------------------- messages
     def process(self, message: str) -> str | None:
-        """Handle one message with the world brought up to the clock, under the mock's and world's lock."""
-        with self.lock, self.world.lock:
+        """Handle one message with the world brought up to the clock, under the mock's lock.
+
+        Not under the world's lock: a mock may wait (integration time) while handling a message, and on
+        virtual time every other instrument must be able to use the world meanwhile. The world locks
+        itself for each change or reading."""
+        with self.lock:
             self.world.sync()
             return self.handle(message)
 

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Mapping
 from types import TracebackType
 
-from mock_instruments.base import MockInstrument
+from mock_instruments.base import LateReply, MockInstrument
 
 log = logging.getLogger(__name__)
 _POLL_S = 0.2  # how often blocked accept/recv calls look at the stop flag (real seconds)
@@ -102,9 +102,7 @@ class SimServer:
                         raise
                     except Exception:  # a bug in a mock must not take the server down
                         log.exception("%s: error handling %r", mock.name, line)
-                    replies = connection.take_replies()
-                    if replies:
-                        client.sendall("".join(r + "\n" for r in replies).encode("latin-1"))
+                    self._send(client, connection.take_replies())
         except ConnectionResetError:
             log.info("%s: connection dropped (injected fault)", mock.name)
         except OSError as exc:
@@ -112,6 +110,20 @@ class SimServer:
         finally:
             connection.close()
             self._drop(client)
+
+    def _send(self, client: socket.socket, replies: list[str]) -> None:
+        """Send replies in order; a late one (injected fault) after its delay, holding back what follows it
+        as a slow instrument would."""
+        batch = ""
+        for reply in replies:
+            if isinstance(reply, LateReply):
+                if batch:
+                    client.sendall(batch.encode("latin-1"))
+                    batch = ""
+                self._stop.wait(reply.delay_s)
+            batch += reply + "\n"
+        if batch:
+            client.sendall(batch.encode("latin-1"))
 
     def _drop(self, client: socket.socket) -> None:
         with self._clients_lock:

@@ -6,7 +6,7 @@ import pytest
 import pyvisa.errors
 from instrument_helpers import sim_driver
 
-from drivers.base import LabInstrument
+from drivers.base import LabInstrument, LinkPolicy
 from drivers.transport import SimAdapter
 from labctl.errors import ConnectionLost, InstrumentTimeout
 from mock_instruments.base import Faults
@@ -142,7 +142,8 @@ def test_a_drop_while_the_configuration_is_replayed_is_one_more_reconnect() -> N
     mock.set_faults(drop=2)  # the query, then the first setting re-applied on the new link
     assert probe.read_current_A() == pytest.approx(before, rel=0.01)
     assert probe.reconnect_count == 2
-    mock.set_faults(drop=1 + Probe.max_reconnects)  # and then every reopened link during the replay
+    probe.link_policy = LinkPolicy(first_interval_s=1.0, max_interval_s=4.0, give_up_after_s=30.0)
+    mock.set_faults(drop=1.0)  # and then every reopened link during the replay
     with pytest.raises(ConnectionLost, match="not restored"):
         probe.read_current_A()
 
@@ -180,8 +181,12 @@ def test_a_link_that_cannot_be_reopened_yet_is_reopened_again_before_the_command
     def never() -> SimAdapter:
         raise ConnectionRefusedError("connection refused")
 
-    probe = Probe(VisaLikeAdapter(mock), "smu", address=ADDRESS, clock=world.clock, adapter_factory=never)
+    probe = Probe(VisaLikeAdapter(mock), "smu", address=ADDRESS, clock=world.clock, adapter_factory=never,
+                  link_policy=LinkPolicy(first_interval_s=1.0, max_interval_s=8.0, give_up_after_s=60.0))
     mock.set_faults(drop=1)
+    start = world.clock.now()
     with pytest.raises(ConnectionLost) as info:
         probe.identify()
-    assert info.value.address == ADDRESS and "3 reconnect attempt(s)" in str(info.value)
+    # Attempts at 0, 1, 3, 7, 15, 23, 31, 39, 47, 55 s; the next (63 s) is past the give-up time.
+    assert info.value.address == ADDRESS and "10 reconnect attempt(s)" in str(info.value)
+    assert world.clock.now() - start == pytest.approx(55.0)
