@@ -38,6 +38,7 @@ from mock_instruments.keithley2450_trigger import (
     VOLTAGE_RANGES_V,
     Keithley2450Trigger,
     Reading,
+    SourcePoint,
 )
 from mock_instruments.scpi import Bool, Choice, Num, Opt, Rest, ScpiError, Setting, Str, scpi
 from mock_instruments.smu_channel import ReadingBuffer
@@ -90,7 +91,7 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
         self.auto_delay = {"VOLTAGE": True, "CURRENT": True}
         self.readback = {"VOLTAGE": True, "CURRENT": True}
         self.sense_flags: dict[tuple[str, str], bool] = {}  # (RSENSE|AZERO, function): 4-wire, autozero
-        self.source_lists: dict[str, list[float]] = {"VOLTAGE": [], "CURRENT": []}
+        self.source_lists: dict[str, list[SourcePoint]] = {"VOLTAGE": [], "CURRENT": []}
         self.buffers = {"defbuffer1": ReadingBuffer(100000), "defbuffer2": ReadingBuffer(100000)}
         self.world.apply_voltage(self.name, None)
 
@@ -116,7 +117,7 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
         buffer = self._buffer(buffer_name)
         reading = None
         for _ in range(self.sense_count):
-            self.world.clock.sleep(self.aperture_s() + READ_OVERHEAD_S)
+            self.world.clock.sleep(self.reading_s() + READ_OVERHEAD_S)
             self.world.sync()
             reading = self._measure(self.world.time_s)
             buffer.add(reading)
@@ -323,7 +324,13 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
         else:
             levels = [float(x) for x in np.linspace(start, stop, int(n))]
         levels = levels + levels[::-1] if dual else levels
-        self._load("VOLTage" if "VOLTAGE" in nodes else "CURRent", levels, count, delay_s, fail_abort, buffer)
+        function = "VOLTage" if "VOLTAGE" in nodes else "CURRent"
+        # the sweep command makes the configuration list from the active source settings; delay -1 is
+        # auto delay in every point and no delay block (6-81)
+        points = [self.source_point(function, level) for level in levels]
+        if delay_s < 0:
+            points = [SourcePoint(p.level, p.delay_s, True, p.readback) for p in points]
+        self._load(function, points, count, max(delay_s, 0.0), fail_abort, buffer)
 
     @scpi("SOURce#:SWEep:VOLTage:LIST", Opt(Num(1, 1e6, integer=True), 1), Opt(Num(0, 1e4, units="S"), 0.0),
           Opt(Num(0, 268435455, integer=True), 1), Opt(Bool(), True), Opt(Str(), "defbuffer1"))
@@ -333,28 +340,30 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
                     ) -> None:
         self._idle()
         self._buffer(buffer)
-        levels = self.source_lists[self._function()][start_index - 1 :]
-        if not levels:
+        points = self.source_lists[self._function()][start_index - 1 :]
+        if not points:
             raise ScpiError(-221, "the source list is empty")
         function = "VOLTage" if "VOLTAGE" in self.call.nodes else "CURRent"
-        self._load(function, levels, count, delay_s, fail_abort, buffer)
+        self._load(function, points, count, delay_s, fail_abort, buffer)
 
     @scpi("SOURce#:LIST:VOLTage", Rest(Num(-210, 210, units="V")))
     @scpi("SOURce#:LIST:CURRent", Rest(Num(-1.05, 1.05, units="A")))
     @scpi("SOURce#:LIST:VOLTage:APPend", Rest(Num(-210, 210, units="V")))
     @scpi("SOURce#:LIST:CURRent:APPend", Rest(Num(-1.05, 1.05, units="A")))
     def _source_list(self, values: list[float]) -> None:
+        """The source configuration list Volt/CurrCustomSweepList: each value becomes a point that keeps the
+        source settings active now (delay, auto delay, readback), 6-78."""
         function = self._function()
         if "APPEND" not in self.call.nodes:
             self.source_lists[function] = []
         if len(self.source_lists[function]) + len(values) > 2500 or len(values) > 100:
             raise ScpiError(-222, "a source list holds 2500 values, set at most 100 at a time")
-        self.source_lists[function].extend(values)
+        self.source_lists[function].extend(self.source_point(function, v) for v in values)
 
     @scpi("SOURce#:LIST:VOLTage?")
     @scpi("SOURce#:LIST:CURRent?")
     def _source_list_query(self) -> str:
-        return ",".join(f"{v:.6E}" for v in self.source_lists[self._function()])
+        return ",".join(f"{p.level:.6E}" for p in self.source_lists[self._function()])
 
     @scpi("SOURce#:LIST:VOLTage:POINts?")
     @scpi("SOURce#:LIST:CURRent:POINts?")
@@ -370,6 +379,7 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
         elif name.upper() == "SIMPLELOOP":
             self._buffer(buffer)
             level = self.source_voltage_V if self.source_function == "VOLTage" else self.source_current_A
-            self._load(self.source_function, [level], count, delay_s, False, buffer)
+            self._load(self.source_function, [self.source_point(self.source_function, level)], count, delay_s,
+                       False, buffer)
         else:
             raise ScpiError(-224, f"trigger model template {name!r} is not simulated")
