@@ -245,7 +245,7 @@ def test_sdm_cycle_follows_appendix_a():  # case I (auto-zero on) and case III (
 
 
 def test_source_delay_above_999_9999_s_is_refused_before_sending():  # 18-82 :SOURce[1]:DELay 0 to 999.9999
-    with protocol() as inst, pytest.raises(ParameterError, match="999.9999"):
+    with protocol() as inst, pytest.raises(ParameterError, match=r"999\.9999"):
         inst.sweep_voltage(np.array([0.0, 0.1]), 1000.0)
 
 
