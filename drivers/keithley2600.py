@@ -37,8 +37,6 @@ from drivers.smu_common import (
     SweepPlan,
     check_point_period,
     check_range,
-    chunks,
-    format_list,
     format_number,
     parse_count,
     parse_numbers,
@@ -56,25 +54,29 @@ MODEL_LIMITS: dict[str, tuple[float, float]] = {
 #: Time per trigger-model point beyond source delay and integration, from the 2602B datasheet's "source
 #: measure to memory (sweep API)" rates: 1/560 s - 0.1 PLC at 60 Hz = 0.12 ms, 1/4200 s - 0.01 PLC = 0.07 ms.
 POINT_OVERHEAD_S = 1e-4
-#: Values per command line when a sweep list is sent (independent TSP drivers use 50, e.g. OE-FET/keithley2600's
-#: ``CHUNK_SIZE``; the reference manual gives no line limit, so a whole 2500-value list is not sent at once).
+#: At most this many values per command line when a sweep list is sent (independent TSP drivers use 50, e.g.
+#: OE-FET/keithley2600's ``CHUNK_SIZE``) ...
 LIST_CHUNK = 50
+#: ... and at most this many characters: TSP instruments take at most 1000 characters before a line ends
+#: (Tektronix's tm_devices, issue 500: "a max write of 1000 characters"; the reference manual gives no figure).
+LINE_CHARS = 900
 #: The Lua global a sweep list is built in (set to nil once the trigger model has it).
 LIST_VARIABLE = "labctl_list"
 _REPLAYED = re.compile(r"^SMU[AB]\.(SOURCE|MEASURE)\.[A-Z]+$|^SMU[AB]\.SENSE$")
 _BOOL = {True: 1, False: 0}
 
 
-def tsp_list(name: str, values: FloatArray, size: int = LIST_CHUNK) -> list[str]:
-    """Lua statements that build the table ``name`` from ``values``, at most ``size`` values a line:
-    ``name = {v1, ..., v50}``, then ``name[51] = v51 name[52] = v52 ...``."""
-    parts = chunks(values, size)
-    lines = [f"{name} = {{{format_list(parts[0])}}}"]
-    index = len(parts[0])
-    for part in parts[1:]:
-        lines.append(" ".join(f"{name}[{index + k + 1}] = {format_number(v)}" for k, v in enumerate(part)))
-        index += len(part)
-    return lines
+def tsp_list(name: str, values: FloatArray, size: int = LIST_CHUNK, max_chars: int = LINE_CHARS) -> list[str]:
+    """Command lines that build the Lua table ``name`` from ``values``: ``name = {}``, then assignments
+    ``name[1] = v1 name[2] = v2 ...``, at most ``size`` of them and ``max_chars`` characters a line."""
+    lines, line = [f"{name} = {{}}"], ""
+    for k, value in enumerate(values, start=1):
+        statement = f"{name}[{k}] = {format_number(value)}"
+        if line and (line.count("=") >= size or len(line) + 1 + len(statement) > max_chars):
+            lines.append(line)
+            line = ""
+        line = f"{line} {statement}" if line else statement
+    return [*lines, line]
 
 
 class Keithley2600Channel(LabChannel):
@@ -195,10 +197,10 @@ class Keithley2600Channel(LabChannel):
         """Run ``voltages_V`` as the channel's own trigger-model list sweep (section "Sweep operation"), each
         point started by a trigger timer.
 
-        The levels go to ``smuX.trigger.source.listv`` through a Lua table built :data:`LIST_CHUNK` values
-        per command line (a first ``labctl_list = {...}``, then indexed assignments), not one ``listv({...})``
-        of up to 2500 values: a command message that long is more than the instrument is known to take
-        (independent TSP drivers send lists in chunks of 50).
+        The levels go to ``smuX.trigger.source.listv`` through a Lua table built a few dozen values per
+        command line (:func:`tsp_list`: at most :data:`LIST_CHUNK` values and :data:`LINE_CHARS` characters),
+        not one ``listv({...})`` of up to 2500 values: TSP instruments take at most 1000 characters per line
+        (independent TSP drivers send lists in chunks of 50 for the same reason).
 
         Points are timed by the instrument's ``trigger.timer[T]`` (T = 1 for smua, 2 for smub): triggered by
         the channel's ARMED event, with pass-through on it gives the first point at once and one more every
@@ -278,7 +280,7 @@ class Keithley2600Channel(LabChannel):
             finish=[f"{smu}.source.levelv = {format_number(values[-1])}",
                     f"{smu}.source.delay = {format_number(restore_delay)}",
                     f"{smu}.trigger.source.stimulus = 0", f"{timer}.reset()"],
-            settings={**timing, "list_values_per_line": float(LIST_CHUNK)},
+            settings={**timing, "list_line_chars": float(LINE_CHARS)},
             timing=f"instrument trigger-model list sweep, each point started by trigger.timer[{self.timer}] "
                    "(period = dwell), source delay = period - integration - overhead",
             time_reference=f"{smu}.nvbuffer1.timestamps, first reading = 0",
