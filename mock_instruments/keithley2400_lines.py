@@ -20,14 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from mock_instruments.scpi import Bool, Choice, Num, Rest, ScpiError, ScpiInstrument, Setting, scpi
+from mock_instruments.scpi import Bool, Choice, Num, Rest, ScpiError, Setting, scpi
+from mock_instruments.smu_scpi import QuietStatusRegisters
 
 LINE = Num(1, 4, integer=True)
 #: What *SAV keeps besides the declared settings (section 16: "the present setup").
 _SETUP_STATE = ("ranges", "autorange", "nplc", "functions", "autozero", "elements", "arm_count")
 
 
-class Keithley2400Lines(ScpiInstrument):
+class Keithley2400Lines(QuietStatusRegisters):
     """Options, stored setups, trigger-link lines, resistance settings, buffer statistics, status registers."""
 
     trigger_input_line = Setting("TRIGger[:SEQuence#]:ILINe", LINE, 1)
@@ -51,7 +52,7 @@ class Keithley2400Lines(ScpiInstrument):
     def reset(self) -> None:
         super().reset()
         self.output_events: dict[str, list[str]] = {"TRIGGER": ["NONE"], "ARM": ["NONE"]}
-        self.operation_enable = self.questionable_enable = 0
+        self.operation_enable = self.questionable_enable = 0  # :STATus:PRESet values
         self.statistic = "MEAN"
         if not hasattr(self, "stored_setups"):
             self.stored_setups: dict[int, dict[str, Any]] = {}
@@ -119,24 +120,3 @@ class Keithley2400Lines(ScpiInstrument):
             values = compute(columns, axis=0)
         wanted = [k for k, e in enumerate(("VOLTage", "CURRent", "RESistance")) if e in self.elements]
         return ",".join(f"{v:+.6E}" if math.isfinite(v) else "+9.910000E+37" for v in values[wanted])
-
-    @scpi("STATus:OPERation[:EVENt]?")
-    @scpi("STATus:OPERation:CONDition?")
-    @scpi("STATus:QUEStionable[:EVENt]?")
-    @scpi("STATus:QUEStionable:CONDition?")
-    def _quiet_register(self) -> int:
-        """Nothing the simulation does sets an operation or questionable bit (calibration, overtemperature)."""
-        return 0
-
-    @scpi("STATus:OPERation:ENABle", Num(0, 65535, integer=True))
-    @scpi("STATus:QUEStionable:ENABle", Num(0, 65535, integer=True))
-    def _set_register_enable(self, value: int) -> None:
-        if "OPERATION" in self.call.nodes:
-            self.operation_enable = value
-        else:
-            self.questionable_enable = value
-
-    @scpi("STATus:OPERation:ENABle?")
-    @scpi("STATus:QUEStionable:ENABle?")
-    def _register_enable(self) -> int:
-        return self.operation_enable if "OPERATION" in self.call.nodes else self.questionable_enable

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from mock_instruments.keithley2450_system import Keithley2450System
 from mock_instruments.keithley2450_trigger import (
     CURRENT_RANGES_A,
     VOLTAGE_RANGES_V,
@@ -45,12 +46,12 @@ from mock_instruments.smu_channel import ReadingBuffer
 from mock_instruments.smu_scpi import SourceSenseRanges
 
 READ_OVERHEAD_S = 0.5e-3  # bus command + conversion of a single :READ?
-_UNITS = {"CURRent": "Amp DC", "VOLTage": "Volt DC"}
+_UNITS = {"CURRent": "Amp DC", "VOLTage": "Volt DC", "RESistance": "Ohm"}
 _ELEMENTS = ("READing", "SOURce", "RELative", "SEConds", "FRACtional", "TSTamp", "DATE", "TIME", "UNIT",
              "SOURUNIT", "STATus", "SOURSTATus", "FORMatted", "SOURFORMatted")
 
 
-class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
+class MockKeithley2450(SourceSenseRanges, Keithley2450System, Keithley2450Trigger):
     """The simulated Keithley 2450 (options: ``serial``, ``line_frequency_Hz``, and the base options)."""
 
     model = "keithley2450"
@@ -68,7 +69,8 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
     voltage_limit_V = Setting("SOURce#:CURRent:VLIMit[:LEVel]", Num(0.02, 210, units="V"), 21.0,
                               on_change="_source_changed")
     output = Setting("OUTPut#[:STATe]", Bool(), False, on_change="_source_changed")
-    sense_function = Setting("[SENSe#]:FUNCtion[:ON]", Choice("CURRent", "VOLTage", quoted=None), "CURRent",
+    sense_function = Setting("[SENSe#]:FUNCtion[:ON]", Choice("CURRent", "VOLTage", "RESistance", quoted=None),
+                             "CURRent",
                              query=False, check="_idle")
     sense_count = Setting("[SENSe#]:COUNt", Num(1, 300000, integer=True), 1)
     autozero = Setting("[SENSe#]:AZERo[:STATe]", Bool(), True)
@@ -86,7 +88,7 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
         super().reset()
         self.ranges = {"SV": 2.0, "SI": 1e-4, "MV": 2.0, "MI": 1e-4}
         self.autorange = dict.fromkeys(self.ranges, True)
-        self.nplc = {"CURRENT": 1.0, "VOLTAGE": 1.0}
+        self.nplc = {"CURRENT": 1.0, "VOLTAGE": 1.0, "RESISTANCE": 1.0}
         self.delays = {"VOLTAGE": 0.0, "CURRENT": 0.0}
         self.auto_delay = {"VOLTAGE": True, "CURRENT": True}
         self.readback = {"VOLTAGE": True, "CURRENT": True}
@@ -171,7 +173,7 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
 
     @scpi("[SENSe#]:FUNCtion[:ON]?")
     def _sense_function_query(self) -> str:
-        return '"CURR:DC"' if self.sense_function == "CURRent" else '"VOLT:DC"'
+        return {"CURRent": '"CURR:DC"', "VOLTage": '"VOLT:DC"', "RESistance": '"RES"'}[self.sense_function]
 
     @scpi("SYSTem:LFRequency?")
     def _line_frequency(self) -> int:
@@ -179,15 +181,18 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
 
     # ---------------------------------------------------------- grouped source/sense settings
     def _function(self) -> str:
-        return "VOLTAGE" if "VOLTAGE" in self.call.nodes else "CURRENT"
+        nodes = self.call.nodes
+        return "VOLTAGE" if "VOLTAGE" in nodes else "RESISTANCE" if "RESISTANCE" in nodes else "CURRENT"
 
     @scpi("[SENSe#]:VOLTage[:DC]:NPLCycles", Num(0.01, 10, default=1.0))
     @scpi("[SENSe#]:CURRent[:DC]:NPLCycles", Num(0.01, 10, default=1.0))
+    @scpi("[SENSe#]:RESistance:NPLCycles", Num(0.01, 10, default=1.0))
     def _set_nplc(self, nplc: float) -> None:
         self.nplc[self._function()] = nplc
 
     @scpi("[SENSe#]:VOLTage[:DC]:NPLCycles?")
     @scpi("[SENSe#]:CURRent[:DC]:NPLCycles?")
+    @scpi("[SENSe#]:RESistance:NPLCycles?")
     def _get_nplc(self) -> float:
         return self.nplc[self._function()]
 
@@ -218,6 +223,7 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
 
     @scpi("[SENSe#]:VOLTage[:DC]:RSENse", Bool())
     @scpi("[SENSe#]:CURRent[:DC]:RSENse", Bool())
+    @scpi("[SENSe#]:RESistance:RSENse", Bool())
     @scpi("[SENSe#]:VOLTage[:DC]:AZERo[:STATe]", Bool())
     @scpi("[SENSe#]:CURRent[:DC]:AZERo[:STATe]", Bool())
     def _set_sense_flag(self, on: bool) -> None:
@@ -225,6 +231,7 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
 
     @scpi("[SENSe#]:VOLTage[:DC]:RSENse?")
     @scpi("[SENSe#]:CURRent[:DC]:RSENse?")
+    @scpi("[SENSe#]:RESistance:RSENse?")
     @scpi("[SENSe#]:VOLTage[:DC]:AZERo[:STATe]?")
     @scpi("[SENSe#]:CURRent[:DC]:AZERo[:STATe]?")
     def _get_sense_flag(self) -> bool:

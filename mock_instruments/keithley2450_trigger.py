@@ -130,6 +130,12 @@ class Keithley2450Trigger(ScpiInstrument):
         """One reading of the world as it is now (the caller charged the time)."""
         voltage, current = self._apply_source()
         sense = self.sense_function
+        if sense == "RESistance":  # measured V over measured I, with the current reading's noise
+            current, self.ranges["MI"] = autoranged_reading(current, "I", CURRENT_RANGES_A, self.ranges["MI"],
+                                                            self.autorange["MI"], self.nplc["RESISTANCE"], self.rng)
+            value = voltage / current if current else 9.9e37
+            return Reading(t_s, voltage if self.source_function == "VOLTage" else current, value, sense,
+                           self.source_function, int(self.in_compliance))
         key, kind = ("MI", "I") if sense == "CURRent" else ("MV", "V")
         value, self.ranges[key] = autoranged_reading(
             current if kind == "I" else voltage, kind, CURRENT_RANGES_A if kind == "I" else VOLTAGE_RANGES_V,

@@ -84,6 +84,13 @@ def pixel_world(seed: int, switch: str, presets: Sequence[str]) -> World:
     return world
 
 
+def wired_mock(mock_class: type[Driver], seed: int, terminal: str = "smu", **options: Any) -> Driver:
+    """A mock of ``mock_class`` named ``terminal`` in a :func:`cell_world` whose lit cell it is wired to."""
+    world = cell_world(seed)
+    world.wire(terminal, "cell")
+    return mock_class(world, terminal, **options)  # type: ignore[call-arg]
+
+
 def lamp_world(seed: int, light: str, cell_preset: str, *, create_light: bool = True) -> World:
     """A cell (``cell_preset``, :data:`AREA_CM2`) lit only by the light ``light`` (steady, noiseless; left for
     the light source's mock to create unless ``create_light``), on the SMU terminal ``"smu"`` at 0 V."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from instrument_helpers import cell_world, pymeasure_client, served
+from instrument_helpers import pymeasure_client, served, wired_mock
 from pymeasure.instruments.keithley import Keithley2400
 
 from mock_instruments.keithley2400 import MockKeithley2400
@@ -20,9 +20,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
 @pytest.fixture()
 def mock() -> MockKeithley2400:
-    world = cell_world(5)
-    world.wire("smu", "cell")
-    return MockKeithley2400(world, "smu")
+    return wired_mock(MockKeithley2400, 5)
 
 
 def test_identification_reset_and_options(mock: MockKeithley2400) -> None:
