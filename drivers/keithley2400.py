@@ -8,7 +8,12 @@ section 18 "SCPI Command Reference"; section numbers below refer to it.
 Coverage
     Voltage and current sourcing, compliance, NPLC (global on the 2400), output on/off, single readings
     (``:READ?``), the instrument-timed list sweep with buffer read-back, the SCPI error queue, a settings
-    snapshot and the safe state. Everything else pymeasure offers (ranges, filters, trigger layer, buffer
+    snapshot and the safe state. The sweep's point period is appendix A's source-delay-measure cycle plus the
+    source delay (0 to 999.9999 s, 18-82), on a fixed current range (appendix A leaves autorange changes out),
+    and the sweep's bias level is its last value (section 10: the output returns to the bias after a sweep;
+    18-78: in list mode ``:SOUR:VOLT`` programs it without moving the output; this last reading of 18-78
+    ("not valid for the list or sweep mode") is inferred). Minimum point period (auto-zero on, 50 Hz): 3.23 /
+    8.63 / 62.6 ms at 0.01 / 0.1 / 1 PLC. Everything else pymeasure offers (ranges, filters, trigger layer, buffer
     statistics, terminals, beeper) stays available under pymeasure's names. Not covered: pulse mode (2430),
     source-memory sweeps, limit tests (CALC2), math (CALC1), digital I/O.
 

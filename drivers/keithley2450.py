@@ -2,19 +2,27 @@
 
 Written in pymeasure's style on :class:`~drivers.base.SCPILabInstrument` rather than by subclassing
 pymeasure's ``Keithley2450``, which is not correct for this model in native SCPI mode: its buffer methods
-(inherited ``KeithleyBuffer``: ``:TRAC:FEED``, ``:TRAC:FEED:CONT``) are 2400 commands the 2450 only accepts
-in "SCPI 2400" emulation, ``reset()`` sends ``:*CLS``, its validators truncate instead of rejecting and some
-settings (NPLC) have none, and ``voltage``/``current``/``resistance`` all read the same ``:READ?``.
+(inherited ``KeithleyBuffer``: ``:STAT:MEAS:ENAB``, ``:TRAC:FEED``, ``:TRAC:FEED:CONT``) are 2400 commands
+the 2450 only accepts in "SCPI 2400" emulation (in SCPI mode they are -113), its statistics properties expect
+three values where ``:TRACe:STATistics:AVERage?`` returns one, its beeper documents the 2400's 65 Hz–2 MHz
+where the 2450 takes 20 Hz–8 kHz, ``reset()`` sends ``:*CLS``, its validators truncate instead of rejecting
+and some settings (NPLC) have none, and ``voltage``/``current``/``resistance`` all read the same ``:READ?``.
 
 Commands follow the *Model 2450 Interactive SourceMeter Reference Manual* (2450-901-01 Rev. B), section 6
 "SCPI command reference"; page numbers below refer to it.
 
 Coverage
     Voltage and current sourcing with limits (``:SOUR:VOLT:ILIM`` / ``:SOUR:CURR:VLIM``), the measure
-    function, NPLC, current range / auto range, 2/4-wire sensing, terminals, output on/off, single readings
-    (``:READ? "defbuffer1", SOUR, READ``), the instrument-timed list sweep (``:SOUR:LIST:VOLT`` +
-    ``:SOUR:SWE:VOLT:LIST``) read back from ``defbuffer1``, the error queue, a settings snapshot and the safe
-    state. Not covered: TSP mode, user buffers, the trigger-model builder (``:TRIG:BLOC``), digital I/O,
+    function, NPLC, current range / auto range, 2/4-wire sensing, terminals, source readback (6-77), output
+    on/off, single readings (``:READ? "defbuffer1", SOUR, READ``), the instrument-timed list sweep
+    (``:SOUR:LIST:VOLT`` + ``:SOUR:SWE:VOLT:LIST``, 6-78/6-79/6-85) read back from ``defbuffer1``, the error
+    queue, a settings snapshot and the safe state. The sweep's timing rests on what section 3 ("Sweep
+    operation", "Instrument settings stored in a source configuration list") and the command entries say:
+    the configuration list keeps the source delay, auto delay and readback active when the list is sent, and
+    the sweep's delay block adds to the source delay; the manual gives no figure for the trigger-model
+    overhead (0.2 ms is our estimate) or for source readback (switched off during sweeps for that reason).
+    The minimum point period is NPLC / line frequency + 0.2 ms (0.40 / 2.20 / 20.2 ms at 0.01 / 0.1 / 1 PLC,
+    50 Hz). Not covered: TSP mode, user buffers, the trigger-model builder (``:TRIG:BLOC``), digital I/O,
     limit tests, linear/log sweep commands (a list sweep covers them).
 """
 

@@ -15,9 +15,15 @@ Coverage
     Per channel (``channel("a")`` / ``channel("b")``): voltage/current sourcing, limits, NPLC, current
     range / auto range, 2/4-wire sense, source delay, output on/off, ``measure.iv()`` readings, the
     instrument-timed list sweep (``trigger.source.listv`` + ``trigger.measure.iv`` into ``nvbuffer1``/
-    ``nvbuffer2`` with timestamps), settings snapshot and safe state. Instrument: ``*IDN?`` (the model in
-    it narrows the voltage/current limits), the TSP error queue (``errorqueue.count`` /
-    ``errorqueue.next()``), safe state of both channels. Not covered: TSP-Link, scripts, pulse mode,
+    ``nvbuffer2`` with timestamps, each point started by ``trigger.timer[T]``; section 3 "Triggering",
+    "Timers"), settings snapshot and safe state. Instrument: ``*IDN?`` (the model in it narrows the
+    voltage/current limits), the TSP error queue (``errorqueue.count`` / ``errorqueue.next()``), the link
+    resynchronisation marker (:meth:`Keithley2600.sync_marker`), safe state of both channels. The point
+    period is the timer's; the manual gives no per-point overhead (0.1 ms is taken from the 2602B datasheet's
+    sweep rates) and no command-line limit (1000 characters, from Tektronix's own TSP library, see
+    :data:`LINE_CHARS`). Minimum point period: NPLC / line frequency + 0.1 ms (0.30 / 2.10 / 20.1 ms at
+    0.01 / 0.1 / 1 PLC, 50 Hz). ``printbuffer`` timestamps have ``format.asciiprecision`` (6) significant
+    digits: 1 µs resolution below 1 s, 10 µs up to 10 s. Not covered: TSP-Link, scripts, pulse mode,
     contact check, digital I/O, high-capacitance mode, the display.
 """
 

@@ -10,7 +10,11 @@ Coverage
     Per channel (``channel("1")`` / ``channel("2")``): voltage/current sourcing (fixed mode), compliance
     (``:SENS:CURR:PROT`` / ``:SENS:VOLT:PROT``), NPLC, current range / auto range, 4-wire (``:SENS:REM``),
     output on/off, spot readings (``:MEAS? (@n)`` with ``:FORM:ELEM:SENS VOLT,CURR``), the timer-driven
-    list sweep with trace-buffer progress and ``:FETC:ARR`` read-back, settings snapshot and safe state.
+    list sweep with trace-buffer progress and ``:FETC:ARR`` read-back (source and measurement waits off,
+    ``:SENSe:WAIT`` / ``:SOURce:WAIT``; output after sweep END, ``:SOUR:FUNC:TRIG:CONT ON``, the SCPI
+    setting behind the User's Guide's "Output after Sweep" field as independent B2900 drivers set it, an
+    inferred mapping), settings snapshot and safe state. Minimum point period: aperture + 0.2 ms (our
+    estimate of the acquisition overhead; 0.40 / 2.20 / 20.2 ms at 0.01 / 0.1 / 1 PLC, 50 Hz).
     Instrument: ``*IDN?``, the SCPI error queue, safe state of both channels. Not covered: pulse mode,
     staircase sweep commands (a list covers them), math/limit tests, digital I/O, LXI events, output filter,
     high-capacitance mode, the B2910 series' extra ranges.

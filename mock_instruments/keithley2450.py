@@ -14,13 +14,15 @@ reported with the SMU sign (out of HI into the device), so a lit cell at 0 V rea
 is reached turns the source into the other kind (compliance): the reading sits at the limit and the device
 sees the voltage that carries it. Noise is seeded and scales with the range and 1/√NPLC.
 
-Timing: every reading charges NPLC/line frequency plus an overhead to the world's clock; a sweep point takes
-source delay + integration + overhead, and the world advances the device between points, so a timed sweep's
-scan rate and its hysteresis come from the instrument's timing (readings and trigger-model runs are
-:mod:`mock_instruments.keithley2450_trigger`; this module is the command set). Simplifications: the delay of
-a sweep replaces the source delay (-1 = auto delay by current range); ``*WAI``/``*OPC?`` return at once for
-an endless trigger model (count 0) instead of hanging; reading status is 0, source status 1 when the source
-limit was reached; binary formats are not simulated.
+Timing: every reading charges NPLC/line frequency (twice with source readback on, the *RST state) plus an
+overhead to the world's clock; a sweep point takes the source delay stored in its configuration-list point
+(auto delay by current range) + the sweep's delay block + integration + overhead, and the world advances the
+device between points, so a timed sweep's scan rate and its hysteresis come from the instrument's timing
+(readings and trigger-model runs are :mod:`mock_instruments.keithley2450_trigger`; *LANG, statistics,
+display and status registers :mod:`mock_instruments.keithley2450_system`; this module is the rest of the
+command set). Simplifications: ``*WAI``/``*OPC?`` return at once for an endless trigger model (count 0)
+instead of hanging; reading status is 0, source status 1 when the source limit was reached; binary formats
+are not simulated.
 """
 
 from __future__ import annotations
