@@ -8,7 +8,12 @@ section 18 "SCPI Command Reference"; section numbers below refer to it.
 Coverage
     Voltage and current sourcing, compliance, NPLC (global on the 2400), output on/off, single readings
     (``:READ?``), the instrument-timed list sweep with buffer read-back, the SCPI error queue, a settings
-    snapshot and the safe state. Everything else pymeasure offers (ranges, filters, trigger layer, buffer
+    snapshot and the safe state. The sweep's point period is appendix A's source-delay-measure cycle plus the
+    source delay (0 to 999.9999 s, 18-82), on a fixed current range (appendix A leaves autorange changes out),
+    and the sweep's bias level is its last value (section 10: the output returns to the bias after a sweep;
+    18-78: in list mode ``:SOUR:VOLT`` programs it without moving the output; this last reading of 18-78
+    ("not valid for the list or sweep mode") is inferred). Minimum point period (auto-zero on, 50 Hz): 3.23 /
+    8.63 / 62.6 ms at 0.01 / 0.1 / 1 PLC. Everything else pymeasure offers (ranges, filters, trigger layer, buffer
     statistics, terminals, beeper) stays available under pymeasure's names. Not covered: pulse mode (2430),
     source-memory sweeps, limit tests (CALC2), math (CALC1), digital I/O.
 
@@ -34,12 +39,13 @@ from drivers.base import LabInstrument, SCPILabInstrument
 from drivers.smu_common import (
     SafeSteps,
     SourceMeterMixin,
+    SweepPlan,
     check_point_period,
     check_range,
     format_number,
     list_commands,
-    list_sweep_result,
     parse_numbers,
+    snapshot_fields,
     split_fields,
 )
 from labctl.roles import FloatArray, SweepResult
@@ -49,6 +55,8 @@ _NOT_REPLAYED = {":SOUR:LIST:VOLT", ":SOUR:LIST:VOLT:APP", ":SOUR:LIST:CURR", ":
                  ":SYST:BEEP", ":TRAC:CLE"}
 #: Sent (best effort) when a sweep fails: back to a single fixed-level source-measure cycle.
 _SWEEP_RECOVERY = (":ABOR", ":TRAC:FEED:CONT NEV", ":SOUR:VOLT:MODE FIX", ":TRIG:COUN 1", ":SOUR:DEL:AUTO ON")
+#: The reading elements pymeasure's driver sets on construction (FORMat subsystem), re-sent before a sweep.
+_DATA_FORMAT = ":FORMAT:ELEMENTS VOLTAGE, CURRENT, RESISTANCE, TIME, STATUS"
 
 # Source-Delay-Measure cycle timing, appendix A (cases I and III, one measurement function, sourcing V).
 TRIGGER_LATENCY_S = 225e-6
@@ -90,8 +98,11 @@ class Keithley2400(SourceMeterMixin, SCPILabInstrument, _PymeasureKeithley2400):
     #: Compliance limits (SENSe1 subsystem, ":SENSe:CURRent:PROTection", ":SENSe:VOLTage:PROTection").
     compliance_current_range_A = (1e-9, 1.05)
     compliance_voltage_range_V = (2e-4, 210.0)
-    #: Point period of a list sweep: the SDM cycle plus a source delay of up to 9999.999 s (":SOURce:DELay").
-    dwell_range_s = (0.0, 9999.999)
+    #: Point period of a list sweep: the SDM cycle plus a source delay of 0 to 999.9999 s (":SOURce[1]:DELay",
+    #: 18-82; section 10's "9999.999" is not what the command accepts).
+    dwell_range_s = (0.0, 999.9999)
+    snapshot_fields = snapshot_fields(("source_delay_auto", "source_delay_auto_enabled", bool),
+                                      nplc="current_nplc", four_wire=("wires", lambda wires: wires == 4))
     #: A source list holds 2500 points, sent as one list of 100 and appends of 100 (18-91, 18-92).
     max_sweep_points = 2500
 
@@ -112,28 +123,28 @@ class Keithley2400(SourceMeterMixin, SCPILabInstrument, _PymeasureKeithley2400):
     # ------------------------------------------------------------------------------ SourceMeter role
     def source_voltage(self, voltage_V: float) -> None:
         """Source voltage (fixed mode), measure current, and set the level in volts (SOURce subsystem)."""
-        level = check_range(voltage_V, self.voltage_range_V, "source voltage", " V")
+        level = check_range("source voltage", voltage_V, self.voltage_range_V, "V")
         self.configure([":SOUR:FUNC VOLT", ":SOUR:VOLT:MODE FIX", ':SENS:FUNC "CURR"',
                         f":SOUR:VOLT {format_number(level)}"], "source_voltage")
 
     def source_current(self, current_A: float) -> None:
         """Source current (fixed mode), measure voltage, and set the level in amperes."""
-        level = check_range(current_A, self.current_range_A, "source current", " A")
+        level = check_range("source current", current_A, self.current_range_A, "A")
         self.configure([":SOUR:FUNC CURR", ":SOUR:CURR:MODE FIX", ':SENS:FUNC "VOLT"',
                         f":SOUR:CURR {format_number(level)}"], "source_current")
 
     # pymeasure's properties do not read the error queue: every setting below does, as one locked step.
     def set_compliance_current(self, current_A: float) -> None:
-        self.set_checked("compliance_current", check_range(current_A, self.compliance_current_range_A,
-                                                           "compliance current", " A"), "set_compliance_current")
+        limit = check_range("compliance current", current_A, self.compliance_current_range_A, "A")
+        self.set_checked("compliance_current", limit, "set_compliance_current")
 
     def set_compliance_voltage(self, voltage_V: float) -> None:
-        self.set_checked("compliance_voltage", check_range(voltage_V, self.compliance_voltage_range_V,
-                                                           "compliance voltage", " V"), "set_compliance_voltage")
+        limit = check_range("compliance voltage", voltage_V, self.compliance_voltage_range_V, "V")
+        self.set_checked("compliance_voltage", limit, "set_compliance_voltage")
 
     def set_nplc(self, nplc: float) -> None:
         """Integration time in power-line cycles, 0.01 to 10 (global for V, I and R on the 2400)."""
-        value = check_range(nplc, self.nplc_range, "NPLC")
+        value = check_range("NPLC", nplc, self.nplc_range)
         self.set_checked("current_nplc", value, "set_nplc")
         self._nplc = value
 
@@ -159,88 +170,82 @@ class Keithley2400(SourceMeterMixin, SCPILabInstrument, _PymeasureKeithley2400):
         (:func:`sdm_cycle_s`, from the NPLC, line frequency and auto-zero state read from the instrument),
         so the scan rate is the requested one; a period shorter than the cycle raises
         :class:`~labctl.errors.ParameterError`. Only the current function is measured (``:SENS:FUNC:OFF:ALL``
-        first) and the trigger delay is 0, as the cycle time assumes. The points follow each other with no
-        host involvement; ``time_s`` is the buffer timestamp of each reading relative
-        to the first (``:TRAC:TST:FORM ABS``, 18-116). ``voltage_V`` is the programmed source value (the
-        2400 does not measure V while sourcing V unless asked to). Afterwards the output stays on at the
-        last voltage in fixed mode, the trigger count is 1 again and the source delay is back to auto.
-        While the instrument sweeps, the driver waits with its lock released (see
-        :func:`~drivers.smu_common.wait_for_points`): ``safe_state()`` from another thread aborts the sweep,
-        which then raises :class:`~labctl.errors.InstrumentError`.
+        first) and the trigger delay is 0, as the cycle time assumes. Current autorange would add range
+        changes the cycle time leaves out (each one repeats the conversion), so a sweep made with autorange on
+        runs on the fixed range that holds the compliance (``:SENS:CURR:RANG <compliance>``) and autorange is
+        switched on again afterwards; the settings record the range.
+
+        After a sweep the 2400 returns to its bias level, the fixed-mode level programmed before the sweep
+        (section 10: "The source level you set becomes the bias level for the sweep"); the list starts from
+        that level and ends at the last list value. The bias is therefore set to the *last* list value once
+        the list mode is selected (18-78: in list mode ``:SOUR:VOLT`` does not change the output), so the
+        output stays at the last voltage after the sweep instead of stepping back to the first one while the
+        buffer is read. The points follow each other with no host involvement; ``time_s`` is the buffer
+        timestamp of each reading relative to the first (``:TRAC:TST:FORM ABS``, 18-116). ``voltage_V`` is
+        the programmed source value (the 2400 does not measure V while sourcing V unless asked to).
+        Afterwards the output stays on at the last voltage in fixed mode, the trigger count is 1 again and the
+        source delay is what it was. While the instrument sweeps, the driver waits with its lock released
+        (see :func:`~drivers.smu_common.wait_for_points`): ``safe_state()`` from another thread aborts the
+        sweep, which then raises :class:`~labctl.errors.InstrumentError`.
         """
         return self.run_list_sweep(voltages_V, dwell_s, _SWEEP_RECOVERY, self.voltage_range_V)
 
     def sweep_timing(self, dwell_s: float) -> dict[str, float]:
         """The source delay that makes each point last ``dwell_s``, from the instrument's NPLC, line frequency
-        and auto-zero state; :class:`~labctl.errors.ParameterError` if ``dwell_s`` is shorter than a cycle."""
+        and auto-zero state; :class:`~labctl.errors.ParameterError` if ``dwell_s`` is shorter than a cycle.
+        Also the current range of the sweep and the settings to put back afterwards (keys ``restore_*``)."""
         with self.lock:
             nplc = float(self.ask(":SENS:CURR:NPLC?"))
             line_frequency = float(self.ask(":SYST:LFR?"))
             autozero = bool(round(float(self.ask(":SYST:AZER?"))))
+            auto_delay = float(self.ask(":SOUR:DEL:AUTO?"))
+            source_delay = float(self.ask(":SOUR:DEL?"))
+            autorange = float(self.ask(":SENS:CURR:RANG:AUTO?"))
+            compliance = abs(float(self.ask(":SENS:CURR:PROT?")))
         cycle = sdm_cycle_s(nplc, line_frequency, autozero)
         check_point_period(dwell_s, cycle, f"the {self.name}", nplc, line_frequency,
                            f", auto-zero {'on' if autozero else 'off'}")
         self._nplc = nplc
         return {"source_delay_s": dwell_s - cycle, "nplc": nplc, "line_frequency_Hz": line_frequency,
-                "autozero": float(autozero)}
+                "autozero": float(autozero), "current_autorange": 0.0,
+                "current_range_holds_A": compliance if autorange else float("nan"),
+                "restore_auto_delay": auto_delay, "restore_source_delay_s": source_delay,
+                "restore_autorange": autorange}
 
-    def _sweep(self, values: FloatArray, dwell: float) -> SweepResult:
+    def sweep_plan(self, values: FloatArray, dwell_s: float) -> SweepPlan:
         n = values.size
-        timing = self.sweep_timing(dwell)
-        with self.lock:
-            self.check_sweep_cancelled()
-            self.reset_data_format()
-            self.write(":SOUR:FUNC VOLT")
-            self.write(":SENS:FUNC:OFF:ALL")
-            self.write(':SENS:FUNC "CURR"')
-            self.write(":SOUR:VOLT:MODE FIX")
-            self.write(f":SOUR:VOLT {format_number(values[0])}")
-            for command in list_commands(":SOUR:LIST:VOLT", values):
-                self.write(command)
-            self.write(":SOUR:VOLT:MODE LIST")
-            self.write(f":SOUR:DEL {format_number(timing['source_delay_s'])}")
-            self.write(":TRIG:DEL 0")
-            self.write(":ARM:COUN 1")
-            self.write(f":TRIG:COUN {n}")
-            self.write(":TRAC:FEED:CONT NEV")
-            self.write(":TRAC:CLE")
-            self.write(f":TRAC:POIN {n}")
-            self.write(":TRAC:FEED SENS")
-            self.write(":TRAC:TST:FORM ABS")
-            self.write(":TRAC:FEED:CONT NEXT")
-            self.raise_if_error("sweep set-up")
-            self.write("OUTPUT 1")  # same header as output_on/off, so a reconnect replays the last one
-            self.write(":INIT")
-        self.wait_for_readings(":TRAC:POIN:ACT?", n, dwell)
-        with self.lock:
+        timing = self.sweep_timing(dwell_s)
+        restore = {key: timing.pop(key) for key in list(timing) if key.startswith("restore_")}
+        fixed_range = ([f":SENS:CURR:RANG {format_number(timing['current_range_holds_A'])}"]
+                       if restore["restore_autorange"] else [])
+        put_back = (([":SOUR:DEL:AUTO ON"] if restore["restore_auto_delay"]
+                     else [f":SOUR:DEL {format_number(restore['restore_source_delay_s'])}"])
+                    + ([":SENS:CURR:RANG:AUTO ON"] if restore["restore_autorange"] else []))
+
+        def fetch(count: int) -> tuple[FloatArray, FloatArray, FloatArray]:
             data = parse_numbers(self.ask(":TRAC:DATA?"))
-            voltage, current, _resistance, times, _status = split_fields(data, 5, n, f"{self.name} buffer")
-            self.write(":TRAC:FEED:CONT NEV")
-            self.write(":SOUR:VOLT:MODE FIX")
-            self.write(f":SOUR:VOLT {format_number(values[-1])}")
-            self.write(":TRIG:COUN 1")
-            self.write(":SOUR:DEL:AUTO ON")
-            self.raise_if_error("sweep")
-        return list_sweep_result(
-            times, voltage, current, dwell, n, **timing,
-            timing="instrument list sweep, source delay = point period - SDM cycle (appendix A)",
+            voltage, current, _resistance, times, _status = split_fields(data, 5, count, f"{self.name} buffer")
+            return times, voltage, current
+
+        return SweepPlan(
+            setup=[_DATA_FORMAT, ":SOUR:FUNC VOLT", ":SENS:FUNC:OFF:ALL", ':SENS:FUNC "CURR"', *fixed_range,
+                   ":SOUR:VOLT:MODE FIX", f":SOUR:VOLT {format_number(values[0])}",
+                   *list_commands(":SOUR:LIST:VOLT", values), ":SOUR:VOLT:MODE LIST",
+                   f":SOUR:DEL {format_number(timing['source_delay_s'])}", ":TRIG:DEL 0", ":ARM:COUN 1",
+                   f":TRIG:COUN {n}", ":TRAC:FEED:CONT NEV", ":TRAC:CLE", f":TRAC:POIN {n}", ":TRAC:FEED SENS",
+                   ":TRAC:TST:FORM ABS", ":TRAC:FEED:CONT NEXT"],
+            # same header as output_on/off, so a reconnect replays the last one; then the bias level the
+            # output returns to after the sweep: the last list value
+            start=["OUTPUT 1", f":SOUR:VOLT {format_number(values[-1])}", ":INIT"],
+            count_query=":TRAC:POIN:ACT?",
+            fetch=fetch,
+            finish=[":TRAC:FEED:CONT NEV", ":SOUR:VOLT:MODE FIX", ":TRIG:COUN 1", *put_back],
+            settings=timing,
+            timing="instrument list sweep, source delay = point period - SDM cycle (appendix A), "
+                   "fixed current range, bias = last list value",
             time_reference="2400 buffer timestamps, first reading = 0")
 
     # -------------------------------------------------------------------------- Instrument role
-    def settings_snapshot(self) -> dict[str, float | str | bool]:
-        with self.lock:
-            return {
-                "source_function": str(self.source_mode),
-                "compliance_current_A": float(self.compliance_current),
-                "compliance_voltage_V": float(self.compliance_voltage),
-                "nplc": float(self.current_nplc),
-                "current_range_auto": bool(self.current_range_auto_enabled),
-                "current_range_A": float(self.current_range),
-                "four_wire": self.wires == 4,
-                "source_delay_auto": bool(self.source_delay_auto_enabled),
-                "output_on": bool(self.source_enabled),
-            }
-
     def safe_steps(self) -> SafeSteps:
         """Abort any sweep, output off, fixed mode, levels to 0 V / 0 A (:meth:`safe_state` tries every step)."""
         return [

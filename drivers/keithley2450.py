@@ -2,19 +2,27 @@
 
 Written in pymeasure's style on :class:`~drivers.base.SCPILabInstrument` rather than by subclassing
 pymeasure's ``Keithley2450``, which is not correct for this model in native SCPI mode: its buffer methods
-(inherited ``KeithleyBuffer``: ``:TRAC:FEED``, ``:TRAC:FEED:CONT``) are 2400 commands the 2450 only accepts
-in "SCPI 2400" emulation, ``reset()`` sends ``:*CLS``, its validators truncate instead of rejecting and some
-settings (NPLC) have none, and ``voltage``/``current``/``resistance`` all read the same ``:READ?``.
+(inherited ``KeithleyBuffer``: ``:STAT:MEAS:ENAB``, ``:TRAC:FEED``, ``:TRAC:FEED:CONT``) are 2400 commands
+the 2450 only accepts in "SCPI 2400" emulation (in SCPI mode they are -113), its statistics properties expect
+three values where ``:TRACe:STATistics:AVERage?`` returns one, its beeper documents the 2400's 65 Hz–2 MHz
+where the 2450 takes 20 Hz–8 kHz, ``reset()`` sends ``:*CLS``, its validators truncate instead of rejecting
+and some settings (NPLC) have none, and ``voltage``/``current``/``resistance`` all read the same ``:READ?``.
 
 Commands follow the *Model 2450 Interactive SourceMeter Reference Manual* (2450-901-01 Rev. B), section 6
 "SCPI command reference"; page numbers below refer to it.
 
 Coverage
     Voltage and current sourcing with limits (``:SOUR:VOLT:ILIM`` / ``:SOUR:CURR:VLIM``), the measure
-    function, NPLC, current range / auto range, 2/4-wire sensing, terminals, output on/off, single readings
-    (``:READ? "defbuffer1", SOUR, READ``), the instrument-timed list sweep (``:SOUR:LIST:VOLT`` +
-    ``:SOUR:SWE:VOLT:LIST``) read back from ``defbuffer1``, the error queue, a settings snapshot and the safe
-    state. Not covered: TSP mode, user buffers, the trigger-model builder (``:TRIG:BLOC``), digital I/O,
+    function, NPLC, current range / auto range, 2/4-wire sensing, terminals, source readback (6-77), output
+    on/off, single readings (``:READ? "defbuffer1", SOUR, READ``), the instrument-timed list sweep
+    (``:SOUR:LIST:VOLT`` + ``:SOUR:SWE:VOLT:LIST``, 6-78/6-79/6-85) read back from ``defbuffer1``, the error
+    queue, a settings snapshot and the safe state. The sweep's timing rests on what section 3 ("Sweep
+    operation", "Instrument settings stored in a source configuration list") and the command entries say:
+    the configuration list keeps the source delay, auto delay and readback active when the list is sent, and
+    the sweep's delay block adds to the source delay; the manual gives no figure for the trigger-model
+    overhead (0.2 ms is our estimate) or for source readback (switched off during sweeps for that reason).
+    The minimum point period is NPLC / line frequency + 0.2 ms (0.40 / 2.20 / 20.2 ms at 0.01 / 0.1 / 1 PLC,
+    50 Hz). Not covered: TSP mode, user buffers, the trigger-model builder (``:TRIG:BLOC``), digital I/O,
     limit tests, linear/log sweep commands (a list sweep covers them).
 """
 
@@ -30,12 +38,13 @@ from drivers.smu_common import (
     IntegrationTiming,
     SafeSteps,
     SourceMeterMixin,
+    SweepPlan,
     check_point_period,
     check_range,
     format_number,
     list_commands,
-    list_sweep_result,
     parse_numbers,
+    snapshot_fields,
     split_fields,
 )
 from labctl.roles import FloatArray, SweepResult
@@ -75,6 +84,10 @@ class Keithley2450(IntegrationTiming, SourceMeterMixin, SCPILabInstrument):
     #: A source list holds 2500 values: one list of 100 plus appends of 100 (6-78, 6-79).
     max_sweep_points = 2500
     _sourcing: str | None = None  # "voltage"/"current" once set by this driver
+    snapshot_fields = snapshot_fields(
+        ("sense_function", "sense_mode", str), ("source_delay_auto", "source_delay_auto_enabled", bool),
+        ("source_readback", "source_readback_enabled", bool),
+        ("front_terminals", "front_terminals_enabled", bool), nplc="current_nplc")
 
     source_mode = Instrument.control(
         ":SOUR:FUNC?", ":SOUR:FUNC %s",
@@ -141,6 +154,12 @@ class Keithley2450(IntegrationTiming, SourceMeterMixin, SCPILabInstrument):
         """Control the voltage source's automatic delay (bool), 6-67.""",
         validator=strict_discrete_set, values=_BOOL, map_values=True,
     )
+    source_readback_enabled = Instrument.control(
+        ":SOUR:VOLT:READ:BACK?", ":SOUR:VOLT:READ:BACK %d",
+        """Control whether the voltage source records its measured value (True, *RST) or the programmed one
+        (bool), 6-77.""",
+        validator=strict_discrete_set, values=_BOOL, map_values=True,
+    )
     source_enabled = Instrument.control(
         ":OUTP?", ":OUTP %d",
         """Control the output state (bool), ":OUTPut[1][:STATe]".""",
@@ -165,14 +184,14 @@ class Keithley2450(IntegrationTiming, SourceMeterMixin, SCPILabInstrument):
 
     # ------------------------------------------------------------------------------ SourceMeter role
     def source_voltage(self, voltage_V: float) -> None:
-        level = check_range(voltage_V, self.voltage_range_V, "source voltage", " V")
+        level = check_range("source voltage", voltage_V, self.voltage_range_V, "V")
         with self.lock:
             self.configure([":SOUR:FUNC VOLT", ':SENS:FUNC "CURR"', f":SOUR:VOLT {format_number(level)}"],
                            "source_voltage")
             self._sourcing = "voltage"
 
     def source_current(self, current_A: float) -> None:
-        level = check_range(current_A, self.current_range_A, "source current", " A")
+        level = check_range("source current", current_A, self.current_range_A, "A")
         with self.lock:
             self.configure([":SOUR:FUNC CURR", ':SENS:FUNC "VOLT"', f":SOUR:CURR {format_number(level)}"],
                            "source_current")
@@ -180,7 +199,7 @@ class Keithley2450(IntegrationTiming, SourceMeterMixin, SCPILabInstrument):
 
     def set_nplc(self, nplc: float) -> None:
         """Integration time of the current (and voltage) measurement, 0.01 to 10 PLC."""
-        value = check_range(nplc, self.nplc_range, "NPLC")
+        value = check_range("NPLC", nplc, self.nplc_range)
         with self.lock:
             self.current_nplc = value
             self.voltage_nplc = value
@@ -203,82 +222,76 @@ class Keithley2450(IntegrationTiming, SourceMeterMixin, SCPILabInstrument):
     def sweep_voltage(self, voltages_V: FloatArray, dwell_s: float) -> SweepResult:
         """Run ``voltages_V`` as the 2450's own list sweep (section 3 "Sweep operation").
 
-        The list goes into the source configuration list (``:SOUR:LIST:VOLT`` / ``:APP``, 6-78/6-79);
-        ``:SOUR:SWE:VOLT:LIST 1, <delay>, 1, OFF, "defbuffer1"`` (6-85) builds the sweep trigger model with a
-        delay block before each measurement. ``dwell_s`` is the point period: the delay is ``dwell_s`` minus
-        the integration time (NPLC / line frequency, both read from the instrument) and
-        :data:`POINT_OVERHEAD_S`, and the source delay is set to 0 first (``:SOUR:VOLT:DEL 0``, which also
-        turns auto delay off) so that nothing else is added; a period shorter than integration + overhead
-        raises :class:`~labctl.errors.ParameterError`. ``:INIT`` runs it;
-        the driver waits on its clock, polls ``:TRAC:ACT?`` and reads source value, reading and relative
-        time per point with ``:TRAC:DATA?`` (TRACe subsystem). The output stays on at the last voltage and
-        source auto delay is on again (its *RST state).
-        While the instrument sweeps, the driver waits with its lock released (see
+        ``:SOUR:LIST:VOLT`` / ``:APP`` (6-78/6-79) create the source configuration list
+        ``VoltCustomSweepList``: each point stores the source settings active *when the list is sent* (level,
+        source delay, auto delay, source readback; 3-38 "Instrument settings stored in a source configuration
+        list", 6-66/6-67/6-77 "Where saved: Source configuration list"), and the sweep recalls them point by
+        point. So auto delay is switched off, the source delay set to 0 and source readback switched off
+        *before* the list is sent; otherwise every point recalls auto delay (1 ms, 3 ms on 1 µA, more on the
+        lowest ranges) or the readback measurement. ``:SOUR:SWE:VOLT:LIST 1, <delay>, 1, OFF, "defbuffer1"``
+        (6-85) then builds the sweep trigger model with a delay block, which is *added* to the source delay.
+
+        ``dwell_s`` is the point period: the delay block is ``dwell_s`` minus the integration time (NPLC /
+        line frequency, both read from the instrument) and :data:`POINT_OVERHEAD_S`; a shorter period raises
+        :class:`~labctl.errors.ParameterError`. Source readback is off during the sweep because it measures
+        the source before every reading ("a reduction in measurement speed", 6-77) and the manual gives no
+        figure for it: ``voltage_V`` is therefore the programmed list value, and the settings record
+        ``source_readback = 0``. ``:INIT`` runs it; the driver waits on its clock, polls ``:TRAC:ACT?`` and
+        reads source value, reading and relative time per point with ``:TRAC:DATA?``. Afterwards the output
+        stays on at the last voltage, and source readback, auto delay and the source delay are what they were
+        before the sweep. While the instrument sweeps, the driver waits with its lock released (see
         :func:`~drivers.smu_common.wait_for_points`): ``safe_state()`` from another thread aborts the sweep,
         which then raises :class:`~labctl.errors.InstrumentError`.
         """
         return self.run_list_sweep(voltages_V, dwell_s, (":ABOR",), self.voltage_range_V)
 
     def sweep_timing(self, dwell_s: float) -> dict[str, float]:
-        """The sweep delay that makes each point last ``dwell_s`` (0 or >= 50 µs, rounded to the nearer),
-        or :class:`~labctl.errors.ParameterError` when ``dwell_s`` is shorter than integration + overhead."""
+        """The delay block that makes each point last ``dwell_s`` (0 or >= 50 µs, rounded to the nearer),
+        or :class:`~labctl.errors.ParameterError` when ``dwell_s`` is shorter than integration + overhead;
+        also the readback and source-delay states to put back afterwards (keys ``restore_*``)."""
         with self.lock:
             nplc = float(self.ask(":SENS:CURR:NPLC?"))
             line_frequency = float(self.ask(":SYST:LFR?"))
+            readback = float(self.ask(":SOUR:VOLT:READ:BACK?"))
+            auto_delay = float(self.ask(":SOUR:VOLT:DEL:AUTO?"))
+            source_delay = float(self.ask(":SOUR:VOLT:DEL?"))
         minimum = self.min_point_period_s(nplc, line_frequency)
-        check_point_period(dwell_s, minimum, f"the {self.name}", nplc, line_frequency)
+        check_point_period(dwell_s, minimum, f"the {self.name}", nplc, line_frequency, ", source readback off")
         delay = dwell_s - minimum
         if 0 < delay < self.min_nonzero_dwell_s:
             delay = 0.0 if delay < self.min_nonzero_dwell_s / 2 else self.min_nonzero_dwell_s
         self._nplc = nplc
-        return {"delay_s": delay, "nplc": nplc, "line_frequency_Hz": line_frequency}
+        return {"delay_s": delay, "source_delay_s": 0.0, "source_readback": 0.0, "nplc": nplc,
+                "line_frequency_Hz": line_frequency, "restore_readback": readback,
+                "restore_auto_delay": auto_delay, "restore_source_delay_s": source_delay}
 
-    def _sweep(self, values: FloatArray, dwell: float) -> SweepResult:
-        n = values.size
-        timing = self.sweep_timing(dwell)
-        with self.lock:
-            self.check_sweep_cancelled()
-            self.write(":SOUR:FUNC VOLT")
-            self.write(':SENS:FUNC "CURR"')
-            self.write(f":SOUR:VOLT {format_number(values[0])}")
-            self._sourcing = "voltage"
-            for command in list_commands(":SOUR:LIST:VOLT", values):
-                self.write(command)
-            self.write(f":TRAC:CLE {BUFFER}")
-            self.write(":SOUR:VOLT:DEL 0")
-            self.write(f":SOUR:SWE:VOLT:LIST 1, {format_number(timing['delay_s'])}, 1, OFF, {BUFFER}")
-            self.raise_if_error("sweep set-up")
-            self.write(":OUTP ON")
-            self.write(":INIT")
-        self.wait_for_readings(f":TRAC:ACT? {BUFFER}", n, dwell)
-        with self.lock:
+    def sweep_plan(self, values: FloatArray, dwell_s: float) -> SweepPlan:
+        timing = self.sweep_timing(dwell_s)
+        restore = {key: timing.pop(key) for key in list(timing) if key.startswith("restore_")}
+
+        def fetch(n: int) -> tuple[FloatArray, FloatArray, FloatArray]:
             data = parse_numbers(self.ask(f":TRAC:DATA? 1, {n}, {BUFFER}, SOUR, READ, REL"))
             voltage, current, times = split_fields(data, 3, n, f"{self.name} defbuffer1")
-            self.write(f":SOUR:VOLT {format_number(values[-1])}")
-            self.write(":SOUR:VOLT:DEL:AUTO ON")
-            self.raise_if_error("sweep")
-        return list_sweep_result(
-            times, voltage, current, dwell, n, **timing,
-            timing="instrument list sweep, delay block = point period - integration - overhead",
+            return times, voltage, current
+
+        delay_setting = (":SOUR:VOLT:DEL:AUTO ON" if restore["restore_auto_delay"]
+                         else f":SOUR:VOLT:DEL {format_number(restore['restore_source_delay_s'])}")
+        return SweepPlan(
+            setup=[":SOUR:FUNC VOLT", ':SENS:FUNC "CURR"', ":SOUR:VOLT:DEL:AUTO OFF", ":SOUR:VOLT:DEL 0",
+                   ":SOUR:VOLT:READ:BACK OFF", f":SOUR:VOLT {format_number(values[0])}",
+                   *list_commands(":SOUR:LIST:VOLT", values), f":TRAC:CLE {BUFFER}",
+                   f":SOUR:SWE:VOLT:LIST 1, {format_number(timing['delay_s'])}, 1, OFF, {BUFFER}"],
+            start=[":OUTP ON", ":INIT"],
+            count_query=f":TRAC:ACT? {BUFFER}",
+            fetch=fetch,
+            finish=[f":SOUR:VOLT {format_number(values[-1])}",
+                    f":SOUR:VOLT:READ:BACK {round(restore['restore_readback'])}", delay_setting],
+            settings=timing,
+            timing="instrument list sweep, delay block = point period - integration - overhead; "
+                   "source delay 0 and readback off in every configuration-list point",
             time_reference="2450 defbuffer1 relative timestamps, first reading = 0")
 
     # -------------------------------------------------------------------------- Instrument role
-    def settings_snapshot(self) -> dict[str, float | str | bool]:
-        with self.lock:
-            return {
-                "source_function": str(self.source_mode),
-                "sense_function": str(self.sense_mode),
-                "compliance_current_A": float(self.compliance_current),
-                "compliance_voltage_V": float(self.compliance_voltage),
-                "nplc": float(self.current_nplc),
-                "current_range_auto": bool(self.current_range_auto_enabled),
-                "current_range_A": float(self.current_range),
-                "four_wire": bool(self.four_wire_enabled),
-                "source_delay_auto": bool(self.source_delay_auto_enabled),
-                "front_terminals": bool(self.front_terminals_enabled),
-                "output_on": bool(self.source_enabled),
-            }
-
     def safe_steps(self) -> SafeSteps:
         """Abort the trigger model, output off, levels to 0 V / 0 A (:meth:`safe_state` tries every step)."""
         return [

@@ -15,9 +15,15 @@ Coverage
     Per channel (``channel("a")`` / ``channel("b")``): voltage/current sourcing, limits, NPLC, current
     range / auto range, 2/4-wire sense, source delay, output on/off, ``measure.iv()`` readings, the
     instrument-timed list sweep (``trigger.source.listv`` + ``trigger.measure.iv`` into ``nvbuffer1``/
-    ``nvbuffer2`` with timestamps), settings snapshot and safe state. Instrument: ``*IDN?`` (the model in
-    it narrows the voltage/current limits), the TSP error queue (``errorqueue.count`` /
-    ``errorqueue.next()``), safe state of both channels. Not covered: TSP-Link, scripts, pulse mode,
+    ``nvbuffer2`` with timestamps, each point started by ``trigger.timer[T]``; section 3 "Triggering",
+    "Timers"), settings snapshot and safe state. Instrument: ``*IDN?`` (the model in it narrows the
+    voltage/current limits), the TSP error queue (``errorqueue.count`` / ``errorqueue.next()``), the link
+    resynchronisation marker (:meth:`Keithley2600.sync_marker`), safe state of both channels. The point
+    period is the timer's; the manual gives no per-point overhead (0.1 ms is taken from the 2602B datasheet's
+    sweep rates) and no command-line limit (1000 characters, from Tektronix's own TSP library, see
+    :data:`LINE_CHARS`). Minimum point period: NPLC / line frequency + 0.1 ms (0.30 / 2.10 / 20.1 ms at
+    0.01 / 0.1 / 1 PLC, 50 Hz). ``printbuffer`` timestamps have ``format.asciiprecision`` (6) significant
+    digits: 1 µs resolution below 1 s, 10 µs up to 10 s. Not covered: TSP-Link, scripts, pulse mode,
     contact check, digital I/O, high-capacitance mode, the display.
 """
 
@@ -34,13 +40,13 @@ from drivers.smu_common import (
     LabChannel,
     MultiChannelSMU,
     SafeSteps,
+    SweepPlan,
     check_point_period,
     check_range,
-    format_list,
     format_number,
-    list_sweep_result,
     parse_count,
     parse_numbers,
+    snapshot_fields,
     split_fields,
 )
 from labctl.roles import FloatArray, SweepResult
@@ -54,8 +60,29 @@ MODEL_LIMITS: dict[str, tuple[float, float]] = {
 #: Time per trigger-model point beyond source delay and integration, from the 2602B datasheet's "source
 #: measure to memory (sweep API)" rates: 1/560 s - 0.1 PLC at 60 Hz = 0.12 ms, 1/4200 s - 0.01 PLC = 0.07 ms.
 POINT_OVERHEAD_S = 1e-4
+#: At most this many values per command line when a sweep list is sent (independent TSP drivers use 50, e.g.
+#: OE-FET/keithley2600's ``CHUNK_SIZE``) ...
+LIST_CHUNK = 50
+#: ... and at most this many characters: TSP instruments take at most 1000 characters before a line ends
+#: (Tektronix's tm_devices, issue 500: "a max write of 1000 characters"; the reference manual gives no figure).
+LINE_CHARS = 900
+#: The Lua global a sweep list is built in (set to nil once the trigger model has it).
+LIST_VARIABLE = "labctl_list"
 _REPLAYED = re.compile(r"^SMU[AB]\.(SOURCE|MEASURE)\.[A-Z]+$|^SMU[AB]\.SENSE$")
 _BOOL = {True: 1, False: 0}
+
+
+def tsp_list(name: str, values: FloatArray, size: int = LIST_CHUNK, max_chars: int = LINE_CHARS) -> list[str]:
+    """Command lines that build the Lua table ``name`` from ``values``: ``name = {}``, then assignments
+    ``name[1] = v1 name[2] = v2 ...``, at most ``size`` of them and ``max_chars`` characters a line."""
+    lines, line = [f"{name} = {{}}"], ""
+    for k, value in enumerate(values, start=1):
+        statement = f"{name}[{k}] = {format_number(value)}"
+        if line and (line.count("=") >= size or len(line) + 1 + len(statement) > max_chars):
+            lines.append(line)
+            line = ""
+        line = f"{line} {statement}" if line else statement
+    return [*lines, line]
 
 
 class Keithley2600Channel(LabChannel):
@@ -68,8 +95,9 @@ class Keithley2600Channel(LabChannel):
     current_range_A = (-3.03, 3.03)
     nplc_range = (0.001, 25.0)
     dwell_range_s = (0.0, 10_000.0)
-    #: Kept to 2500 so the ``listv({...})`` line stays a few tens of kB.
+    #: What one ``nvbuffer`` sweep holds here (the list goes in :data:`LIST_CHUNK`-value lines).
     max_sweep_points = 2500
+    snapshot_fields = snapshot_fields(("source_delay_s", "source_delay", float))
 
     source_mode = Channel.control(
         "print(smu{ch}.source.func)", "smu{ch}.source.func = %d",
@@ -144,14 +172,14 @@ class Keithley2600Channel(LabChannel):
 
     # ------------------------------------------------------------------------------ SourceMeter role
     def source_voltage(self, voltage_V: float) -> None:
-        level = check_range(voltage_V, self._limits()[0], "source voltage", " V")
+        level = check_range("source voltage", voltage_V, self._limits()[0], "V")
         with self.lock:
             self.source_mode = "voltage"
             self.source_voltage_level = level
             self.raise_if_error("source_voltage")
 
     def source_current(self, current_A: float) -> None:
-        level = check_range(current_A, self._limits()[1], "source current", " A")
+        level = check_range("source current", current_A, self._limits()[1], "A")
         with self.lock:
             self.source_mode = "current"
             self.source_current_level = level
@@ -172,82 +200,99 @@ class Keithley2600Channel(LabChannel):
         return float(values[1]), float(values[0])
 
     def sweep_voltage(self, voltages_V: FloatArray, dwell_s: float) -> SweepResult:
-        """Run ``voltages_V`` as the channel's own trigger-model list sweep (section "Sweep operation").
+        """Run ``voltages_V`` as the channel's own trigger-model list sweep (section "Sweep operation"), each
+        point started by a trigger timer.
 
-        ``smuX.trigger.source.listv`` holds the levels; each point is a source action, the source delay
-        ("additional settling time after an output step"), then ``trigger.measure.iv`` into
-        ``nvbuffer1`` (current, with timestamps) and ``nvbuffer2`` (measured voltage). ``endsweep.action =
-        SOURCE_HOLD`` keeps the last level on; the driver waits on its clock, polls ``nvbuffer1.n`` and
-        reads everything with one ``printbuffer``. ``dwell_s`` is the point period: the source delay is
-        ``dwell_s`` minus the integration time (``smuX.measure.nplc`` / ``localnode.linefreq``, read from the
-        instrument) and :data:`POINT_OVERHEAD_S`, with the measure delay off, so the scan rate is the
-        requested one; a shorter period raises :class:`~labctl.errors.ParameterError`. Afterwards the
-        source delay is DELAY_OFF (the default).
-        While the instrument sweeps, the driver waits with its lock released (see
+        The levels go to ``smuX.trigger.source.listv`` through a Lua table built a few dozen values per
+        command line (:func:`tsp_list`: at most :data:`LIST_CHUNK` values and :data:`LINE_CHARS` characters),
+        not one ``listv({...})`` of up to 2500 values: TSP instruments take at most 1000 characters per line
+        (independent TSP drivers send lists in chunks of 50 for the same reason).
+
+        Points are timed by the instrument's ``trigger.timer[T]`` (T = 1 for smua, 2 for smub): triggered by
+        the channel's ARMED event, with pass-through on it gives the first point at once and one more every
+        ``dwell_s`` (``count`` = n − 1), and the channel's source stimulus is that timer, so the point
+        period is the timer's however long the source/measure actions take (as long as they fit). Within each
+        period the source delay ``dwell_s`` − integration − :data:`POINT_OVERHEAD_S` places the measurement
+        at the end of the dwell. Every stimulus of the channel's trigger model (arm, source, measure,
+        endpulse) and the timer are reset first, and a running trigger model is aborted, so nothing a
+        previous client configured leaks into the sweep; after it the stimuli and the timer are reset again.
+
+        Each point sources the level, waits the source delay, then ``trigger.measure.iv`` into ``nvbuffer1``
+        (current, with timestamps) and ``nvbuffer2`` (measured voltage); ``endsweep.action = SOURCE_HOLD``
+        keeps the last level on. The driver waits on its clock, polls ``nvbuffer1.n`` and reads everything
+        with one ``printbuffer``. A period shorter than integration + overhead raises
+        :class:`~labctl.errors.ParameterError`. Afterwards the source delay is what it was. While the
+        instrument sweeps, the driver waits with its lock released (see
         :func:`~drivers.smu_common.wait_for_points`): ``safe_state()`` from another thread aborts the sweep,
         which then raises :class:`~labctl.errors.InstrumentError`.
         """
         smu = f"smu{self.id}"
-        recovery = (f"{smu}.abort()", f"{smu}.source.delay = {smu}.DELAY_OFF")
+        recovery = (f"{smu}.abort()", f"{smu}.source.delay = {smu}.DELAY_OFF",
+                    f"{smu}.trigger.source.stimulus = 0", f"trigger.timer[{self.timer}].reset()")
         return self.run_list_sweep(voltages_V, dwell_s, recovery, self._limits()[0], write=self.parent.write)
 
+    @property
+    def timer(self) -> int:
+        """The trigger timer this channel's sweeps use (1 for smua, 2 for smub)."""
+        return "ab".index(self.id) + 1
+
     def sweep_timing(self, dwell_s: float) -> dict[str, float]:
-        """The source delay that makes each point last ``dwell_s``; ParameterError if it cannot."""
+        """The source delay that places each measurement at the end of ``dwell_s``; ParameterError if the
+        period is shorter than integration + overhead. Also the source delay to put back (``restore_*``)."""
         with self.lock:
             nplc = float(self.ask("print(smu{ch}.measure.nplc)"))
             line_frequency = float(self.parent.ask("print(localnode.linefreq)"))
+            source_delay = float(self.ask("print(smu{ch}.source.delay)"))
         minimum = self.parent.min_point_period_s(nplc, line_frequency)
         check_point_period(dwell_s, minimum, self.name, nplc, line_frequency)
         self._nplc = nplc
-        return {"source_delay_s": dwell_s - minimum, "nplc": nplc, "line_frequency_Hz": line_frequency}
+        return {"timer_period_s": dwell_s, "source_delay_s": dwell_s - minimum, "nplc": nplc,
+                "line_frequency_Hz": line_frequency, "restore_source_delay_s": source_delay}
 
-    def _sweep(self, values: FloatArray, dwell: float) -> SweepResult:
+    def sweep_plan(self, values: FloatArray, dwell_s: float) -> SweepPlan:
         n = values.size
-        smu = f"smu{self.id}"
-        timing = self.sweep_timing(dwell)
-        write = self.parent.write  # listv's braces must not go through insert_id's str.format
-        with self.lock:
-            self.check_sweep_cancelled()
-            for statement in (
-                f"{smu}.source.func = {smu}.OUTPUT_DCVOLTS",
-                f"{smu}.source.levelv = {format_number(values[0])}",
-                f"{smu}.measure.count = 1",
-                f"{smu}.measure.delay = {smu}.DELAY_OFF",
-                f"{smu}.nvbuffer1.clear()",
-                f"{smu}.nvbuffer1.appendmode = 0",
-                f"{smu}.nvbuffer1.collecttimestamps = 1",
-                f"{smu}.nvbuffer2.clear()",
-                f"{smu}.nvbuffer2.appendmode = 0",
-                f"{smu}.trigger.source.listv({{{format_list(values)}}})",
-                f"{smu}.trigger.source.action = {smu}.ENABLE",
-                f"{smu}.trigger.measure.action = {smu}.ENABLE",
-                f"{smu}.trigger.measure.iv({smu}.nvbuffer1, {smu}.nvbuffer2)",
-                f"{smu}.trigger.endsweep.action = {smu}.SOURCE_HOLD",
-                f"{smu}.trigger.arm.count = 1",
-                f"{smu}.trigger.count = {n}",
-                f"{smu}.source.delay = {format_number(timing['source_delay_s'])}",
-            ):
-                write(statement)
-            self.raise_if_error("sweep set-up")
-            write(f"{smu}.source.output = {smu}.OUTPUT_ON")
-            write(f"{smu}.trigger.initiate()")
-        self.wait_for_readings(f"print({smu}.nvbuffer1.n)", n, dwell)
-        with self.lock:
-            data = parse_numbers(self.ask(f"printbuffer(1, {n}, {smu}.nvbuffer1.readings, "
+        smu, timer = f"smu{self.id}", f"trigger.timer[{self.timer}]"
+        timing = self.sweep_timing(dwell_s)
+        restore_delay = timing.pop("restore_source_delay_s")
+
+        def fetch(count: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+            data = parse_numbers(self.ask(f"printbuffer(1, {count}, {smu}.nvbuffer1.readings, "
                                           f"{smu}.nvbuffer2.readings, {smu}.nvbuffer1.timestamps)"))
-            current, voltage, times = split_fields(data, 3, n, f"{self.name} printbuffer")
-            write(f"{smu}.source.levelv = {format_number(values[-1])}")
-            write(f"{smu}.source.delay = {smu}.DELAY_OFF")
-            self.raise_if_error("sweep")
-        return list_sweep_result(
-            times, voltage, current, dwell, n, **timing,
-            timing="instrument trigger-model list sweep, source delay = period - integration - overhead",
-            time_reference=f"{smu}.nvbuffer1.timestamps, first reading = 0")
+            current, voltage, times = split_fields(data, 3, count, f"{self.name} printbuffer")
+            return times, voltage, current
+
+        stimuli_reset = [f"{smu}.trigger.arm.stimulus = 0", f"{smu}.trigger.measure.stimulus = 0",
+                         f"{smu}.trigger.endpulse.stimulus = 0", f"{timer}.reset()"]
+        return SweepPlan(
+            setup=[f"{smu}.abort()", *stimuli_reset, f"{smu}.source.func = {smu}.OUTPUT_DCVOLTS",
+                   f"{smu}.source.levelv = {format_number(values[0])}", f"{smu}.measure.count = 1",
+                   f"{smu}.measure.delay = {smu}.DELAY_OFF",
+                   f"{smu}.source.delay = {format_number(timing['source_delay_s'])}",
+                   f"{smu}.nvbuffer1.clear()", f"{smu}.nvbuffer1.appendmode = 0",
+                   f"{smu}.nvbuffer1.collecttimestamps = 1", f"{smu}.nvbuffer2.clear()",
+                   f"{smu}.nvbuffer2.appendmode = 0", *tsp_list(LIST_VARIABLE, values),
+                   f"{smu}.trigger.source.listv({LIST_VARIABLE})", f"{LIST_VARIABLE} = nil",
+                   f"{smu}.trigger.source.action = {smu}.ENABLE", f"{smu}.trigger.measure.action = {smu}.ENABLE",
+                   f"{smu}.trigger.measure.iv({smu}.nvbuffer1, {smu}.nvbuffer2)",
+                   f"{smu}.trigger.endpulse.action = {smu}.SOURCE_HOLD",
+                   f"{smu}.trigger.endsweep.action = {smu}.SOURCE_HOLD", f"{smu}.trigger.arm.count = 1",
+                   f"{smu}.trigger.count = {n}", f"{timer}.delay = {format_number(dwell_s)}",
+                   f"{timer}.count = {max(n - 1, 1)}", f"{timer}.passthrough = true",
+                   f"{timer}.stimulus = {smu}.trigger.ARMED_EVENT_ID",
+                   f"{smu}.trigger.source.stimulus = {timer}.EVENT_ID"],
+            start=[f"{smu}.source.output = {smu}.OUTPUT_ON", f"{smu}.trigger.initiate()"],
+            count_query=f"print({smu}.nvbuffer1.n)",
+            fetch=fetch,
+            finish=[f"{smu}.source.levelv = {format_number(values[-1])}",
+                    f"{smu}.source.delay = {format_number(restore_delay)}",
+                    f"{smu}.trigger.source.stimulus = 0", f"{timer}.reset()"],
+            settings={**timing, "list_line_chars": float(LINE_CHARS)},
+            timing=f"instrument trigger-model list sweep, each point started by trigger.timer[{self.timer}] "
+                   "(period = dwell), source delay = period - integration - overhead",
+            time_reference=f"{smu}.nvbuffer1.timestamps, first reading = 0",
+            write=self.parent.write)  # listv's braces must not go through insert_id's str.format
 
     # -------------------------------------------------------------------------- Instrument role
-    def model_settings(self) -> dict[str, float | str | bool]:
-        return {"source_delay_s": float(self.source_delay)}
-
     def safe_steps(self) -> SafeSteps:
         smu = f"smu{self.id}"
         return [
@@ -284,6 +329,13 @@ class Keithley2600(IntegrationTiming, MultiChannelSMU, LabInstrument):
     def is_output_setting(self, key: str) -> bool:
         """``smuX.source.output`` is replayed after the channels' other attributes."""
         return key.upper() in {"SMUA.SOURCE.OUTPUT", "SMUB.SOURCE.OUTPUT"}
+
+    def sync_marker(self, n: int) -> tuple[str, str] | None:
+        """What puts the link back in step after a timeout: ``print("labctl-sync-<n>")`` and its exact reply.
+
+        The SCPI marker ``*ESE n;*ESE?`` does not apply: a TSP message is one Lua chunk, and a printed string
+        no other query of this driver prints proves that every older reply has been read."""
+        return f'print("labctl-sync-{n}")', f"labctl-sync-{n}"
 
     def identify(self) -> str:
         """``*IDN?`` (IEEE 488.2 common command, accepted in TSP mode); narrows the limits to the model."""

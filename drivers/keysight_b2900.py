@@ -10,7 +10,11 @@ Coverage
     Per channel (``channel("1")`` / ``channel("2")``): voltage/current sourcing (fixed mode), compliance
     (``:SENS:CURR:PROT`` / ``:SENS:VOLT:PROT``), NPLC, current range / auto range, 4-wire (``:SENS:REM``),
     output on/off, spot readings (``:MEAS? (@n)`` with ``:FORM:ELEM:SENS VOLT,CURR``), the timer-driven
-    list sweep with trace-buffer progress and ``:FETC:ARR`` read-back, settings snapshot and safe state.
+    list sweep with trace-buffer progress and ``:FETC:ARR`` read-back (source and measurement waits off,
+    ``:SENSe:WAIT`` / ``:SOURce:WAIT``; output after sweep END, ``:SOUR:FUNC:TRIG:CONT ON``, the SCPI
+    setting behind the User's Guide's "Output after Sweep" field as independent B2900 drivers set it, an
+    inferred mapping), settings snapshot and safe state. Minimum point period: aperture + 0.2 ms (our
+    estimate of the acquisition overhead; 0.40 / 2.20 / 20.2 ms at 0.01 / 0.1 / 1 PLC, 50 Hz).
     Instrument: ``*IDN?``, the SCPI error queue, safe state of both channels. Not covered: pulse mode,
     staircase sweep commands (a list covers them), math/limit tests, digital I/O, LXI events, output filter,
     high-capacitance mode, the B2910 series' extra ranges.
@@ -29,10 +33,10 @@ from drivers.smu_common import (
     LabChannel,
     MultiChannelSMU,
     SafeSteps,
+    SweepPlan,
     check_range,
     format_number,
     list_commands,
-    list_sweep_result,
     parse_numbers,
 )
 from labctl.errors import ParameterError
@@ -122,12 +126,12 @@ class KeysightB2900Channel(LabChannel):
 
     # ------------------------------------------------------------------------------ SourceMeter role
     def source_voltage(self, voltage_V: float) -> None:
-        level = check_range(voltage_V, self.voltage_range_V, "source voltage", " V")
+        level = check_range("source voltage", voltage_V, self.voltage_range_V, "V")
         self.configure([":SOUR{ch}:FUNC:MODE VOLT", ":SOUR{ch}:VOLT:MODE FIX", ':SENS{ch}:FUNC "VOLT","CURR"',
                         f":SOUR{{ch}}:VOLT {format_number(level)}"], "source_voltage")
 
     def source_current(self, current_A: float) -> None:
-        level = check_range(current_A, self.current_range_A, "source current", " A")
+        level = check_range("source current", current_A, self.current_range_A, "A")
         self.configure([":SOUR{ch}:FUNC:MODE CURR", ":SOUR{ch}:CURR:MODE FIX", ':SENS{ch}:FUNC "VOLT","CURR"',
                         f":SOUR{{ch}}:CURR {format_number(level)}"], "source_current")
 
@@ -147,69 +151,70 @@ class KeysightB2900Channel(LabChannel):
         ``:TRIG:COUN n``): the output steps every ``dwell_s`` exactly, and each acquisition is delayed
         (``:TRIG:ACQ:DEL``) so that its aperture ends just before the next step, i.e. the current is
         measured at the end of each dwell. ``dwell_s == 0`` runs the points back to back (``AINT``).
+
+        Two automatic settings would move these times (SCPI reference, ``:SENSe:WAIT`` / ``:SOURce:WAIT``,
+        both ON with AUTO at *RST): the measurement wait ("the time the measurement channel cannot start
+        measurement after the start of a DC output") and the source wait ("the time the source channel cannot
+        change the output"), each gain × an initial wait the instrument chooses + offset, with no figure in
+        the documentation. Both are switched off for the sweep (wait time 0), so the acquire delay alone places
+        the measurement; their earlier states are put back afterwards. After a list sweep the output either
+        returns to the DC level programmed before it ("Output after Sweep: START VALUE", the default) or keeps
+        the last sweep value ("END VALUE"; User's Guide, Sweep dialog box). END is chosen with
+        ``:SOUR:FUNC:TRIG:CONT ON`` (the SCPI setting behind that dialog field, as independent B2900 drivers
+        set it), so the output stays at the last voltage while the data are read instead of stepping back
+        to the first one.
+
         Progress is read from the trace buffer count; the data come from ``:FETC:ARR:VOLT?``,
-        ``:FETC:ARR:CURR?`` and ``:FETC:ARR:TIME?`` (measured voltage, current, timestamps). Afterwards
-        the output stays on at the last voltage in fixed mode and the trigger is AINT with count 1 again.
-        While the instrument sweeps, the driver waits with its lock released (see
+        ``:FETC:ARR:CURR?`` and ``:FETC:ARR:TIME?`` (measured voltage, current, timestamps). Afterwards the
+        output stays on at the last voltage in fixed mode and the trigger is AINT with count 1 again. While
+        the instrument sweeps, the driver waits with its lock released (see
         :func:`~drivers.smu_common.wait_for_points`): ``safe_state()`` from another thread aborts the sweep,
         which then raises :class:`~labctl.errors.InstrumentError`.
         """
         return self.run_list_sweep(voltages_V, dwell_s, _SWEEP_RECOVERY, self.voltage_range_V)
 
-    def _sweep(self, values: FloatArray, dwell: float) -> SweepResult:
+    def sweep_plan(self, values: FloatArray, dwell_s: float) -> SweepPlan:
         n = values.size
         with self.lock:
-            self.check_sweep_cancelled()
-            acquire_delay = 0.0
-            if dwell > 0:
-                aperture = float(self.aperture_s)
-                acquire_delay = dwell - aperture - ACQUIRE_OVERHEAD_S
-                if acquire_delay < 0:
-                    raise ParameterError(
-                        f"dwell {dwell:g} s is shorter than the measurement ({aperture:g} s aperture + "
-                        f"{ACQUIRE_OVERHEAD_S:g} s); lower the NPLC or lengthen the dwell")
-            self.write(":SOUR{ch}:FUNC:MODE VOLT")
-            self.write(':SENS{ch}:FUNC "VOLT","CURR"')
-            self.write(":SOUR{ch}:VOLT:MODE FIX")
-            self.write(f":SOUR{{ch}}:VOLT {format_number(values[0])}")
-            for command in list_commands(":SOUR{ch}:LIST:VOLT", values):
-                self.write(command)
-            self.write(":SOUR{ch}:VOLT:MODE LIST")
-            if dwell > 0:
-                self.write(":TRIG{ch}:SOUR TIM")
-                self.write(f":TRIG{{ch}}:TIM {format_number(dwell)}")
-            else:
-                self.write(":TRIG{ch}:SOUR AINT")
-            self.write(f":TRIG{{ch}}:COUN {n}")
-            self.write(":TRIG{ch}:TRAN:DEL 0")
-            self.write(f":TRIG{{ch}}:ACQ:DEL {format_number(acquire_delay)}")
-            self.write(":TRAC{ch}:FEED:CONT NEV")
-            self.write(":TRAC{ch}:CLE")
-            self.write(f":TRAC{{ch}}:POIN {n}")
-            self.write(":TRAC{ch}:FEED SENS")
-            self.write(":TRAC{ch}:FEED:CONT NEXT")
-            self.raise_if_error("sweep set-up")
-            self.write(":OUTP{ch} 1")
-            self.write(":INIT (@{ch})")
-        self.wait_for_readings(":TRAC{ch}:POIN:ACT?", n, dwell)
-        with self.lock:
+            aperture = float(self.aperture_s) if dwell_s > 0 else 0.0
+            measure_wait = round(float(self.ask(":SENS{ch}:WAIT?")))
+            source_wait = round(float(self.ask(":SOUR{ch}:WAIT?")))
+        acquire_delay = 0.0
+        if dwell_s > 0:
+            acquire_delay = dwell_s - aperture - ACQUIRE_OVERHEAD_S
+            if acquire_delay < 0:
+                raise ParameterError(
+                    f"dwell_s = {dwell_s:g} s is shorter than the measurement ({aperture:g} s aperture + "
+                    f"{ACQUIRE_OVERHEAD_S:g} s); lower the NPLC or lengthen dwell_s")
+        pacing = ([":TRIG{ch}:SOUR TIM", f":TRIG{{ch}}:TIM {format_number(dwell_s)}"] if dwell_s > 0
+                  else [":TRIG{ch}:SOUR AINT"])
+
+        def fetch(count: int) -> tuple[FloatArray, FloatArray, FloatArray]:
             voltage = parse_numbers(self.ask(":FETC:ARR:VOLT? (@{ch})"))
             current = parse_numbers(self.ask(":FETC:ARR:CURR? (@{ch})"))
             times = parse_numbers(self.ask(":FETC:ARR:TIME? (@{ch})"))
-            if not voltage.size == current.size == times.size == n:
+            if not voltage.size == current.size == times.size == count:
                 raise ValueError(f"{self.name}: fetched {voltage.size} V, {current.size} I, {times.size} "
-                                 f"time values for a {n}-point sweep")
-            self.write(":TRAC{ch}:FEED:CONT NEV")
-            self.write(":SOUR{ch}:VOLT:MODE FIX")
-            self.write(f":SOUR{{ch}}:VOLT {format_number(values[-1])}")
-            self.write(":TRIG{ch}:SOUR AINT")
-            self.write(":TRIG{ch}:COUN 1")
-            self.write(":TRIG{ch}:ACQ:DEL 0")
-            self.raise_if_error("sweep")
-        return list_sweep_result(
-            times, voltage, current, dwell, n, acquire_delay_s=acquire_delay,
-            timing="instrument list sweep, trigger timer period = dwell" if dwell > 0
-            else "instrument list sweep, automatic internal trigger (back to back)",
+                                 f"time values for a {count}-point sweep")
+            return times, voltage, current
+
+        return SweepPlan(
+            setup=[":SOUR{ch}:FUNC:MODE VOLT", ':SENS{ch}:FUNC "VOLT","CURR"', ":SENS{ch}:WAIT OFF",
+                   ":SOUR{ch}:WAIT OFF", ":SOUR{ch}:FUNC:TRIG:CONT ON", ":SOUR{ch}:VOLT:MODE FIX",
+                   f":SOUR{{ch}}:VOLT {format_number(values[0])}", *list_commands(":SOUR{ch}:LIST:VOLT", values),
+                   ":SOUR{ch}:VOLT:MODE LIST", *pacing, f":TRIG{{ch}}:COUN {n}", ":TRIG{ch}:TRAN:DEL 0",
+                   f":TRIG{{ch}}:ACQ:DEL {format_number(acquire_delay)}", ":TRAC{ch}:FEED:CONT NEV",
+                   ":TRAC{ch}:CLE", f":TRAC{{ch}}:POIN {n}", ":TRAC{ch}:FEED SENS", ":TRAC{ch}:FEED:CONT NEXT"],
+            start=[":OUTP{ch} 1", ":INIT (@{ch})"],
+            count_query=":TRAC{ch}:POIN:ACT?",
+            fetch=fetch,
+            finish=[":TRAC{ch}:FEED:CONT NEV", ":SOUR{ch}:VOLT:MODE FIX",
+                    f":SOUR{{ch}}:VOLT {format_number(values[-1])}", ":TRIG{ch}:SOUR AINT", ":TRIG{ch}:COUN 1",
+                    ":TRIG{ch}:ACQ:DEL 0", f":SENS{{ch}}:WAIT {measure_wait}", f":SOUR{{ch}}:WAIT {source_wait}"],
+            settings={"acquire_delay_s": acquire_delay, "aperture_s": aperture, "measure_wait_s": 0.0,
+                      "source_wait_s": 0.0, "output_after_sweep": "END"},
+            timing="instrument list sweep, trigger timer period = dwell, source and measurement waits off"
+            if dwell_s > 0 else "instrument list sweep, automatic internal trigger (back to back)",
             time_reference="B2900 :FETC:ARR:TIME?, first reading = 0")
 
     # -------------------------------------------------------------------------- Instrument role

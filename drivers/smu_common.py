@@ -11,6 +11,9 @@ buffer. The model-specific part is the command sequence; the rest lives here so 
 - how ``time_s`` (relative to the first reading) and the achieved scan rate are computed,
 - the sweep state every SMU (or SMU channel) keeps, and its safe state (:class:`SourceMeterMixin`),
 - the minimum point period of SMUs that add a fixed overhead to the integration (:class:`IntegrationTiming`),
+- how a list sweep runs once the model has said which commands make it (:class:`SweepPlan`,
+  :meth:`SourceMeterMixin.run_plan`): set-up, error check, start, wait, read-back, restore, error check,
+- which settings a snapshot reads (:func:`snapshot_fields`),
 - how a channelled SMU hands out its channels (:class:`MultiChannelSMU`).
 """
 
@@ -18,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -70,19 +74,25 @@ class _SourceMeter(_Timed, Protocol):
     def write(self, command: str, **kwargs: Any) -> None: ...
     def raise_if_error(self, context: str = "") -> None: ...
     def check_sweep_cancelled(self) -> None: ...
+    def wait_for_readings(self, count_query: str, n_points: int, dwell_s: float) -> None: ...
     def safe_steps(self) -> SafeSteps: ...
-    def _sweep(self, values: FloatArray, dwell: float) -> SweepResult: ...
+    def sweep_plan(self, values: FloatArray, dwell_s: float) -> SweepPlan: ...
+    def run_plan(self, plan: SweepPlan, n_points: int, dwell_s: float) -> SweepResult: ...
 
 
-def check_range(value: float, limits: tuple[float, float], what: str, unit: str = "") -> float:
-    """``value`` as a float if ``limits[0] <= value <= limits[1]``, else :class:`ParameterError`."""
+def check_range(name: str, value: float, limits: tuple[float, float], unit: str = "") -> float:
+    """``value`` as a float if ``limits[0] <= value <= limits[1]``, else a :class:`ParameterError` naming the
+    parameter, the value and the allowed range (NaN and non-numbers are always refused). Same argument order
+    and message as :func:`drivers.temperature_common.check_range`."""
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ParameterError(f"{what} must be a number, got {value!r}") from None
+        raise ParameterError(f"{name} must be a number, got {value!r}") from None
     low, high = limits
-    if not np.isfinite(number) or not low <= number <= high:
-        raise ParameterError(f"{what} {value!r}{unit} is outside [{low:g}, {high:g}]{unit}")
+    if not low <= number <= high:
+        suffix = f" {unit}" if unit else ""
+        raise ParameterError(
+            f"{name} = {value!r}{suffix} is outside the allowed range {low:.10g}–{high:.10g}{suffix}")
     return number
 
 
@@ -107,7 +117,7 @@ def validate_sweep(
     if values.min() < low or values.max() > high:
         raise ParameterError(f"sweep voltages span [{values.min():g}, {values.max():g}] V, outside "
                              f"the instrument's [{low:g}, {high:g}] V")
-    dwell = check_range(dwell_s, dwell_range_s, "dwell_s (point period)", " s")
+    dwell = check_range("dwell_s (point period)", dwell_s, dwell_range_s, "s")
     return values, dwell
 
 
@@ -200,15 +210,6 @@ def check_point_period(dwell_s: float, minimum_s: float, where: str, nplc: float
             f"{where} at NPLC {nplc:g}, {line_frequency_Hz:g} Hz{condition}; lengthen dwell_s or lower the NPLC")
 
 
-def list_sweep_result(time_s: FloatArray, voltage_V: FloatArray, current_A: FloatArray, dwell_s: float,
-                      n_points: int, timing: str, time_reference: str, **settings: float) -> SweepResult:
-    """:func:`sweep_result` of an instrument list sweep; its settings record the dwell, the number of points,
-    the model's own timing ``settings``, how the timing was made and what ``time_s`` counts from."""
-    return sweep_result(time_s, voltage_V, current_A, {
-        "dwell_s": dwell_s, "points": float(n_points), **settings, "timing": timing, "time_reference": time_reference,
-    })
-
-
 def point_time_s(dwell_s: float, nplc: float) -> float:
     """A generous estimate of one source-delay-measure cycle (dwell + integration at 50 Hz + overhead)."""
     return dwell_s + 3 * nplc * LINE_PERIOD_S + 5e-3
@@ -278,6 +279,49 @@ def parse_count(reply: Any) -> int:
     return round(float(str(reply).strip()))
 
 
+@dataclass
+class SweepPlan:
+    """One instrument list sweep as a model builds it; :meth:`SourceMeterMixin.run_plan` runs it.
+
+    ``setup`` configures everything (the error queue is read after it, before anything moves), ``start``
+    switches the output on and starts the trigger model, ``count_query`` asks the buffer count while the
+    instrument sweeps on its own, ``fetch(n)`` reads (time_s, voltage_V, current_A) of the ``n`` points, and
+    ``finish`` puts the sweep-only settings back (its errors are read too). ``settings`` (the model's timing
+    figures), ``timing`` and ``time_reference`` are recorded with the result. ``write`` sends a command
+    (default: the driver's own)."""
+
+    setup: Sequence[str]
+    start: Sequence[str]
+    count_query: str
+    fetch: Callable[[int], tuple[FloatArray, FloatArray, FloatArray]]
+    finish: Sequence[str]
+    timing: str
+    time_reference: str
+    settings: Mapping[str, float | str] = field(default_factory=dict)
+    write: Callable[[str], None] | None = None
+
+
+SnapshotField = tuple[str, str, Callable[[Any], float | str | bool]]
+#: What every SMU snapshot reads: (key, driver attribute, cast), ``output_on`` last.
+COMMON_SNAPSHOT: tuple[SnapshotField, ...] = (
+    ("source_function", "source_mode", str), ("compliance_current_A", "compliance_current", float),
+    ("compliance_voltage_V", "compliance_voltage", float), ("nplc", "nplc", float),
+    ("current_range_auto", "current_range_auto_enabled", bool), ("current_range_A", "current_range", float),
+    ("four_wire", "four_wire_enabled", bool), ("output_on", "source_enabled", bool),
+)
+
+
+def snapshot_fields(*extra: SnapshotField, **renamed: str | tuple[str, Callable[[Any], Any]]
+                    ) -> tuple[SnapshotField, ...]:
+    """:data:`COMMON_SNAPSHOT` with a model's attribute names (``nplc="current_nplc"``, or (attribute,
+    cast)) and its own ``extra`` fields, which go before ``output_on``."""
+    fields: list[SnapshotField] = []
+    for key, attribute, cast in COMMON_SNAPSHOT:
+        spec = renamed.get(key, attribute)
+        fields.append((key, spec, cast) if isinstance(spec, str) else (key, spec[0], spec[1]))
+    return (*fields[:-1], *extra, fields[-1])
+
+
 class IntegrationTiming:
     """The minimum point period of an SMU whose sweep point is the integration plus a fixed overhead."""
 
@@ -297,13 +341,18 @@ class SourceMeterMixin:
 
     It keeps the NPLC last set (``_nplc``, only used to estimate how long a sweep takes) and the event
     (``sweep_cancel``) that :meth:`safe_state` sets to stop a sweep waiting in another thread; it runs a list
-    sweep (:meth:`run_list_sweep`: validation, the model's ``_sweep``, recovery) and waits for the buffer
-    (:meth:`wait_for_readings`). Subclasses implement ``_sweep`` and :meth:`safe_steps`.
+    sweep (:meth:`run_list_sweep`: validation, the model's :meth:`sweep_plan` run by :meth:`run_plan`,
+    recovery) and reads the settings named in :attr:`snapshot_fields`. Subclasses implement
+    :meth:`sweep_plan` and :meth:`safe_steps`.
 
     The compliance and output role methods set the properties ``compliance_current``, ``compliance_voltage``
     and ``source_enabled``, which read the error queue themselves (``check_set_errors``); drivers whose
-    properties do not override them with :meth:`set_checked`.
+    properties do not override them with :meth:`set_checked`. Every sequence of commands that ends in an
+    error-queue check holds the instrument's lock, so no other thread's command gets between them.
     """
+
+    #: What :meth:`settings_snapshot` reads (see :func:`snapshot_fields`).
+    snapshot_fields: ClassVar[tuple[SnapshotField, ...]] = COMMON_SNAPSHOT
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -311,12 +360,12 @@ class SourceMeterMixin:
         self.sweep_cancel = threading.Event()  # set by safe_state() to stop waiting for a sweep
 
     def set_compliance_current(self: _SourceMeter, current_A: float) -> None:
-        self.compliance_current = check_range(current_A, self.compliance_current_range_A,
-                                              "compliance current", " A")
+        self.compliance_current = check_range("compliance current", current_A,
+                                              self.compliance_current_range_A, "A")
 
     def set_compliance_voltage(self: _SourceMeter, voltage_V: float) -> None:
-        self.compliance_voltage = check_range(voltage_V, self.compliance_voltage_range_V,
-                                              "compliance voltage", " V")
+        self.compliance_voltage = check_range("compliance voltage", voltage_V,
+                                              self.compliance_voltage_range_V, "V")
 
     def output_on(self: _SourceMeter) -> None:
         self.source_enabled = True
@@ -340,18 +389,45 @@ class SourceMeterMixin:
     def run_list_sweep(self: _SourceMeter, voltages_V: Sequence[float] | FloatArray, dwell_s: float,
                        recovery: Sequence[str], voltage_range_V: tuple[float, float],
                        write: Callable[[str], None] | None = None) -> SweepResult:
-        """Validate the list and the dwell (nothing is sent for bad ones), then run the model's ``_sweep``;
-        if it fails, send ``recovery`` best effort through ``write`` (default: the driver's) and re-raise
-        (:func:`with_recovery`)."""
+        """Validate the list and the dwell (nothing is sent for bad ones), then run the model's
+        :meth:`sweep_plan`; if it fails, send ``recovery`` best effort through ``write`` (default: the
+        driver's) and re-raise (:func:`with_recovery`)."""
         self.sweep_cancel.clear()  # from here on, a safe_state() (another thread) stops this sweep
         values, dwell = validate_sweep(voltages_V, dwell_s, voltage_range_V=voltage_range_V,
                                        dwell_range_s=self.dwell_range_s, max_points=self.max_sweep_points)
-        return with_recovery(lambda: self._sweep(values, dwell), write or self.write, recovery, self.name)
+        return with_recovery(lambda: self.run_plan(self.sweep_plan(values, dwell), values.size, dwell),
+                             write or self.write, recovery, self.name)
+
+    def sweep_plan(self, values: FloatArray, dwell_s: float) -> SweepPlan:
+        """The model's commands for a list sweep of ``values``, ``dwell_s`` apart (may query the instrument)."""
+        raise NotImplementedError
+
+    def run_plan(self: _SourceMeter, plan: SweepPlan, n_points: int, dwell_s: float) -> SweepResult:
+        """Run a :class:`SweepPlan`: set-up and its error check, then start, as one locked step (after
+        checking that no :meth:`safe_state` came in meanwhile); wait for ``n_points`` readings with the lock
+        released; then read the data and restore, as one locked step ending in an error check."""
+        write = plan.write or self.write
+        with self.lock:
+            self.check_sweep_cancelled()
+            for command in plan.setup:
+                write(command)
+            self.raise_if_error("sweep set-up")
+            for command in plan.start:
+                write(command)
+        self.wait_for_readings(plan.count_query, n_points, dwell_s)
+        with self.lock:
+            time_s, voltage_V, current_A = plan.fetch(n_points)
+            for command in plan.finish:
+                write(command)
+            self.raise_if_error("sweep")
+        return sweep_result(time_s, voltage_V, current_A, {
+            "dwell_s": dwell_s, "points": float(n_points), **plan.settings, "timing": plan.timing,
+            "time_reference": plan.time_reference})
 
     def check_sweep_cancelled(self: _SourceMeter) -> None:
-        """Raise :class:`InstrumentError` if :meth:`safe_state` ran since this sweep started: the model's
-        ``_sweep`` calls it with the lock held, before it sends anything, so a safe state that got in while
-        the sweep was being prepared is not undone by switching the output on again."""
+        """Raise :class:`InstrumentError` if :meth:`safe_state` ran since this sweep started: :meth:`run_plan`
+        calls it with the lock held, before it sends anything, so a safe state that got in while the sweep
+        was being prepared is not undone by switching the output on again."""
         if self.sweep_cancel.is_set():
             raise InstrumentError("sweep not started: the instrument was put in its safe state",
                                   instrument=self.name, address=self.address)
@@ -361,6 +437,11 @@ class SourceMeterMixin:
         (:func:`wait_for_points`; :meth:`safe_state` from another thread stops it)."""
         wait_for_points(self, lambda: parse_count(self.ask(count_query)), n_points, dwell_s=dwell_s,
                         nplc=self._nplc, cancel=self.sweep_cancel)
+
+    def settings_snapshot(self: Any) -> dict[str, float | str | bool]:
+        """The settings named in :attr:`snapshot_fields`, read as one locked step (``output_on`` last)."""
+        with self.lock:
+            return {key: cast(getattr(self, attribute)) for key, attribute, cast in self.snapshot_fields}
 
     def safe_steps(self) -> SafeSteps:
         raise NotImplementedError
@@ -375,8 +456,8 @@ class LabChannel(SourceMeterMixin, base.LabChannel):
     """A pymeasure channel of a :class:`~drivers.base.LabInstrument` that can be handed to a procedure.
 
     Queries go through the parent's :meth:`~drivers.base.LabInstrument.ask` (its lock, retries and
-    reconnects); the channel shares the parent's lock and clock. Subclasses implement the role methods
-    and :meth:`safe_steps`.
+    reconnects); the channel shares the parent's lock and clock. Subclasses implement the role methods,
+    :meth:`sweep_plan` and :meth:`safe_steps`.
     """
 
     prefix = "ch"
@@ -406,27 +487,8 @@ class LabChannel(SourceMeterMixin, base.LabChannel):
 
     def set_nplc(self, nplc: float) -> None:
         """Integration time in power-line cycles (the channel's ``nplc`` property)."""
-        self.nplc = check_range(nplc, self.nplc_range, "NPLC")
+        self.nplc = check_range("NPLC", nplc, self.nplc_range)
         self._nplc = float(nplc)
-
-    def settings_snapshot(self) -> dict[str, float | str | bool]:
-        """The channel's settings (:meth:`model_settings` before the output state), read as one locked step."""
-        with self.lock:
-            return {
-                "source_function": str(self.source_mode),
-                "compliance_current_A": float(self.compliance_current),
-                "compliance_voltage_V": float(self.compliance_voltage),
-                "nplc": float(self.nplc),
-                "current_range_auto": bool(self.current_range_auto_enabled),
-                "current_range_A": float(self.current_range),
-                "four_wire": bool(self.four_wire_enabled),
-                **self.model_settings(),
-                "output_on": bool(self.source_enabled),
-            }
-
-    def model_settings(self) -> dict[str, float | str | bool]:
-        """Settings only this model has, for :meth:`settings_snapshot`."""
-        return {}
 
 
 def channels_snapshot(channels: Sequence[LabChannel]) -> dict[str, float | str | bool]:

@@ -13,7 +13,9 @@ DIRection/RANGing``, ``SOURce:LIST:VOLTage|CURRent[:APPend|:POINts?]``, ``SOURce
 ``:FEED[:CONTrol]``, ``:CLEar``, ``:DATA?``, ``:FREE?``, ``:TSTamp:FORMat``; ``CALCulate3:FORMat/DATA?``
 (buffer statistics); ``SYSTem:AZERo``, ``:RSENse``, ``:LFRequency``, ``:TIME:RESet``, ``:ERRor``,
 ``:VERSion?``, ``:BEEPer``, ``:PRESet``; ``STATus:MEASurement|OPERation|QUEStionable``, ``STATus:PRESet``;
-``DISPlay:ENABle/DIGits``.
+``DISPlay:ENABle/DIGits``; ``*OPT?``, ``*SAV``/``*RCL``, trigger-link lines and output triggers, resistance
+settings, ``CALCulate3`` buffer statistics and the operation/questionable registers are
+:mod:`mock_instruments.keithley2400_lines`.
 
 Timing (appendix A) and the trigger model are :mod:`mock_instruments.keithley2400_sdm`: every source-delay-
 measure cycle is a world event, so a list sweep's scan rate and the device's hysteresis come from the
@@ -30,6 +32,7 @@ import math
 import zlib
 from typing import Any
 
+from mock_instruments.keithley2400_lines import Keithley2400Lines
 from mock_instruments.keithley2400_sdm import (
     AD_OVERHEAD_S,
     BAV,
@@ -47,11 +50,19 @@ from mock_instruments.smu_scpi import SourceSenseRanges
 FUNCTIONS = {"VOLT": "VOLT", "VOLTAGE": "VOLT", "CURR": "CURR", "CURRENT": "CURR", "RES": "RES",
              "RESISTANCE": "RES"}
 ELEMENTS = ("VOLTage", "CURRent", "RESistance", "TIME", "STATus")
-EXTRA_ERRORS = {-213: "Init ignored", -214: "Trigger deadlock", 800: "Illegal with storage active",
-                803: "Not permitted with OUTPUT off", 830: "Invalid with INF ARM:COUNT"}
+#: Appendix B "Status and Error Messages": the 2400's own texts; an entry carries no device detail (a
+#: client that splits ``SYST:ERR?`` at commas, as pymeasure's does, reads exactly code and text).
+ERROR_TEXTS = {-100: "Command error", -101: "Invalid character", -102: "Syntax error", -104: "Data type error",
+               -108: "Parameter not allowed", -109: "Missing parameter", -113: "Undefined header",
+               -114: "Header suffix out of range", -131: "Invalid suffix", -138: "Suffix not allowed",
+               -200: "Execution error", -213: "Init ignored", -214: "Trigger deadlock",
+               -221: "Settings conflict", -222: "Parameter data out of range", -223: "Too much data",
+               -224: "Illegal parameter value", -230: "Data corrupt or stale", -350: "Queue overflow",
+               -410: "Query interrupted", -420: "Query unterminated", 800: "Illegal with storage active",
+               803: "Not permitted with OUTPUT off", 830: "Invalid with INF ARM:COUNT"}
 
 
-class MockKeithley2400(SourceSenseRanges, Keithley2400Sdm):
+class MockKeithley2400(SourceSenseRanges, Keithley2400Lines, Keithley2400Sdm):
     """The simulated Keithley 2400 (options: ``serial``, ``line_frequency_Hz``, and the base options)."""
 
     model = "keithley2400"
@@ -74,7 +85,8 @@ class MockKeithley2400(SourceSenseRanges, Keithley2400Sdm):
     sweep_direction = Setting("SOURce#:SWEep:DIRection", Choice("UP", "DOWn"), "UP")
     sweep_ranging = Setting("SOURce#:SWEep:RANGing", Choice("BEST", "AUTO", "FIXed"), "BEST")
     sweep_abort = Setting("SOURce#:SWEep:CABort", Choice("NEVer", "EARLy", "LATE"), "NEVer")
-    delay_s = Setting("SOURce#:DELay", Num(0, 9999.999, units="S"), 0.0, on_change="_manual_delay")
+    # 18-82: 0 to 999.9999 s (section 10's "9999.999" is not what the command takes)
+    delay_s = Setting("SOURce#:DELay", Num(0, 999.9999, units="S"), 0.0, on_change="_manual_delay")
     auto_delay = Setting("SOURce#:DELay:AUTO", Bool(), True)
     auto_clear = Setting("SOURce#:CLEar:AUTO", Bool(), False)
     auto_clear_mode = Setting("SOURce#:CLEar:AUTO:MODE", Choice("ALWays", "TCOunt"), "ALWays")
@@ -127,9 +139,10 @@ class MockKeithley2400(SourceSenseRanges, Keithley2400Sdm):
 
     # ----------------------------------------------------------------------------- checks, hooks
     def format_error(self, code: int, detail: str) -> str:
-        if code in EXTRA_ERRORS:
-            return f'{code:+d},"{EXTRA_ERRORS[code]}"'
-        return super().format_error(code, detail)
+        if code == 0:
+            return '0,"No error"'
+        return f'{code:+d},"{ERROR_TEXTS.get(code, "Device-specific error")}"'
+
 
     def _check_source_function(self, value: str) -> None:
         self._idle()
@@ -150,8 +163,10 @@ class MockKeithley2400(SourceSenseRanges, Keithley2400Sdm):
             raise ScpiError(-221, "binary data formats are not simulated")
 
     def _level_changed(self, _value: Any = None) -> None:
+        """18-78: the amplitude command updates a *fixed* source immediately; in list or sweep mode it only
+        programs the bias level the output returns to after the sweep (section 10)."""
         self.fresh_level = True
-        if self.output and not self._running():
+        if self.output and not self._running() and ("FUNCTION" in self.call.nodes or self._mode() == "FIXed"):
             self._apply(self._fixed_level())
 
     def _manual_delay(self, _value: float) -> None:
@@ -427,4 +442,7 @@ class MockKeithley2400(SourceSenseRanges, Keithley2400Sdm):
         return self.meas_enable
 
     def status_byte(self) -> int:
-        return super().status_byte() | (1 if self.meas_event & self.meas_enable else 0)
+        """Section 15: MSB (bit 0, an enabled measurement event), EAV, ESB; MSS (bit 6) summarises the bits
+        the service request enable register selects, MSB included."""
+        stb = (super().status_byte() & ~64) | (1 if self.meas_event & self.meas_enable else 0)
+        return stb | (64 if stb & self.sre else 0)

@@ -9,8 +9,11 @@ delay + A/D phases × (NPLC / line frequency + 185 µs) + firmware overhead (1.8
 I with auto-zero on; 0.3 / 0.64 ms with auto-zero off). Each enabled measurement function is one signal phase;
 auto-zero adds the reference and reference-zero phases. A repeated reading of an unchanged fixed source skips
 configuration and delay (cases V/VI: latency 500 µs / 100 µs). Auto source delay is 1 ms (3 ms / 2 ms on the
-1 µA / 10 µA ranges sourcing current), table 3-4. The arm layer runs ``ARM:COUNt`` x ``TRIGger:COUNt`` cycles,
-each a world event, so a list sweep's scan rate and the device's hysteresis come from these numbers.
+1 µA / 10 µA ranges sourcing current), table 3-4. With measurement autorange on, a reading whose value needs
+another range repeats the conversion on it: one more set of A/D phases per range change (appendix A gives no
+range-change time; the repeated conversion is the inferred minimum, section 7 "auto range"). The arm layer
+runs ``ARM:COUNt`` x ``TRIGger:COUNt`` cycles, each a world event, so a list sweep's scan rate and the
+device's hysteresis come from these numbers.
 """
 
 from __future__ import annotations
@@ -202,6 +205,17 @@ class Keithley2400Sdm(ScpiInstrument):
             before = STATIC_LATENCY_S[self.autozero] + self.trigger_delay_s + conversion
         return before, FIRMWARE_S[(self.autozero, self.source_function)]
 
+    def _range_change_s(self, voltage: float, current: float) -> float:
+        """The extra conversion a measurement autorange costs when the value needs another range."""
+        extra = 0.0
+        for key, value, ranges, function in (("MI", current, CURRENT_RANGES_A, "CURR"),
+                                             ("MV", voltage, VOLTAGE_RANGES_V, "VOLT")):
+            if function in self.functions and self.autorange[key]:
+                needed = next((r for r in ranges if abs(value) <= r), ranges[-1])
+                if needed != self.ranges[key]:
+                    extra += self._phases() * (self.nplc / self.line_frequency + AD_OVERHEAD_S)
+        return extra
+
     # ------------------------------------------------------------------------------ trigger model
     run_level = 0.0
 
@@ -245,9 +259,9 @@ class Keithley2400Sdm(ScpiInstrument):
         fresh = self.fresh_level or self._mode() != "FIXed" or self.auto_clear or level != self.run_level
         self.run_level, self.fresh_level = level, False
         self.output = self.output or self.auto_clear
-        self._apply(level)
+        voltage, current = self._apply(level)
         before, _ = self.cycle_s(fresh)
-        run.events.at(t_s + before, self._cycle_end)
+        run.events.at(t_s + before + self._range_change_s(voltage, current), self._cycle_end)
 
     def _cycle_end(self, t_s: float) -> None:
         run = self.run

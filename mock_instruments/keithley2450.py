@@ -14,13 +14,15 @@ reported with the SMU sign (out of HI into the device), so a lit cell at 0 V rea
 is reached turns the source into the other kind (compliance): the reading sits at the limit and the device
 sees the voltage that carries it. Noise is seeded and scales with the range and 1/√NPLC.
 
-Timing: every reading charges NPLC/line frequency plus an overhead to the world's clock; a sweep point takes
-source delay + integration + overhead, and the world advances the device between points, so a timed sweep's
-scan rate and its hysteresis come from the instrument's timing (readings and trigger-model runs are
-:mod:`mock_instruments.keithley2450_trigger`; this module is the command set). Simplifications: the delay of
-a sweep replaces the source delay (-1 = auto delay by current range); ``*WAI``/``*OPC?`` return at once for
-an endless trigger model (count 0) instead of hanging; reading status is 0, source status 1 when the source
-limit was reached; binary formats are not simulated.
+Timing: every reading charges NPLC/line frequency (twice with source readback on, the *RST state) plus an
+overhead to the world's clock; a sweep point takes the source delay stored in its configuration-list point
+(auto delay by current range) + the sweep's delay block + integration + overhead, and the world advances the
+device between points, so a timed sweep's scan rate and its hysteresis come from the instrument's timing
+(readings and trigger-model runs are :mod:`mock_instruments.keithley2450_trigger`; *LANG, statistics,
+display and status registers :mod:`mock_instruments.keithley2450_system`; this module is the rest of the
+command set). Simplifications: ``*WAI``/``*OPC?`` return at once for an endless trigger model (count 0)
+instead of hanging; reading status is 0, source status 1 when the source limit was reached; binary formats
+are not simulated.
 """
 
 from __future__ import annotations
@@ -33,23 +35,25 @@ from typing import Any
 
 import numpy as np
 
+from mock_instruments.keithley2450_system import Keithley2450System
 from mock_instruments.keithley2450_trigger import (
     CURRENT_RANGES_A,
     VOLTAGE_RANGES_V,
     Keithley2450Trigger,
     Reading,
+    SourcePoint,
 )
 from mock_instruments.scpi import Bool, Choice, Num, Opt, Rest, ScpiError, Setting, Str, scpi
 from mock_instruments.smu_channel import ReadingBuffer
 from mock_instruments.smu_scpi import SourceSenseRanges
 
 READ_OVERHEAD_S = 0.5e-3  # bus command + conversion of a single :READ?
-_UNITS = {"CURRent": "Amp DC", "VOLTage": "Volt DC"}
+_UNITS = {"CURRent": "Amp DC", "VOLTage": "Volt DC", "RESistance": "Ohm"}
 _ELEMENTS = ("READing", "SOURce", "RELative", "SEConds", "FRACtional", "TSTamp", "DATE", "TIME", "UNIT",
              "SOURUNIT", "STATus", "SOURSTATus", "FORMatted", "SOURFORMatted")
 
 
-class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
+class MockKeithley2450(SourceSenseRanges, Keithley2450System, Keithley2450Trigger):
     """The simulated Keithley 2450 (options: ``serial``, ``line_frequency_Hz``, and the base options)."""
 
     model = "keithley2450"
@@ -67,7 +71,8 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
     voltage_limit_V = Setting("SOURce#:CURRent:VLIMit[:LEVel]", Num(0.02, 210, units="V"), 21.0,
                               on_change="_source_changed")
     output = Setting("OUTPut#[:STATe]", Bool(), False, on_change="_source_changed")
-    sense_function = Setting("[SENSe#]:FUNCtion[:ON]", Choice("CURRent", "VOLTage", quoted=None), "CURRent",
+    sense_function = Setting("[SENSe#]:FUNCtion[:ON]", Choice("CURRent", "VOLTage", "RESistance", quoted=None),
+                             "CURRent",
                              query=False, check="_idle")
     sense_count = Setting("[SENSe#]:COUNt", Num(1, 300000, integer=True), 1)
     autozero = Setting("[SENSe#]:AZERo[:STATe]", Bool(), True)
@@ -85,12 +90,12 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
         super().reset()
         self.ranges = {"SV": 2.0, "SI": 1e-4, "MV": 2.0, "MI": 1e-4}
         self.autorange = dict.fromkeys(self.ranges, True)
-        self.nplc = {"CURRENT": 1.0, "VOLTAGE": 1.0}
+        self.nplc = {"CURRENT": 1.0, "VOLTAGE": 1.0, "RESISTANCE": 1.0}
         self.delays = {"VOLTAGE": 0.0, "CURRENT": 0.0}
         self.auto_delay = {"VOLTAGE": True, "CURRENT": True}
         self.readback = {"VOLTAGE": True, "CURRENT": True}
         self.sense_flags: dict[tuple[str, str], bool] = {}  # (RSENSE|AZERO, function): 4-wire, autozero
-        self.source_lists: dict[str, list[float]] = {"VOLTAGE": [], "CURRENT": []}
+        self.source_lists: dict[str, list[SourcePoint]] = {"VOLTAGE": [], "CURRENT": []}
         self.buffers = {"defbuffer1": ReadingBuffer(100000), "defbuffer2": ReadingBuffer(100000)}
         self.world.apply_voltage(self.name, None)
 
@@ -116,7 +121,7 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
         buffer = self._buffer(buffer_name)
         reading = None
         for _ in range(self.sense_count):
-            self.world.clock.sleep(self.aperture_s() + READ_OVERHEAD_S)
+            self.world.clock.sleep(self.reading_s() + READ_OVERHEAD_S)
             self.world.sync()
             reading = self._measure(self.world.time_s)
             buffer.add(reading)
@@ -170,7 +175,7 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
 
     @scpi("[SENSe#]:FUNCtion[:ON]?")
     def _sense_function_query(self) -> str:
-        return '"CURR:DC"' if self.sense_function == "CURRent" else '"VOLT:DC"'
+        return {"CURRent": '"CURR:DC"', "VOLTage": '"VOLT:DC"', "RESistance": '"RES"'}[self.sense_function]
 
     @scpi("SYSTem:LFRequency?")
     def _line_frequency(self) -> int:
@@ -178,15 +183,18 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
 
     # ---------------------------------------------------------- grouped source/sense settings
     def _function(self) -> str:
-        return "VOLTAGE" if "VOLTAGE" in self.call.nodes else "CURRENT"
+        nodes = self.call.nodes
+        return "VOLTAGE" if "VOLTAGE" in nodes else "RESISTANCE" if "RESISTANCE" in nodes else "CURRENT"
 
     @scpi("[SENSe#]:VOLTage[:DC]:NPLCycles", Num(0.01, 10, default=1.0))
     @scpi("[SENSe#]:CURRent[:DC]:NPLCycles", Num(0.01, 10, default=1.0))
+    @scpi("[SENSe#]:RESistance:NPLCycles", Num(0.01, 10, default=1.0))
     def _set_nplc(self, nplc: float) -> None:
         self.nplc[self._function()] = nplc
 
     @scpi("[SENSe#]:VOLTage[:DC]:NPLCycles?")
     @scpi("[SENSe#]:CURRent[:DC]:NPLCycles?")
+    @scpi("[SENSe#]:RESistance:NPLCycles?")
     def _get_nplc(self) -> float:
         return self.nplc[self._function()]
 
@@ -217,6 +225,7 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
 
     @scpi("[SENSe#]:VOLTage[:DC]:RSENse", Bool())
     @scpi("[SENSe#]:CURRent[:DC]:RSENse", Bool())
+    @scpi("[SENSe#]:RESistance:RSENse", Bool())
     @scpi("[SENSe#]:VOLTage[:DC]:AZERo[:STATe]", Bool())
     @scpi("[SENSe#]:CURRent[:DC]:AZERo[:STATe]", Bool())
     def _set_sense_flag(self, on: bool) -> None:
@@ -224,6 +233,7 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
 
     @scpi("[SENSe#]:VOLTage[:DC]:RSENse?")
     @scpi("[SENSe#]:CURRent[:DC]:RSENse?")
+    @scpi("[SENSe#]:RESistance:RSENse?")
     @scpi("[SENSe#]:VOLTage[:DC]:AZERo[:STATe]?")
     @scpi("[SENSe#]:CURRent[:DC]:AZERo[:STATe]?")
     def _get_sense_flag(self) -> bool:
@@ -323,7 +333,13 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
         else:
             levels = [float(x) for x in np.linspace(start, stop, int(n))]
         levels = levels + levels[::-1] if dual else levels
-        self._load("VOLTage" if "VOLTAGE" in nodes else "CURRent", levels, count, delay_s, fail_abort, buffer)
+        function = "VOLTage" if "VOLTAGE" in nodes else "CURRent"
+        # the sweep command makes the configuration list from the active source settings; delay -1 is
+        # auto delay in every point and no delay block (6-81)
+        points = [self.source_point(function, level) for level in levels]
+        if delay_s < 0:
+            points = [SourcePoint(p.level, p.delay_s, True, p.readback) for p in points]
+        self._load(function, points, count, max(delay_s, 0.0), fail_abort, buffer)
 
     @scpi("SOURce#:SWEep:VOLTage:LIST", Opt(Num(1, 1e6, integer=True), 1), Opt(Num(0, 1e4, units="S"), 0.0),
           Opt(Num(0, 268435455, integer=True), 1), Opt(Bool(), True), Opt(Str(), "defbuffer1"))
@@ -333,28 +349,30 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
                     ) -> None:
         self._idle()
         self._buffer(buffer)
-        levels = self.source_lists[self._function()][start_index - 1 :]
-        if not levels:
+        points = self.source_lists[self._function()][start_index - 1 :]
+        if not points:
             raise ScpiError(-221, "the source list is empty")
         function = "VOLTage" if "VOLTAGE" in self.call.nodes else "CURRent"
-        self._load(function, levels, count, delay_s, fail_abort, buffer)
+        self._load(function, points, count, delay_s, fail_abort, buffer)
 
     @scpi("SOURce#:LIST:VOLTage", Rest(Num(-210, 210, units="V")))
     @scpi("SOURce#:LIST:CURRent", Rest(Num(-1.05, 1.05, units="A")))
     @scpi("SOURce#:LIST:VOLTage:APPend", Rest(Num(-210, 210, units="V")))
     @scpi("SOURce#:LIST:CURRent:APPend", Rest(Num(-1.05, 1.05, units="A")))
     def _source_list(self, values: list[float]) -> None:
+        """The source configuration list Volt/CurrCustomSweepList: each value becomes a point that keeps the
+        source settings active now (delay, auto delay, readback), 6-78."""
         function = self._function()
         if "APPEND" not in self.call.nodes:
             self.source_lists[function] = []
         if len(self.source_lists[function]) + len(values) > 2500 or len(values) > 100:
             raise ScpiError(-222, "a source list holds 2500 values, set at most 100 at a time")
-        self.source_lists[function].extend(values)
+        self.source_lists[function].extend(self.source_point(function, v) for v in values)
 
     @scpi("SOURce#:LIST:VOLTage?")
     @scpi("SOURce#:LIST:CURRent?")
     def _source_list_query(self) -> str:
-        return ",".join(f"{v:.6E}" for v in self.source_lists[self._function()])
+        return ",".join(f"{p.level:.6E}" for p in self.source_lists[self._function()])
 
     @scpi("SOURce#:LIST:VOLTage:POINts?")
     @scpi("SOURce#:LIST:CURRent:POINts?")
@@ -370,6 +388,7 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450Trigger):
         elif name.upper() == "SIMPLELOOP":
             self._buffer(buffer)
             level = self.source_voltage_V if self.source_function == "VOLTage" else self.source_current_A
-            self._load(self.source_function, [level], count, delay_s, False, buffer)
+            self._load(self.source_function, [self.source_point(self.source_function, level)], count, delay_s,
+                       False, buffer)
         else:
             raise ScpiError(-224, f"trigger model template {name!r} is not simulated")

@@ -2,10 +2,15 @@
 its terminal (source drive and compliance, sense range, noise) and the loaded trigger model (a sweep or
 SimpleLoop) run point by point as world events. The command set is :mod:`mock_instruments.keithley2450`.
 
-A sweep point takes source delay + integration (NPLC / line frequency) + 0.2 ms of trigger-model overhead;
-the world advances the device between points, so a timed sweep's scan rate and its hysteresis come from the
-instrument's timing. The delay of a sweep replaces the source delay (-1 = auto delay by current range).
-``*WAI``/``*OPC?`` do not wait for an endless trigger model (count 0).
+A sweep runs through a source configuration list: each point (:class:`SourcePoint`) holds the source level,
+source delay, auto-delay state and source readback that were active when the list was made (3-38, and
+"Where saved: Source configuration list" at 6-66, 6-67, 6-77), and recalling it makes them the active
+settings. A point takes its source delay (auto delay: :func:`auto_delay_s` of the present current range) +
+the sweep's delay block, which is *added* to the source delay (6-85), + the integration (NPLC / line
+frequency), once more with source readback on (the source is measured before every reading, 6-77; the
+manual gives no figure, so a second integration is charged), + 0.2 ms of trigger-model overhead. The world
+advances the device between points, so a timed sweep's scan rate and its hysteresis come from the
+instrument's timing. ``*WAI``/``*OPC?`` do not wait for an endless trigger model (count 0).
 """
 
 from __future__ import annotations
@@ -22,9 +27,18 @@ POINT_OVERHEAD_S = 0.2e-3  # trigger-model block overhead per sweep point
 
 
 def auto_delay_s(current_range_A: float) -> float:
-    """Source auto delay: longer on the low current ranges where settling is slow."""
-    return 0.05 if current_range_A <= 1e-8 else 0.02 if current_range_A <= 1e-7 else 3e-3 if (
-        current_range_A <= 1e-6) else 1e-3
+    """Source auto delay by current range: 50 ms on the 10 nA and 100 nA ranges, 3 ms on 1 µA, 1 ms above."""
+    return 0.05 if current_range_A <= 1e-7 else 3e-3 if current_range_A <= 1e-6 else 1e-3
+
+
+@dataclass(frozen=True)
+class SourcePoint:
+    """One point of a source configuration list: the source settings it recalls."""
+
+    level: float
+    delay_s: float
+    auto_delay: bool
+    readback: bool
 
 
 @dataclass
@@ -39,10 +53,11 @@ class Reading:
 
 @dataclass
 class TriggerModel:
-    """A loaded sweep / loop: levels in order (one pass), passes (0 = until :ABORt), delay per point."""
+    """A loaded sweep / loop: configuration-list points in order (one pass), passes (0 = until :ABORt), and
+    the delay block each point adds to its source delay."""
 
     function: str
-    levels: list[float]
+    points: list[SourcePoint]
     count: int
     delay_s: float
     fail_abort: bool
@@ -68,6 +83,8 @@ class Keithley2450Trigger(ScpiInstrument):
     autorange: dict[str, bool]
     nplc: dict[str, float]
     readback: dict[str, bool]
+    delays: dict[str, float]
+    auto_delay: dict[str, bool]
     buffers: dict[str, ReadingBuffer[Reading]]
 
     def reset(self) -> None:
@@ -100,10 +117,25 @@ class Keithley2450Trigger(ScpiInstrument):
     def aperture_s(self) -> float:
         return self.nplc[self.sense_function.upper()] / self.line_frequency_Hz
 
+    def reading_s(self) -> float:
+        """The integration of one reading, twice with source readback on (the source is measured first)."""
+        return self.aperture_s() * (2 if self.readback[self.source_function.upper()] else 1)
+
+    def source_point(self, function: str, level: float) -> SourcePoint:
+        """A configuration-list point at ``level`` holding the active source settings of ``function``."""
+        key = function.upper()
+        return SourcePoint(level, self.delays[key], self.auto_delay[key], self.readback[key])
+
     def _measure(self, t_s: float) -> Reading:
         """One reading of the world as it is now (the caller charged the time)."""
         voltage, current = self._apply_source()
         sense = self.sense_function
+        if sense == "RESistance":  # measured V over measured I, with the current reading's noise
+            current, self.ranges["MI"] = autoranged_reading(current, "I", CURRENT_RANGES_A, self.ranges["MI"],
+                                                            self.autorange["MI"], self.nplc["RESISTANCE"], self.rng)
+            value = voltage / current if current else 9.9e37
+            return Reading(t_s, voltage if self.source_function == "VOLTage" else current, value, sense,
+                           self.source_function, int(self.in_compliance))
         key, kind = ("MI", "I") if sense == "CURRent" else ("MV", "V")
         value, self.ranges[key] = autoranged_reading(
             current if kind == "I" else voltage, kind, CURRENT_RANGES_A if kind == "I" else VOLTAGE_RANGES_V,
@@ -116,11 +148,13 @@ class Keithley2450Trigger(ScpiInstrument):
         return Reading(t_s, source, value, sense, self.source_function, int(self.in_compliance))
 
     # ------------------------------------------------------------------------- trigger model
-    def _load(self, function: str, levels: list[float], count: int, delay_s: float, fail_abort: bool,
+    def _load(self, function: str, points: list[SourcePoint], count: int, delay_s: float, fail_abort: bool,
               buffer: str) -> None:
-        """Load a trigger model sourcing ``function`` ("VOLTage" or "CURRent") through ``levels``."""
+        """Load a trigger model sourcing ``function`` ("VOLTage" or "CURRent") through ``points``."""
+        if 0 < delay_s < 50e-6:
+            raise ScpiError(-222, "a sweep delay is 0 or 50 us to 10 ks")
         self.source_function = function
-        self.trigger_model = TriggerModel(function, levels, count, delay_s, fail_abort, buffer,
+        self.trigger_model = TriggerModel(function, points, count, delay_s, fail_abort, buffer,
                                           SweepEvents(self.world))
 
     @scpi("INITiate[:IMMediate]")
@@ -131,23 +165,27 @@ class Keithley2450Trigger(ScpiInstrument):
         self._idle()
         model.index, model.running = 0, True
         self.output = True
-        self._set_level(model, model.levels[0])
+        self._recall(model, model.points[0])
         self._schedule_point(model, self.world.time_s)
 
-    def _set_level(self, model: TriggerModel, level: float) -> None:
+    def _recall(self, model: TriggerModel, point: SourcePoint) -> None:
+        """Configuration-list recall: the point's settings become the active source settings."""
+        key = model.function.upper()
+        self.delays[key], self.auto_delay[key], self.readback[key] = point.delay_s, point.auto_delay, point.readback
         if model.function == "VOLTage":
-            self.source_voltage_V = level
+            self.source_voltage_V = point.level
         else:
-            self.source_current_A = level
+            self.source_current_A = point.level
         self._apply_source()
 
     def _point_delay_s(self, model: TriggerModel) -> float:
-        if model.delay_s >= 0:
-            return model.delay_s
-        return auto_delay_s(self.ranges["MI"])
+        """Source delay of the recalled point (auto: by the present current range) + the delay block."""
+        key = model.function.upper()
+        source_delay = auto_delay_s(self.ranges["MI"]) if self.auto_delay[key] else self.delays[key]
+        return source_delay + model.delay_s
 
     def _schedule_point(self, model: TriggerModel, t_start_s: float) -> None:
-        model.events.at(t_start_s + self._point_delay_s(model) + self.aperture_s(), self._point_done)
+        model.events.at(t_start_s + self._point_delay_s(model) + self.reading_s(), self._point_done)
 
     def _point_done(self, t_s: float) -> None:
         model = self.trigger_model
@@ -156,13 +194,13 @@ class Keithley2450Trigger(ScpiInstrument):
         reading = self._measure(t_s)
         self.buffers[model.buffer].add(reading)
         model.index += 1
-        total = len(model.levels) * model.count
+        total = len(model.points) * model.count
         if (model.fail_abort and reading.source_status) or (model.count and model.index >= total):
             model.running = False
             if model.fail_abort and reading.source_status:
                 self.push_error(-200, "sweep aborted: source limit exceeded")
             return
-        self._set_level(model, model.levels[model.index % len(model.levels)])
+        self._recall(model, model.points[model.index % len(model.points)])
         self._schedule_point(model, t_s + POINT_OVERHEAD_S)
 
     @scpi("ABORt")

@@ -13,8 +13,13 @@ endpulse.action, endsweep.action, count, arm.count, initiate(); ``smuX.abort()``
 ``smuX.*`` constants; globals ``print``, ``printbuffer``, ``reset()``, ``delay()``, ``waitcomplete()``,
 ``errorqueue`` (count, next(), clear()), ``localnode`` (linefreq, model, serialno, revision, prompts,
 showerrors), ``format`` (asciiprecision, data), ``timer`` (reset(), measure.t()), ``beeper``, ``tostring``,
-``tonumber``; the IEEE 488.2 commands ``*IDN?``, ``*RST``, ``*CLS``, ``*OPC?``, ``*WAI``, ``*TRG``,
-``*ESR?``, ``*STB?``.
+``tonumber``; ``trigger`` (EVENT_ID, ``timer[1..8]``, clear(), wait(); :mod:`mock_instruments.tsp_trigger`)
+and the channels' trigger stimuli and event IDs (:mod:`mock_instruments.keithley2600_trigger`); the status
+model and the IEEE 488.2 common commands (:mod:`mock_instruments.keithley2600_status`).
+
+A command message longer than 1000 characters is refused whole (-363 "Input buffer overrun") and nothing of
+it runs: Tektronix's own TSP library notes that "TSP devices have a max write of 1000 characters before a
+write_termination must exist" (tm_devices issue 500); the reference manual states no figure.
 
 Errors: what does not parse or run is -285/-286 (see tsp.py); a value outside an attribute's range is
 1101 "Parameter too big" / 1102 "Parameter too small" and the attribute keeps its value.
@@ -27,8 +32,8 @@ device's hysteresis follow. The channels (``smuX``, their buffers and trigger mo
 :mod:`mock_instruments.keithley2600_channel`; this module is the instrument and its globals.
 
 Not simulated: TSP-Link, scripts and control structures, pulse mode, contact check, digital I/O, display,
-status model registers, binary formats, filters (accepted, no effect), autozero time (AUTOZERO_AUTO
-refreshes in the background).
+event blenders, the measurement and questionable status registers, binary formats, filters (accepted, no
+effect), autozero time (AUTOZERO_AUTO refreshes in the background).
 """
 
 from __future__ import annotations
@@ -36,8 +41,10 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from mock_instruments.keithley2600_channel import Buffer, Channel, Column, ParameterRangeError, checked
-from mock_instruments.tsp import LuaRuntimeError, Node, TspInstrument, arg
+from mock_instruments.keithley2600_channel import Buffer, Channel, Column
+from mock_instruments.keithley2600_status import TspStatus
+from mock_instruments.tsp import LuaRuntimeError, Node, ParameterRangeError, TspInstrument, arg, checked
+from mock_instruments.tsp_trigger import TriggerSystem
 
 # model -> (channels, voltage ranges, current ranges)
 _LOW_V = (0.1, 1.0, 6.0, 40.0)
@@ -50,7 +57,11 @@ MODELS = {"2601B": ("a", _LOW_V, _I_3A), "2602B": ("ab", _LOW_V, _I_3A), "2604B"
           "2634B": ("ab", _HIGH_V, _I_LOW), "2635B": ("a", _HIGH_V, _I_LOW), "2636B": ("ab", _HIGH_V, _I_LOW)}
 
 
-class MockKeithley2600(TspInstrument):
+#: The longest command message the instrument takes (see the module docstring).
+MAX_MESSAGE_CHARS = 1000
+
+
+class MockKeithley2600(TspStatus, TspInstrument):
     """The simulated 2600B (options: ``model`` "2636B" (default) or another 2600B, ``serial``,
     ``line_frequency_Hz``, and the base options)."""
 
@@ -64,6 +75,8 @@ class MockKeithley2600(TspInstrument):
         self.line_frequency = float(options.pop("line_frequency_Hz", 60.0))
         self.idn = f"Keithley Instruments Inc., Model {self.model_number}, {self.serial}, 4.0.4"
         super().__init__(world, name, **options)
+        self.trigger = TriggerSystem(world)
+        self.reset_status()
         letters, v_ranges, i_ranges = MODELS[self.model_number]
         self.channels = {letter: Channel(self, letter, v_ranges, i_ranges) for letter in letters}
         self.timer_origin_s = world.clock.now()
@@ -91,9 +104,14 @@ class MockKeithley2600(TspInstrument):
         g["timer"] = Node("timer", {}, {"reset": self._timer_reset, "measure": Node("timer.measure", {}, {
             "t": lambda _a: self.world.clock.now() - self.timer_origin_s})})
         g["beeper"] = Node("beeper", {"enable": (lambda: 1.0, self._accept_flag)}, {"beep": lambda _a: ()})
+        g["trigger"] = self.trigger.node()
+        g["status"] = self.status_node()
 
     # ------------------------------------------------------------------------------------ globals
     def handle(self, message: str) -> str | None:
+        if len(message.rstrip("\r\n")) > MAX_MESSAGE_CHARS:
+            self.push_error(-363, "Input buffer overrun")
+            return None
         try:
             return super().handle(message)
         except ParameterRangeError as exc:
@@ -155,31 +173,30 @@ class MockKeithley2600(TspInstrument):
     def _accept_flag(self, value: Any) -> None:
         checked(value, 0, 1, "flag")
 
-    def common_command(self, command: str) -> str | bool | None:
-        if command == "*IDN?":
-            return self.idn
-        if command == "*RST":
-            self.reset()
-        elif command == "*CLS":
-            self.errors.clear()
-        elif command in ("*OPC?", "*WAI"):
-            self.wait_pending()
-            return "1" if command == "*OPC?" else None
-        elif command in ("*ESR?", "*STB?"):
-            return str(4 if command == "*STB?" and self.errors else 0)
-        elif command not in ("*OPC", "*TRG"):
-            return False
-        return None
-
     # ---------------------------------------------------------------------------------- timing
     def reset(self) -> None:
+        self.trigger.reset()
         for channel in self.channels.values():
             channel.reset()
         self.ascii_precision = 6
 
+    def push_error(self, code: int, message: str, severity: int = 20) -> None:
+        super().push_error(code, message, severity)
+        self.note_error(code)
+
+    def sweeping(self) -> int:
+        return sum(2 << k for k, channel in enumerate(self.channels.values()) if channel.sweep is not None)
+
+    def fire_command_trigger(self) -> None:
+        self.trigger.fire_command_trigger()
+
     def pending_until_s(self) -> float | None:
-        times = [t for c in self.channels.values()
-                 if c.sweep is not None and c.sweep.total and (t := c.sweep.events.next_s()) is not None]
+        """The next event of a running finite sweep: its own, or a timer's it may be waiting for."""
+        if not any(c.sweep is not None and c.sweep.total for c in self.channels.values()):
+            return None
+        times = [t for c in self.channels.values() if (t := c.next_s()) is not None]
+        if (timer := self.trigger.next_s()) is not None:
+            times.append(timer)
         return min(times) if times else None
 
     def wait_pending(self) -> tuple[()]:

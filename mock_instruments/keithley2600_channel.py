@@ -1,11 +1,13 @@
 """One channel of the Keithley 2600B mock as TSP sees it (Series 2600B Reference Manual, 2600BS-901-01:
 section 9 "TSP command reference", section 3 "Reading buffers" and "Sweep operation"): the ``smuX`` tree and
 its attributes with their *RST values and ranges, the dedicated reading buffers ``smuX.nvbuffer1/2``, the
-source drive and measurements of the channel's world terminal, and its trigger model (a list, linear or log
-sweep run point by point as world events). The instrument is :mod:`mock_instruments.keithley2600`.
+source drive and measurements of the channel's world terminal. Its trigger model (stimuli, events, a list,
+linear or log sweep run point by point as world events) is :mod:`mock_instruments.keithley2600_trigger`; the
+instrument is :mod:`mock_instruments.keithley2600`.
 
 Timing: a command-level measurement charges measure delay + count x (NPLC / line frequency + 0.5 ms); a
-trigger-model point charges source delay + measure delay + count x NPLC / line frequency + 0.1 ms.
+trigger-model point takes source delay + measure delay + count x NPLC / line frequency + 0.1 ms, or longer
+when a stimulus (a timer) starts it later.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from mock_instruments.smu_channel import ReadingBuffer, SweepEvents, autoranged_reading, source_into_world
-from mock_instruments.tsp import LuaRuntimeError, Node, Table, TspObject, arg
+from mock_instruments.keithley2600_trigger import ChannelTrigger
+from mock_instruments.smu_channel import ReadingBuffer, autoranged_reading, source_into_world
+from mock_instruments.tsp import LuaRuntimeError, Node, ParameterRangeError, TspObject, checked
 
 if TYPE_CHECKING:
     from mock_instruments.keithley2600 import MockKeithley2600
 
-POINT_OVERHEAD_S = 1e-4
 MEASURE_OVERHEAD_S = 5e-4
 CONSTANTS = {"OUTPUT_DCAMPS": 0, "OUTPUT_DCVOLTS": 1, "OUTPUT_OFF": 0, "OUTPUT_ON": 1, "OUTPUT_HIGH_Z": 2,
              "OUTPUT_NORMAL": 0, "OUTPUT_ZERO": 2, "ENABLE": 1, "DISABLE": 0, "SOURCE_IDLE": 0,
@@ -30,20 +32,6 @@ CONSTANTS = {"OUTPUT_DCAMPS": 0, "OUTPUT_DCVOLTS": 1, "OUTPUT_OFF": 0, "OUTPUT_O
              "AUTORANGE_FOLLOW_LIMIT": 2, "AUTOZERO_OFF": 0, "AUTOZERO_ONCE": 1, "AUTOZERO_AUTO": 2,
              "SENSE_LOCAL": 0, "SENSE_REMOTE": 1, "SENSE_CALA": 3, "FILTER_MOVING_AVG": 0,
              "FILTER_REPEAT_AVG": 1, "FILTER_MEDIAN": 2}
-
-
-class ParameterRangeError(Exception):
-    def __init__(self, too_big: bool) -> None:
-        super().__init__("Parameter too big" if too_big else "Parameter too small")
-        self.code = 1101 if too_big else 1102
-
-
-def checked(value: Any, low: float, high: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, float | int):
-        raise LuaRuntimeError(f"bad argument to `{name}' (number expected, got {type(value).__name__})")
-    if not low <= value <= high:
-        raise ParameterRangeError(value > high)
-    return float(value)
 
 
 @dataclass
@@ -125,19 +113,6 @@ class Column(TspObject):
 
 
 @dataclass
-class Sweep:
-    """A running trigger model of one channel."""
-
-    levels: list[float]
-    voltage: bool
-    total: int  # 0 = endless
-    events: SweepEvents
-    index: int = 0
-    buffers: tuple[Buffer | None, Buffer | None] = (None, None)
-    kind: str = "iv"
-
-
-@dataclass
 class State:
     """Every channel attribute with its *RST value (section 9, per attribute)."""
 
@@ -154,8 +129,8 @@ class State:
         "trigger.endsweep.action": 0.0, "trigger.count": 1.0, "trigger.arm.count": 1.0})
 
 
-class Channel:
-    """One SMU channel: its state, buffers, trigger model and the ``smuX`` object tree."""
+class Channel(ChannelTrigger):
+    """One SMU channel: its state, buffers, trigger model (:class:`ChannelTrigger`) and the ``smuX`` tree."""
 
     def __init__(self, inst: MockKeithley2600, letter: str, v_ranges: tuple[float, ...],
                  i_ranges: tuple[float, ...]) -> None:
@@ -163,20 +138,17 @@ class Channel:
         self.terminal = inst.terminal(letter)
         self.v_ranges, self.i_ranges = v_ranges, i_ranges
         self.buffers = (Buffer(f"smu{letter}.nvbuffer1"), Buffer(f"smu{letter}.nvbuffer2"))
-        self.sweep: Sweep | None = None
+        self.init_trigger(inst.trigger.bus)
         self.reset()
         self.tsp = self._build()
 
     def reset(self) -> None:
-        self.abort()
+        self.reset_trigger()
         self.state = State()
         for buffer in self.buffers:
             buffer.readings.clear()
             buffer.settings.update(appendmode=0.0, collecttimestamps=1.0, collectsourcevalues=0.0)
         self.held: float | None = None  # the level SOURCE_HOLD keeps after a sweep
-        self.levels: list[float] = []
-        self.levels_voltage = True
-        self.measure_kind: tuple[str, tuple[Buffer | None, Buffer | None]] = ("iv", (None, None))
         self.compliance = False
         self.inst.world.apply_voltage(self.terminal, None)
 
@@ -231,17 +203,7 @@ class Channel:
                        {k: self._measure_function(k) for k in ("i", "v", "iv", "r", "p")})
         measure.members["filter"] = Node(f"{smu}.measure.filter",
                                          attrs("measure.filter.", "enable count type"))
-        trig_source = Node(f"{smu}.trigger.source", attrs("trigger.source.", "action limitv limiti"), {
-            "listv": self._list(True), "listi": self._list(False), "linearv": self._linear(True, False),
-            "lineari": self._linear(False, False), "logv": self._linear(True, True),
-            "logi": self._linear(False, True)})
-        trig_measure = Node(f"{smu}.trigger.measure", attrs("trigger.measure.", "action"),
-                            {k: self._trigger_measure(k) for k in ("i", "v", "iv", "r", "p")})
-        trigger = Node(f"{smu}.trigger", attrs("trigger.", "count"), {
-            "source": trig_source, "measure": trig_measure, "initiate": lambda _a: self.initiate(),
-            "arm": Node(f"{smu}.trigger.arm", attrs("trigger.arm.", "count")),
-            "endpulse": Node(f"{smu}.trigger.endpulse", attrs("trigger.endpulse.", "action")),
-            "endsweep": Node(f"{smu}.trigger.endsweep", attrs("trigger.endsweep.", "action"))})
+        trigger = self.trigger_node(attrs)
         members: dict[str, Any] = {k: float(v) for k, v in CONSTANTS.items()}
         members.update(source=source, measure=measure, trigger=trigger, nvbuffer1=self.buffers[0],
                        nvbuffer2=self.buffers[1], abort=lambda _a: self.abort(),
@@ -307,110 +269,3 @@ class Channel:
             if buffer is not None:
                 buffer.add(Record(value, t_s, source, 2.0 if self.compliance else 0.0, function))
         return values
-
-    # --------------------------------------------------------------------------------- trigger model
-    def _list(self, voltage: bool) -> Callable[[list[Any]], tuple[()]]:
-        def set_list(args: list[Any]) -> tuple[()]:
-            table = arg(args, 0, "listv" if voltage else "listi", Table)
-            values = table.array()
-            if not values or not all(isinstance(v, float) for v in values):
-                raise LuaRuntimeError("bad argument #1 to `list' (table of numbers expected)")
-            limit = 1.01 * (self.v_ranges if voltage else self.i_ranges)[-1]
-            if any(abs(v) > limit for v in values):
-                raise ParameterRangeError(True)
-            self.levels, self.levels_voltage = [float(v) for v in values], voltage
-            return ()
-        return set_list
-
-    def _linear(self, voltage: bool, log: bool) -> Callable[[list[Any]], tuple[()]]:
-        def set_linear(args: list[Any]) -> tuple[()]:
-            name = ("log" if log else "linear") + ("v" if voltage else "i")
-            start, stop = arg(args, 0, name), arg(args, 1, name)
-            points = int(arg(args, 2, name))
-            if points < 2:
-                raise ParameterRangeError(False)
-            if log:
-                asymptote = arg(args, 3, name, optional=True) or 0.0
-                a, b = math.log10(abs(start - asymptote)), math.log10(abs(stop - asymptote))
-                sign = math.copysign(1.0, start - asymptote)
-                self.levels = [asymptote + sign * 10 ** (a + (b - a) * k / (points - 1))
-                               for k in range(points)]
-            else:
-                self.levels = [start + (stop - start) * k / (points - 1) for k in range(points)]
-            self.levels_voltage = voltage
-            return ()
-        return set_linear
-
-    def _trigger_measure(self, kind: str) -> Callable[[list[Any]], tuple[()]]:
-        def configure(args: list[Any]) -> tuple[()]:
-            buffers = tuple(a if isinstance(a, Buffer) else None for a in args)
-            needed = 2 if kind == "iv" else 1
-            if len(buffers) != needed or None in buffers:
-                raise LuaRuntimeError(f"bad argument to `trigger.measure.{kind}' (reading buffer expected)")
-            self.measure_kind = (kind, (buffers[0], buffers[1] if len(buffers) > 1 else None))
-            return ()
-        return configure
-
-    def initiate(self) -> None:
-        if self.sweep is not None:
-            raise LuaRuntimeError("the trigger model is already running")
-        total = int(self["trigger.count"] * self["trigger.arm.count"])
-        kind, buffers = self.measure_kind
-        for buffer in buffers:
-            if buffer is not None and self["trigger.measure.action"]:
-                buffer.start()
-        self.sweep = Sweep(list(self.levels), self.levels_voltage, total, SweepEvents(self.inst.world),
-                           buffers=buffers, kind=kind)
-        self._schedule(self.inst.world.time_s, self._point_start)
-
-    def _schedule(self, t_s: float, callback: Callable[[float], None]) -> None:
-        assert self.sweep is not None
-        self.sweep.events.at(t_s, callback)
-
-    def _level(self) -> float | None:
-        sweep = self.sweep
-        if sweep is None or not self["trigger.source.action"] or not sweep.levels:
-            return None
-        return sweep.levels[sweep.index % len(sweep.levels)]
-
-    def _point_start(self, t_s: float) -> None:
-        sweep = self.sweep
-        if sweep is None:
-            return
-        level = self._level()
-        if level is not None:
-            self.state.values["source.func"] = 1.0 if sweep.voltage else 0.0
-        self.apply(level)
-        delay = self["source.delay"] if self["source.delay"] >= 0 else 1e-3  # DELAY_AUTO: settling by range
-        measuring = self["trigger.measure.action"] == 1
-        wait = delay + max(self["measure.delay"], 0.0) + (self.aperture_s() * self["measure.count"]
-                                                          if measuring else 0.0)
-        self._schedule(t_s + wait, self._point_end)
-
-    def _point_end(self, t_s: float) -> None:
-        sweep = self.sweep
-        if sweep is None:
-            return
-        if self["trigger.measure.action"] == 1:
-            level = self._level()
-            i, v = self.read(level)
-            self.store(sweep.kind, i, v, list(sweep.buffers), t_s, level)
-        sweep.index += 1
-        if self["trigger.endpulse.action"] == 0:
-            self.apply()
-        if sweep.total and sweep.index >= sweep.total:
-            self._schedule(t_s + POINT_OVERHEAD_S, lambda _t: self._finish())
-        else:
-            self._schedule(t_s + POINT_OVERHEAD_S, self._point_start)
-
-    def _finish(self) -> None:
-        sweep, self.sweep = self.sweep, None
-        hold = self["trigger.endsweep.action"] == 1 and self["trigger.source.action"] == 1
-        if sweep is not None and sweep.levels and hold:  # SOURCE_HOLD keeps the last level on
-            self.held = sweep.levels[(sweep.index - 1) % len(sweep.levels)]
-        self.apply()
-
-    def abort(self) -> None:
-        if self.sweep is not None:
-            self.sweep.events.cancel()
-        self.sweep = None

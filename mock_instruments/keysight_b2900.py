@@ -13,7 +13,9 @@ SOURce/TIMer/DELay``, ``TRIGger[c][:ALL|:ACQ|:TRAN]:COUNt/SOURce/TIMer/DELay`` (
 ``READ[:SCALar]?``, ``READ:ARRay?``, ``FETCh[:SCALar][:<func>]?``, ``FETCh:ARRay[:<func>]?`` (func VOLTage,
 CURRent, RESistance, TIME, STATus, SOURce); ``FORMat:ELEMents:SENSe``, ``FORMat[:DATA]``; ``TRACe[c]:FEED``,
 ``:FEED:CONTrol``, ``:POINts[:ACTual?]``, ``:CLEar``, ``:DATA?``, ``:TSTamp:FORMat``; ``SYSTem:LFRequency``,
-``SYSTem:TIME:TIMer:COUNt[:RESet]``, the error queue (``+0,"No error"``).
+``SYSTem:TIME:TIMer:COUNt[:RESet]``, the error queue (``+0,"No error"``); ``[SENSe[c]]:WAIT`` and
+``SOURce[c]:WAIT`` (``[:STATe]``, ``:AUTO``, ``:GAIN``, ``:OFFSet``), ``SOURce[c]:FUNCtion:TRIGgered:CONTinuous``
+(output after sweep).
 
 Timing: a spot measurement charges aperture (NPLC / line frequency) + 0.5 ms. In a triggered run each
 transient trigger sets the next list level after the transient delay and each acquire trigger starts a
@@ -34,6 +36,7 @@ from mock_instruments.keysight_b2900_channels import (
     VOLTAGE_RANGES_V,
     KeysightB2900Channels,
     Reading,
+    Wait,
 )
 from mock_instruments.scpi import Bool, Choice, Num, Opt, Rest, ScpiError, Str, scpi, stack
 from mock_instruments.smu_channel import NAN, fit_range
@@ -81,6 +84,7 @@ class MockKeysightB2900(KeysightB2900Channels):
     def _output(self, on: bool) -> None:
         c = self._ch()[0]
         self.channels[c].output = on
+        self.channels[c].held = None
         if not on:
             self._abort_channel(self.channels[c])
         self._apply(c)
@@ -97,7 +101,7 @@ class MockKeysightB2900(KeysightB2900Channels):
     def _source_function(self, function: str) -> None:
         channel = self._one()
         self._idle(channel)
-        channel.function = function
+        channel.function, channel.held = function, None
         self._apply(self._ch()[0])
 
     @scpi("SOURce#2:FUNCtion:MODE?")
@@ -113,6 +117,7 @@ class MockKeysightB2900(KeysightB2900Channels):
             raise ScpiError(-222, f"{value:g} above the fixed {channel.ranges[key]:g} range")
         channel.level[function] = value
         if channel.run is None and function == channel.function:
+            channel.held = None
             self._apply(self._ch()[0])
 
     @scpi("SOURce#2:VOLTage[:LEVel][:IMMediate][:AMPLitude]?")
@@ -162,6 +167,56 @@ class MockKeysightB2900(KeysightB2900Channels):
     def _sweep_setting(self, value: float) -> None:
         key = "STAR" if "START" in self.call.nodes else "STOP" if "STOP" in self.call.nodes else "POIN"
         self._one().sweep[key] = value
+
+    # ------------------------------------------------------------------- waits, output after sweep
+    @scpi("[SENSe#2]:WAIT[:STATe]", Bool())
+    @scpi("SOURce#2:WAIT[:STATe]", Bool())
+    @scpi("[SENSe#2]:WAIT:AUTO", Bool())
+    @scpi("SOURce#2:WAIT:AUTO", Bool())
+    def _set_wait_flag(self, on: bool) -> None:
+        wait = self._wait()
+        if "AUTO" in self.call.nodes:
+            wait.auto = on
+        else:
+            wait.state = on
+
+    @scpi("[SENSe#2]:WAIT[:STATe]?")
+    @scpi("SOURce#2:WAIT[:STATe]?")
+    @scpi("[SENSe#2]:WAIT:AUTO?")
+    @scpi("SOURce#2:WAIT:AUTO?")
+    def _wait_flag(self) -> bool:
+        wait = self._wait()
+        return wait.auto if "AUTO" in self.call.nodes else wait.state
+
+    @scpi("[SENSe#2]:WAIT:GAIN", Num(0, 100, default=1.0))
+    @scpi("SOURce#2:WAIT:GAIN", Num(0, 100, default=1.0))
+    @scpi("[SENSe#2]:WAIT:OFFSet", Num(0, 1, default=0.0, units="S"))
+    @scpi("SOURce#2:WAIT:OFFSet", Num(0, 1, default=0.0, units="S"))
+    def _set_wait_value(self, value: float) -> None:
+        wait = self._wait()
+        if "GAIN" in self.call.nodes:
+            wait.gain = value
+        else:
+            wait.offset_s = value
+
+    @scpi("[SENSe#2]:WAIT:GAIN?")
+    @scpi("SOURce#2:WAIT:GAIN?")
+    @scpi("[SENSe#2]:WAIT:OFFSet?")
+    @scpi("SOURce#2:WAIT:OFFSet?")
+    def _wait_value(self) -> float:
+        wait = self._wait()
+        return wait.gain if "GAIN" in self.call.nodes else wait.offset_s
+
+    def _wait(self) -> Wait:
+        return self._one().waits["SOURCE" if "SOURCE" in self.call.nodes else "SENSE"]
+
+    @scpi("SOURce#2:FUNCtion:TRIGgered:CONTinuous", Bool())
+    def _set_keep_after_sweep(self, on: bool) -> None:
+        self._one().keep_after_sweep = on
+
+    @scpi("SOURce#2:FUNCtion:TRIGgered:CONTinuous?")
+    def _keep_after_sweep(self) -> bool:
+        return self._one().keep_after_sweep
 
     # ---------------------------------------------------------------------------------- sense
     def _names(self, names: list[str]) -> set[str]:

@@ -10,6 +10,19 @@ point period is exactly the timer period; with AINT the acquisition follows the 
 and points run back to back. A measurement not finished when the next acquire trigger comes delays that
 acquisition (the trigger is not lost). Readings are stamped at the start of the aperture. BUS runs start on
 ``*TRG``; LAN/EXT/INT triggers never arrive.
+
+Wait times (SCPI reference, ``:SENSe:WAIT`` and ``:SOURce:WAIT``, both ON with AUTO at *RST): an acquisition
+cannot start before the measurement wait has passed since the last output change, and the output cannot
+change before the source wait has passed since the last one; each is gain × initial wait + offset (offset
+only with AUTO off, 0 with the state off). The instrument chooses the initial wait and the documentation gives
+no figure: the mock assumes the settling a source-measure unit needs on its current range (1 ms, 3 ms on
+1 µA, 50 ms on 100 nA and below, the figures of Keithley's auto delays), so a client that leaves the waits on
+gets later readings on low currents than its acquire delay says.
+
+After a list or sweep run the output returns to the DC level programmed before it, unless
+``:SOURce:FUNCtion:TRIGgered:CONTinuous`` is ON, which keeps the last sweep value (User's Guide, Sweep dialog
+box, "Output after Sweep": START VALUE / END VALUE). A kept value stays until a level, function or output
+command changes the output.
 """
 
 from __future__ import annotations
@@ -23,6 +36,26 @@ from mock_instruments.smu_channel import NAN, SweepEvents, Trace, autoranged_rea
 VOLTAGE_RANGES_V = (0.2, 2.0, 20.0, 200.0)
 CURRENT_RANGES_A = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 1.5, 3.0)
 AINT_SETTLING_S = 1e-4
+
+
+def initial_wait_s(current_range_A: float) -> float:
+    """The initial wait the mock assumes for a current range (see the module docstring)."""
+    return 0.05 if current_range_A <= 1e-7 else 3e-3 if current_range_A <= 1e-6 else 1e-3
+
+
+@dataclass
+class Wait:
+    """A measurement or source wait: state, automatic (gain × initial + offset) or offset only."""
+
+    state: bool = True
+    auto: bool = True
+    gain: float = 1.0
+    offset_s: float = 0.0
+
+    def time_s(self, current_range_A: float) -> float:
+        if not self.state:
+            return 0.0
+        return self.gain * initial_wait_s(current_range_A) + self.offset_s if self.auto else self.offset_s
 TRIGGER_SOURCES = ("AINT", "BUS", "TIMer", "INT1", "INT2", "LAN", "EXT1", "EXT2", "EXT3", "EXT4", "EXT5",
                    "EXT6", "EXT7", "EXT8", "EXT9", "EXT10", "EXT11", "EXT12", "EXT13", "EXT14")
 CH = Opt(ChannelList(), None)  # an optional (@1,2) channel list
@@ -93,6 +126,10 @@ class Channel:
     trace: Trace[Reading] = field(default_factory=lambda: Trace(100000))
     trace_feed: str = "SENSe"
     trace_stamp: str = "ABSolute"
+    waits: dict[str, Wait] = field(default_factory=lambda: {"SENSE": Wait(), "SOURCE": Wait()})
+    keep_after_sweep: bool = False  # :SOURce:FUNCtion:TRIGgered:CONTinuous (END VALUE)
+    held: float | None = None  # the last sweep value kept after a run
+    last_change_s: float = -1e9  # when the output last changed (for the waits)
     run: Run | None = None  # the running triggered sequence
 
 
@@ -136,7 +173,7 @@ class KeysightB2900Channels(ScpiInstrument):
         channel = self.channels[c]
         function = channel.function
         if level is None:
-            level = channel.level[function]
+            level = channel.held if channel.held is not None and channel.run is None else channel.level[function]
         limit = channel.protection["CURRent" if function == "VOLTage" else "VOLTage"]
         voltage, current, channel.compliance = source_into_world(
             self.world, self.terminal(c), "V" if function == "VOLTage" else "I", level, limit, channel.output)
@@ -263,9 +300,12 @@ class KeysightB2900Channels(ScpiInstrument):
         k = run.tran_index
         level = run.levels[k % len(run.levels)]
         run.tran_index += 1
-        run.events.at(t_s + tran.delay_s, lambda _t: self._step(c, level))
+        current_range = channel.ranges["MI"]
+        step_at = max(t_s + tran.delay_s, channel.last_change_s + channel.waits["SOURCE"].time_s(current_range))
+        channel.last_change_s = step_at
+        run.events.at(step_at, lambda _t: self._step(c, level))
         start = t_s + acq.delay_s + (tran.delay_s + AINT_SETTLING_S if acq.source == "AINT" else 0.0)
-        start = max(start, run.acq_free_s)
+        start = max(start, run.acq_free_s, step_at + channel.waits["SENSE"].time_s(current_range))
         run.acq_free_s = start + self.aperture_s(channel)
         run.events.at(run.acq_free_s, lambda _t: self._acquire(c, start, level))
         if run.total and run.tran_index >= run.total:
@@ -290,6 +330,9 @@ class KeysightB2900Channels(ScpiInstrument):
         if run.total and run.acq_index >= run.total:
             channel.run = None
             run.events.cancel()
+            # output after sweep: END keeps the last value, START goes back to the DC level
+            channel.held = run.levels[(run.tran_index - 1) % len(run.levels)] if channel.keep_after_sweep else None
+            self._apply(c)
 
     def pending_until_s(self) -> float | None:
         times = [t for ch in self.channels.values()

@@ -64,7 +64,7 @@ class Num(Param):
                 raise ScpiError(-104, f"expected a number, got {token!r}")
             value = float(m.group(1)) * self._multiplier(m.group(2).upper())
             if not self.min_value <= value <= self.max_value:
-                raise ScpiError(-222, f"{value:g} not in [{self.min_value:g}, {self.max_value:g}]")
+                raise ScpiError(-222, f"{value:.10g} not in [{self.min_value:.10g}, {self.max_value:.10g}]")
         return round(value) if self.integer else float(value)
 
     def _multiplier(self, suffix: str) -> float:

@@ -1,5 +1,6 @@
-"""SCPI commands the SCPI source-measure unit mocks declare alike: which range a command addresses, and the
-Keithley 2400/2450 source and sense range commands."""
+"""SCPI commands the SCPI source-measure unit mocks declare alike: which range a command addresses, the
+Keithley 2400/2450 source and sense range commands, and the operation / questionable status registers
+(``:STATus:OPERation`` / ``:STATus:QUEStionable``; nothing the simulation does sets their bits)."""
 
 from __future__ import annotations
 
@@ -67,3 +68,28 @@ class SourceSenseRanges(ScpiInstrument):
     @scpi("[SENSe#]:CURRent[:DC]:RANGe:AUTO?")
     def _get_autorange(self) -> bool:
         return self.autorange[range_key(self.call.nodes)]
+
+
+class QuietStatusRegisters(ScpiInstrument):
+    """``:STATus:OPERation`` and ``:STATus:QUEStionable`` event, condition (both 0: no calibration, no
+    overtemperature in the simulation) and enable registers."""
+
+    operation_enable = 0
+    questionable_enable = 0
+
+    @scpi("STATus:OPERation[:EVENt]?")
+    @scpi("STATus:OPERation:CONDition?")
+    @scpi("STATus:QUEStionable[:EVENt]?")
+    @scpi("STATus:QUEStionable:CONDition?")
+    def _quiet_register(self) -> int:
+        return 0
+
+    @scpi("STATus:OPERation:ENABle", Num(0, 65535, integer=True))
+    @scpi("STATus:QUEStionable:ENABle", Num(0, 65535, integer=True))
+    def _set_register_enable(self, value: int) -> None:
+        setattr(self, "operation_enable" if "OPERATION" in self.call.nodes else "questionable_enable", value)
+
+    @scpi("STATus:OPERation:ENABle?")
+    @scpi("STATus:QUEStionable:ENABle?")
+    def _register_enable(self) -> int:
+        return self.operation_enable if "OPERATION" in self.call.nodes else self.questionable_enable

@@ -38,9 +38,27 @@ from mock_instruments.tsp_interpreter import (
 from mock_instruments.tsp_parser import LuaSyntaxError, Parser, tokenize
 
 __all__ = [
-    "Builtin", "Interpreter", "LuaRuntimeError", "LuaSyntaxError", "Node", "Parser", "Table", "TspInstrument",
-    "TspObject", "arg", "describe", "tokenize", "type_name",
+    "Builtin", "Interpreter", "LuaRuntimeError", "LuaSyntaxError", "Node", "ParameterRangeError", "Parser",
+    "Table", "TspInstrument", "TspObject", "arg", "checked", "describe", "tokenize", "type_name",
 ]
+
+
+class ParameterRangeError(Exception):
+    """An attribute set outside its range: 1101 "Parameter too big" / 1102 "Parameter too small" (the
+    attribute keeps its value)."""
+
+    def __init__(self, too_big: bool) -> None:
+        super().__init__("Parameter too big" if too_big else "Parameter too small")
+        self.code = 1101 if too_big else 1102
+
+
+def checked(value: Any, low: float, high: float, name: str) -> float:
+    """``value`` as a float if it is a number in [low, high]; a Lua error or :class:`ParameterRangeError`."""
+    if isinstance(value, bool) or not isinstance(value, float | int):
+        raise LuaRuntimeError(f"bad argument to `{name}' (number expected, got {type(value).__name__})")
+    if not low <= value <= high:
+        raise ParameterRangeError(value > high)
+    return float(value)
 
 
 class Node(TspObject):

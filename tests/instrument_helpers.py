@@ -84,6 +84,13 @@ def pixel_world(seed: int, switch: str, presets: Sequence[str]) -> World:
     return world
 
 
+def wired_mock(mock_class: type[Driver], seed: int, terminal: str = "smu", **options: Any) -> Driver:
+    """A mock of ``mock_class`` named ``terminal`` in a :func:`cell_world` whose lit cell it is wired to."""
+    world = cell_world(seed)
+    world.wire(terminal, "cell")
+    return mock_class(world, terminal, **options)  # type: ignore[call-arg]
+
+
 def lamp_world(seed: int, light: str, cell_preset: str, *, create_light: bool = True) -> World:
     """A cell (``cell_preset``, :data:`AREA_CM2`) lit only by the light ``light`` (steady, noiseless; left for
     the light source's mock to create unless ``create_light``), on the SMU terminal ``"smu"`` at 0 V."""
@@ -162,6 +169,25 @@ def driver_over_tcp(driver_class: type[Driver], mock: Any, clock: Clock) -> Iter
             adapter.close()
 
 
+@contextmanager
+def served(mock: Any) -> Iterator[str]:
+    """``mock`` on the simulation's TCP server (what ``labctl sim serve`` runs); yields its VISA resource."""
+    with serve({mock.name: mock}, port_base=0) as server:
+        yield server.endpoints[0][2]
+
+
+@contextmanager
+def pymeasure_client(driver_class: type[Driver], resource: str, **options: Any) -> Iterator[Driver]:
+    """A client driver written by other people (pymeasure's) on ``resource`` through pyvisa-py, the way its
+    users open it; the link is closed afterwards."""
+    client = driver_class(resource, visa_library="@py", read_termination="\n", write_termination="\n",
+                          timeout=5000, **options)
+    try:
+        yield client
+    finally:
+        client.adapter.close()
+
+
 def source_and_switch_on(smu: Any, voltage_V: float, *, nplc: float = 0.1, compliance_A: float | None = 0.01
                          ) -> None:
     """The usual start of an SMU test: current compliance (unless None), NPLC, a voltage level, output on."""
@@ -181,6 +207,32 @@ def check_isc_then_voc(smu: Any) -> None:
     smu.set_compliance_voltage(2.0)
     smu.source_current(0.0)
     assert 1.0 < smu.measure()[0] < 1.4
+
+
+def record_drive(world: World, terminal: str) -> list[float | None]:
+    """Every voltage ``terminal`` applies from now on (None: open), in order (the world's ``apply_voltage`` is
+    wrapped)."""
+    applied: list[float | None] = []
+    apply = world.apply_voltage
+
+    def recording(name: str, voltage_V: float | None) -> None:
+        if name == terminal:
+            applied.append(voltage_V)
+        apply(name, voltage_V)
+
+    world.apply_voltage = recording  # type: ignore[method-assign]
+    return applied
+
+
+def check_no_step_back_after_sweep(smu: Any, world: World, terminal: str) -> None:
+    """An SMU (channel) at 0 V on ``terminal``: a list sweep 0 -> 0.5 V in 6 points and the driver's clean-up
+    afterwards never take the output back to the first level once the last one has been reached (no bias
+    step between scans), and the output ends at the last level."""
+    applied = record_drive(world, terminal)
+    smu.sweep_voltage(np.linspace(0.0, 0.5, 6), 0.05)
+    assert None not in applied  # the output never opened
+    reached = next(k for k, v in enumerate(applied) if v == pytest.approx(0.5))
+    assert applied[reached:] == pytest.approx([0.5] * (len(applied) - reached)), applied[reached:]
 
 
 def check_short_sweep(smu: Any) -> None:

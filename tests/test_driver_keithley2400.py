@@ -124,30 +124,37 @@ def test_source_voltage_level_is_strict():
 
 
 #: What the sweep reads first to size the source delay: NPLC 0.1 at 60 Hz with auto-zero on, i.e. an SDM
-#: cycle of 225 + 50 + 3 x (1666.7 + 185) + 1800 µs = 7.63 ms (appendix A, case I).
-TIMING = [(":SENS:CURR:NPLC?", "+1.000000E-01"), (":SYST:LFR?", "60"), (":SYST:AZER?", "1")]
+#: cycle of 225 + 50 + 3 x (1666.7 + 185) + 1800 µs = 7.63 ms (appendix A, case I); then the source delay
+#: and current autorange it puts back, and the compliance whose range the sweep fixes.
+TIMING = [(":SENS:CURR:NPLC?", "+1.000000E-01"), (":SYST:LFR?", "60"), (":SYST:AZER?", "1"),
+          (":SOUR:DEL:AUTO?", "1"), (":SOUR:DEL?", "+0.000000E+00"), (":SENS:CURR:RANG:AUTO?", "1"),
+          (":SENS:CURR:PROT?", "+1.050000E-01")]
 
 
-def sweep_setup(voltages: list[str], n: int, delay: str = "0.04237") -> list[tuple[str | None, str | None]]:
-    """The set-up part of a list sweep (section 10 "Sweep Operation", 18-91 list, 18-115 TRACe); ``delay``
-    is the source delay that makes the point period the requested dwell (0.05 s - 7.63 ms by default)."""
+def sweep_setup(voltages: list[str], n: int, delay: str = "0.04237", timing=TIMING
+                ) -> list[tuple[str | None, str | None]]:
+    """A list sweep up to :INIT (section 10 "Sweep Operation", 18-91 list, 18-115 TRACe); ``delay`` is the
+    source delay that makes the point period the requested dwell (0.05 s - 7.63 ms by default). The current
+    range is fixed at the compliance's for the sweep; the bias level (18-78) is the last list value."""
+    values = ",".join(voltages).split(",")
     return [
-        *TIMING, FORMAT, (":SOUR:FUNC VOLT", None), (":SENS:FUNC:OFF:ALL", None), (':SENS:FUNC "CURR"', None),
-        (":SOUR:VOLT:MODE FIX", None),
-        (f":SOUR:VOLT {voltages[0].split(',')[0]}", None),
+        *timing, FORMAT, (":SOUR:FUNC VOLT", None), (":SENS:FUNC:OFF:ALL", None), (':SENS:FUNC "CURR"', None),
+        (":SENS:CURR:RANG 0.105", None), (":SOUR:VOLT:MODE FIX", None), (f":SOUR:VOLT {values[0]}", None),
         (f":SOUR:LIST:VOLT {voltages[0]}", None),
         *[(f":SOUR:LIST:VOLT:APP {chunk}", None) for chunk in voltages[1:]],
         (":SOUR:VOLT:MODE LIST", None), (f":SOUR:DEL {delay}", None), (":TRIG:DEL 0", None),
         (":ARM:COUN 1", None),
         (f":TRIG:COUN {n}", None), (":TRAC:FEED:CONT NEV", None), (":TRAC:CLE", None),
         (f":TRAC:POIN {n}", None), (":TRAC:FEED SENS", None), (":TRAC:TST:FORM ABS", None),
-        (":TRAC:FEED:CONT NEXT", None), NO_ERROR, ("OUTPUT 1", None), (":INIT", None),
+        (":TRAC:FEED:CONT NEXT", None), NO_ERROR, ("OUTPUT 1", None), (f":SOUR:VOLT {values[-1]}", None),
+        (":INIT", None),
     ]
 
 
-def sweep_finish(last: str) -> list[tuple[str | None, str | None]]:
-    return [(":TRAC:FEED:CONT NEV", None), (":SOUR:VOLT:MODE FIX", None), (f":SOUR:VOLT {last}", None),
-            (":TRIG:COUN 1", None), (":SOUR:DEL:AUTO ON", None), NO_ERROR]
+def sweep_finish(last: str = "") -> list[tuple[str | None, str | None]]:
+    """Back to fixed mode (at the bias, i.e. the last value), one trigger, source delay and autorange back."""
+    return [(":TRAC:FEED:CONT NEV", None), (":SOUR:VOLT:MODE FIX", None), (":TRIG:COUN 1", None),
+            (":SOUR:DEL:AUTO ON", None), (":SENS:CURR:RANG:AUTO ON", None), NO_ERROR]
 
 
 SAFE = [(":ABOR", None), ("OUTPUT 0", None), (":SOUR:VOLT:MODE FIX", None), (":SOUR:VOLT 0", None),
@@ -223,7 +230,7 @@ def test_sweep_voltage_buffer_with_wrong_length_raises():
 
 
 @pytest.mark.parametrize(("voltages", "dwell"), [
-    ([], 0.1), ([0.0, 300.0], 0.1), ([0.0, 0.1], -1.0), ([0.0, 0.1], 1e4), (np.zeros(2501), 0.1),
+    ([], 0.1), ([0.0, 300.0], 0.1), ([0.0, 0.1], -1.0), ([0.0, 0.1], 1000.0), (np.zeros(2501), 0.1),
     ([0.0, float("nan")], 0.1),
 ])
 def test_sweep_voltage_rejects_bad_parameters_before_sending(voltages, dwell):
@@ -237,16 +244,39 @@ def test_sdm_cycle_follows_appendix_a():  # case I (auto-zero on) and case III (
     assert sdm_cycle_s(1, 50, True) == pytest.approx(0.0627, abs=1e-4)
 
 
+def test_source_delay_above_999_9999_s_is_refused_before_sending():  # 18-82 :SOURce[1]:DELay 0 to 999.9999
+    with protocol() as inst, pytest.raises(ParameterError, match=r"999\.9999"):
+        inst.sweep_voltage(np.array([0.0, 0.1]), 1000.0)
+
+
+def test_source_delay_property_is_strict():  # pymeasure's validator, the same range
+    with protocol() as inst, pytest.raises(ValueError):
+        inst.source_delay = 1000.0
+
+
+def test_sweep_keeps_a_fixed_current_range_and_a_manual_source_delay():
+    timing = [*TIMING[:3], (":SOUR:DEL:AUTO?", "0"), (":SOUR:DEL?", "+2.000000E-03"),
+              (":SENS:CURR:RANG:AUTO?", "0"), (":SENS:CURR:PROT?", "+1.050000E-01")]
+    setup = sweep_setup(["0,0.1"], 2, timing=timing)
+    setup.remove((":SENS:CURR:RANG 0.105", None))
+    buffer = "0,-2.0E-02,9.91E37,0,21504,0.1,-1.9E-02,9.91E37,0.05,21504"
+    pairs = [*setup, (":TRAC:POIN:ACT?", "2"), (":TRAC:DATA?", buffer), (":TRAC:FEED:CONT NEV", None),
+             (":SOUR:VOLT:MODE FIX", None), (":TRIG:COUN 1", None), (":SOUR:DEL 0.002", None), NO_ERROR]
+    with protocol(*pairs) as inst:
+        result = inst.sweep_voltage(np.array([0.0, 0.1]), 0.05)
+    assert np.isnan(result.settings["current_range_holds_A"])
+
+
 def test_sweep_period_shorter_than_the_cycle_is_refused_before_any_setting():
     with protocol(*TIMING) as inst, pytest.raises(ParameterError, match=r"dwell_s = 0.005 s .* 0.00763 s"):
         inst.sweep_voltage(np.array([0.0, 0.1]), 0.005)
 
 
 def test_sweep_with_auto_zero_off_uses_the_shorter_cycle():
-    timing = [(":SENS:CURR:NPLC?", "+1.000000E-01"), (":SYST:LFR?", "50"), (":SYST:AZER?", "0")]
-    setup = sweep_setup(["0,0.1"], 2, delay="0.00724")  # 10 ms - (275 + 2185 + 300) µs
+    timing = [(":SENS:CURR:NPLC?", "+1.000000E-01"), (":SYST:LFR?", "50"), (":SYST:AZER?", "0"), *TIMING[3:]]
+    setup = sweep_setup(["0,0.1"], 2, delay="0.00724", timing=timing)  # 10 ms - (275 + 2185 + 300) µs
     buffer = "0,-2.0E-02,9.91E37,0,21504,0.1,-1.9E-02,9.91E37,0.01,21504"
-    pairs = [*timing, *setup[3:], (":TRAC:POIN:ACT?", "2"), (":TRAC:DATA?", buffer), *sweep_finish("0.1")]
+    pairs = [*setup, (":TRAC:POIN:ACT?", "2"), (":TRAC:DATA?", buffer), *sweep_finish("0.1")]
     with protocol(*pairs) as inst:
         result = inst.sweep_voltage(np.array([0.0, 0.1]), 0.01)
     assert result.settings["line_frequency_Hz"] == 50.0 and result.settings["autozero"] == 0.0

@@ -121,19 +121,24 @@ def test_current_range_is_strict():
         inst.current_range = 2
 
 
-def timing(nplc: str = "1.000000E+00", lfr: str = "60") -> list[tuple[str, str]]:
-    """What the sweep reads first to turn the point period into a delay block: NPLC and line frequency."""
-    return [(":SENS:CURR:NPLC?", nplc), (":SYST:LFR?", lfr)]
+def timing(nplc: str = "1.000000E+00", lfr: str = "60", readback: str = "1", auto_delay: str = "1",
+           delay: str = "0.000000E+00") -> list[tuple[str, str]]:
+    """What the sweep reads first: NPLC and line frequency (to turn the point period into a delay block), then
+    the readback and source-delay states it puts back afterwards (6-77, 6-67, 6-66)."""
+    return [(":SENS:CURR:NPLC?", nplc), (":SYST:LFR?", lfr), (":SOUR:VOLT:READ:BACK?", readback),
+            (":SOUR:VOLT:DEL:AUTO?", auto_delay), (":SOUR:VOLT:DEL?", delay)]
 
 
 def sweep_setup(lists: list[str], first: str, delay: str = "0.08313333", nplc: str = "1.000000E+00"
                 ) -> list[tuple[str | None, str | None]]:
-    """A list sweep; ``delay`` = period - NPLC / 60 Hz - 0.2 ms (0.1 s at 1 PLC by default)."""
+    """A list sweep; ``delay`` = period - NPLC / 60 Hz - 0.2 ms (0.1 s at 1 PLC by default). Auto delay off,
+    source delay 0 and readback off come before the list: each configuration-list point stores them."""
     return [
-        *timing(nplc), (":SOUR:FUNC VOLT", None), (':SENS:FUNC "CURR"', None), (f":SOUR:VOLT {first}", None),
+        *timing(nplc), (":SOUR:FUNC VOLT", None), (':SENS:FUNC "CURR"', None), (":SOUR:VOLT:DEL:AUTO OFF", None),
+        (":SOUR:VOLT:DEL 0", None), (":SOUR:VOLT:READ:BACK OFF", None), (f":SOUR:VOLT {first}", None),
         (f":SOUR:LIST:VOLT {lists[0]}", None),
         *[(f":SOUR:LIST:VOLT:APP {chunk}", None) for chunk in lists[1:]],
-        (':TRAC:CLE "defbuffer1"', None), (":SOUR:VOLT:DEL 0", None),
+        (':TRAC:CLE "defbuffer1"', None),
         (f':SOUR:SWE:VOLT:LIST 1, {delay}, 1, OFF, "defbuffer1"', None),
         NO_ERROR, (":OUTP ON", None), (":INIT", None),
     ]
@@ -146,6 +151,7 @@ def test_sweep_voltage_reads_source_reading_and_relative_time():  # 6-78, 6-85, 
     with protocol(*pairs) as inst:
         result = inst.sweep_voltage(np.array([0.1, 0.2, 0.3]), 0.1)
     assert result.settings["delay_s"] == pytest.approx(0.1 - 1 / 60 - 2e-4)
+    assert result.settings["source_delay_s"] == 0 and result.settings["source_readback"] == 0
     np.testing.assert_allclose(result.voltage_V, [0.1, 0.2, 0.3])
     np.testing.assert_allclose(result.current_A, [-0.02, -0.019, -0.015])
     np.testing.assert_allclose(result.time_s, [0, 0.125, 0.25])
@@ -174,7 +180,8 @@ def test_sweep_voltage_set_up_error_is_raised():
 
 
 def test_sweep_period_shorter_than_integration_is_refused():
-    with protocol(*timing()) as inst, pytest.raises(ParameterError, match=r"dwell_s = 0.01 s .* 0.0168667 s"):
+    with protocol(*timing()) as inst, \
+            pytest.raises(ParameterError, match=r"dwell_s = 0.01 s .* 0.0168667 s.*readback off"):
         inst.sweep_voltage(np.array([0.0, 0.1]), 0.01)
 
 
@@ -186,8 +193,9 @@ def test_sweep_delay_below_50_us_is_rounded_to_0_or_50_us(dwell, delay):  # 6-85
         inst.sweep_voltage(np.array([0.0, 0.1]), dwell)
 
 
-def finish(last: str) -> list[tuple[str, str | None]]:
-    return [(f":SOUR:VOLT {last}", None), (":SOUR:VOLT:DEL:AUTO ON", None), NO_ERROR]
+def finish(last: str, readback: str = "1", delay: str = ":SOUR:VOLT:DEL:AUTO ON") -> list[tuple[str, str | None]]:
+    """After the sweep: the last level, then readback and source delay as they were (here: *RST states)."""
+    return [(f":SOUR:VOLT {last}", None), (f":SOUR:VOLT:READ:BACK {readback}", None), (delay, None), NO_ERROR]
 
 
 @pytest.mark.parametrize(("voltages", "dwell"), [
@@ -206,15 +214,36 @@ def test_error_queue_lists_every_entry():
 
 
 def test_settings_snapshot():
-    with protocol((":SOUR:FUNC?", "VOLT"), (":SENS:FUNC?", '"CURR:DC"'), (":SOUR:VOLT:ILIM?", "0.1"),
-                  (":SOUR:CURR:VLIM?", "21"), (":SENS:CURR:NPLC?", "1"), (":SENS:CURR:RANG:AUTO?", "1"),
-                  (":SENS:CURR:RANG?", "0.1"), (":SENS:CURR:RSEN?", "1"), (":SOUR:VOLT:DEL:AUTO?", "1"),
-                  (":ROUT:TERM?", "REAR"), (":OUTP?", "0")) as inst:
+    with protocol((":SOUR:FUNC?", "VOLT"), (":SOUR:VOLT:ILIM?", "0.1"), (":SOUR:CURR:VLIM?", "21"),
+                  (":SENS:CURR:NPLC?", "1"), (":SENS:CURR:RANG:AUTO?", "1"), (":SENS:CURR:RANG?", "0.1"),
+                  (":SENS:CURR:RSEN?", "1"), (":SENS:FUNC?", '"CURR:DC"'), (":SOUR:VOLT:DEL:AUTO?", "1"),
+                  (":SOUR:VOLT:READ:BACK?", "1"), (":ROUT:TERM?", "REAR"), (":OUTP?", "0")) as inst:
         assert inst.settings_snapshot() == {
-            "source_function": "voltage", "sense_function": "current", "compliance_current_A": 0.1,
-            "compliance_voltage_V": 21.0, "nplc": 1.0, "current_range_auto": True, "current_range_A": 0.1,
-            "four_wire": True, "source_delay_auto": True, "front_terminals": False, "output_on": False,
+            "source_function": "voltage", "compliance_current_A": 0.1, "compliance_voltage_V": 21.0,
+            "nplc": 1.0, "current_range_auto": True, "current_range_A": 0.1, "four_wire": True,
+            "sense_function": "current", "source_delay_auto": True, "source_readback": True,
+            "front_terminals": False, "output_on": False,
         }
+
+
+def test_source_readback_query():  # 6-77 :SOURce[1]:<function>:READ:BACK?
+    with protocol((":SOUR:VOLT:READ:BACK?", "1")) as inst:
+        assert inst.source_readback_enabled is True
+
+
+def test_source_readback_off():
+    with protocol((":SOUR:VOLT:READ:BACK 0", None)) as inst:
+        inst.source_readback_enabled = False
+
+
+def test_sweep_restores_a_manual_source_delay_and_readback_off():
+    setup = sweep_setup(["0,0.1"], "0")
+    setup[:5] = timing(readback="0", auto_delay="0", delay="5.000000E-03")
+    pairs = [*setup, (':TRAC:ACT? "defbuffer1"', "2"),
+             (':TRAC:DATA? 1, 2, "defbuffer1", SOUR, READ, REL', "0,-1e-3,0,0.1,-1e-3,0.1"),
+             *finish("0.1", readback="0", delay=":SOUR:VOLT:DEL 0.005")]
+    with protocol(*pairs) as inst:
+        inst.sweep_voltage(np.array([0.0, 0.1]), 0.1)
 
 
 SAFE = [(":ABOR", None), (":OUTP 0", None), (":SOUR:VOLT 0", None), (":SOUR:CURR 0", None)]
@@ -251,3 +280,20 @@ def test_sweep_scan_rate_on_the_simulated_bench():
     assert result.achieved_rate_V_s == pytest.approx(0.1, rel=0.02)
     assert result.current_A[-1] < -1e-3
     assert smu.source_delay_auto_enabled is True
+
+
+def test_sweep_on_the_dark_cell_recalls_no_auto_delay_and_no_readback():
+    """Integration with the 2450 mock, auto delay and readback on (*RST) when the sweep starts: no
+    configuration-list point recalls them (50 ms auto delay on the nA ranges of a dark cell, a second
+    integration for readback), so the point period is the requested one; both are on again afterwards."""
+    from drivers.transport import SimAdapter
+    from mock_instruments.keithley2450 import MockKeithley2450
+
+    world = cell_world(7, lit=False)
+    world.wire("smu", "cell")
+    smu = Keithley2450(SimAdapter(MockKeithley2450(world, "smu")), clock=world.clock)
+    source_and_switch_on(smu, 0.0)
+    result = smu.sweep_voltage(np.linspace(0.0, 0.002, 11), 0.01)
+    np.testing.assert_allclose(np.diff(result.time_s), 0.01, rtol=1e-3)
+    assert result.achieved_rate_V_s == pytest.approx(0.02, rel=1e-3)
+    assert smu.source_delay_auto_enabled is True and smu.source_readback_enabled is True

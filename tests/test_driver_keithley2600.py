@@ -13,7 +13,7 @@ import pytest
 from instrument_helpers import failing_instrument
 from pymeasure.test import expected_protocol
 
-from drivers.keithley2600 import Keithley2600, Keithley2600Channel
+from drivers.keithley2600 import Keithley2600, Keithley2600Channel, tsp_list
 from labctl.clock import VirtualClock
 from labctl.errors import InstrumentError, ParameterError
 from labctl.roles import Instrument, SourceMeter
@@ -123,25 +123,45 @@ def test_property_reads_tsp_numbers():
 
 
 def timing(smu: str, nplc: str = "1.00000e-01") -> list[tuple[str, str]]:
-    """What the sweep reads first: smuX.measure.nplc and localnode.linefreq (60 Hz)."""
-    return [(f"print({smu}.measure.nplc)", nplc), ("print(localnode.linefreq)", "6.00000e+01")]
+    """What the sweep reads first: smuX.measure.nplc and localnode.linefreq (60 Hz), then the source delay
+    it puts back afterwards."""
+    return [(f"print({smu}.measure.nplc)", nplc), ("print(localnode.linefreq)", "6.00000e+01"),
+            (f"print({smu}.source.delay)", "0.00000e+00")]
 
 
-def sweep_setup(smu: str, values: str, n: int, first: str, delay: str) -> list[tuple[str | None, str | None]]:
-    """Trigger-model list sweep: smuX.trigger.source.listv, .measure.iv(rbi, rbv), .count, initiate();
-    ``delay`` = period - NPLC 0.1 / 60 Hz - 0.1 ms."""
+def list_lines(values: list[str]) -> list[str]:
+    """How the sweep list reaches the instrument: a Lua table, a few dozen values a line."""
+    return ["labctl_list = {}", " ".join(f"labctl_list[{k}] = {v}" for k, v in enumerate(values, 1))]
+
+
+def sweep_setup(smu: str, values: list[str], period: str, delay: str) -> list[tuple[str | None, str | None]]:
+    """Trigger-model list sweep paced by a timer ("Triggering": timers, event detectors): the channel's
+    trigger model and the timer are reset first; the timer (triggered by the ARMED event, pass-through on)
+    starts each source action; ``delay`` = period - NPLC 0.1 / 60 Hz - 0.1 ms places the measurement."""
+    timer = "trigger.timer[1]" if smu == "smua" else "trigger.timer[2]"
+    n = len(values)
     return [*timing(smu)] + [(command, None) for command in (
-        f"{smu}.source.func = {smu}.OUTPUT_DCVOLTS", f"{smu}.source.levelv = {first}",
-        f"{smu}.measure.count = 1", f"{smu}.measure.delay = {smu}.DELAY_OFF", f"{smu}.nvbuffer1.clear()",
-        f"{smu}.nvbuffer1.appendmode = 0",
-        f"{smu}.nvbuffer1.collecttimestamps = 1", f"{smu}.nvbuffer2.clear()",
-        f"{smu}.nvbuffer2.appendmode = 0",
-        f"{smu}.trigger.source.listv({{{values}}})", f"{smu}.trigger.source.action = {smu}.ENABLE",
-        f"{smu}.trigger.measure.action = {smu}.ENABLE",
+        f"{smu}.abort()", f"{smu}.trigger.arm.stimulus = 0", f"{smu}.trigger.measure.stimulus = 0",
+        f"{smu}.trigger.endpulse.stimulus = 0", f"{timer}.reset()",
+        f"{smu}.source.func = {smu}.OUTPUT_DCVOLTS", f"{smu}.source.levelv = {values[0]}",
+        f"{smu}.measure.count = 1", f"{smu}.measure.delay = {smu}.DELAY_OFF", f"{smu}.source.delay = {delay}",
+        f"{smu}.nvbuffer1.clear()", f"{smu}.nvbuffer1.appendmode = 0", f"{smu}.nvbuffer1.collecttimestamps = 1",
+        f"{smu}.nvbuffer2.clear()", f"{smu}.nvbuffer2.appendmode = 0", *list_lines(values),
+        f"{smu}.trigger.source.listv(labctl_list)", "labctl_list = nil",
+        f"{smu}.trigger.source.action = {smu}.ENABLE", f"{smu}.trigger.measure.action = {smu}.ENABLE",
         f"{smu}.trigger.measure.iv({smu}.nvbuffer1, {smu}.nvbuffer2)",
-        f"{smu}.trigger.endsweep.action = {smu}.SOURCE_HOLD", f"{smu}.trigger.arm.count = 1",
-        f"{smu}.trigger.count = {n}", f"{smu}.source.delay = {delay}",
+        f"{smu}.trigger.endpulse.action = {smu}.SOURCE_HOLD", f"{smu}.trigger.endsweep.action = {smu}.SOURCE_HOLD",
+        f"{smu}.trigger.arm.count = 1", f"{smu}.trigger.count = {n}", f"{timer}.delay = {period}",
+        f"{timer}.count = {max(n - 1, 1)}", f"{timer}.passthrough = true",
+        f"{timer}.stimulus = {smu}.trigger.ARMED_EVENT_ID", f"{smu}.trigger.source.stimulus = {timer}.EVENT_ID",
     )] + [NO_ERROR, (f"{smu}.source.output = {smu}.OUTPUT_ON", None), (f"{smu}.trigger.initiate()", None)]
+
+
+def sweep_finish(smu: str, last: str) -> list[tuple[str | None, str | None]]:
+    """The last level, the source delay as it was, and the stimulus and timer reset again."""
+    timer = "trigger.timer[1]" if smu == "smua" else "trigger.timer[2]"
+    return [(f"{smu}.source.levelv = {last}", None), (f"{smu}.source.delay = 0", None),
+            (f"{smu}.trigger.source.stimulus = 0", None), (f"{timer}.reset()", None), NO_ERROR]
 
 
 PRINTBUFFER_3 = ("-2.00000e-02, 1.00000e-01, 0.00000e+00, -1.80000e-02, 2.00000e-01, 2.10000e-01, "
@@ -149,11 +169,10 @@ PRINTBUFFER_3 = ("-2.00000e-02, 1.00000e-01, 0.00000e+00, -1.80000e-02, 2.00000e
 
 
 def test_sweep_voltage():  # printbuffer(1, n, rbi.readings, rbv.readings, rbi.timestamps)
-    pairs = [*sweep_setup("smua", "0.1,0.2,0.3", 3, "0.1", "0.1982333"),
+    pairs = [*sweep_setup("smua", ["0.1", "0.2", "0.3"], "0.2", "0.1982333"),
              ("print(smua.nvbuffer1.n)", "1.00000e+00"), ("print(smua.nvbuffer1.n)", "3.00000e+00"),
              ("printbuffer(1, 3, smua.nvbuffer1.readings, smua.nvbuffer2.readings, "
-              "smua.nvbuffer1.timestamps)", PRINTBUFFER_3),
-             ("smua.source.levelv = 0.3", None), ("smua.source.delay = smua.DELAY_OFF", None), NO_ERROR]
+              "smua.nvbuffer1.timestamps)", PRINTBUFFER_3), *sweep_finish("smua", "0.3")]
     with protocol(*pairs) as inst:
         result = inst.channel("a").sweep_voltage(np.array([0.1, 0.2, 0.3]), 0.2)
     np.testing.assert_allclose(result.voltage_V, [0.1, 0.2, 0.3])
@@ -161,6 +180,25 @@ def test_sweep_voltage():  # printbuffer(1, n, rbi.readings, rbv.readings, rbi.t
     np.testing.assert_allclose(result.time_s, [0, 0.21, 0.42])
     assert result.achieved_rate_V_s == pytest.approx(0.2 / 0.42)
     assert result.settings["source_delay_s"] == pytest.approx(0.2 - 0.1 / 60 - 1e-4)
+    assert result.settings["timer_period_s"] == 0.2
+
+
+def test_a_long_sweep_list_goes_in_lines_shorter_than_1000_characters():
+    values = np.round(np.linspace(-1.2345678, 1.2345678, 2500), 7)
+    lines = tsp_list("labctl_list", values)
+    assert max(len(line) for line in lines) <= 900 and len(lines) > 50
+    assert all(line.count("=") <= 50 for line in lines[1:])
+    table: dict[int, float] = {}
+    for line in lines[1:]:
+        for statement in line.split(" labctl_list"):
+            key, value = statement.removeprefix("labctl_list").split(" = ")
+            table[int(key.strip("[]"))] = float(value)
+    np.testing.assert_allclose([table[k] for k in range(1, 2501)], values, atol=1e-6)  # 7 digits
+
+
+def test_sync_marker_is_a_printed_string():  # print() of a string (TSP, section 9)
+    with protocol() as inst:
+        assert inst.sync_marker(17) == ('print("labctl-sync-17")', "labctl-sync-17")
 
 
 def test_sweep_period_shorter_than_integration_is_refused():
@@ -170,12 +208,13 @@ def test_sweep_period_shorter_than_integration_is_refused():
 
 
 def test_sweep_voltage_set_up_error_reports_the_tsp_message():  # errorqueue.count / errorqueue.next()
-    setup = sweep_setup("smub", "0,0.1", 2, "0", "0.09823333")
+    setup = sweep_setup("smub", ["0", "0.1"], "0.1", "0.09823333")
     at = setup.index(NO_ERROR)
     pairs = [*setup[:at], ("print(errorqueue.count)", "1.00000e+00"),
              ("print(errorqueue.next())",
               "-2.85000e+02\tTSP Syntax error at line 1\t2.00000e+00\t0.00000e+00"),
-             ("smub.abort()", None), ("smub.source.delay = smub.DELAY_OFF", None)]  # recovery
+             ("smub.abort()", None), ("smub.source.delay = smub.DELAY_OFF", None),  # recovery
+             ("smub.trigger.source.stimulus = 0", None), ("trigger.timer[2].reset()", None)]
     with protocol(*pairs) as inst, pytest.raises(InstrumentError, match="-285, TSP Syntax error at line 1"):
         inst.channel("b").sweep_voltage(np.array([0.0, 0.1]), 0.1)
 

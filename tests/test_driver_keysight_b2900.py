@@ -118,12 +118,20 @@ def test_properties_are_strict():
             inst.channel("1").source_mode = "power"
 
 
+def waits(ch: str, measure: str = "1", source: str = "1") -> list:
+    """The measurement and source wait states the sweep reads to put them back (SCPI reference,
+    :SENSe:WAIT / :SOURce:WAIT; both ON at *RST)."""
+    return [(f":SENS{ch}:WAIT?", measure), (f":SOUR{ch}:WAIT?", source)]
+
+
 def sweep_commands(ch: str, lists: list[str], n: int, timer: str | None, acq_delay: str) -> list:
-    """List sweep: :SOUR:VOLT:MODE LIST, :SOUR:LIST:VOLT[:APP], TRIGger TIM/AINT, TRACe buffer, :INIT."""
+    """List sweep: waits off, output after sweep END (:SOUR:FUNC:TRIG:CONT ON), :SOUR:VOLT:MODE LIST,
+    :SOUR:LIST:VOLT[:APP], TRIGger TIM/AINT, TRACe buffer, :INIT."""
     trigger = [(f":TRIG{ch}:SOUR TIM", None), (f":TRIG{ch}:TIM {timer}", None)] if timer else \
         [(f":TRIG{ch}:SOUR AINT", None)]
     return [
         (f":SOUR{ch}:FUNC:MODE VOLT", None), (f':SENS{ch}:FUNC "VOLT","CURR"', None),
+        (f":SENS{ch}:WAIT OFF", None), (f":SOUR{ch}:WAIT OFF", None), (f":SOUR{ch}:FUNC:TRIG:CONT ON", None),
         (f":SOUR{ch}:VOLT:MODE FIX", None), (f":SOUR{ch}:VOLT {lists[0].split(',')[0]}", None),
         (f":SOUR{ch}:LIST:VOLT {lists[0]}", None),
         *[(f":SOUR{ch}:LIST:VOLT:APP {chunk}", None) for chunk in lists[1:]],
@@ -135,10 +143,11 @@ def sweep_commands(ch: str, lists: list[str], n: int, timer: str | None, acq_del
     ]
 
 
-def sweep_finish(ch: str, last: str) -> list:
+def sweep_finish(ch: str, last: str, measure_wait: str = "1", source_wait: str = "1") -> list:
     return [(f":TRAC{ch}:FEED:CONT NEV", None), (f":SOUR{ch}:VOLT:MODE FIX", None),
             (f":SOUR{ch}:VOLT {last}", None), (f":TRIG{ch}:SOUR AINT", None), (f":TRIG{ch}:COUN 1", None),
-            (f":TRIG{ch}:ACQ:DEL 0", None), NO_ERROR]
+            (f":TRIG{ch}:ACQ:DEL 0", None), (f":SENS{ch}:WAIT {measure_wait}", None),
+            (f":SOUR{ch}:WAIT {source_wait}", None), NO_ERROR]
 
 
 def recovery(ch: str) -> list:
@@ -148,7 +157,7 @@ def recovery(ch: str) -> list:
 
 
 def test_sweep_voltage_timer_paced():  # :SENS:CURR:APER?, :TRAC:POIN:ACT?, :FETC:ARR:VOLT|CURR|TIME?
-    pairs = [(":SENS1:CURR:APER?", "+2.000000E-02"),
+    pairs = [(":SENS1:CURR:APER?", "+2.000000E-02"), *waits("1"),
              *sweep_commands("1", ["0,0.5,1"], 3, timer="0.1", acq_delay="0.0798"),
              (":TRAC1:POIN:ACT?", "2"), (":TRAC1:POIN:ACT?", "3"),
              (":FETC:ARR:VOLT? (@1)", "+0.000000E+00,+5.000010E-01,+9.999990E-01"),
@@ -162,13 +171,24 @@ def test_sweep_voltage_timer_paced():  # :SENS:CURR:APER?, :TRAC:POIN:ACT?, :FET
     np.testing.assert_allclose(result.current_A, [-0.02, -0.019, 0.001])
     assert result.achieved_rate_V_s == pytest.approx(0.999999 / 0.2)
     assert result.settings["acquire_delay_s"] == pytest.approx(0.0798)
+    assert result.settings["measure_wait_s"] == 0 and result.settings["source_wait_s"] == 0
+    assert result.settings["output_after_sweep"] == "END"
+
+
+def test_sweep_puts_back_waits_that_were_off():
+    pairs = [(":SENS1:CURR:APER?", "+2.000000E-02"), *waits("1", "0", "0"),
+             *sweep_commands("1", ["0,0.5"], 2, timer="0.1", acq_delay="0.0798"), (":TRAC1:POIN:ACT?", "2"),
+             (":FETC:ARR:VOLT? (@1)", "0,0.5"), (":FETC:ARR:CURR? (@1)", "-2e-2,-1.9e-2"),
+             (":FETC:ARR:TIME? (@1)", "0,0.1"), *sweep_finish("1", "0.5", "0", "0")]
+    with protocol(*pairs) as inst:
+        inst.channel("1").sweep_voltage(np.array([0.0, 0.5]), 0.1)
 
 
 def test_sweep_voltage_back_to_back_on_channel_2_with_append():
     voltages = np.round(np.linspace(1.0, 0.0, 101), 2)
     lists = [",".join(f"{v:.7g}" for v in voltages[:100]), "0"]
     times = ",".join(f"{k * 0.003:.3f}" for k in range(101))
-    pairs = [*sweep_commands("2", lists, 101, timer=None, acq_delay="0"), (":TRAC2:POIN:ACT?", "101"),
+    pairs = [*waits("2"), *sweep_commands("2", lists, 101, timer=None, acq_delay="0"), (":TRAC2:POIN:ACT?", "101"),
              (":FETC:ARR:VOLT? (@2)", ",".join(f"{v:.7g}" for v in voltages)),
              (":FETC:ARR:CURR? (@2)", ",".join(["1e-3"] * 101)), (":FETC:ARR:TIME? (@2)", times),
              *sweep_finish("2", "0")]
@@ -179,13 +199,13 @@ def test_sweep_voltage_back_to_back_on_channel_2_with_append():
 
 
 def test_sweep_voltage_dwell_shorter_than_the_aperture_sends_nothing_else():
-    with protocol((":SENS1:CURR:APER?", "+2.000000E-02")) as inst, \
+    with protocol((":SENS1:CURR:APER?", "+2.000000E-02"), *waits("1")) as inst, \
             pytest.raises(ParameterError, match="shorter than the measurement"):
         inst.channel("1").sweep_voltage(np.array([0.0, 0.1]), 0.01)
 
 
 def test_sweep_voltage_set_up_error_is_raised():
-    setup = sweep_commands("1", ["0,0.1"], 2, timer=None, acq_delay="0")
+    setup = [*waits("1"), *sweep_commands("1", ["0,0.1"], 2, timer=None, acq_delay="0")]
     at = setup.index(NO_ERROR)
     pairs = [*setup[:at], ("SYST:ERR?", '-222,"Data out of range"'), NO_ERROR, *recovery("1")]
     with protocol(*pairs) as inst, pytest.raises(InstrumentError, match="-222, Data out of range"):
@@ -193,8 +213,8 @@ def test_sweep_voltage_set_up_error_is_raised():
 
 
 def test_sweep_voltage_fetch_with_missing_points_raises():
-    pairs = [*sweep_commands("1", ["0,0.1"], 2, timer=None, acq_delay="0"), (":TRAC1:POIN:ACT?", "2"),
-             (":FETC:ARR:VOLT? (@1)", "0,0.1"), (":FETC:ARR:CURR? (@1)", "1e-3"),
+    pairs = [*waits("1"), *sweep_commands("1", ["0,0.1"], 2, timer=None, acq_delay="0"),
+             (":TRAC1:POIN:ACT?", "2"), (":FETC:ARR:VOLT? (@1)", "0,0.1"), (":FETC:ARR:CURR? (@1)", "1e-3"),
              (":FETC:ARR:TIME? (@1)", "0,0.01"), *recovery("1")]
     with protocol(*pairs) as inst, pytest.raises(ValueError, match="2-point sweep"):
         inst.channel("1").sweep_voltage(np.array([0.0, 0.1]), 0)

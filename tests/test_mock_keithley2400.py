@@ -9,6 +9,7 @@ import pytest
 from instrument_helpers import (
     RawBench,
     cell_world,
+    check_no_step_back_after_sweep,
     check_short_sweep,
     check_smu_recovers,
     driver_over_tcp,
@@ -64,7 +65,7 @@ def test_linear_staircase_current_sweep_with_read(bench: Bench) -> None:  # sect
 
 
 def test_custom_list_sweep_into_the_buffer_with_timestamps(bench: Bench) -> None:  # sections 9 and 10
-    bench.write("*RST", ":SOUR:FUNC VOLT", ":SENS:CURR:PROT 0.01", ":SOUR:VOLT:MODE LIST",
+    bench.write("*RST", ":SOUR:FUNC VOLT", ":SENS:CURR:PROT 0.01", ":SENS:CURR:RANG 0.01", ":SOUR:VOLT:MODE LIST",
                 ":SOUR:LIST:VOLT 0.7,0.1,0.3,0.8,0.2", ":TRIG:COUN 5", ":SOUR:DEL 0.1", ":SYST:AZER OFF",
                 ":SENS:CURR:NPLC 1", ":TRAC:POIN 5", ":TRAC:FEED SENS", ":TRAC:FEED:CONT NEXT", ":OUTP ON")
     start = bench.world.clock.now()
@@ -87,9 +88,9 @@ def test_integration_time_and_auto_zero_are_charged(bench: Bench) -> None:
     bench.write(":SOUR:VOLT 0.5", ":SENS:CURR:PROT 0.01", ":OUTP ON", ":SENS:CURR:NPLC 1")
     clock = bench.world.clock
     start = clock.now()
-    bench.ask(":READ?")  # new level: latency, configuration, auto delay (1 ms), 3 A/D phases, firmware
-    first = clock.now() - start
-    assert first == pytest.approx(275e-6 + 1e-3 + 3 * (1 / 60 + 185e-6) + 1.8e-3, rel=1e-3)
+    bench.ask(":READ?")  # new level: latency, configuration, auto delay (1 ms), 3 A/D phases, firmware,
+    first = clock.now() - start  # and the autorange from the 100 µA *RST range to 10 mA: 3 phases more
+    assert first == pytest.approx(275e-6 + 1e-3 + 2 * 3 * (1 / 60 + 185e-6) + 1.8e-3, rel=1e-3)
     start = clock.now()
     bench.ask(":READ?")  # unchanged source: case V, no configuration or delay
     assert clock.now() - start == pytest.approx(500e-6 + 3 * (1 / 60 + 185e-6) + 1.8e-3, rel=1e-3)
@@ -99,8 +100,26 @@ def test_integration_time_and_auto_zero_are_charged(bench: Bench) -> None:
     assert clock.now() - start == pytest.approx(100e-6 + 1 / 50 + 185e-6 + 0.3e-3, rel=1e-3)
 
 
+def test_a_measurement_range_change_repeats_the_conversion(bench: Bench) -> None:
+    """Autorange on: a sweep whose current crosses ranges takes one more conversion per range change, which
+    appendix A's cycle does not include; on a fixed range every point takes exactly the cycle."""
+    setup = ["*RST", ":SOUR:FUNC VOLT", ":SENS:CURR:PROT 0.1", ":SOUR:VOLT:MODE LIST", ":SYST:AZER OFF",
+             ":SENS:CURR:NPLC 1", ":SOUR:LIST:VOLT 0,1.2,0,1.2,0", ":TRIG:COUN 5", ":SOUR:DEL 0",
+             ":TRAC:POIN 5", ":TRAC:FEED SENS", ":TRAC:FEED:CONT NEXT", ":OUTP ON"]
+    cycle = 225e-6 + 50e-6 + (1 / 60 + 185e-6) + 0.3e-3
+    fixed = Bench(lit=False)
+    fixed.write(*setup, ":SENS:CURR:RANG 0.1", ":INIT", "*WAI")
+    np.testing.assert_allclose(np.diff(fixed.values(":TRAC:DATA?").reshape(-1, 5)[:, 3]), cycle, rtol=1e-4)
+    auto = Bench(lit=False)
+    auto.write(*setup, ":INIT", "*WAI")
+    steps = np.diff(auto.values(":TRAC:DATA?").reshape(-1, 5)[:, 3])
+    assert np.all(steps > cycle * (1 + 1e-4))  # 1 µA <-> 1 mA range every point of this list
+    assert bench.errors() == []
+
+
 @pytest.mark.parametrize(("commands", "code"), [
     ([":SOUR:VOLT:ILIM 0.1"], -113),  # 2450 syntax
+    ([":SOUR:DEL 1000"], -222),  # 18-82: 0 to 999.9999 s
     ([":SOUR2:VOLT 1"], -114),
     ([":SENS:CURR:NPLC 20"], -222),
     ([":SOUR:VOLT 300"], -222),
@@ -193,3 +212,33 @@ def test_driver_over_tcp(bench: Bench) -> None:
 
 def test_registry_names_the_mock() -> None:
     assert mock_class("keithley2400") is MockKeithley2400
+
+
+def test_driver_sweep_ends_at_the_last_level_without_a_step_back(bench: Bench) -> None:
+    """Section 10: after a sweep the 2400 returns to the bias level; the driver programs the last list value
+    as the bias (18-78: in list mode the amplitude command does not move the output), so the output never
+    steps back to the first value between one scan and the next."""
+    smu = bench.driver()
+    source_and_switch_on(smu, 0.0)
+    check_no_step_back_after_sweep(smu, bench.world, "smu")
+    assert smu.source_voltage_level == pytest.approx(0.5)
+
+
+def test_in_list_mode_the_amplitude_programs_the_bias_level(bench: Bench) -> None:  # 18-78, section 10
+    bench.write(":SOUR:VOLT 0.2", ":SENS:CURR:PROT 0.01", ":OUTP ON", ":SOUR:VOLT:MODE LIST",
+                ":SOUR:LIST:VOLT 0.1,0.3", ":TRIG:COUN 2", ":SOUR:VOLT 0.4")
+    assert bench.world.voltage_V("smu") == pytest.approx(0.2)  # the output did not move
+    bench.write(":INIT", "*WAI")
+    assert bench.world.voltage_V("smu") == pytest.approx(0.4)  # back to the bias after the sweep
+    assert bench.errors() == []
+
+
+def test_driver_sweep_with_autorange_on_runs_on_a_fixed_range_at_the_requested_rate() -> None:
+    """The dark cell from 0 to 1.2 V crosses the 1 µA ... 10 mA ranges: with autorange on (*RST) each range
+    change would add a conversion the SDM cycle leaves out; the driver fixes the range for the sweep."""
+    bench = Bench(lit=False)
+    smu = bench.driver()
+    source_and_switch_on(smu, 0.0, nplc=1)
+    result = smu.sweep_voltage(np.linspace(0.0, 1.2, 13), 0.1)
+    np.testing.assert_allclose(np.diff(result.time_s), 0.1, rtol=1e-4)
+    assert smu.current_range_auto_enabled is True

@@ -59,14 +59,16 @@ def test_timed_linear_sweep_into_the_buffer(bench: Bench) -> None:
     bench.write(":SOUR:SWE:VOLT:LIN 0, 1, 11, 0.05")
     start = bench.world.clock.now()
     bench.write(":INIT", "*WAI")
-    period = 0.05 + 1 / 60 + 0.2e-3  # delay + 1 PLC at 60 Hz + trigger-model overhead
+    # *RST: auto source delay (1 ms on the mA ranges), then the 50 ms delay block added to it (6-85), source
+    # readback on (a second 1 PLC integration at 60 Hz), trigger-model overhead
+    period = 1e-3 + 0.05 + 2 / 60 + 0.2e-3
     assert bench.world.clock.now() - start == pytest.approx(11 * period, rel=0.02)
     assert bench.ask(":TRAC:ACT?") == "11"
     data = np.array(bench.ask(':TRAC:DATA? 1, 11, "defbuffer1", SOUR, READ, REL').split(","), float)
     source, current, rel = data.reshape(-1, 3).T
     np.testing.assert_allclose(source, np.linspace(0, 1, 11), atol=1e-4)
     assert rel[0] == 0.0
-    np.testing.assert_allclose(np.diff(rel), period, rtol=1e-6)
+    np.testing.assert_allclose(np.diff(rel), period, rtol=1e-5)
     assert np.all(current[:8] < 0)  # photocurrent below the maximum power point
     assert bench.ask(":TRIG:STAT?").startswith("IDLE")
     assert bench.ask(":OUTP?") == "1"  # the output stays on at the last level
@@ -131,7 +133,7 @@ def test_wrong_commands_fail_like_on_the_instrument(bench: Bench, command: str) 
 
 
 def test_integration_time_is_charged_to_the_clock(bench: Bench) -> None:
-    bench.write(":OUTP ON", ":SENS:CURR:NPLC 1")
+    bench.write(":OUTP ON", ":SENS:CURR:NPLC 1", ":SOUR:VOLT:READ:BACK OFF")
     clock = bench.world.clock
     start = clock.now()
     bench.ask(":READ?")
@@ -144,9 +146,20 @@ def test_integration_time_is_charged_to_the_clock(bench: Bench) -> None:
     assert ten == pytest.approx(10 / 60, abs=1e-3)
     assert bench.ask(":SYST:LFR?") == "60"
     fifty = Bench(line_frequency_Hz=50)
+    fifty.write(":SOUR:VOLT:READ:BACK OFF")
     start = fifty.world.clock.now()
     fifty.ask(":READ?")
     assert fifty.world.clock.now() - start == pytest.approx(1 / 50, abs=1e-3)
+
+
+def test_source_readback_costs_a_second_integration(bench: Bench) -> None:
+    """6-77: with readback on (*RST) the source is measured before every reading, which slows it down."""
+    bench.write(":OUTP ON", ":SENS:CURR:NPLC 1")
+    assert bench.ask(":SOUR:VOLT:READ:BACK?") == "1"
+    clock = bench.world.clock
+    start = clock.now()
+    bench.ask(":READ?")
+    assert clock.now() - start == pytest.approx(2 / 60, abs=1e-3)
 
 
 def test_compliance_clamps_current_and_current_sourcing_finds_voc(bench: Bench) -> None:
@@ -188,7 +201,9 @@ def _sweep(bench: Bench, start_V: float, stop_V: float, rate_V_s: float, step_V:
            ) -> tuple[np.ndarray, np.ndarray, float]:
     points = round(abs(stop_V - start_V) / step_V) + 1
     delay_s = step_V / rate_V_s - 1 / 60 - 0.2e-3
-    bench.write(":TRAC:CLE", f":SOUR:SWE:VOLT:LIN {start_V}, {stop_V}, {points}, {delay_s}", ":INIT", "*WAI")
+    # the configuration list made by the sweep command keeps the active source delay and readback: both off
+    bench.write(":SOUR:VOLT:DEL 0", ":SOUR:VOLT:READ:BACK OFF", ":TRAC:CLE",
+                f":SOUR:SWE:VOLT:LIN {start_V}, {stop_V}, {points}, {delay_s}", ":INIT", "*WAI")
     data = np.array(bench.ask(f':TRAC:DATA? 1, {points}, "defbuffer1", SOUR, READ, REL').split(","), float)
     voltage, current, rel = data.reshape(-1, 3).T
     j_mA_cm2 = -current / (AREA_CM2 * 1e-3)
@@ -213,3 +228,45 @@ def test_the_registry_finds_the_mock_by_its_station_key() -> None:
     assert MockKeithley2450.model == "keithley2450" and "keithley2450" in MOCKS
     with pytest.raises(StationError, match="keithley9999"):
         mock_class("keithley9999")
+
+
+def _point_period(bench: Bench, *setup: str, lit: bool = True) -> float:
+    """The time per point of a 5-point list sweep (20 ms delay block) after ``setup``, on the lit cell (mA,
+    1 ms auto delay) or the dark one."""
+    if lit:
+        bench.light.open_shutter()
+    bench.write(":SOUR:VOLT:ILIM 0.1", ":OUTP ON", ":SENS:CURR:NPLC 1", *setup, ":TRAC:CLE",
+                ":SOUR:SWE:VOLT:LIST 1, 0.02", ":INIT",
+                "*WAI")
+    rel = np.array(bench.ask(':TRAC:DATA? 1, 5, "defbuffer1", REL').split(","), float)
+    return float(np.mean(np.diff(rel)))
+
+
+def test_configuration_list_points_keep_the_settings_active_when_the_list_was_sent(bench: Bench) -> None:
+    """3-38 / 6-66, 6-67, 6-77 "Where saved: source configuration list": delay, auto delay and readback set
+    *after* :SOUR:LIST:VOLT do not reach the points; the sweep recalls what each point stored."""
+    late = _point_period(bench, ":SOUR:LIST:VOLT 0, 0.1, 0.2, 0.3, 0.4", ":SOUR:VOLT:DEL 0",
+                         ":SOUR:VOLT:READ:BACK OFF")
+    assert late == pytest.approx(1e-3 + 0.02 + 2 / 60 + 0.2e-3, rel=1e-3)  # auto delay and readback recalled
+    assert bench.ask(":SOUR:VOLT:DEL:AUTO?") == "1"  # the last point's recall made them active again
+    early = _point_period(bench, ":SOUR:VOLT:DEL 0", ":SOUR:VOLT:READ:BACK OFF",
+                          ":SOUR:LIST:VOLT 0, 0.1, 0.2, 0.3, 0.4")
+    assert early == pytest.approx(0.02 + 1 / 60 + 0.2e-3, rel=1e-3)
+
+
+def test_the_sweep_delay_block_adds_to_the_source_delay(bench: Bench) -> None:  # 6-85
+    period = _point_period(bench, ":SOUR:VOLT:DEL 0.01", ":SOUR:VOLT:READ:BACK OFF",
+                           ":SOUR:LIST:VOLT 0, 0.1, 0.2, 0.3, 0.4")
+    assert period == pytest.approx(0.01 + 0.02 + 1 / 60 + 0.2e-3, rel=1e-3)
+
+
+def test_auto_delay_is_long_on_the_lowest_current_ranges(bench: Bench) -> None:
+    """The dark cell within 2 mV of 0 V draws tens of nA: the 10 nA / 100 nA ranges, 50 ms auto delay."""
+    period = _point_period(bench, ":SOUR:VOLT:READ:BACK OFF", ":SOUR:LIST:VOLT 0, 5e-4, 1e-3, 1.5e-3, 2e-3",
+                           lit=False)
+    assert period == pytest.approx(0.05 + 0.02 + 1 / 60 + 0.2e-3, rel=1e-3)
+
+
+def test_a_delay_block_below_50_us_is_refused(bench: Bench) -> None:  # 6-85: 0, or 50 µs to 10 ks
+    bench.write(":SOUR:LIST:VOLT 0, 0.1", ":SOUR:SWE:VOLT:LIST 1, 2e-5")
+    assert bench.errors() == [-222]

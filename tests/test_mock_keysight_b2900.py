@@ -10,6 +10,7 @@ from instrument_helpers import (
     RawBench,
     cell_world,
     check_isc_then_voc,
+    check_no_step_back_after_sweep,
     check_short_sweep,
     check_smu_recovers,
     driver_over_tcp,
@@ -78,9 +79,42 @@ def test_list_sweep_paced_by_the_trigger_timer(bench: Bench) -> None:
     assert bench.errors() == []
 
 
+def test_waits_hold_back_steps_and_acquisitions_on_low_currents(bench: Bench) -> None:
+    """:SENS:WAIT / :SOUR:WAIT ON with AUTO (*RST): on the dark cell's (channel 2) 100 nA range the assumed
+    initial wait (50 ms) delays each acquisition after its step and each step after the previous one, whatever
+    the timer and acquire delay say; with both waits off the timer paces the points exactly."""
+    bench.write(":SOUR2:VOLT:MODE LIST", ":SOUR2:LIST:VOLT 0,1e-3,2e-3,3e-3", ":SENS2:CURR:NPLC 0.01",
+                ":SENS2:CURR:PROT 0.01", ":TRIG2:SOUR TIM", ":TRIG2:TIM 0.02", ":TRIG2:COUN 4",
+                ":TRIG2:ACQ:DEL 0.015", ":FORM:ELEM:SENS TIME", ":OUTP2 ON")
+    assert np.all(np.diff(bench.values(":READ:ARR? (@2)")) > 0.04)
+    bench.write(":SENS2:WAIT OFF", ":SOUR2:WAIT OFF")
+    np.testing.assert_allclose(np.diff(bench.values(":READ:ARR? (@2)")), 0.02, rtol=1e-4)
+    assert bench.ask(":SENS2:WAIT?") == "0" and bench.ask(":SOUR2:WAIT:AUTO?") == "1"
+    assert bench.errors() == []
+
+
+def test_output_after_a_sweep_is_the_dc_level_or_the_last_value(bench: Bench) -> None:
+    """User's Guide, "Output after Sweep": START VALUE (default) returns to the DC level programmed before
+    the sweep, END VALUE (:SOUR:FUNC:TRIG:CONT ON) keeps the last sweep value."""
+    bench.write(":SENS:CURR:PROT 0.01", ":SOUR:VOLT 0.1", ":OUTP ON", ":SOUR:VOLT:MODE LIST",
+                ":SOUR:LIST:VOLT 0.1,0.3,0.5", ":TRIG:COUN 3", ":INIT", "*WAI")
+    assert bench.world.voltage_V("smu:1") == pytest.approx(0.1)
+    assert bench.ask(":SOUR:FUNC:TRIG:CONT?") == "0"
+    bench.write(":SOUR:FUNC:TRIG:CONT ON", ":INIT", "*WAI")
+    assert bench.world.voltage_V("smu:1") == pytest.approx(0.5)
+    bench.write(":SOUR:VOLT:MODE FIX")
+    assert bench.world.voltage_V("smu:1") == pytest.approx(0.5)  # kept until a level command
+    bench.write(":SOUR:VOLT 0.2")
+    assert bench.world.voltage_V("smu:1") == pytest.approx(0.2)
+    assert bench.errors() == []
+
+
 def test_automatic_internal_trigger_runs_points_back_to_back(bench: Bench) -> None:
     bench.write(":SOUR:VOLT:MODE LIST", ":SOUR:LIST:VOLT 0,0.1,0.2", ":TRIG:SOUR AINT", ":TRIG:COUN 3",
                 ":SENS:CURR:NPLC 1", ":SENS:CURR:PROT 0.01", ":FORM:ELEM:SENS TIME", ":OUTP ON")
+    stamps = bench.values(":READ:ARR? (@1)")  # measurement wait on (*RST): 1 ms after each step on mA ranges
+    np.testing.assert_allclose(np.diff(stamps), 1 / 60 + 1e-3, rtol=1e-4)
+    bench.write(":SENS:WAIT OFF")
     stamps = bench.values(":READ:ARR? (@1)")
     np.testing.assert_allclose(np.diff(stamps), 1 / 60 + 1e-4, rtol=1e-4)  # aperture + settling
     bench.write(":TRIG:SOUR BUS")
@@ -158,3 +192,20 @@ def test_driver_over_tcp(bench: Bench) -> None:
 
 def test_registry_names_the_mock() -> None:
     assert mock_class("keysight_b2900") is MockKeysightB2900
+
+
+def test_driver_sweep_on_the_dark_channel_is_paced_by_the_timer_alone(bench: Bench) -> None:
+    """The driver switches the measurement and source waits off for the sweep (and back on after), so the
+    50 ms the waits would take on the dark cell's nA ranges do not move the timer-paced points."""
+    smu = bench.driver().channel("2")
+    source_and_switch_on(smu, 0.0, nplc=0.01)
+    result = smu.sweep_voltage(np.linspace(0.0, 0.003, 4), 0.02)
+    np.testing.assert_allclose(np.diff(result.time_s), 0.02, rtol=1e-4)
+    assert bench.ask(":SENS2:WAIT?") == "1" and bench.ask(":SOUR2:WAIT?") == "1"
+
+
+def test_driver_sweep_ends_at_the_last_level_without_a_step_back(bench: Bench) -> None:
+    """Output after sweep END: the output stays at the last list value while the driver reads the data."""
+    smu = bench.driver().channel("1")
+    source_and_switch_on(smu, 0.0)
+    check_no_step_back_after_sweep(smu, bench.world, "smu:1")
