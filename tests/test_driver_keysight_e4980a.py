@@ -321,6 +321,44 @@ def test_capture_transient_rejects_bad_parameters():
             inst.capture_transient(0, 10)
         with pytest.raises(ParameterError):
             inst.capture_transient(1.0, 0)
+        with pytest.raises(ParameterError, match="bias_V"):
+            inst.capture_transient(1.0, 10, bias_V=45.0)
+
+
+def test_capture_transient_without_a_step_has_no_dead_time():
+    buffer = ",".join([record(1e-8, 1e-6), record(1e-8, 1e-6)])
+    with expected_protocol(KeysightE4980A, [(":FREQ:CW?", "+1.00000E+05"), (":APER?", "MED,1"),
+                                            *capture_setup(2, "0"), (":MEM:READ? DBUF", buffer),
+                                            *CAPTURE_END], clock=VirtualClock()) as inst:
+        result = inst.capture_transient(0.006, 2)
+    assert math.isnan(result.dead_time_s)
+    np.testing.assert_allclose(result.time_s, [2.8e-3, 8.4e-3])  # from the trigger
+
+
+def test_capture_transient_steps_the_bias_in_the_trigger_message_after_the_set_up():
+    # TID: the bias still holds the filling pulse while the meter is configured; one message then steps the
+    # bias to 0 V and triggers, so the first point follows the step by one command and half a measurement
+    buffer = ",".join([record(1.2e-8, 1e-6), record(1.1e-8, 1e-6), record(1.0e-8, 1e-6)])
+    setup = capture_setup(3, "0")[:-1]
+    with expected_protocol(KeysightE4980A, [(":FREQ:CW?", "+1.00000E+05"), (":APER?", "MED,1"),
+                                            (":BIAS:STAT?", "1"), *setup,
+                                            (":BIAS:VOLT:LEV 0;:TRIG:IMM", None), (":MEM:READ? DBUF", buffer),
+                                            *CAPTURE_END], clock=VirtualClock()) as inst:
+        result = inst.capture_transient(0.012, 3, bias_V=0.0)
+    assert result.dead_time_s == pytest.approx(1e-3 + 2.8e-3)
+    np.testing.assert_allclose(result.time_s, 3.8e-3 + np.arange(3) * 5.6e-3)  # from the bias step
+    assert inst._settings_log[":BIAS:VOLT:LEV"] == ":BIAS:VOLT:LEV 0"  # restored after a reconnect
+    assert inst.last_capture["dead_time_s"] == result.dead_time_s
+
+
+def test_capture_transient_switches_a_bias_that_was_off_on_at_the_step():
+    buffer = ",".join([record(1e-8, 1e-6)] * 2)
+    with expected_protocol(KeysightE4980A, [("*OPT?", "001"), (":FREQ:CW?", "+1.00000E+05"), (":APER?", "MED,1"),
+                                            (":BIAS:STAT?", "0"), *capture_setup(2, "0")[:-1],
+                                            (":BIAS:VOLT:LEV -0.5;:BIAS:STAT 1;:TRIG:IMM", None),
+                                            (":MEM:READ? DBUF", buffer), *CAPTURE_END],
+                           clock=VirtualClock()) as inst:
+        assert inst.capture_transient(0.006, 2, bias_V=-0.5).dead_time_s == pytest.approx(3.8e-3)
 
 
 def test_measurement_time_model():
