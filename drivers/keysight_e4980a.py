@@ -37,10 +37,17 @@ Time stamps: the E4980A returns none (a data-buffer record holds data A, data B,
 list sweep has no time-stamp output), so point i is placed at ``first + i · (t_meas + step_delay)`` from the
 instrument's own trigger timing: trigger delay 0, the programmed step delay and the measurement time of the
 aperture at that frequency. The time axis therefore carries the uncertainty of the data sheet's measurement
-time (typical values), not the host's timing. The achievable spacing is t_meas (5.6 ms at ≥ 1 kHz) for
-captures shorter than 200 × t_meas (≈1.1 s); longer captures are spread over 201 points by the step delay
-(spacing duration/200). When more points are captured than asked for, a log-spaced subset is kept (early
-points dense), always including the first and the last.
+time (typical values); only the start of a second sweep (below) is timed by the host. The achievable spacing
+is t_meas (5.6 ms at ≥ 1 kHz) for captures shorter than 200 × t_meas (≈1.1 s). A longer capture keeps that
+resolution where a TID transient needs it, at the start: a first sweep of 100 points back to back, then (once
+it is done, ``*OPC?``) a second sweep of 101 points spread over the rest of the duration by the step delay,
+set and triggered in one message (:meth:`KeysightE4980A.capture_plan`). The second sweep's start is timed by
+this driver's clock between the two trigger messages (the link's latency is alike for both and cancels); its
+points then follow the instrument's timing again. The driver waits out the first sweep's own duration before
+``*OPC?`` (which is taken to answer once the triggered sweep is complete, IEEE 488.2 operation-complete
+semantics); a second trigger the meter ignores (-211) is reported as an error of the capture. When more points
+are captured than asked for, a log-spaced subset is kept (early points dense), always including the first and
+the last.
 
 Coverage: frequency, AC level, internal DC bias level and on/off, impedance function, aperture and
 averaging, trigger source/delay, step delay, continuous initiation, list mode, display page, single Cp–G
@@ -290,25 +297,21 @@ class KeysightE4980A(SCPILabInstrument):
         with self.lock:
             frequency = float(self.frequency)
             t_meas = self.measurement_time_s(frequency)
-            if duration_s >= (self.buffer_size - 1) * t_meas:
-                count = self.buffer_size
-                step = max(0.0, round(duration_s / (self.buffer_size - 1) - t_meas, 4))
-            else:
-                count = min(self.buffer_size, int(duration_s / t_meas) + 1)
-                step = 0.0
-            interval = t_meas + step
+            segments = self.capture_plan(duration_s, t_meas)
+            count = sum(n for n, _ in segments)
             previous_mode, previous_averages = self.aperture
             step_units = self._bias_step_units(bias_V)
             self._spot_ready = False
             try:
                 for command in (":FORM:DATA ASC", ":FUNC:IMP:TYPE CPG", ":APER SHOR,1", ":TRIG:SOUR BUS",
-                                ":INIT:CONT ON", ":TRIG:DEL 0", f":TRIG:TDEL {step:g}", ":LIST:MODE SEQ",
-                                ":LIST:FREQ " + ",".join([f"{frequency:.10g}"] * count), ":DISP:PAGE LIST",
-                                f":MEM:DIM DBUF,{count}", ":MEM:FILL DBUF"):
+                                ":INIT:CONT ON", ":TRIG:DEL 0", f":TRIG:TDEL {segments[0][1]:g}",
+                                ":LIST:MODE SEQ", self._frequency_list(frequency, segments[0][0]),
+                                ":DISP:PAGE LIST", f":MEM:DIM DBUF,{count}", ":MEM:FILL DBUF"):
                     self.write(command)
                 self.raise_if_error("transient set-up")
-                self._step_and_trigger(step_units)
-                records = self._read_buffer(count, count * interval)
+                starts = self._run_segments(step_units, segments, frequency, t_meas)
+                last_n, last_step = segments[-1]
+                records = self._read_buffer(count, last_n * (t_meas + last_step))
             finally:
                 restore = f":APER {previous_mode},{previous_averages}"
                 for command in (":MEM:CLE DBUF", ":DISP:PAGE MEAS", restore):
@@ -318,8 +321,11 @@ class KeysightE4980A(SCPILabInstrument):
         # the middle of the integration. With a step, the trigger unit follows the bias unit by one unit.
         first_s = t_meas / 2 + (self.unit_processing_s if step_units[:-1] else 0.0)
         dead_time = first_s if step_units[:-1] else float("nan")
-        self.last_capture = {"points": float(count), "step_delay_s": step, "interval_s": interval,
-                             "measurement_time_s": t_meas, "dead_time_s": dead_time}
+        time_s = np.concatenate([first_s + start + np.arange(n) * (t_meas + step)
+                                 for start, (n, step) in zip(starts, segments, strict=True)])
+        self.last_capture = {"points": float(count), "segments": float(len(segments)),
+                             "step_delay_s": segments[-1][1], "measurement_time_s": t_meas,
+                             "dead_time_s": dead_time, "second_segment_start_s": starts[-1]}
         status = records[:, 2].astype(int)
         bad = ~np.isin(status, VALID_STATUS)
         if bad.any():
@@ -327,10 +333,44 @@ class KeysightE4980A(SCPILabInstrument):
                         self.name, int(bad.sum()), count)
         capacitance = np.where(bad, np.nan, records[:, 0])
         conductance = np.where(bad, np.nan, records[:, 1])
-        time_s = first_s + np.arange(count) * interval
         keep = log_spaced_indices(count, int(n_points))
         return TransientResult(time_s=time_s[keep], capacitance_F=capacitance[keep],
                                conductance_S=conductance[keep], frequency_Hz=frequency, dead_time_s=dead_time)
+
+    @classmethod
+    def capture_plan(cls, duration_s: float, t_meas: float) -> list[tuple[int, float]]:
+        """The list sweeps of a capture as (points, step delay s): one sweep of back-to-back points when
+        ``duration_s`` fits in the 201-record buffer at ``t_meas`` a point; otherwise half the buffer back to
+        back (the early transient at full resolution) and a second sweep spreading the other half over the
+        rest of the duration with the step delay (0.1 ms resolution)."""
+        size = cls.buffer_size
+        if duration_s < (size - 1) * t_meas:
+            return [(min(size, int(duration_s / t_meas) + 1), 0.0)]
+        dense = size // 2
+        rest = size - dense
+        step = round((duration_s - dense * t_meas) / rest - t_meas, 4)
+        return [(size, 0.0)] if step <= 0 else [(dense, 0.0), (rest, step)]
+
+    @staticmethod
+    def _frequency_list(frequency: float, count: int) -> str:
+        return ":LIST:FREQ " + ",".join([f"{frequency:.10g}"] * count)
+
+    def _run_segments(self, step_units: list[str], segments: list[tuple[int, float]], frequency: float,
+                      t_meas: float) -> list[float]:
+        """Step and trigger the first sweep; for a second sweep wait until the first has finished
+        (``*OPC?``), then set its step delay and list and trigger it in one message. Returns when each sweep
+        was triggered, on this driver's clock, counted from the first trigger: the second sweep's start is
+        timed by the host (both triggers are timed alike, so the link's latency cancels)."""
+        self._step_and_trigger(step_units)
+        first = self.clock.now()
+        starts = [0.0]
+        if len(segments) == 2:
+            self.clock.sleep(segments[0][0] * t_meas)
+            self.ask("*OPC?")
+            n, step = segments[1]
+            Instrument.write(self, f":TRIG:TDEL {step:g};{self._frequency_list(frequency, n)};:TRIG:IMM")
+            starts.append(self.clock.now() - first)
+        return starts
 
     def _bias_step_units(self, bias_V: float | None) -> list[str]:
         """The units of the message that steps the bias (if asked) and triggers; the trigger is last."""

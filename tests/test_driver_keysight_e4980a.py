@@ -272,16 +272,30 @@ def test_capture_transient_short_runs_back_to_back_and_thins_log_spaced():
     assert inst._settings_log[":APER"] == ":APER MED,1"
 
 
-def test_capture_transient_long_uses_the_step_delay():
-    # 10 s: 201 points, step delay 10/200 - 5.6 ms = 44.4 ms, spacing 50 ms
+def test_capture_transient_long_is_dense_first_then_spread_by_the_step_delay():
+    # 10 s at 1 kHz: 100 points back to back (5.6 ms apart: the early transient), then, once that sweep is
+    # done (*OPC?), 101 points over the remaining 9.44 s: step delay 9.44/101 - 5.6 ms = 87.9 ms
+    setup = capture_setup(100, "0", "1000")[:-1]
+    setup[-3] = (":MEM:DIM DBUF,201", None)
+    second = ":TRIG:TDEL 0.0879;:LIST:FREQ " + ",".join(["1000"] * 101) + ";:TRIG:IMM"
     buffer = ",".join(record(1e-8, 1e-6) for _ in range(201))
-    with expected_protocol(KeysightE4980A, [(":FREQ:CW?", "+1.00000E+03"), (":APER?", "MED,1"),
-                                            *capture_setup(201, "0.0444", "1000"),
+    with expected_protocol(KeysightE4980A, [(":FREQ:CW?", "+1.00000E+03"), (":APER?", "MED,1"), *setup,
+                                            (":TRIG:IMM", None), ("*OPC?", "1"), (second, None),
                                             (":MEM:READ? DBUF", buffer), *CAPTURE_END],
                            clock=VirtualClock()) as inst:
         result = inst.capture_transient(10.0, 201)
     assert len(result.time_s) == 201
-    assert result.time_s[-1] == pytest.approx(200 * 0.05 + 2.8e-3)
+    np.testing.assert_allclose(result.time_s[:100], 2.8e-3 + np.arange(100) * 5.6e-3)
+    # the second sweep starts when the driver triggered it: after waiting out the first (0.56 s)
+    np.testing.assert_allclose(result.time_s[100:], 2.8e-3 + 0.56 + np.arange(101) * 0.0935, atol=1e-9)
+    assert inst.last_capture["segments"] == 2
+
+
+def test_capture_plan():
+    plan = KeysightE4980A.capture_plan
+    assert plan(0.05, 5.6e-3) == [(9, 0.0)]
+    assert plan(1.12, 5.6e-3) == [(201, 0.0)]  # 201 back to back fit exactly
+    assert plan(60.0, 5.6e-3) == [(100, 0.0), (101, 0.5829)]
 
 
 def test_capture_transient_overloaded_points_are_nan():

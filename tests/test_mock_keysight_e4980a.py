@@ -375,6 +375,26 @@ def test_driver_captures_a_20_ms_transient_from_the_bias_step() -> None:
     assert abs(late.capacitance_F[0] - late.capacitance_F[-1]) < 0.05 * abs(c[0] - c[-1])
 
 
+def test_a_long_capture_keeps_the_early_transient_at_full_resolution() -> None:
+    bench = Bench(temperature_K=220.0)
+    tau_s = bench.cell.ion_tau_s("anion", 220.0)
+    lcr = bench.driver()
+    lcr.set_frequency(1e4)
+    lcr.set_ac_level(0.02)
+    lcr.set_dc_bias(1.0)
+    lcr.dc_bias_on()
+    bench.world.clock.sleep(5.0)
+    result = lcr.capture_transient(20.0, 201, bias_V=0.0)
+    t, c = result.time_s, result.capacitance_F
+    assert len(t) == 201 and np.all(np.diff(t) > 0) and t[-1] == pytest.approx(20.0, rel=0.01)
+    assert np.diff(t[:100]) == pytest.approx(5.6e-3)  # 100 points 5.6 ms apart cover the first 0.56 s
+    second = bench.lcr.last[0]  # the second sweep's first point, in world time from the bias step
+    step_s = bench.lcr.bias_changes[-1][0]
+    assert t[100] == pytest.approx(second.start_s + second.duration_s / 2 - step_s, abs=1e-6)
+    params, _ = curve_fit(_exponential, t[:100], c[:100], p0=[c[99], c[0] - c[99], math.log(0.02)])
+    assert math.exp(params[2]) == pytest.approx(tau_s, rel=0.05)
+
+
 # ---------------------------------------------------------------------------------------------- faults
 def test_timeouts_and_drops_are_recovered_and_a_permanent_drop_is_reported(bench: Bench) -> None:
     lcr = bench.driver(reconnect=True)
