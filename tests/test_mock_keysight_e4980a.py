@@ -348,15 +348,21 @@ def test_a_capture_configured_after_the_bias_step_starts_a_tenth_of_a_second_lat
     assert bench.errors() == []
 
 
-def test_driver_captures_a_20_ms_transient_from_the_bias_step() -> None:
-    bench = Bench(temperature_K=220.0)  # dark halide migration in FAPbI3: tau ~ 23 ms at 220 K
-    tau_s = bench.cell.ion_tau_s("anion", 220.0)
+def filled_at_220K() -> tuple[Bench, KeysightE4980A, float]:
+    """TID at 220 K (dark halide migration in FAPbI3, tau ~ 23 ms): the meter at 10 kHz, 20 mV, after the
+    filling pulse (+1 V for 5 s); with the anion time constant of the model."""
+    bench = Bench(temperature_K=220.0)
     lcr = bench.driver()
     lcr.set_frequency(1e4)
     lcr.set_ac_level(0.02)
     lcr.set_dc_bias(1.0)
     lcr.dc_bias_on()
     bench.world.clock.sleep(5.0)
+    return bench, lcr, bench.cell.ion_tau_s("anion", 220.0)
+
+
+def test_driver_captures_a_20_ms_transient_from_the_bias_step() -> None:
+    bench, lcr, tau_s = filled_at_220K()
     result = lcr.capture_transient(0.3, 201, bias_V=0.0)
     assert result.dead_time_s == pytest.approx(_true_dead_time_s(bench), abs=1e-6)
     assert result.dead_time_s < 5e-3 and result.time_s[0] == result.dead_time_s
@@ -376,14 +382,7 @@ def test_driver_captures_a_20_ms_transient_from_the_bias_step() -> None:
 
 
 def test_a_long_capture_keeps_the_early_transient_at_full_resolution() -> None:
-    bench = Bench(temperature_K=220.0)
-    tau_s = bench.cell.ion_tau_s("anion", 220.0)
-    lcr = bench.driver()
-    lcr.set_frequency(1e4)
-    lcr.set_ac_level(0.02)
-    lcr.set_dc_bias(1.0)
-    lcr.dc_bias_on()
-    bench.world.clock.sleep(5.0)
+    bench, lcr, tau_s = filled_at_220K()
     result = lcr.capture_transient(20.0, 201, bias_V=0.0)
     t, c = result.time_s, result.capacitance_F
     assert len(t) == 201 and np.all(np.diff(t) > 0) and t[-1] == pytest.approx(20.0, rel=0.01)
