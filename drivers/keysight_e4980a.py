@@ -67,10 +67,10 @@ from pymeasure.adapters import Adapter
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from drivers.base import AdapterFactory, SCPILabInstrument, attempt_all
+from drivers.base import AdapterFactory, SCPILabInstrument, attempt_all, is_connection_lost, is_timeout
 from drivers.temperature_common import check_range
 from labctl.clock import Clock
-from labctl.errors import InstrumentError, ParameterError
+from labctl.errors import ConnectionLost, InstrumentError, ParameterError
 from labctl.roles import TransientResult
 
 log = logging.getLogger(__name__)
@@ -368,7 +368,7 @@ class KeysightE4980A(SCPILabInstrument):
             self.clock.sleep(segments[0][0] * t_meas)
             self.ask("*OPC?")
             n, step = segments[1]
-            Instrument.write(self, f":TRIG:TDEL {step:g};{self._frequency_list(frequency, n)};:TRIG:IMM")
+            self._send_once(f":TRIG:TDEL {step:g};{self._frequency_list(frequency, n)};:TRIG:IMM")
             starts.append(self.clock.now() - first)
         return starts
 
@@ -385,9 +385,21 @@ class KeysightE4980A(SCPILabInstrument):
         """Send the step-and-trigger message once, outside the recovery layer: after a dropped link it must
         not be repeated (a second step or trigger is not the capture that was asked for); the bias settings
         it makes are remembered for a later reconnect like any setting."""
-        Instrument.write(self, ";".join(units))
+        self._send_once(";".join(units))
         for unit in units[:-1]:
             self._remember_setting(unit)
+
+    def _send_once(self, message: str) -> None:
+        """Write ``message`` without the recovery layer's repeat; a lost link raises
+        :class:`~labctl.errors.ConnectionLost` saying the message was not repeated."""
+        try:
+            Instrument.write(self, message)
+        except Exception as exc:
+            if not (is_connection_lost(exc) or is_timeout(exc)):
+                raise
+            raise ConnectionLost(f"the link failed while sending {message[:60]!r} ({exc}); a capture's trigger "
+                                 "is not repeated on a new link", instrument=self.name,
+                                 address=self.address) from exc
 
     def _read_buffer(self, count: int, expected_s: float) -> np.ndarray:
         """Wait (on the clock) for the sweep, then read the buffer; re-read a few times while records are

@@ -13,11 +13,12 @@ import math
 
 import numpy as np
 import pytest
+from instrument_helpers import failing_instrument
 from pymeasure.test import expected_protocol
 
 from drivers.keysight_e4980a import KeysightE4980A, log_spaced_indices
 from labctl.clock import VirtualClock
-from labctl.errors import InstrumentError, ParameterError
+from labctl.errors import ConnectionLost, InstrumentError, ParameterError
 from labctl.roles import LCRMeter
 
 NO_ERROR = ("SYST:ERR?", '+0,"No error"')
@@ -363,6 +364,16 @@ def test_capture_transient_steps_the_bias_in_the_trigger_message_after_the_set_u
     np.testing.assert_allclose(result.time_s, 3.8e-3 + np.arange(3) * 5.6e-3)  # from the bias step
     assert inst._settings_log[":BIAS:VOLT:LEV"] == ":BIAS:VOLT:LEV 0"  # restored after a reconnect
     assert inst.last_capture["dead_time_s"] == result.dead_time_s
+
+
+def test_a_link_lost_at_the_step_is_reported_and_the_step_not_repeated():
+    step = ":BIAS:VOLT:LEV 0;:TRIG:IMM"
+    pairs = [(":FREQ:CW?", "+1.00000E+05"), (":APER?", "MED,1"), (":BIAS:STAT?", "1"),
+             *capture_setup(2, "0")[:-1], *CAPTURE_END[:-1]]
+    adapter, inst = failing_instrument(KeysightE4980A, pairs, fail_on=step)
+    with pytest.raises(ConnectionLost, match="not repeated"):
+        inst.capture_transient(0.006, 2, bias_V=0.0)
+    assert adapter._index == len(pairs)  # after the lost step only the meter's restoration was sent
 
 
 def test_capture_transient_switches_a_bias_that_was_off_on_at_the_step():
