@@ -33,8 +33,9 @@ reading is taken at the middle of its integration: the dead time ``unit_processi
 Setting the bias first and configuring afterwards (what this driver did before) leaves a dozen commands and
 an error-queue query between the step and the trigger: 0.1–0.5 s of the transient unseen and unrecorded.
 
-Time stamps: the E4980A returns none (a data-buffer record holds data A, data B, status and bin number; the
-list sweep has no time-stamp output), so point i is placed at ``first + i · (t_meas + step_delay)`` from the
+Time stamps: the E4980A returns none (a data-buffer record holds data A, data B, status and bin number, User's
+Guide chapter 8 "Data Transfer"; no time-stamp query for measurements or list sweeps was found in the SCPI
+command reference), so point i is placed at ``first + i · (t_meas + step_delay)`` from the
 instrument's own trigger timing: trigger delay 0, the programmed step delay and the measurement time of the
 aperture at that frequency. The time axis therefore carries the uncertainty of the data sheet's measurement
 time (typical values); only the start of a second sweep (below) is timed by the host. The achievable spacing
