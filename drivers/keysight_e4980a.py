@@ -15,18 +15,40 @@ One reading is a bus trigger (``:TRIG:SOUR BUS``, ``:INIT:CONT ON``, ``:TRIG:IMM
 returns ``<C>,<G>,<status>``: status 0 = valid, +1 = overload (data 9.9E37: raises), +3 = signal source
 over its limit, +4 = ALC unable to regulate (data kept, warning logged), -1 = no data.
 
-Transients (:meth:`KeysightE4980A.capture_transient`): the E4980A has no time-stamped reading buffer, so
-the capture is instrument-timed with a list sweep of N identical points at the present frequency and bias,
-one trigger, sequential mode, the points spaced by the meter's own step delay (``:TRIG:TDEL``) and each
-result stored in the data buffer memory (``:MEM:DIM DBUF,N`` / ``:MEM:FILL DBUF``, at most 201 records),
-read back with ``:MEM:READ? DBUF`` (4 values per record: data A, data B, status, bin number). Aperture
-SHORT with averaging 1 is the fastest setting; one measurement then takes about 5.6 ms at or above 1 kHz
-(the manual's measurement time; :meth:`KeysightE4980A.measurement_time_s` is the model used, ~5.6 test
-periods below 1 kHz). Point i is timestamped at ``i * (t_meas + step_delay) + t_meas / 2`` after the
-trigger (the middle of its integration). The achievable spacing is therefore t_meas (5.6 ms at ≥ 1 kHz)
-for captures shorter than 200 × t_meas (≈1.1 s); longer captures are spread over 201 points by the step
-delay (spacing duration/200). When more points are captured than asked for, a log-spaced subset is kept
-(early points dense), always including the first and the last.
+Transients (:meth:`KeysightE4980A.capture_transient`): the capture is instrument-timed with a list sweep of
+N identical points at the present frequency, one trigger, sequential mode, the points spaced by the meter's
+own step delay (``:TRIG:TDEL``) and each result stored in the data buffer memory (``:MEM:DIM DBUF,N`` /
+``:MEM:FILL DBUF``, at most 201 records), read back with ``:MEM:READ? DBUF`` (4 values per record: data A,
+data B, status, bin number). Aperture SHORT with averaging 1 is the fastest setting; one measurement then
+takes about 5.6 ms at or above 1 kHz (the data sheet's measurement time; :meth:`measurement_time_s` is the
+model used, ~5.6 test periods below 1 kHz).
+
+TID needs the transient right after the bias step (time constants from ~20 ms up), so a capture with
+``bias_V`` makes the step itself, last: every set-up command and its error check go out while the bias still
+holds its filling level, then one program message ``:BIAS:VOLT:LEV <V>;:TRIG:IMM`` steps the bias and
+triggers the sweep. The meter executes the two units back to back, so the first point starts one command
+execution (:attr:`unit_processing_s`, an estimate: Keysight does not specify it) after the step and its
+reading is taken at the middle of its integration: the dead time ``unit_processing_s + t_meas / 2`` (about
+3.8 ms at SHORT, ≥ 1 kHz) is returned as ``TransientResult.dead_time_s`` and ``time_s`` counts from the step.
+Setting the bias first and configuring afterwards (what this driver did before) leaves a dozen commands and
+an error-queue query between the step and the trigger: 0.1–0.5 s of the transient unseen and unrecorded.
+
+Time stamps: the E4980A returns none (a data-buffer record holds data A, data B, status and bin number, User's
+Guide chapter 8 "Data Transfer"; no time-stamp query for measurements or list sweeps was found in the SCPI
+command reference), so point i is placed at ``first + i · (t_meas + step_delay)`` from the
+instrument's own trigger timing: trigger delay 0, the programmed step delay and the measurement time of the
+aperture at that frequency. The time axis therefore carries the uncertainty of the data sheet's measurement
+time (typical values); only the start of a second sweep (below) is timed by the host. The achievable spacing
+is t_meas (5.6 ms at ≥ 1 kHz) for captures shorter than 200 × t_meas (≈1.1 s). A longer capture keeps that
+resolution where a TID transient needs it, at the start: a first sweep of 100 points back to back, then (once
+it is done, ``*OPC?``) a second sweep of 101 points spread over the rest of the duration by the step delay,
+set and triggered in one message (:meth:`KeysightE4980A.capture_plan`). The second sweep's start is timed by
+this driver's clock between the two trigger messages (the link's latency is alike for both and cancels); its
+points then follow the instrument's timing again. The driver waits out the first sweep's own duration before
+``*OPC?`` (which is taken to answer once the triggered sweep is complete, IEEE 488.2 operation-complete
+semantics); a second trigger the meter ignores (-211) is reported as an error of the capture. When more points
+are captured than asked for, a log-spaced subset is kept (early points dense), always including the first and
+the last.
 
 Coverage: frequency, AC level, internal DC bias level and on/off, impedance function, aperture and
 averaging, trigger source/delay, step delay, continuous initiation, list mode, display page, single Cp–G
@@ -46,10 +68,10 @@ from pymeasure.adapters import Adapter
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from drivers.base import AdapterFactory, SCPILabInstrument, attempt_all
+from drivers.base import AdapterFactory, SCPILabInstrument, attempt_all, is_connection_lost, is_timeout
 from drivers.temperature_common import check_range
 from labctl.clock import Clock
-from labctl.errors import InstrumentError, ParameterError
+from labctl.errors import ConnectionLost, InstrumentError, ParameterError
 from labctl.roles import TransientResult
 
 log = logging.getLogger(__name__)
@@ -108,6 +130,9 @@ class KeysightE4980A(SCPILabInstrument):
     delay_range_s = (0.0, 999.0)  # :TRIG:DEL and :TRIG:TDEL
     buffer_size = 201  # data buffer memory records (= list sweep points)
     short_measurement_time_s = 5.6e-3  # SHORT, averaging 1, >= 1 kHz (typical)
+    #: Time the meter takes to execute one program message unit: Keysight specifies none; an estimate of
+    #: 1 ms (the dead time of a capture that steps the bias counts it once, between the bias and trigger).
+    unit_processing_s = 1e-3
 
     frequency = Instrument.control(
         ":FREQ:CW?", ":FREQ:CW %.10g",
@@ -210,13 +235,16 @@ class KeysightE4980A(SCPILabInstrument):
             raise ParameterError(f"AC level = {value:g} V needs option 001; this E4980A allows 0–2 Vrms")
         self.ac_voltage = value
 
+    def _checked_bias(self, name: str, voltage_V: float) -> float:
+        value = check_range(name, voltage_V, self.dc_bias_range_V, "V")
+        if value not in self.standard_dc_bias_levels_V and not self.has_option_001():
+            raise ParameterError(f"{name} = {value:g} V needs option 001; without it the E4980A biases at "
+                                 "0, 1.5 or 2 V only")
+        return value
+
     def set_dc_bias(self, voltage_V: float) -> None:
         """Internal DC bias level in V (does not switch the bias on); ±40 V with option 001."""
-        value = check_range("DC bias", voltage_V, self.dc_bias_range_V, "V")
-        if value not in self.standard_dc_bias_levels_V and not self.has_option_001():
-            raise ParameterError(f"DC bias = {value:g} V needs option 001; without it the E4980A biases at "
-                                 "0, 1.5 or 2 V only")
-        self.dc_bias_voltage = value
+        self.dc_bias_voltage = self._checked_bias("DC bias", voltage_V)
 
     def dc_bias_on(self) -> None:
         self.dc_bias_enabled = True
@@ -249,43 +277,56 @@ class KeysightE4980A(SCPILabInstrument):
             log.warning("%s: measurement status %d: %s", self.name, status, STATUS_TEXT[status])
         return capacitance, conductance
 
-    def capture_transient(self, duration_s: float, n_points: int) -> TransientResult:
-        """Capacitance transient at the present frequency and bias, instrument-timed (see module docstring):
-        a list sweep of identical points into the data buffer memory, read with ``:MEM:READ? DBUF``.
-        Returns at most ``n_points`` samples (log-spaced subset if more were captured); overloaded points
-        are NaN. ``time_s`` counts from the trigger."""
+    def capture_transient(self, duration_s: float, n_points: int, *, bias_V: float | None = None
+                          ) -> TransientResult:
+        """Capacitance transient at the present frequency, instrument-timed (see the module docstring): a
+        list sweep of identical points into the data buffer memory, read with ``:MEM:READ? DBUF``.
+
+        With ``bias_V`` the capture makes the bias step itself, as late as the instrument allows: everything
+        is configured first, with the bias still at its present (filling) level, then one program message
+        ``:BIAS:VOLT:LEV <bias_V>;:TRIG:IMM`` (``:BIAS:STAT 1`` in between if the bias was off) steps the bias
+        and triggers; ``time_s`` then counts from the step and ``dead_time_s`` is the time from the step to
+        the first point. Without ``bias_V`` the capture runs at the present bias, ``time_s`` counts from the
+        trigger and ``dead_time_s`` is NaN. Returns at most ``n_points`` samples (a log-spaced subset if more
+        were captured); overloaded points are NaN."""
         if not duration_s > 0:
             raise ParameterError(f"duration_s must be > 0, got {duration_s!r}")
         if not isinstance(n_points, int | np.integer) or n_points < 1:
             raise ParameterError(f"n_points must be a positive integer, got {n_points!r}")
+        if bias_V is not None:
+            bias_V = self._checked_bias("bias_V", bias_V)
         with self.lock:
             frequency = float(self.frequency)
             t_meas = self.measurement_time_s(frequency)
-            if duration_s >= (self.buffer_size - 1) * t_meas:
-                count = self.buffer_size
-                step = max(0.0, round(duration_s / (self.buffer_size - 1) - t_meas, 4))
-            else:
-                count = min(self.buffer_size, int(duration_s / t_meas) + 1)
-                step = 0.0
-            interval = t_meas + step
-            self.last_capture = {"points": float(count), "step_delay_s": step, "interval_s": interval,
-                                 "measurement_time_s": t_meas}
+            segments = self.capture_plan(duration_s, t_meas)
+            count = sum(n for n, _ in segments)
             previous_mode, previous_averages = self.aperture
+            step_units = self._bias_step_units(bias_V)
             self._spot_ready = False
             try:
                 for command in (":FORM:DATA ASC", ":FUNC:IMP:TYPE CPG", ":APER SHOR,1", ":TRIG:SOUR BUS",
-                                ":INIT:CONT ON", ":TRIG:DEL 0", f":TRIG:TDEL {step:g}", ":LIST:MODE SEQ",
-                                ":LIST:FREQ " + ",".join([f"{frequency:.10g}"] * count), ":DISP:PAGE LIST",
-                                f":MEM:DIM DBUF,{count}", ":MEM:FILL DBUF"):
+                                ":INIT:CONT ON", ":TRIG:DEL 0", f":TRIG:TDEL {segments[0][1]:g}",
+                                ":LIST:MODE SEQ", self._frequency_list(frequency, segments[0][0]),
+                                ":DISP:PAGE LIST", f":MEM:DIM DBUF,{count}", ":MEM:FILL DBUF"):
                     self.write(command)
                 self.raise_if_error("transient set-up")
-                self.write(":TRIG:IMM")
-                records = self._read_buffer(count, count * interval)
+                starts = self._run_segments(step_units, segments, frequency, t_meas)
+                last_n, last_step = segments[-1]
+                records = self._read_buffer(count, last_n * (t_meas + last_step))
             finally:
                 restore = f":APER {previous_mode},{previous_averages}"
                 for command in (":MEM:CLE DBUF", ":DISP:PAGE MEAS", restore):
                     self.write(command)
             self.raise_if_error("transient capture")
+        # The first point's integration starts with the trigger (trigger delay 0); its reading is taken at
+        # the middle of the integration. With a step, the trigger unit follows the bias unit by one unit.
+        first_s = t_meas / 2 + (self.unit_processing_s if step_units[:-1] else 0.0)
+        dead_time = first_s if step_units[:-1] else float("nan")
+        time_s = np.concatenate([first_s + start + np.arange(n) * (t_meas + step)
+                                 for start, (n, step) in zip(starts, segments, strict=True)])
+        self.last_capture = {"points": float(count), "segments": float(len(segments)),
+                             "step_delay_s": segments[-1][1], "measurement_time_s": t_meas,
+                             "dead_time_s": dead_time, "second_segment_start_s": starts[-1]}
         status = records[:, 2].astype(int)
         bad = ~np.isin(status, VALID_STATUS)
         if bad.any():
@@ -293,10 +334,73 @@ class KeysightE4980A(SCPILabInstrument):
                         self.name, int(bad.sum()), count)
         capacitance = np.where(bad, np.nan, records[:, 0])
         conductance = np.where(bad, np.nan, records[:, 1])
-        time_s = np.arange(count) * interval + t_meas / 2
         keep = log_spaced_indices(count, int(n_points))
         return TransientResult(time_s=time_s[keep], capacitance_F=capacitance[keep],
-                               conductance_S=conductance[keep], frequency_Hz=frequency)
+                               conductance_S=conductance[keep], frequency_Hz=frequency, dead_time_s=dead_time)
+
+    @classmethod
+    def capture_plan(cls, duration_s: float, t_meas: float) -> list[tuple[int, float]]:
+        """The list sweeps of a capture as (points, step delay s): one sweep of back-to-back points when
+        ``duration_s`` fits in the 201-record buffer at ``t_meas`` a point; otherwise half the buffer back to
+        back (the early transient at full resolution) and a second sweep spreading the other half over the
+        rest of the duration with the step delay (0.1 ms resolution)."""
+        size = cls.buffer_size
+        if duration_s < (size - 1) * t_meas:
+            return [(min(size, int(duration_s / t_meas) + 1), 0.0)]
+        dense = size // 2
+        rest = size - dense
+        step = round((duration_s - dense * t_meas) / rest - t_meas, 4)
+        return [(size, 0.0)] if step <= 0 else [(dense, 0.0), (rest, step)]
+
+    @staticmethod
+    def _frequency_list(frequency: float, count: int) -> str:
+        return ":LIST:FREQ " + ",".join([f"{frequency:.10g}"] * count)
+
+    def _run_segments(self, step_units: list[str], segments: list[tuple[int, float]], frequency: float,
+                      t_meas: float) -> list[float]:
+        """Step and trigger the first sweep; for a second sweep wait until the first has finished
+        (``*OPC?``), then set its step delay and list and trigger it in one message. Returns when each sweep
+        was triggered, on this driver's clock, counted from the first trigger: the second sweep's start is
+        timed by the host (both triggers are timed alike, so the link's latency cancels)."""
+        self._step_and_trigger(step_units)
+        first = self.clock.now()
+        starts = [0.0]
+        if len(segments) == 2:
+            self.clock.sleep(segments[0][0] * t_meas)
+            self.ask("*OPC?")
+            n, step = segments[1]
+            self._send_once(f":TRIG:TDEL {step:g};{self._frequency_list(frequency, n)};:TRIG:IMM")
+            starts.append(self.clock.now() - first)
+        return starts
+
+    def _bias_step_units(self, bias_V: float | None) -> list[str]:
+        """The units of the message that steps the bias (if asked) and triggers; the trigger is last."""
+        if bias_V is None:
+            return [":TRIG:IMM"]
+        units = [f":BIAS:VOLT:LEV {bias_V:g}"]
+        if not self.dc_bias_enabled:
+            units.append(":BIAS:STAT 1")
+        return [*units, ":TRIG:IMM"]
+
+    def _step_and_trigger(self, units: list[str]) -> None:
+        """Send the step-and-trigger message once, outside the recovery layer: after a dropped link it must
+        not be repeated (a second step or trigger is not the capture that was asked for); the bias settings
+        it makes are remembered for a later reconnect like any setting."""
+        self._send_once(";".join(units))
+        for unit in units[:-1]:
+            self._remember_setting(unit)
+
+    def _send_once(self, message: str) -> None:
+        """Write ``message`` without the recovery layer's repeat; a lost link raises
+        :class:`~labctl.errors.ConnectionLost` saying the message was not repeated."""
+        try:
+            Instrument.write(self, message)
+        except Exception as exc:
+            if not (is_connection_lost(exc) or is_timeout(exc)):
+                raise
+            raise ConnectionLost(f"the link failed while sending {message[:60]!r} ({exc}); a capture's trigger "
+                                 "is not repeated on a new link", instrument=self.name,
+                                 address=self.address) from exc
 
     def _read_buffer(self, count: int, expected_s: float) -> np.ndarray:
         """Wait (on the clock) for the sweep, then read the buffer; re-read a few times while records are

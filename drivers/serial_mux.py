@@ -59,7 +59,14 @@ tolerates up to 2 s until the first reply). A firmware watchdog reset must also 
 
 Driver coverage: identification check, channel count (``CHAN?``), select/open/read-back, inline error
 replies raised as :class:`~labctl.errors.InstrumentError`, timeouts (an empty reply) retried, garbled or
-unexpected replies retried, the selected channel restored after a reconnect.
+unexpected replies retried, the selected channel restored after a reconnect. Channel numbering is the
+station's pixel numbering directly (relay n is pixel n), as a multiplexer card is on the Keithley 7001.
+
+Resynchronising after a timeout (:meth:`SerialMux.sync_marker`): the protocol has no command that echoes a
+number, so the marker is ``*IDN?`` with the identification the board gave before: a late reply to the query
+that timed out is read and discarded until the board's identification arrives. Before the first
+:meth:`~SerialMux.identify` there is nothing to compare with, and the link is reopened instead (the board
+opens every relay when it resets, and the driver selects its channel again).
 """
 
 from __future__ import annotations
@@ -136,6 +143,7 @@ class SerialMux(LabInstrument):
         if channel_count is not None:
             self.channel_count = self._checked_count(channel_count)
         self.selected: int | None = None
+        self._identity: str | None = None
 
     @classmethod
     def open(cls, address: str, name: str = "Serial mux", **kwargs: Any) -> SerialMux:
@@ -198,7 +206,13 @@ class SerialMux(LabInstrument):
         if not _IDN.match(idn):
             raise InstrumentError(f"not a labctl serial mux: {idn!r}", instrument=self.name,
                                   address=self.address)
+        self._identity = idn
         return idn
+
+    def sync_marker(self, n: int) -> tuple[str, str] | None:
+        """``("*IDN?", <the identification read before>)``, or None (reopen the link) before the first
+        :meth:`identify`; ``n`` is not used: no command of the protocol echoes a number."""
+        return None if self._identity is None else ("*IDN?", self._identity)
 
     # ------------------------------------------------------------------------- Switch role
     def select_channel(self, channel: int) -> None:

@@ -38,12 +38,18 @@ class SweepResult:
 
 @dataclass(frozen=True)
 class TransientResult:
-    """A capacitance transient captured by the LCR meter: ``time_s`` from the trigger, C and G."""
+    """A capacitance transient captured by the LCR meter: C and G at ``time_s``.
+
+    When the capture made the bias step itself, ``time_s`` counts from the step and ``dead_time_s`` is the
+    time from the step to the first point (the part of the transient no point sees); otherwise ``time_s``
+    counts from the trigger and ``dead_time_s`` is NaN (the step, if any, happened before and is unknown).
+    """
 
     time_s: FloatArray
     capacitance_F: FloatArray
     conductance_S: FloatArray
     frequency_Hz: float = float("nan")
+    dead_time_s: float = float("nan")
 
 
 @runtime_checkable

@@ -12,7 +12,8 @@ DC bias, ±40 V with option 001, 0/1.5/2 V without), ``:FUNCtion:IMPedance[:TYPE
 {SEQ|STEP}``, run on ``:DISPlay:PAGE LIST``), the data buffer memory (``:MEMory:DIMension DBUF,<1-201>``,
 ``:MEMory:FILL DBUF``, ``:MEMory:READ? DBUF``, ``:MEMory:CLEar DBUF``), ``:FORMat[:DATA] ASCii``,
 ``:FORMat:ASCii:LONG``, ``*OPT?``, ``:SYSTem:PRESet``, the SCPI error queue (-211 Trigger ignored, -213 Init
-ignored, -223 more than 201 list points, -230 a fetch without data).
+ignored, -223 more than 201 list points, -230 a fetch without data). Numeric settings are answered in the
+meter's NR3 form with sign and six digits (``+1.00000E+03``, as labctl's and pymeasure's drivers read them).
 
 Trigger system: Idle -> (``:INIT`` or ``:INIT:CONT ON``) -> Wait For Trigger -> (trigger: INT at once,
 ``:TRIG:IMM`` whatever the source, ``*TRG`` with source BUS) -> Measurement -> back to waiting
@@ -27,6 +28,15 @@ of the point's integration; ``:FETC?`` and ``*TRG`` wait (on the clock) for a tr
 Measurement time (charged to the clock by those waits): averages × max(base, cycles / f) with base 5.6 ms
 (SHORT), 88 ms (MED), 220 ms (LONG) and 5.6 / 8 / 12 test-signal periods at low frequencies.
 
+Command time: every program message costs the meter's interface turnaround (``message_time_s``, 3 ms), every
+unit in it its processing (``unit_time_s``, 1 ms) before it takes effect, each value of a list sweep table
+``list_value_time_s`` (20 µs) to parse, and a change of display page the redraw (``page_time_s``, 20 ms).
+Keysight specifies none of these; they are estimates of the order a GPIB/USB/LAN exchange with the E4980A
+takes (a display redraw and a 201-value table being the slow ones), options of the mock. They make a
+configuration sent after a bias step cost what it costs on the bench (about 0.1 s for a dozen commands and
+their error check), so a capture that starts late shows its dead time. Every bias change is recorded with its
+world time (``bias_changes``: (time, level or None for off)).
+
 DC bias: while ``:BIAS:STAT`` is ON the device sees the bias level through the world, OFF leaves it open.
 Free run (source INT) is lazy: a fetch measures the present state, and cycles are world events only while
 the data buffer fills, so a meter left free-running costs nothing. Noise: 5e-5 (SHORT), 2e-5 (MED), 1e-5
@@ -39,6 +49,7 @@ from __future__ import annotations
 
 import cmath
 import math
+import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +66,7 @@ SPOT_PAGES = ("MEASurement", "BNUMber", "BCOunt", "MLARge")
 LIST_POINTS = 201
 OVERFLOW = 9.9e37
 STRAY = (5e-15, 1e-10)  # open fixture: C (F), G (S)
+_ENGINE_REAL = re.compile(r"^-?\d\.\d{6}E[+-]\d+$")  # a real as the SCPI engine formats it
 EXTRA_ERRORS = {-211: "Trigger ignored", -213: "Init ignored", -223: "Too much data",
                 -230: "Data corrupt or stale"}
 
@@ -124,12 +136,21 @@ class MockKeysightE4980A(ScpiInstrument):
     step_delay_s = Setting("TRIGger:TDELay", Num(0.0, 999.0, units="S"), 0.0)
     continuous = Setting("INITiate:CONTinuous", Bool(), False, on_change="_continuous_changed")
     list_mode = Setting("LIST:MODE", Choice("SEQuence", "STEPped"), "SEQuence")
-    page = Setting("DISPlay:PAGE", Choice(*PAGES), "MEASurement")
+    page = Setting("DISPlay:PAGE", Choice(*PAGES), "MEASurement", on_change="_page_changed")
     data_format = Setting("FORMat[:DATA]", Choice("ASCii", "REAL"), "ASCii", check="_ascii_only")
     long_format = Setting("FORMat:ASCii:LONG", Bool(), False)
 
+    message_time_s = 3e-3
+    unit_time_s = 1e-3
+    list_value_time_s = 20e-6
+    page_time_s = 20e-3
+
     def __init__(self, world: Any, name: str, **options: Any) -> None:
         self.option_001 = bool(options.pop("option_001", True))
+        for key in ("message_time_s", "unit_time_s", "list_value_time_s", "page_time_s"):
+            if key in options:
+                setattr(self, key, float(options.pop(key)))
+        self.bias_changes: list[tuple[float, float | None]] = []
         serial = options.pop("serial", f"MY{zlib.crc32(name.encode()) % 100000000:08d}")
         self.idn = f"Keysight Technologies,E4980A,{serial},B.07.05"
         self.cycle: Cycle | None = None
@@ -172,7 +193,23 @@ class MockKeysightE4980A(ScpiInstrument):
 
     def _apply_bias(self, _value: Any = None, level: float | None = None) -> None:
         volts = self.bias_V if level is None else level
-        self.world.apply_voltage(self.name, volts if self.bias_on else None)
+        applied = volts if self.bias_on else None
+        if not self.bias_changes or self.bias_changes[-1][1] != applied:
+            self.bias_changes.append((self.world.time_s, applied))
+        self.world.apply_voltage(self.name, applied)
+
+    def _charge(self, seconds: float) -> None:
+        """Let ``seconds`` of command handling pass on the clock, the world (and running sweeps) with it."""
+        if seconds > 0:
+            self.world.clock.sleep(seconds)
+            self.world.advance_to(self.world.clock.now())
+
+    def _page_changed(self, _page: str) -> None:
+        self._charge(self.page_time_s)
+
+    def handle(self, message: str) -> str | None:
+        self._charge(self.message_time_s)
+        return super().handle(message)
 
     def _source_changed(self, _value: Any = None) -> None:
         free_running = self.state == "free" or (self.cycle is not None and not self.cycle.triggered)
@@ -214,6 +251,7 @@ class MockKeysightE4980A(ScpiInstrument):
     @scpi("LIST:VOLTage", Rest(Num(0.0, 20.0, units="V")))
     @scpi("LIST:BIAS:VOLTage", Rest(Num(-40.0, 40.0, units="V")))
     def _set_list(self, values: list[float]) -> None:
+        self._charge(len(values) * self.list_value_time_s)
         if len(values) > LIST_POINTS:
             raise ScpiError(-223, f"at most {LIST_POINTS} list points")
         kind = "BIAS" if "BIAS" in self.call.nodes else self.call.nodes[1]
@@ -295,6 +333,8 @@ class MockKeysightE4980A(ScpiInstrument):
         if cycle is not None:
             for event in cycle.events:
                 self.world.cancel(event)
+            # a point abandoned before the end of its integration stores nothing
+            self.buffer = [record for record in self.buffer if record[3] <= self.world.time_s + 1e-12]
             if any(p.bias_V is not None for p in cycle.points):
                 self._apply_bias()
         self.cycle = None
@@ -340,7 +380,11 @@ class MockKeysightE4980A(ScpiInstrument):
         self._trg_reply = self._formatted(self.last)
 
     def _execute(self, unit: str, path: list[str], replies: list[str]) -> list[str]:
+        self._charge(self.unit_time_s)
+        before = len(replies)
         new_path = super()._execute(unit, path, replies)
+        if len(replies) > before and _ENGINE_REAL.match(replies[-1]):
+            replies[-1] = f"{float(replies[-1]):+.5E}"  # the meter's NR3: sign and 6 digits, +1.00000E+03
         if self._trg_reply is not None:
             replies.append(self._trg_reply)
             self._trg_reply = None

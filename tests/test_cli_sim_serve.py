@@ -43,7 +43,7 @@ def test_sim_serve_photocurrent_follows_the_light_over_tcp(tmp_path: Path) -> No
 
             smu, matrix, sun = open_("smu"), open_("matrix"), open_("sun")
             assert "MODEL 2450" in smu.query("*IDN?")
-            matrix.write(":ROUT:CLOS (@1!1)")  # pixel 1 of the matrix: the wbg_ref cell
+            matrix.write(":ROUT:CLOS (@1!1!1)")  # 7012 row 1 (the SMU) to column 1: the wbg_ref cell
             smu.write(":SOUR:FUNC VOLT")
             smu.write(":SOUR:VOLT 0")
             smu.write(':SENS:FUNC "CURR"')

@@ -13,11 +13,12 @@ import math
 
 import numpy as np
 import pytest
+from instrument_helpers import failing_instrument
 from pymeasure.test import expected_protocol
 
 from drivers.keysight_e4980a import KeysightE4980A, log_spaced_indices
 from labctl.clock import VirtualClock
-from labctl.errors import InstrumentError, ParameterError
+from labctl.errors import ConnectionLost, InstrumentError, ParameterError
 from labctl.roles import LCRMeter
 
 NO_ERROR = ("SYST:ERR?", '+0,"No error"')
@@ -272,16 +273,30 @@ def test_capture_transient_short_runs_back_to_back_and_thins_log_spaced():
     assert inst._settings_log[":APER"] == ":APER MED,1"
 
 
-def test_capture_transient_long_uses_the_step_delay():
-    # 10 s: 201 points, step delay 10/200 - 5.6 ms = 44.4 ms, spacing 50 ms
+def test_capture_transient_long_is_dense_first_then_spread_by_the_step_delay():
+    # 10 s at 1 kHz: 100 points back to back (5.6 ms apart: the early transient), then, once that sweep is
+    # done (*OPC?), 101 points over the remaining 9.44 s: step delay 9.44/101 - 5.6 ms = 87.9 ms
+    setup = capture_setup(100, "0", "1000")[:-1]
+    setup[-3] = (":MEM:DIM DBUF,201", None)
+    second = ":TRIG:TDEL 0.0879;:LIST:FREQ " + ",".join(["1000"] * 101) + ";:TRIG:IMM"
     buffer = ",".join(record(1e-8, 1e-6) for _ in range(201))
-    with expected_protocol(KeysightE4980A, [(":FREQ:CW?", "+1.00000E+03"), (":APER?", "MED,1"),
-                                            *capture_setup(201, "0.0444", "1000"),
+    with expected_protocol(KeysightE4980A, [(":FREQ:CW?", "+1.00000E+03"), (":APER?", "MED,1"), *setup,
+                                            (":TRIG:IMM", None), ("*OPC?", "1"), (second, None),
                                             (":MEM:READ? DBUF", buffer), *CAPTURE_END],
                            clock=VirtualClock()) as inst:
         result = inst.capture_transient(10.0, 201)
     assert len(result.time_s) == 201
-    assert result.time_s[-1] == pytest.approx(200 * 0.05 + 2.8e-3)
+    np.testing.assert_allclose(result.time_s[:100], 2.8e-3 + np.arange(100) * 5.6e-3)
+    # the second sweep starts when the driver triggered it: after waiting out the first (0.56 s)
+    np.testing.assert_allclose(result.time_s[100:], 2.8e-3 + 0.56 + np.arange(101) * 0.0935, atol=1e-9)
+    assert inst.last_capture["segments"] == 2
+
+
+def test_capture_plan():
+    plan = KeysightE4980A.capture_plan
+    assert plan(0.05, 5.6e-3) == [(9, 0.0)]
+    assert plan(1.12, 5.6e-3) == [(201, 0.0)]  # 201 back to back fit exactly
+    assert plan(60.0, 5.6e-3) == [(100, 0.0), (101, 0.5829)]
 
 
 def test_capture_transient_overloaded_points_are_nan():
@@ -321,6 +336,54 @@ def test_capture_transient_rejects_bad_parameters():
             inst.capture_transient(0, 10)
         with pytest.raises(ParameterError):
             inst.capture_transient(1.0, 0)
+        with pytest.raises(ParameterError, match="bias_V"):
+            inst.capture_transient(1.0, 10, bias_V=45.0)
+
+
+def test_capture_transient_without_a_step_has_no_dead_time():
+    buffer = ",".join([record(1e-8, 1e-6), record(1e-8, 1e-6)])
+    with expected_protocol(KeysightE4980A, [(":FREQ:CW?", "+1.00000E+05"), (":APER?", "MED,1"),
+                                            *capture_setup(2, "0"), (":MEM:READ? DBUF", buffer),
+                                            *CAPTURE_END], clock=VirtualClock()) as inst:
+        result = inst.capture_transient(0.006, 2)
+    assert math.isnan(result.dead_time_s)
+    np.testing.assert_allclose(result.time_s, [2.8e-3, 8.4e-3])  # from the trigger
+
+
+def test_capture_transient_steps_the_bias_in_the_trigger_message_after_the_set_up():
+    # TID: the bias still holds the filling pulse while the meter is configured; one message then steps the
+    # bias to 0 V and triggers, so the first point follows the step by one command and half a measurement
+    buffer = ",".join([record(1.2e-8, 1e-6), record(1.1e-8, 1e-6), record(1.0e-8, 1e-6)])
+    setup = capture_setup(3, "0")[:-1]
+    with expected_protocol(KeysightE4980A, [(":FREQ:CW?", "+1.00000E+05"), (":APER?", "MED,1"),
+                                            (":BIAS:STAT?", "1"), *setup,
+                                            (":BIAS:VOLT:LEV 0;:TRIG:IMM", None), (":MEM:READ? DBUF", buffer),
+                                            *CAPTURE_END], clock=VirtualClock()) as inst:
+        result = inst.capture_transient(0.012, 3, bias_V=0.0)
+    assert result.dead_time_s == pytest.approx(1e-3 + 2.8e-3)
+    np.testing.assert_allclose(result.time_s, 3.8e-3 + np.arange(3) * 5.6e-3)  # from the bias step
+    assert inst._settings_log[":BIAS:VOLT:LEV"] == ":BIAS:VOLT:LEV 0"  # restored after a reconnect
+    assert inst.last_capture["dead_time_s"] == result.dead_time_s
+
+
+def test_a_link_lost_at_the_step_is_reported_and_the_step_not_repeated():
+    step = ":BIAS:VOLT:LEV 0;:TRIG:IMM"
+    pairs = [(":FREQ:CW?", "+1.00000E+05"), (":APER?", "MED,1"), (":BIAS:STAT?", "1"),
+             *capture_setup(2, "0")[:-1], *CAPTURE_END[:-1]]
+    adapter, inst = failing_instrument(KeysightE4980A, pairs, fail_on=step)
+    with pytest.raises(ConnectionLost, match="not repeated"):
+        inst.capture_transient(0.006, 2, bias_V=0.0)
+    assert adapter._index == len(pairs)  # after the lost step only the meter's restoration was sent
+
+
+def test_capture_transient_switches_a_bias_that_was_off_on_at_the_step():
+    buffer = ",".join([record(1e-8, 1e-6)] * 2)
+    with expected_protocol(KeysightE4980A, [("*OPT?", "001"), (":FREQ:CW?", "+1.00000E+05"), (":APER?", "MED,1"),
+                                            (":BIAS:STAT?", "0"), *capture_setup(2, "0")[:-1],
+                                            (":BIAS:VOLT:LEV -0.5;:BIAS:STAT 1;:TRIG:IMM", None),
+                                            (":MEM:READ? DBUF", buffer), *CAPTURE_END],
+                           clock=VirtualClock()) as inst:
+        assert inst.capture_transient(0.006, 2, bias_V=-0.5).dead_time_s == pytest.approx(3.8e-3)
 
 
 def test_measurement_time_model():

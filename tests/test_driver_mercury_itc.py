@@ -4,7 +4,9 @@ Exchanges follow the Mercury iTC Handbook, chapter "Command reference guide": SC
 (READ/SET verbs answered by STAT; ``*IDN?`` -> ``IDN:OXFORD INSTRUMENTS:MERCURY dd:ss:ff``), "Addressing a
 temperature sensor" (``DEV:<UID>:TEMP:SIG:TEMP``), "Addressing a heater controller" (``DEV:<UID>:HTR``:
 VLIM, SIG:POWR), "Addressing a control loop" (``DEV:<UID>:TEMP:LOOP``: HTR, ENAB, HSET, TSET, RSET, RENA,
-P/I/D) and "Invalid responses" (INVALID, NOT_FOUND, N/A, DENIED).
+P/I/D) and "Invalid responses" (INVALID, NOT_FOUND, N/A, DENIED); the MercuryiTC Operator's Manual (2015) section 8.3
+(``READ:SYS:CAT``, signal scales, HSET "in Manual"). Reply formats are those recorded from a real iTC in
+pymeasure's tests (``STAT:DEV:MB0.H1:HTR:SIG:VOLT:-0.0481V``, ``...:HTR:VLIM:25``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import pytest
 from pymeasure.test import expected_protocol
 
-from drivers.mercury_itc import MercuryITC, parse_quantity
+from drivers.mercury_itc import MercuryITC, parse_quantity, reply_belongs, si_value
 from labctl.clock import VirtualClock
 from labctl.errors import InstrumentError, ParameterError
 from labctl.roles import TemperatureController
@@ -25,6 +27,7 @@ def set_pair(path: str, value: str, verdict: str = "VALID") -> tuple[str, str]:
 
 
 HEATER_OFF = [set_pair(f"{LOOP}:ENAB", "OFF"), set_pair(f"{LOOP}:HSET", "0")]
+LOOP_HEATER = (f"READ:{LOOP}:HTR", f"STAT:{LOOP}:HTR:MB0.H1")
 
 
 def test_satisfies_temperature_controller_role():
@@ -47,6 +50,66 @@ def test_parse_quantity():
     assert parse_quantity("77.1234K") == (77.1234, "K")
     assert parse_quantity("12.345:mV") == (12.345, "mV")
     assert parse_quantity("infK/m") == (float("inf"), "K/m")
+
+
+def test_signals_are_scaled_to_their_base_unit():
+    assert si_value("174.3112mV", "V") == pytest.approx(0.1743112)
+    assert si_value("-0.0481V", "V") == -0.0481
+    assert si_value("10.0000uA", "A") == pytest.approx(1e-5)
+    assert si_value("25", "V") == 25.0
+    with pytest.raises(ValueError, match="not in V"):
+        si_value("12.5W", "V")
+
+
+@pytest.mark.parametrize(("command", "reply", "belongs"), [
+    ("READ:DEV:MB1.T1:TEMP:SIG:TEMP", "STAT:DEV:MB1.T1:TEMP:SIG:TEMP:77.1K", True),
+    ("READ:DEV:MB1.T1:TEMP:SIG:TEMP", "STAT:DEV:DB9.T1:TEMP:SIG:TEMP:NOT_FOUND", False),
+    ("READ:DEV:DB9.T1:TEMP:SIG:TEMP", "STAT:DEV:DB9.T1:TEMP:SIG:TEMP:NOT_FOUND", True),
+    ("READ:DEV:MB1.T1:TEMP:SIG:TEMP", "STAT:DEV:MB1.T1:TEMPERATURE:INVALID", True),
+    ("READ:DEV:MB1.T1:TEMP:SIG:TEMP", "STAT:DEV:MB1.T1:TEMP:LOOP:TSET:80.0000K", False),  # a late reply
+    ("READ:DEV:MB1.T1:TEMP:SIG:TEMP", "STAT:DEV:MB1.T1:TEMP:SIG:TEMP", False),  # no value
+    ("READ:DEV:MB1.T1:TEMP:SIG:TEMP", "READ:INVALID", True),
+    ("SET:DEV:MB1.T1:TEMP:LOOP:TSET:80", "STAT:SET:DEV:MB1.T1:TEMP:LOOP:TSET:80:VALID", True),
+    ("SET:DEV:MB1.T1:TEMP:LOOP:TSET:80", "STAT:SET:DEV:MB1.T1:TEMP:LOOP:TSET:90:VALID", False),
+    ("SET:DEV:MB1.T1:TEMP:LOOP:PSET:5", "STAT:SET:DEV:MB1.T1:TEMP:LOOP:PSET:INVALID", True),
+    ("SET:DEV:MB1.T1:TEMP:LOOP:TSET:80", "STAT:DEV:MB1.T1:TEMP:LOOP:TSET:80.0000K", False),
+    ("*IDN?", "IDN:OXFORD INSTRUMENTS:MERCURY ITC:1:2.6.04.000", True),
+    ("*IDN?", "STAT:SYS:CAT:DEV:MB0.H1:HTR", False),
+])
+def test_reply_belongs_to_its_request(command, reply, belongs):
+    assert reply_belongs(command, reply) is belongs
+
+
+def test_a_late_reply_to_an_earlier_query_is_skipped():
+    pairs = [("READ:DEV:MB1.T1:TEMP:SIG:TEMP", f"STAT:{LOOP}:TSET:80.0000K"),
+             (None, "STAT:DEV:MB1.T1:TEMP:SIG:TEMP:77.1234K")]
+    with expected_protocol(MercuryITC, pairs) as inst:
+        assert inst.read_temperature_K() == pytest.approx(77.1234)
+
+
+def test_sync_marker_is_the_identification_once_known():
+    idn = "IDN:OXFORD INSTRUMENTS:MERCURY ITC:232150255:2.6.04.000"
+    with expected_protocol(MercuryITC, [("*IDN?", idn)]) as inst:
+        assert inst.sync_marker(7) is None
+        inst.identify()
+        assert inst.sync_marker(7) == ("*IDN?", idn)
+
+
+def test_catalogue():
+    reply = "STAT:SYS:CAT:DEV:MB0.H1:HTR:DEV:MB1.T1:TEMP:DEV:DB1.H1:HTR:DEV:DB6.T1:TEMP"
+    with expected_protocol(MercuryITC, [("READ:SYS:CAT", reply)]) as inst:
+        assert inst.catalogue() == {"MB0.H1": "HTR", "MB1.T1": "TEMP", "DB1.H1": "HTR", "DB6.T1": "TEMP"}
+
+
+def test_loop_heater():
+    with expected_protocol(MercuryITC, [LOOP_HEATER]) as inst:
+        assert inst.loop_heater() == "MB0.H1"
+
+
+def test_loop_without_a_heater_raises():
+    with expected_protocol(MercuryITC, [(f"READ:{LOOP}:HTR", f"STAT:{LOOP}:HTR:None")]) as inst:
+        with pytest.raises(InstrumentError, match="drives no heater"):
+            inst.loop_heater()
 
 
 # --- READ:DEV:<UID>:TEMP:SIG:TEMP ---------------------------------------------------------------------
@@ -117,19 +180,30 @@ def test_ramp_rate_zero_disables_ramping():
         inst.set_ramp_rate_K_min(0)
 
 
-# --- heater: LOOP:HTR / LOOP:ENAB / LOOP:HSET / HTR:VLIM / HTR:SIG:POWR ----------------------------
-def test_set_heater_range_enables_automatic_control():
-    with expected_protocol(MercuryITC, [set_pair(f"{LOOP}:HTR", "MB1.H1"),
-                                        set_pair(f"{LOOP}:ENAB", "ON")]) as inst:
+# --- heater: LOOP:HTR / LOOP:ENAB / LOOP:HSET / HTR:VLIM / HTR:SIG:VOLT / HTR:SIG:POWR -------------------
+def test_set_heater_range_uses_the_loops_heater_and_enables_automatic_control():
+    with expected_protocol(MercuryITC, [LOOP_HEATER, set_pair(f"{LOOP}:ENAB", "ON")]) as inst:
         inst.set_heater_range("medium")
 
 
 def test_set_heater_range_with_configured_voltage_limits():
-    with expected_protocol(MercuryITC, [set_pair(f"{LOOP}:HTR", "MB1.H1"),
-                                        set_pair("DEV:MB1.H1:HTR:VLIM", "4"),
+    with expected_protocol(MercuryITC, [LOOP_HEATER, set_pair("DEV:MB0.H1:HTR:VLIM", "4"),
                                         set_pair(f"{LOOP}:ENAB", "ON")],
                            heater_voltage_limits_V={"low": 4.0, "high": 40.0}) as inst:
         inst.set_heater_range("low")
+
+
+def test_set_heater_range_assigns_the_station_heater():
+    with expected_protocol(MercuryITC, [set_pair("DEV:DB6.T1:TEMP:LOOP:HTR", "DB1.H1"),
+                                        set_pair("DEV:DB6.T1:TEMP:LOOP:ENAB", "ON")],
+                           sensor="DB6.T1", heater="DB1.H1") as inst:
+        inst.set_heater_range("high")
+
+
+def test_set_heater_range_without_a_heater_switches_nothing_on():
+    with expected_protocol(MercuryITC, [(f"READ:{LOOP}:HTR", f"STAT:{LOOP}:HTR:None")]) as inst:
+        with pytest.raises(InstrumentError, match="drives no heater"):
+            inst.set_heater_range("high")
 
 
 def test_set_heater_range_off():
@@ -148,14 +222,16 @@ def test_set_heater_percent():
         inst.set_heater_percent(12.5)
 
 
-def test_heater_output_percent():
-    with expected_protocol(MercuryITC, [(f"READ:{LOOP}:HSET", f"STAT:{LOOP}:HSET:12.5%")]) as inst:
-        assert inst.heater_output_percent() == 12.5
+def test_heater_output_percent_is_measured_on_the_loops_heater():
+    with expected_protocol(MercuryITC, [LOOP_HEATER,
+                                        ("READ:DEV:MB0.H1:HTR:SIG:VOLT", "STAT:DEV:MB0.H1:HTR:SIG:VOLT:10.0000V"),
+                                        ("READ:DEV:MB0.H1:HTR:VLIM", "STAT:DEV:MB0.H1:HTR:VLIM:25")]) as inst:
+        assert inst.heater_output_percent() == 40.0
 
 
 def test_heater_power():
-    with expected_protocol(MercuryITC, [("READ:DEV:MB1.H1:HTR:SIG:POWR",
-                                         "STAT:DEV:MB1.H1:HTR:SIG:POWR:0.2500W")]) as inst:
+    with expected_protocol(MercuryITC, [LOOP_HEATER, ("READ:DEV:MB0.H1:HTR:SIG:POWR",
+                                                      "STAT:DEV:MB0.H1:HTR:SIG:POWR:0.2500W")]) as inst:
         assert inst.heater_power_W() == 0.25
 
 
@@ -181,14 +257,17 @@ def test_wait_until_stable():
 
 # --- snapshot, safe state, replay ---------------------------------------------------------------------------
 def test_settings_snapshot():
-    with expected_protocol(MercuryITC, [(f"READ:{LOOP}:TSET", f"STAT:{LOOP}:TSET:80.0000K"),
+    with expected_protocol(MercuryITC, [LOOP_HEATER,
+                                        (f"READ:{LOOP}:TSET", f"STAT:{LOOP}:TSET:80.0000K"),
                                         (f"READ:{LOOP}:RENA", f"STAT:{LOOP}:RENA:ON"),
                                         (f"READ:{LOOP}:RSET", f"STAT:{LOOP}:RSET:2.0000K/m"),
                                         (f"READ:{LOOP}:ENAB", f"STAT:{LOOP}:ENAB:ON"),
-                                        (f"READ:{LOOP}:HSET", f"STAT:{LOOP}:HSET:23.1")]) as inst:
-        assert inst.settings_snapshot() == {"sensor": "MB1.T1", "heater": "MB1.H1", "setpoint_K": 80.0,
+                                        LOOP_HEATER,
+                                        ("READ:DEV:MB0.H1:HTR:SIG:VOLT", "STAT:DEV:MB0.H1:HTR:SIG:VOLT:9.2400V"),
+                                        ("READ:DEV:MB0.H1:HTR:VLIM", "STAT:DEV:MB0.H1:HTR:VLIM:40")]) as inst:
+        assert inst.settings_snapshot() == {"sensor": "MB1.T1", "heater": "MB0.H1", "setpoint_K": 80.0,
                                             "ramp_enabled": True, "ramp_rate_K_min": 2.0, "heater_auto": True,
-                                            "heater_percent": 23.1}
+                                            "heater_percent": pytest.approx(23.1)}
 
 
 def test_safe_state():

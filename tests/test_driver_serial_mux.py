@@ -173,3 +173,11 @@ def test_open_reaches_a_pyserial_socket_url():
         inst.adapter.close()
         server.close()
         thread.join(timeout=5)
+
+
+def test_sync_marker_is_the_identification_once_known():
+    idn = "labctl,serial-mux,SN0042,1.2.0"
+    with expected_protocol(SerialMux, [("*IDN?", idn)]) as inst:
+        assert inst.sync_marker(5) is None
+        inst.identify()
+        assert inst.sync_marker(5) == ("*IDN?", idn)

@@ -2,7 +2,7 @@
 
 Commands as the manual writes them (``:ROUTe:CLOSe (@1!3)``, ``:CLOSe:STATe?``, ``:OPEN ALL``,
 ``:ROUTe:CONFigure:SLOT1:CTYPe?``) and as public client code sends them (``:CLOSE (@1!2)``, ``:open all``
-without the optional ROUTe root).
+without the optional ROUTe root); a 7012 matrix card in ``slot!row!column`` notation.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from instrument_helpers import AREA_CM2, RawBench, check_permanent_drop, driver_
 
 from drivers.keithley7001 import Keithley7001
 from drivers.transport import SimAdapter
-from labctl.errors import InstrumentError
+from labctl.errors import InstrumentError, ParameterError
 from labctl.roles import Switch
 from mock_instruments.keithley7001 import MockKeithley7001
 from mock_instruments.registry import mock_class
@@ -30,8 +30,8 @@ class Bench(RawBench):
     def routed(self) -> object:
         return self.world.switches["matrix"].selected
 
-    def driver(self) -> Keithley7001:
-        return sim_driver(Keithley7001, self.mock, ADDRESS, self.world.clock)
+    def driver(self, **options: object) -> Keithley7001:
+        return sim_driver(Keithley7001, self.mock, ADDRESS, self.world.clock, **options)
 
 
 # ------------------------------------------------------------------------------------ protocol
@@ -124,7 +124,8 @@ def test_driver_role_methods_route_the_world(bench: Bench) -> None:
     assert switch.closed_channels() == ["1!1", "1!2"] and bench.routed() == 1
     switch.open_channel(1)
     assert bench.routed() == 2
-    assert switch.settings_snapshot() == {"cards": "7011", "channel_count": 40, "closed_channels": "1!2"}
+    assert switch.settings_snapshot() == {"cards": "7011", "channel_count": 40, "matrix_row": 1,
+                                          "closed_channels": "1!2"}
     switch.open_all()
     assert bench.photocurrent_A() == 0.0
     switch.select_channel(1)
@@ -147,9 +148,53 @@ def test_driver_recovers_from_timeouts_and_a_dropped_connection(bench: Bench) ->
 
 def test_driver_raises_the_instruments_errors() -> None:
     bench = Bench(cards=())
-    switch = Keithley7001(SimAdapter(bench.mock), "matrix", clock=bench.world.clock)
+    switch = Keithley7001(SimAdapter(bench.mock), "matrix", clock=bench.world.clock, cards=("7011",))
     with pytest.raises(InstrumentError, match="-222"):
-        switch.select_channel(1)  # the driver thinks a 7011 is installed; the slot is empty
+        switch.select_channel(1)  # the station says a 7011 is installed; the slot is empty
+    with pytest.raises(ParameterError, match=r"pixels 1\.\.0"):
+        bench.driver().select_channel(1)  # asked, the 7001 reports no card: nothing to select
+
+
+# ------------------------------------------------------------------------------------ the 7012 matrix
+def test_matrix_card_takes_row_and_column() -> None:
+    bench = Bench(cards=("7012",))
+    assert bench.ask("*OPT?") == "7012,NONE" and bench.ask(":ROUT:CONF:SLOT1:CTYP?") == "C7012"
+    bench.write(":CLOS (@1!1!2)")  # row 1 (the SMU) to column 2 (pixel 2)
+    assert bench.routed() == 2 and bench.photocurrent_A() == pytest.approx(JSC_A[2], rel=0.03)
+    bench.write(":OPEN ALL", ":CLOS (@1!2!1)")  # row 2 is not wired to the SMU in this world
+    assert bench.routed() is None and bench.photocurrent_A() == 0.0
+    bench.write(":CLOS (@1!1!9:1!2!2)")  # a matrix range runs row by row
+    assert bench.ask(":CLOS:STAT?") == "(@1!1!9,1!1!10,1!2!1,1!2!2)"
+    assert bench.ask(":CLOS? (@1!1!10,1!3!3)") == "1,0"
+    assert bench.errors() == []
+    for command, code in [(":CLOS (@1!2)", -224), (":CLOS (@1!5!1)", -222), (":CLOS (@1!1!11)", -222),
+                          (":CLOS (@1!1!1:2!1!1)", -222), (":CLOS (@1!1!1!1)", -224)]:
+        bench.write(command)
+        assert bench.errors() == [code], command
+    assert bench.ask(":CLOS:STAT?") == "(@1!1!9,1!1!10,1!2!1,1!2!2)"  # refused lists change nothing
+
+
+def test_driver_addresses_the_matrix_by_row_and_column() -> None:
+    bench = Bench(cards=("7012",))
+    switch = bench.driver()  # the cards are read from the 7001, not assumed
+    switch.select_channel(2)
+    assert switch.cards == ("7012",) and switch.closed_channels() == ["1!1!2"]
+    assert bench.photocurrent_A() == pytest.approx(JSC_A[2], rel=0.03)
+    switch.select_channel(1)
+    assert bench.photocurrent_A() == pytest.approx(JSC_A[1], rel=0.03)
+    assert switch.pixel_map() == {n: f"1!1!{n}" for n in range(1, 11)}
+    with pytest.raises(ParameterError, match=r"1\.\.10"):
+        switch.select_channel(11)
+    other_row = Bench(cards=("7012",), row=3)
+    other_row.driver(matrix_row=3).select_channel(2)
+    assert other_row.routed() == 2 and other_row.ask(":CLOS:STAT?") == "(@1!3!2)"
+
+
+def test_status_registers_and_the_link_check(bench: Bench) -> None:
+    assert bench.ask("*ESE 61;*ESE?") == "61"
+    bench.write(":CLOS (@1!99)")
+    assert bench.ask("*ESR?") == "16" and bench.ask("*STB?") == "4"  # EXE; the queue holds -222
+    assert bench.errors() == [-222] and bench.ask("*STB?") == "0"
 
 
 @pytest.mark.slow

@@ -67,6 +67,19 @@ def test_identification_and_reset_state(bench: Bench) -> None:
     assert bench.ask(":SYST:ERR?") == '+0,"No error"'
 
 
+def test_status_registers_and_the_link_check(bench: Bench) -> None:
+    assert bench.ask("*ESE 37;*ESE?") == "37"  # what a driver uses to prove the link is in step
+    assert bench.ask("*ESR?") == "0" and bench.ask("*STB?") == "0"
+    bench.write(":FREQ 5MHZ")  # above 2 MHz: execution error
+    assert bench.ask("*STB?") == "4"  # error queue not empty; EXE (16) is not enabled by *ESE 37
+    bench.write("*ESE 16")
+    assert bench.ask("*STB?") == "36"  # ... now it is: ESB (32)
+    assert bench.ask("*ESR?") == "16" and bench.ask("*ESR?") == "0"  # EXE, cleared by reading
+    bench.write("*ESE 256")
+    assert bench.errors() == [-222, -222]
+    assert float(bench.ask(":FREQ?")) == 1000.0  # nothing changed
+
+
 def test_settings_with_units_and_long_forms(bench: Bench) -> None:
     bench.write(":FREQuency:CW 10KHZ", ":VOLTage:LEVel 20MV", ":FUNCtion:IMPedance:TYPE CPG", ":APER LONG,4",
                 ":TRIGger:SOURce BUS", ":TRIG:DEL 0.5", ":TRIG:TDEL 10MS", ":BIAS:VOLTage:LEVel -0.5")
@@ -135,9 +148,11 @@ def test_measurement_time_is_charged_to_the_clock(bench: Bench, aperture: str, f
     bench.write(f":FREQ {frequency}", f":APER {aperture}", ":TRIG:SOUR BUS", ":INIT:CONT ON")
     start = bench.world.clock.now()
     reply = bench.ask("*TRG")  # the E4980A answers a bus trigger with the result
-    assert bench.world.clock.now() - start == pytest.approx(expected_s, abs=1e-6)
+    command = bench.lcr.message_time_s + bench.lcr.unit_time_s  # handling one message of one command
+    assert bench.world.clock.now() - start == pytest.approx(command + expected_s, abs=1e-6)
     assert len(reply.split(",")) == 3
-    assert bench.elapsed(":TRIG:DEL 0.5", ":TRIG:IMM", ":FETC?") == pytest.approx(0.5 + expected_s, abs=1e-6)
+    assert bench.elapsed(":TRIG:DEL 0.5", ":TRIG:IMM", ":FETC?") == pytest.approx(2 * command + 0.5 + expected_s,
+                                                                                 abs=1e-6)
 
 
 def expected_pair(bench: Bench, function: str, frequency: float) -> tuple[float, float]:
@@ -190,7 +205,8 @@ def test_list_sweep_of_bias_levels_is_a_c_v_sweep(bench: Bench) -> None:
                 ":BIAS:STAT ON", ":TRIG:TDEL 0.1")
     assert numbers(bench.ask(":LIST:BIAS:VOLT?")) == pytest.approx(levels)
     elapsed = bench.elapsed(":TRIG:IMM", "*WAI")
-    assert elapsed == pytest.approx(4 * 5.6e-3 + 3 * 0.1, abs=1e-6)
+    command = bench.lcr.message_time_s + bench.lcr.unit_time_s
+    assert elapsed == pytest.approx(command + 4 * 5.6e-3 + 3 * 0.1, abs=1e-6)
     records = numbers(bench.ask(":FETC?")).reshape(-1, 4)  # A, B, status, IN/OUT per point
     assert np.all(np.diff(records[:, 0]) > 0)  # C rises towards forward bias
     assert np.all(records[:, 2] == 0)
@@ -230,9 +246,9 @@ def test_free_run_is_lazy_until_the_buffer_fills(bench: Bench) -> None:
     c = numbers(bench.ask(":FETC?"))[0]
     assert c == pytest.approx(bench.cell.capacitance_F(0.0, 1000.0, 250.0), rel=1e-3)
     bench.write(":MEM:DIM DBUF,10", ":MEM:FILL DBUF")
-    bench.world.clock.sleep(0.03)
+    bench.world.clock.sleep(0.03 - bench.lcr.message_time_s - bench.lcr.unit_time_s)
     status = numbers(bench.ask(":MEM:READ? DBUF")).reshape(-1, 4)[:, 2]
-    assert list(status).count(0) == 5  # 5.6 ms per measurement: 5 done after 30 ms
+    assert list(status).count(0) == 5  # 5.6 ms per measurement: 5 done 30 ms after the fill began
     bench.world.clock.sleep(1.0)
     assert np.all(numbers(bench.ask(":MEM:READ? DBUF")).reshape(-1, 4)[:, 2] == 0)
     assert bench.world.next_event_s() is None  # full: back to lazy free run
@@ -298,6 +314,84 @@ def test_capture_transient_after_a_bias_pulse_shows_the_ionic_transient(temperat
     assert params[0] == pytest.approx(bench.cell.capacitance_F(0.0, 1e4, temperature_K), rel=1e-3)
     lcr.measure()  # back to spot measurements after the capture
     assert bench.ask(":DISP:PAGE?") == "MEAS" and bench.ask(":APER?") == "MED,1"
+
+
+def _true_dead_time_s(bench: Bench) -> float:
+    """From the last bias change to the middle of the first point of the last sweep, in world time."""
+    first = bench.lcr.last[0]
+    return first.start_s + first.duration_s / 2 - bench.lcr.bias_changes[-1][0]
+
+
+FILL_PULSE = (":FREQ 10KHZ", ":VOLT 0.02", ":BIAS:VOLT 1", ":BIAS:STAT ON")
+CAPTURE_SET_UP = (":FORM:DATA ASC", ":FUNC:IMP:TYPE CPG", ":APER SHOR,1", ":TRIG:SOUR BUS", ":INIT:CONT ON",
+                  ":TRIG:DEL 0", ":TRIG:TDEL 0", ":LIST:MODE SEQ", ":LIST:FREQ " + ",".join(["1E4"] * 50),
+                  ":DISP:PAGE LIST", ":MEM:DIM DBUF,50", ":MEM:FILL DBUF")
+
+
+def test_a_capture_configured_after_the_bias_step_starts_a_tenth_of_a_second_late(bench: Bench) -> None:
+    bench.write(*FILL_PULSE)
+    bench.settle(5.0)
+    # what a driver that removes the bias first and then configures the capture sends (with its checks)
+    bench.write(":BIAS:VOLT:LEV 0")
+    bench.errors()
+    bench.ask(":FREQ:CW?")
+    bench.ask(":APER?")
+    bench.write(*CAPTURE_SET_UP)
+    bench.errors()
+    bench.write(":TRIG:IMM", "*WAI")
+    assert _true_dead_time_s(bench) > 0.09  # 4 half-lives of a 20 ms transient, gone unseen
+    # configured first, the step and the trigger in one message: one command and half a point
+    bench.write(":BIAS:VOLT:LEV 1", *CAPTURE_SET_UP)
+    bench.errors()
+    bench.write(":BIAS:VOLT:LEV 0;:TRIG:IMM", "*WAI")
+    assert _true_dead_time_s(bench) == pytest.approx(bench.lcr.unit_time_s + 5.6e-3 / 2, abs=1e-6)
+    assert bench.errors() == []
+
+
+def filled_at_220K() -> tuple[Bench, KeysightE4980A, float]:
+    """TID at 220 K (dark halide migration in FAPbI3, tau ~ 23 ms): the meter at 10 kHz, 20 mV, after the
+    filling pulse (+1 V for 5 s); with the anion time constant of the model."""
+    bench = Bench(temperature_K=220.0)
+    lcr = bench.driver()
+    lcr.set_frequency(1e4)
+    lcr.set_ac_level(0.02)
+    lcr.set_dc_bias(1.0)
+    lcr.dc_bias_on()
+    bench.world.clock.sleep(5.0)
+    return bench, lcr, bench.cell.ion_tau_s("anion", 220.0)
+
+
+def test_driver_captures_a_20_ms_transient_from_the_bias_step() -> None:
+    bench, lcr, tau_s = filled_at_220K()
+    result = lcr.capture_transient(0.3, 201, bias_V=0.0)
+    assert result.dead_time_s == pytest.approx(_true_dead_time_s(bench), abs=1e-6)
+    assert result.dead_time_s < 5e-3 and result.time_s[0] == result.dead_time_s
+    t, c = result.time_s, result.capacitance_F
+    params, _ = curve_fit(_exponential, t, c, p0=[c[-1], c[0] - c[-1], math.log(0.02)])
+    assert math.exp(params[2]) == pytest.approx(tau_s, rel=0.05)
+    assert params[0] == pytest.approx(bench.cell.capacitance_F(0.0, 1e4, 220.0), rel=1e-3)
+    assert abs(c[0] - c[-1]) > 0.7 * abs(params[1])  # the first point still holds most of the transient
+    assert bench.world.voltage_V("lcr") == 0.0 and bench.ask(":BIAS:VOLT?") == "+0.00000E+00"
+    # the old way (bias removed, then the capture configured and triggered) misses it and cannot say so
+    lcr.set_dc_bias(1.0)
+    bench.world.clock.sleep(5.0)
+    lcr.set_dc_bias(0.0)
+    late = lcr.capture_transient(0.3, 201)
+    assert math.isnan(late.dead_time_s) and _true_dead_time_s(bench) > 0.09
+    assert abs(late.capacitance_F[0] - late.capacitance_F[-1]) < 0.05 * abs(c[0] - c[-1])
+
+
+def test_a_long_capture_keeps_the_early_transient_at_full_resolution() -> None:
+    bench, lcr, tau_s = filled_at_220K()
+    result = lcr.capture_transient(20.0, 201, bias_V=0.0)
+    t, c = result.time_s, result.capacitance_F
+    assert len(t) == 201 and np.all(np.diff(t) > 0) and t[-1] == pytest.approx(20.0, rel=0.01)
+    assert np.diff(t[:100]) == pytest.approx(5.6e-3)  # 100 points 5.6 ms apart cover the first 0.56 s
+    second = bench.lcr.last[0]  # the second sweep's first point, in world time from the bias step
+    step_s = bench.lcr.bias_changes[-1][0]
+    assert t[100] == pytest.approx(second.start_s + second.duration_s / 2 - step_s, abs=1e-6)
+    params, _ = curve_fit(_exponential, t[:100], c[:100], p0=[c[99], c[0] - c[99], math.log(0.02)])
+    assert math.exp(params[2]) == pytest.approx(tau_s, rel=0.05)
 
 
 # ---------------------------------------------------------------------------------------------- faults
