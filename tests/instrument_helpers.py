@@ -155,7 +155,7 @@ def driver_over_tcp(driver_class: type[Driver], mock: Any, clock: Clock) -> Iter
     its address the TCP resource); the link is closed afterwards."""
     with serve({mock.name: mock}, port_base=0) as server:
         resource = server.endpoints[0][2]
-        adapter = open_visa(resource, timeout_ms=2000)
+        adapter = open_visa(resource, timeout_ms=2000, visa_library="@py")  # never the system's VISA
         try:
             yield driver_class(adapter, mock.name, address=resource, clock=clock)
         finally:
