@@ -47,7 +47,10 @@ Measured irradiance: SinusGUI evaluates a run (reference irradiance, spectrum, L
 ended. :meth:`read_irradiance_mW_cm2` and :meth:`read_spectrum` therefore make a *measurement run*: cancel
 the present run, run the recipe for :attr:`measurement_run_ms`, wait for it to finish and for its result,
 read it, restore the recipe's Duration and, if the light was on, start it again. The LEDs are dark for the
-few messages between the runs (tens of milliseconds); a read costs about a second.
+few messages between the runs (tens of milliseconds); a read costs about a second. Once two successive
+measurements agree (the LEDs have warmed up), that value is returned for :attr:`irradiance_max_age_s` (60 s;
+station ``driver_options``) while the recipe and intensity stay the same, instead of interrupting the light
+before every scan.
 
 Coverage: recipe activation, intensity in suns (recipe parameter ``Intensity``, 100 % = 1 sun for a recipe
 calibrated to AM1.5G), light on/off, run status, the calibrated irradiance of a measurement run (``GetResult
@@ -159,6 +162,11 @@ class WavelabsSinus70(LabInstrument):
     measurement_run_ms = 1000
     #: Extra time SinusGUI is given to end and evaluate a measurement run, ms.
     measurement_margin_ms = 2000
+    #: How long a settled irradiance stands for the light, s: within it, with the recipe unchanged, a read
+    #: returns the last measurement instead of interrupting the light again (0: measure on every read).
+    irradiance_max_age_s = 60.0
+    #: Two successive measurements this close (relative) mean the light has settled after switching on.
+    irradiance_settled_fraction = 0.005
     #: How many replies to older sequence numbers are skipped before the link counts as out of step.
     max_stale_replies = 4
 
@@ -168,6 +176,7 @@ class WavelabsSinus70(LabInstrument):
         name: str = "Wavelabs SINUS-70",
         *,
         recipe: str = "AM1.5G",
+        irradiance_max_age_s: float | None = None,
         address: str = "",
         adapter_factory: AdapterFactory | None = None,
         clock: Clock | None = None,
@@ -182,6 +191,10 @@ class WavelabsSinus70(LabInstrument):
         self._recipe_active = False
         self._intensity_percent: float | None = None
         self._duration_ms: int | None = None
+        if irradiance_max_age_s is not None:
+            self.irradiance_max_age_s = strict_range(irradiance_max_age_s, (0.0, 86400.0))
+        self._measured: tuple[float, str, float] | None = None  # settled: (clock time, recipe, mW/cm²)
+        self._previous: tuple[str, float] | None = None  # the last measurement: (recipe, mW/cm²)
 
     # ------------------------------------------------------------------------- message layer
     def frame(self, command: str, **attributes: str | int | float) -> str:
@@ -283,6 +296,8 @@ class WavelabsSinus70(LabInstrument):
         """Make ``recipe`` (default: the station's recipe) the one StartRecipe runs."""
         with self.lock:
             recipe = recipe or self.recipe
+            if recipe != self.recipe:
+                self._measured = self._previous = None
             self.request("ActivateRecipe", sRecipe=recipe)
             self.recipe = recipe
             self._recipe_active = True
@@ -348,6 +363,7 @@ class WavelabsSinus70(LabInstrument):
         so a running light is cancelled first and started again afterwards."""
         with self.lock:
             was_on = self.light_on
+            self._measured = self._previous = None
             if was_on:
                 self.close_shutter()
             self.set_recipe_param(param, value)
@@ -416,13 +432,27 @@ class WavelabsSinus70(LabInstrument):
 
     def read_irradiance_mW_cm2(self) -> float:
         """The calibrated irradiance (GetResult ``totalirradiance_300_1200``, W/m² → mW/cm²) of a
-        :meth:`measurement_run`; 0 while the light is off (nothing is switched on to read it)."""
+        :meth:`measurement_run`; 0 while the light is off (nothing is switched on to read it).
+
+        A measurement interrupts the light and takes about a second. Readings are fresh measurements until
+        two successive ones agree within :attr:`irradiance_settled_fraction` (the LEDs have warmed up); from
+        then on, for :attr:`irradiance_max_age_s` and with the same recipe and intensity, that settled value
+        is returned instead of interrupting the light again."""
         with self.lock:
             if not self.light_on:
                 return 0.0
+            if self._measured is not None:
+                taken_s, recipe, value = self._measured
+                if recipe == self.recipe and self.clock.now() - taken_s < self.irradiance_max_age_s:
+                    return value
             run_id = self.measurement_run()
             reply = self.request("GetResult", sParam=self.irradiance_result, sRunID=run_id)
-            return self._number(reply, "sVal") / 10.0
+            value = self._number(reply, "sVal") / 10.0
+            previous, self._previous = self._previous, (self.recipe, value)
+            if previous is not None and previous[0] == self.recipe and \
+                    abs(value - previous[1]) <= self.irradiance_settled_fraction * max(abs(value), 1e-9):
+                self._measured = (self.clock.now(), self.recipe, value)
+            return value
 
     def read_spectrum(self) -> Spectrum:
         """The spectrum of a :meth:`measurement_run` from the built-in spectrometer (GetDataSeries)."""
