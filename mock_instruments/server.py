@@ -15,7 +15,8 @@ Two kinds of instrument are served the way their real links work:
   after each session ends; its endpoint is ``wavelabs://HOST:PORT``, the address a station uses to listen;
 - a mock may open its TCP sessions differently from in-process ones (``mock.connect_tcp``): the LSS-7120
   is then served as a USBTMC-to-TCP bridge serves it (no zero-byte acknowledgements on the socket, each
-  reply newline-terminated) and the Lake Shore as on its Ethernet port.
+  reply newline-terminated) and the Lake Shore as on its Ethernet port (no serial pacing); a mock whose
+  instrument ends replies otherwise says so (``mock.reply_terminator``, the Lake Shore's CR LF).
 
 The world's clock is virtual: a TCP client's own waiting does not advance it, only what the instruments
 charge (integration time, sweeps, ``*WAI``) does.
@@ -145,7 +146,8 @@ class SimServer:
                         log.exception("%s: error handling %r", mock.name, line)
                     replies = connection.take_replies()
                     if replies:
-                        client.sendall("".join(r + "\n" for r in replies).encode("latin-1"))
+                        ending = getattr(mock, "reply_terminator", "\n")
+                        client.sendall("".join(r + ending for r in replies).encode("latin-1"))
         except ConnectionResetError:
             log.info("%s: connection dropped (injected fault)", mock.name)
         except OSError as exc:

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from pymeasure.adapters import ProtocolAdapter
 
-from drivers.transport import SimAdapter, open_visa
+from drivers.link_settings import resolve
+from drivers.transport import SimAdapter, open_sim, open_visa
 from labctl.clock import Clock, VirtualClock
 from labctl.errors import ConnectionLost
 from mock_instruments.base import MockConnection
@@ -142,11 +143,17 @@ class RawBench(SimBench):
 # ------------------------------------------------------------------------------------------ drivers
 def sim_driver(driver_class: type[Driver], mock: Any, address: str, clock: Clock, *, reconnect: bool = True,
                **options: Any) -> Driver:
-    """The real driver on ``mock`` in-process, named like the mock; with ``reconnect`` a dropped link is
+    """The real driver on ``mock`` in-process, named like the mock, its link set up from the driver's
+    connection defaults (e.g. a Lake Shore's pause between commands); with ``reconnect`` a dropped link is
     reopened (``adapter_factory``)."""
+    settings = resolve(driver_class, address)
+
+    def factory() -> SimAdapter:
+        return open_sim(mock, settings, clock)
+
     if reconnect:
-        options["adapter_factory"] = lambda: SimAdapter(mock)
-    return driver_class(SimAdapter(mock), mock.name, address=address, clock=clock, **options)
+        options["adapter_factory"] = factory
+    return driver_class(factory(), mock.name, address=address, clock=clock, **options)
 
 
 @contextmanager
