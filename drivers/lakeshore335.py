@@ -4,8 +4,8 @@ The 335 speaks the 336's command language (Model 335 User's Manual, chapter 6, "
 Operation"), on the same links: USB as a virtual serial port at 57 600 baud 7O1 CR LF with the same 50 ms
 message flow rule, IEEE-488, no Ethernet port. What differs, and what this driver changes:
 
-- two inputs, A and B (``OUTMODE`` control input 0 none, 1 A, 2 B), two outputs, both heater outputs:
-  output 1 up to 50 W, output 2 up to 75 W (current mode); there are no analog outputs 3 and 4;
+- two inputs, A and B (``OUTMODE`` control input 0 none, 1 A, 2 B), two outputs, both heater outputs;
+  there are no analog outputs 3 and 4;
 - output 2 can be switched to voltage mode (``HTRSET 2,<output type = 1>,...``: a 0–10 V output driving an
   external supply); its range is then only off or on (``RANGE 2,0|1``), so a range name other than off and
   low (= on) is refused before anything is sent;
@@ -38,12 +38,10 @@ class LakeShore335(LakeShore336):
     inputs = ("A", "B")
     idn_model = "MODEL335"
     heater_outputs = (1, 2)
-    #: Heater power at the high range, W (current mode, 25 Ω / 50 Ω heater: the manual's maxima).
-    max_power_W = {1: 50.0, 2: 75.0}
     # pymeasure's 3xx channels that the 335 does not have
-    input_C = input_D = input_C1 = input_C2 = input_C3 = input_C4 = None  # type: ignore[assignment]
-    input_D1 = input_D2 = input_D3 = input_D4 = input_D5 = None  # type: ignore[assignment]
-    output_3 = output_4 = None  # type: ignore[assignment]
+    input_C = input_D = input_C1 = input_C2 = input_C3 = input_C4 = None
+    input_D1 = input_D2 = input_D3 = input_D4 = input_D5 = None
+    output_3 = output_4 = None
 
     def __init__(self, adapter: Any, name: str = "Lake Shore 335", **kwargs: Any) -> None:
         super().__init__(adapter, name, **kwargs)

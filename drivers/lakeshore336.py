@@ -137,7 +137,7 @@ class LakeShore336(StabilityWaitMixin, LabInstrument, LakeShore3xx):
     primary_interface = "serial"
     tcp_port = 7777
     #: Inputs this model has (the 336: A–D; option cards add more, not driven here).
-    inputs = INPUTS
+    inputs: tuple[str, ...] = INPUTS
     #: What ``*IDN?`` names as the model.
     idn_model = "MODEL336"
 
