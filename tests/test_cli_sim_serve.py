@@ -31,13 +31,13 @@ def test_sim_serve_photocurrent_follows_the_light_over_tcp(tmp_path: Path) -> No
         endpoints: dict[str, tuple[str, str]] = {}
         deadline = time.monotonic() + 60
         assert server.stdout is not None
-        while len(endpoints) < 11 and time.monotonic() < deadline:
+        while len(endpoints) < 12 and time.monotonic() < deadline:
             line = server.stdout.readline()
             if not line:
                 break
             name, model, resource = line.split()
             endpoints[name] = (model, resource)
-        assert len(endpoints) == 11, server.stderr.read() if server.stderr else ""
+        assert len(endpoints) == 12, server.stderr.read() if server.stderr else ""
         # SinusGUI connects to its controller: the served SINUS-70 dials the address it was given
         assert endpoints.pop("sun") == ("wavelabs_sinus70", f"wavelabs://127.0.0.1:{sun_port}")
         assert all(r.startswith("TCPIP::127.0.0.1::") and r.endswith("::SOCKET") for _, r in endpoints.values())
