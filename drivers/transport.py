@@ -120,6 +120,9 @@ class SimAdapter(PacedAdapter):
             else:
                 connection = endpoint.connect()
         self.connection = connection
+        timeout_s = getattr(connection, "timeout_s", None)
+        if settings is not None and timeout_s is not None:  # what the session really waits for a reply
+            settings = settings.with_values(timeout_ms=round(float(timeout_s) * 1000))
         _paced(self, settings, clock)
 
     def _write(self, command: str, **kwargs: Any) -> None:

@@ -26,7 +26,7 @@ def test_every_model_of_the_simulated_station_answers_with_its_link_settings() -
     assert led["acknowledged_writes"] is True and led["read_termination"] == ""
     sun = rows["sun"]["settings"]
     assert sun["listen"] == "127.0.0.1:3334" and sun["connect_timeout_s"] == 10.0
-    assert rows["smu"]["settings"]["timeout_ms"] == 5000
+    assert rows["smu"]["settings"]["timeout_ms"] == 2000  # the simulated session's reply timeout
 
 
 def test_the_table_shows_the_settings() -> None:
