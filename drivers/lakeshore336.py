@@ -1,9 +1,22 @@
-"""Lake Shore Model 336 cryogenic temperature controller (also the Model 335, whose commands used here match).
+"""Lake Shore Model 336 cryogenic temperature controller (the Model 335 is :mod:`drivers.lakeshore335`).
 
 Protocol (Model 336 User's Manual, chapter 6 "Computer Interface Operation", command summary 6.6): plain
 text commands ``HEADER <channel>,<value>,...`` and queries ``HEADER? <channel>``, terminated by CR LF; the
-reply to a query is one line of comma-separated fields. The serial/USB port runs at 57 600 baud, 7 data
-bits, odd parity, 1 stop bit (:attr:`LakeShore336.connection_defaults`); Ethernet is TCP port 7777.
+reply to a query is one line of comma-separated fields.
+
+Link (:attr:`LakeShore336.connection_defaults`, used unless the station overrides them): the USB port is a
+virtual serial port at 57 600 baud, 7 data bits, odd parity, 1 stop bit, CR LF (manual, USB interface
+section; Lake Shore's own Python driver opens it with the same parameters). The manual's message flow
+control for that port asks the program to start no other communication for 50 ms after a command's last
+character, or after a reply has been received, and not more than 20 times a second: the link keeps
+``command_interval_s = 0.05`` between exchanges. On Ethernet (TCP port 7777, ``TCPIP::host::7777::SOCKET``)
+and GPIB, TCP and the bus handshake pace the messages, so no pause is added (:attr:`interface_defaults`).
+
+Setpoint units: ``SETP`` takes, and ``SETP?`` returns, the setpoint in the *preferred units of the control
+loop's sensor* — the ``<units>`` field of ``INTYPE`` for the loop's control input (1 kelvin, 2 Celsius,
+3 sensor units). The driver reads them (``OUTMODE?`` for the control input, ``INTYPE?`` for its units)
+before it writes or reads a setpoint and converts from and to kelvin; a control sensor set to sensor units
+(volts, ohms) raises, since converting needs the sensor's curve, instead of sending kelvin as volts.
 
 The Lake Shore has no error queue: a command it cannot parse or a value it refuses is ignored silently.
 This driver therefore checks its own inputs before sending (class-level limits below), reads back every
@@ -69,6 +82,10 @@ HEATER_STATUS = {1: "heater open load", 2: "heater short"}
 # OUTMODE <mode> values
 OUTPUT_MODES = {0: "off", 1: "closed_loop", 2: "zone", 3: "open_loop", 4: "monitor_out", 5: "warmup_supply"}
 INPUTS = ("A", "B", "C", "D")
+# INTYPE <units> codes (manual: INTYPE "preferred units parameter for sensor readings and for the control
+# setpoint")
+UNITS = {1: "kelvin", 2: "celsius", 3: "sensor units"}
+ZERO_CELSIUS_K = 273.15
 
 
 class _LockedChannelMixin:
@@ -109,12 +126,20 @@ class LakeShore336(StabilityWaitMixin, LabInstrument, LakeShore3xx):
         "P": (0.1, 1000.0), "I": (0.1, 1000.0), "D": (0.0, 200.0)}  # PID command ranges
     heater_outputs = (1, 2)
     heater_range_names = HEATER_RANGE_NAMES  # RANGE 0..3 on outputs 1 and 2
-    # How to open the link (for the station/transport): USB and RS-232 are 57600 baud 7O1, CR LF lines;
-    # Ethernet is a raw socket on TCP port 7777.
+    #: The usual link: the USB port, a serial port at 57600 baud 7O1, CR LF, 50 ms between exchanges.
     connection_defaults: ClassVar[dict[str, Any]] = {
-        "baudrate": 57600, "bytesize": 7, "parity": "O", "stopbits": 1,
-        "read_termination": "\r\n", "write_termination": "\r\n"}
+        "baudrate": 57600, "bytesize": 7, "parity": "odd", "stopbits": 1,
+        "read_termination": "\r\n", "write_termination": "\r\n", "command_interval_s": 0.05}
+    #: Ethernet (raw socket on TCP port 7777) and GPIB need no pause between messages.
+    interface_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "socket": {"command_interval_s": 0.0}, "tcpip": {"command_interval_s": 0.0},
+        "gpib": {"command_interval_s": 0.0}}
+    primary_interface = "serial"
     tcp_port = 7777
+    #: Inputs this model has (the 336: A–D; option cards add more, not driven here).
+    inputs: tuple[str, ...] = INPUTS
+    #: What ``*IDN?`` names as the model.
+    idn_model = "MODEL336"
 
     input_A = Instrument.ChannelCreator(LakeShore336Input, "A")
     input_B = Instrument.ChannelCreator(LakeShore336Input, "B")
@@ -149,8 +174,8 @@ class LakeShore336(StabilityWaitMixin, LabInstrument, LakeShore3xx):
         if output not in self.heater_outputs:
             raise ParameterError(f"output must be a heater output {self.heater_outputs}; got {output!r}")
         channel = str(input_channel).upper()
-        if channel not in INPUTS:
-            raise ParameterError(f"input_channel must be one of {', '.join(INPUTS)}; got {input_channel!r}")
+        if channel not in self.inputs:
+            raise ParameterError(f"input_channel must be one of {', '.join(self.inputs)}; got {input_channel!r}")
         super().__init__(adapter, name, address=address, adapter_factory=adapter_factory, clock=clock,
                          **kwargs)
         self.output = output
@@ -212,15 +237,48 @@ class LakeShore336(StabilityWaitMixin, LabInstrument, LakeShore3xx):
                 "shorted, disconnected or outside its curve", instrument=self.name, address=self.address)
 
     # ------------------------------------------------------------------------------ control loop
+    def setpoint_units(self, control_input: str | None = None) -> tuple[str, str]:
+        """(control input, its preferred units) of the loop: the units ``SETP`` is written and read in.
+        ``control_input`` saves the ``OUTMODE?`` query when the caller has just read it ("" for none)."""
+        if control_input is None:
+            _, control_input, _ = self.control_loop()
+        channel = control_input or self.input_channel
+        code = self.sensor_type(channel)[4]
+        if code not in UNITS:
+            raise InstrumentError(f"input {channel} reports unknown preferred units {code} (INTYPE?)",
+                                  instrument=self.name, address=self.address)
+        return channel, UNITS[code]
+
+    def _setpoint_units(self, control_input: str | None = None) -> str:
+        channel, units = self.setpoint_units(control_input)
+        if units == "sensor units":
+            raise InstrumentError(
+                f"output {self.output} controls on input {channel}, whose preferred units are sensor units "
+                "(INTYPE): its setpoint would be in volts or ohms, which labctl cannot convert from kelvin "
+                "without the sensor's curve; set the input's units to kelvin or Celsius (front panel: Input "
+                "Setup, Preferred Units)", instrument=self.name, address=self.address)
+        return units
+
     def set_setpoint_K(self, temperature_K: float) -> None:
-        """Control setpoint of the loop, in kelvin (``SETP <output>,<K>``); with ramping on, the controller
-        ramps its working setpoint to this target."""
+        """Control setpoint of the loop, in kelvin; sent in the control sensor's preferred units
+        (``SETP <output>,<value>``, see the module docstring). With ramping on, the controller ramps its
+        working setpoint to this target."""
         value = check_range("setpoint", temperature_K, self.temperature_range_K, "K")
-        self.write(f"SETP {self.output},{value:g}")
+        with self.lock:
+            if self._setpoint_units() == "celsius":
+                self.write(f"SETP {self.output},{value - ZERO_CELSIUS_K:.4f}")
+            else:
+                self.write(f"SETP {self.output},{value:g}")
 
     def setpoint_K(self) -> float:
-        """The loop's present setpoint in kelvin (``SETP? <output>``)."""
-        return self._number(f"SETP? {self.output}")
+        """The loop's present setpoint in kelvin (``SETP? <output>``, converted from the control sensor's
+        preferred units)."""
+        with self.lock:
+            return self._setpoint_in_K(self._setpoint_units())
+
+    def _setpoint_in_K(self, units: str) -> float:
+        value = self._number(f"SETP? {self.output}")
+        return value + ZERO_CELSIUS_K if units == "celsius" else value
 
     def set_ramp_rate_K_min(self, rate_K_min: float) -> None:
         """Setpoint ramp rate in K/min (``RAMP <output>,<on>,<rate>``), 0.1–100; 0 turns ramping off."""
@@ -317,11 +375,11 @@ class LakeShore336(StabilityWaitMixin, LabInstrument, LakeShore3xx):
         if mode not in codes:
             raise ParameterError(f"mode must be one of {', '.join(codes)}; got {mode!r}")
         channel = (input_channel or self.input_channel).upper()
-        if channel not in INPUTS:
-            raise ParameterError(f"input_channel must be one of {', '.join(INPUTS)}; got {input_channel!r}")
+        if channel not in self.inputs:
+            raise ParameterError(f"input_channel must be one of {', '.join(self.inputs)}; got {input_channel!r}")
         expected = (mode, channel, bool(powerup_enable))
         with self.lock:
-            input_code = INPUTS.index(channel) + 1
+            input_code = self.inputs.index(channel) + 1
             self.write(f"OUTMODE {self.output},{codes[mode]},{input_code},{int(powerup_enable)}")
             read = self.control_loop()
             if read != expected:
@@ -330,15 +388,32 @@ class LakeShore336(StabilityWaitMixin, LabInstrument, LakeShore3xx):
     def control_loop(self) -> tuple[str, str, bool]:
         """(mode name, control input or "" for none, power-up enable) from ``OUTMODE? <output>``."""
         mode, control_input, powerup = (int(v) for v in self._fields(f"OUTMODE? {self.output}", 3))
-        if mode not in OUTPUT_MODES or not 0 <= control_input <= len(INPUTS):
+        if mode not in OUTPUT_MODES or not 0 <= control_input <= len(self.inputs):
             raise InstrumentError(f"unknown output mode {mode},{control_input} on output {self.output}",
                                   instrument=self.name, address=self.address)
-        return OUTPUT_MODES[mode], (INPUTS[control_input - 1] if control_input else ""), bool(powerup)
+        return OUTPUT_MODES[mode], (self.inputs[control_input - 1] if control_input else ""), bool(powerup)
 
     def sensor_type(self, input_channel: str | None = None) -> list[int]:
         """The ``INTYPE? <input>`` fields: sensor type, autorange, range, compensation, units."""
         channel = (input_channel or self.input_channel).upper()
         return [int(v) for v in self._fields(f"INTYPE? {channel}", 5)]
+
+    def sync_marker(self, n: int) -> tuple[str, str] | None:
+        """``*ESE v;*ESE?`` answered by ``v``: the 336 has the IEEE 488.2 standard event status enable
+        register (manual: ``*ESE``, ``*ESE?`` "Format nnn") and answers chained queries in one reply.
+        ``v`` is kept in 100–255 (three digits) so that the reply reads the same whether or not the
+        instrument pads it to the manual's ``nnn``; consecutive markers differ."""
+        value = 100 + (int(n) - 1) % 156
+        return f"*ESE {value};*ESE?", str(value)
+
+    def identify(self) -> str:
+        """``*IDN?``; raises when the instrument at the address is another model."""
+        idn = self.ask("*IDN?").strip()
+        fields = idn.split(",")
+        if len(fields) < 2 or fields[0] != "LSCI" or fields[1] != self.idn_model:
+            raise InstrumentError(f"not a Lake Shore {self.idn_model.removeprefix('MODEL')}: *IDN? answered "
+                                  f"{idn!r}", instrument=self.name, address=self.address)
+        return idn
 
     # ------------------------------------------------------------------------------------ roles
     def settings_snapshot(self) -> dict[str, float | str | bool]:
@@ -347,10 +422,12 @@ class LakeShore336(StabilityWaitMixin, LabInstrument, LakeShore3xx):
             ramp_on, ramp_rate = self.ramp_settings()
             mode, control_input, powerup = self.control_loop()
             p, i, d = self.pid()
+            units = self.setpoint_units(control_input)[1]
             return {
                 "output": float(self.output),
                 "input_channel": self.input_channel,
-                "setpoint_K": self.setpoint_K(),
+                "setpoint_units": units,
+                "setpoint_K": self._setpoint_in_K(units) if units != "sensor units" else float("nan"),
                 "ramp_enabled": ramp_on,
                 "ramp_rate_K_min": ramp_rate,
                 "heater_range": self.heater_range(),

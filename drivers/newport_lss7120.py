@@ -1,11 +1,23 @@
 """Newport (Oriel) VeraSol LSS-7120 LED solar simulator over USBTMC.
 
+Link
+----
+The LSS-7120 is a USBTMC device (``USB0::0x1FDE::0x000A::<serial>::INSTR``). Evidence: the VeraSol control
+library (Python, built on pyvisa), whose transport notes say that the instrument acknowledges every command
+with a zero-byte USBTMC message (END set, no data) that must be read — NI-VISA hands it over as an empty
+string — and that its replies do not end in ``"\n"``: reads end on USBTMC's END, so its read termination is
+empty. An acknowledgement left unread is what the next read returns, so every later reply would belong to
+the command before. :meth:`NewportLSS7120.write` therefore reads one acknowledgement after each command
+when the link's ``acknowledged_writes`` setting is on (the default, from :attr:`connection_defaults`).
+Behind a USBTMC-to-TCP bridge (``TCPIP::host::port::SOCKET``, also what ``labctl sim serve`` offers) the
+bridge consumes the acknowledgements and ends each reply with ``"\n"``: :attr:`interface_defaults`.
+
 Command set
 -----------
 Newport's LSS-7120 user manual (its "computer interface" chapter) is not publicly mirrored; the commands
 below are the ones the manual documents as quoted by public lab code that drives the instrument (the
 VeraSol library citing the manual's STATUS? bit table, "manual p. 30"; centralcontrol ``usbtmclight.py``;
-the IVLab Oriel LSS-7120 driver). SCPI-style headers, newline-terminated, short forms accepted:
+the IVLab Oriel LSS-7120 driver). SCPI-style headers, short forms accepted:
 
 - ``*IDN?`` -> ``Newport Corporation,LSS-7120,<serial>,<firmware>``
 - ``OUTPut ON|OFF`` (also ``1|0``), ``OUTPut?`` -> ``ON``/``OFF`` (some firmware answers ``1``/``0``)
@@ -32,12 +44,13 @@ storing spectra, the LED self-test.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from drivers.base import SCPILabInstrument, attempt_all
+from drivers.base import GarbledReply, SCPILabInstrument, attempt_all
+from drivers.transport import link_settings_of
 from labctl.errors import InstrumentError
 
 log = logging.getLogger(__name__)
@@ -61,6 +74,16 @@ class NewportLSS7120(SCPILabInstrument):
     """Newport/Oriel VeraSol LSS-7120 LED solar simulator (LightSource role)."""
 
     default_name = "Newport LSS-7120"
+    #: USBTMC: commands acknowledged by a zero-byte message, replies end at USBTMC's END (no "\n").
+    connection_defaults: ClassVar[dict[str, Any]] = {
+        "read_termination": "", "write_termination": "\n", "acknowledged_writes": True}
+    #: Behind a USBTMC-to-TCP bridge the acknowledgements stay on the USB side and replies end in "\n".
+    interface_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "socket": {"read_termination": "\n", "acknowledged_writes": False}}
+    primary_interface = "usb"
+    #: What an acknowledgement may read as: nothing (NI-VISA, pyvisa-py), or "Ready" (the Windows USBTMC
+    #: class driver's rendering, per the VeraSol library).
+    acknowledgements = frozenset({"", "ready"})
     #: The error queue is drained with ``ERROR?`` (entries ``<code>,<text>``; ``0`` means empty).
     error_query = "ERROR?"
     #: Settable intensity, suns (AMPLitude range of the LSS-7120).
@@ -104,6 +127,48 @@ class NewportLSS7120(SCPILabInstrument):
         bit 4 head over temperature.""",
         cast=int,
     )
+
+    # ------------------------------------------------------------------------- message layer
+    def acknowledged_writes(self) -> bool:
+        """Whether this link delivers the zero-byte acknowledgement of each command (USB) or not (a bridge)."""
+        adapter = self.adapter
+        cached = getattr(self, "_ack_for", None)
+        if cached is None or cached[0] is not adapter:
+            cached = (adapter, bool(link_settings_of(adapter, type(self)).get("acknowledged_writes")))
+            self._ack_for = cached
+        return cached[1]
+
+    def write(self, command: str, **kwargs: Any) -> None:
+        """Send a command and, on a USBTMC link, read its acknowledgement (see the module docstring)."""
+        if not self.acknowledged_writes():
+            super().write(command, **kwargs)
+            return
+        with self.lock:
+            self._recovering(lambda: self._write_acknowledged(command), command, False)
+            self._remember_setting(command)
+
+    def _write_acknowledged(self, command: str) -> None:
+        Instrument.write(self, command)
+        ack = Instrument.read(self)
+        if ack.strip().lower() not in self.acknowledgements:
+            raise GarbledReply(f"{command!r} was acknowledged with {ack!r} instead of an empty message")
+
+    def reapply_configuration(self) -> None:
+        """Replay the settings after a reconnect, reading each acknowledgement (outputs last, as the base)."""
+        if not self.acknowledged_writes():
+            super().reapply_configuration()
+            return
+        settings = list(self._settings_log.items())
+        ordered = [c for k, c in settings if not self.is_output_setting(k)]
+        ordered += [c for k, c in settings if self.is_output_setting(k)]
+        for command in ordered:
+            self._write_acknowledged(command)
+
+    def sync_marker(self, n: int) -> tuple[str, str] | None:
+        """None: reopen the link after a timeout. The LSS-7120 has no settable register that a query reads
+        back verbatim (no ``*ESE`` in the documented command set), and reopening a USBTMC session clears the
+        device's output queue, which is what resynchronises it."""
+        return None
 
     def identify(self) -> str:
         """``*IDN?``; raises when the instrument at the address is not an LSS-7120."""

@@ -14,6 +14,7 @@ DRIVERS: dict[str, str] = {
     "keysight_b2900": "drivers.keysight_b2900:KeysightB2900",
     "keysight_e4980a": "drivers.keysight_e4980a:KeysightE4980A",
     "lakeshore336": "drivers.lakeshore336:LakeShore336",
+    "lakeshore335": "drivers.lakeshore335:LakeShore335",
     "mercury_itc": "drivers.mercury_itc:MercuryITC",
     "wavelabs_sinus70": "drivers.wavelabs_sinus70:WavelabsSinus70",
     "newport_lss7120": "drivers.newport_lss7120:NewportLSS7120",

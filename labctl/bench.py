@@ -138,43 +138,95 @@ def _close_quietly(driver: Any) -> None:
 
 
 def open_driver(station: Station, name: str, clock: Clock, simulation: Any = None) -> Any:
-    """One driver instance for a station instrument, with an adapter factory for reconnects."""
+    """One driver instance for a station instrument, with an adapter factory for reconnects.
+
+    The link's settings are the driver's ``connection_defaults`` (and ``interface_defaults`` for the
+    interface the address names) overridden by the station's connection keys (see
+    :mod:`drivers.link_settings`); every adapter the factory opens carries them (``adapter.link_settings``).
+    On a ``sim://`` address the in-process session keeps the model's framing and connection role."""
+    from drivers.link_settings import resolve
+
     spec = station.instrument(name)
     cls = station.driver_class(name)
-    options = dict(spec.options)
-    options.pop("faults", None)
-    driver_options = options.pop("driver_options", {})
+    driver_options = dict(spec.options.get("driver_options", {}))
+    try:
+        settings = resolve(cls, spec.address, spec.options)
+    except StationError as exc:
+        raise StationError(f"station {station.source}: instrument {name!r}: {exc}") from None
     if spec.simulated:
-        from labctl.sim_bench import sim_adapter_factory
+        from drivers.transport import open_sim
 
-        factory = sim_adapter_factory(simulation, name)
-    else:
-        from drivers.transport import open_address
+        if simulation is None or name not in simulation.mocks:
+            raise StationError(f"instrument {name!r} is not part of the simulated world")
+        mock = simulation.mocks[name]
 
         def factory() -> Any:
-            return open_address(spec.address, **options)
+            return open_sim(mock, settings, clock)
+    else:
+        from drivers.transport import open_link
+
+        def factory() -> Any:
+            return open_link(settings)
 
     try:
         adapter = factory()
     except Exception as exc:
         raise InstrumentError(f"cannot open connection: {exc}", instrument=name, address=spec.address) from exc
-    return cls(adapter, name=name, address=spec.address, adapter_factory=factory, clock=clock, **driver_options)
+    try:
+        return cls(adapter, name=name, address=spec.address, adapter_factory=factory, clock=clock,
+                   **driver_options)
+    except BaseException:
+        _close_adapter(adapter)
+        raise
 
 
-def probe_station(station: Station) -> list[dict[str, str]]:
-    """Connect to each instrument in turn and ask who it is; one row per instrument, never raises."""
+def _close_adapter(adapter: Any) -> None:
+    try:
+        adapter.close()
+    except Exception:
+        log.debug("closing an adapter failed", exc_info=True)
+
+
+def connection_description(driver: Any) -> dict[str, Any]:
+    """The settings a driver's link was opened with (and the VISA library it loaded), for display."""
+    adapter = getattr(driver, "adapter", None)
+    settings = getattr(adapter, "link_settings", None)
+    if settings is None:
+        return {}
+    described = settings.describe(getattr(type(driver), "primary_interface", None))
+    in_use = getattr(adapter, "visa_library_in_use", None)
+    if callable(in_use):
+        try:
+            described["visa_library"] = in_use()
+        except Exception:  # a description never fails the probe
+            log.debug("could not tell the VISA library", exc_info=True)
+    return described
+
+
+def probe_station(station: Station) -> list[dict[str, Any]]:
+    """Connect to each instrument in turn and ask who it is; one row per instrument, never raises.
+
+    Each row has the instrument's name, driver, address, identity, status (``ok`` or ``failed: ...``) and
+    ``settings``: what the link was opened with (interface, serial parameters, terminations, timeout, pause
+    between commands, VISA library, listen address — as they apply)."""
     clock = station.make_clock()
     simulation = None
+    rows: list[dict[str, Any]] = []
     if station.simulated:
         from labctl.sim_bench import build_world
 
-        simulation = build_world(station, clock)
-    rows = []
+        try:
+            simulation = build_world(station, clock)
+        except Exception as exc:
+            return [{"name": name, "driver": spec.driver, "address": spec.address, "identity": "",
+                     "status": f"failed: {exc}", "settings": {}} for name, spec in station.instruments.items()]
     for name, spec in station.instruments.items():
-        row = {"name": name, "driver": spec.driver, "address": spec.address, "identity": "", "status": ""}
+        row: dict[str, Any] = {"name": name, "driver": spec.driver, "address": spec.address, "identity": "",
+                               "status": "", "settings": {}}
         try:
             driver = open_driver(station, name, clock, simulation)
             try:
+                row["settings"] = connection_description(driver)
                 row["identity"] = driver.identify()
                 row["status"] = "ok"
             finally:

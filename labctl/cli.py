@@ -250,7 +250,7 @@ def export(file: Path, csv_dir: Path) -> None:
 @click.option("--station", "station_name", default="sim", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def instruments(station_name: str, as_json: bool) -> None:
-    """Connect to every instrument of a station and show what answered."""
+    """Connect to every instrument of a station and show what answered, and with which link settings."""
     from labctl.bench import probe_station
     from labctl.station import Station
 
@@ -261,15 +261,42 @@ def instruments(station_name: str, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
     else:
         table = Table(title=f"station {station.name}")
-        for column in ("name", "model", "address", "identity", "status"):
+        for column in ("name", "model", "address", "connected with", "identity", "status"):
             table.add_column(column)
         for row in rows:
             style = "green" if row["status"] == "ok" else "red"
-            table.add_row(row["name"], row["driver"], row["address"], row["identity"],
-                          f"[{style}]{row['status']}[/]")
+            table.add_row(escape(row["name"]), escape(row["driver"]), escape(row["address"]),
+                          escape(_link_summary(row.get("settings", {}))), escape(row["identity"]),
+                          f"[{style}]{escape(row['status'])}[/]")
         console.print(table)
     if any(row["status"] != "ok" for row in rows):
         sys.exit(EXIT_FAILED)
+
+
+def _link_summary(settings: dict[str, Any]) -> str:
+    """One readable line per setting: ``serial 57600 baud 7O1``, ``term CR LF / CR LF``, ``timeout 5000 ms``."""
+    if not settings:
+        return ""
+    names = {"\r": "CR", "\n": "LF"}
+
+    def term(text: str) -> str:
+        return " ".join(names.get(c, repr(c)) for c in text) or "END"
+
+    lines = [str(settings.get("interface", ""))]
+    if "serial" in settings:
+        lines.append(f"{settings['serial']}, flow {settings.get('flow_control', 'none')}")
+    if "read_termination" in settings:
+        lines.append(f"read {term(settings['read_termination'])}, write {term(settings['write_termination'])}")
+    lines.append(f"timeout {settings.get('timeout_ms')} ms")
+    if "command_interval_s" in settings:
+        lines.append(f"{settings['command_interval_s'] * 1000:g} ms between commands")
+    if settings.get("acknowledged_writes"):
+        lines.append("commands acknowledged")
+    for key, label in (("visa_library", "VISA"), ("listen", "listens at"), ("relay", "relay"),
+                       ("connect_timeout_s", "waits for connection (s)")):
+        if key in settings:
+            lines.append(f"{label} {settings[key]}")
+    return "\n".join(lines)
 
 
 @cli.group()
@@ -283,14 +310,27 @@ def sim() -> None:
               help="Interface to bind; 127.0.0.1 keeps the simulated bench on this machine.")
 @click.option("--port-base", default=5025, show_default=True, type=click.IntRange(0, 65535),
               help="First TCP port; instruments get consecutive ports (0: any free ports).")
-def sim_serve(station_name: str, host: str, port_base: int) -> None:
-    """Serve every simulated instrument as a TCP socket instrument until interrupted."""
+@click.option("--dial", "dial", multiple=True, metavar="NAME=HOST:PORT",
+              help="Where an instrument that connects to its controller (the SINUS-70's SinusGUI) connects; "
+                   "default 127.0.0.1:3334, where `address = \"wavelabs://\"` listens.")
+def sim_serve(station_name: str, host: str, port_base: int, dial: tuple[str, ...]) -> None:
+    """Serve every simulated instrument as a TCP socket instrument until interrupted.
+
+    Prints one line per instrument: name, model, and the address a station file uses for it (a VISA
+    resource; for the SINUS-70, the wavelabs:// address to listen at, which the served SinusGUI dials)."""
+    from labctl.errors import StationError
     from labctl.sim_bench import serve_station
     from labctl.station import Station
 
     with _user_errors():
+        targets: dict[str, str] = {}
+        for item in dial:
+            name, sep, target = item.partition("=")
+            if not sep or not name or not target:
+                raise StationError(f"--dial {item!r}: expected NAME=HOST:PORT, e.g. sun=127.0.0.1:3334")
+            targets[name] = target
         station = Station.load(station_name)
-        server = serve_station(station, host=host, port_base=port_base)
+        server = serve_station(station, host=host, port_base=port_base, dial=targets)
     with server:
         for name, model, resource in server.endpoints:
             click.echo(f"{name} {model} {resource}", nl=True)

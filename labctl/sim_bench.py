@@ -144,11 +144,16 @@ def sim_adapter_factory(simulation: Simulation, name: str) -> Callable[[], Any]:
     return factory
 
 
-def serve_station(station: Station, *, host: str = "127.0.0.1", port_base: int = 5025) -> Any:
-    """Serve every mock of a simulated station over TCP (see :func:`mock_instruments.server.serve`)."""
+def serve_station(station: Station, *, host: str = "127.0.0.1", port_base: int = 5025,
+                  dial: dict[str, str] | None = None) -> Any:
+    """Serve every mock of a simulated station over TCP (see :func:`mock_instruments.server.serve`);
+    ``dial`` tells instruments that connect out (the SINUS-70) where to connect, by instrument name."""
     if not station.simulated:
         raise StationError(f"station {station.source} has no simulated (sim://) instruments to serve")
     simulation = build_world(station, station.make_clock())
     from mock_instruments.server import serve
 
-    return serve(simulation.mocks, host=host, port_base=port_base)
+    try:
+        return serve(simulation.mocks, host=host, port_base=port_base, dial=dial)
+    except ValueError as exc:
+        raise StationError(f"station {station.source}: {exc}") from None

@@ -7,7 +7,9 @@ A station is a TOML file::
     [instruments.smu]
     driver = "keithley2450"                      # a key of drivers.registry.DRIVERS
     address = "TCPIP::192.168.1.20::5025::SOCKET" # or sim://keithley2450 for the simulated bench
-    timeout_ms = 5000                            # any further keys are driver/transport options
+    timeout_ms = 5000                            # connection keys (drivers.link_settings); the driver's
+                                                 # defaults apply to the rest
+    driver_options = {}                          # keyword arguments of the driver (e.g. output = 2)
 
     [samples.pixel1]
     area_cm2 = 0.0825
@@ -151,7 +153,20 @@ class Station:
                 f"known drivers: {', '.join(sorted(DRIVERS))}"
             )
         options = {k: v for k, v in spec.items() if k not in {"driver", "address"}}
+        if not isinstance(options.get("driver_options", {}), dict):
+            raise StationError(f"station {self.source}: instrument '{name}': driver_options must be a table")
+        self._check_connection_keys(name, str(spec["driver"]), str(spec["address"]), options)
         return InstrumentSpec(name, str(spec["driver"]), str(spec["address"]), options)
+
+    def _check_connection_keys(self, name: str, driver: str, address: str, options: dict[str, Any]) -> None:
+        """Refuse unknown keys and impossible connection settings before anything is connected."""
+        from drivers.link_settings import resolve
+        from drivers.registry import driver_class
+
+        try:
+            resolve(driver_class(driver), address, options)
+        except StationError as exc:
+            raise StationError(f"station {self.source}: instrument '{name}': {exc}") from None
 
     def _parse_sample(self, name: str, spec: Any) -> SampleSpec:
         if not isinstance(spec, dict):

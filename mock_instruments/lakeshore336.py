@@ -9,11 +9,22 @@ out) and only sets a bit of the standard event status register (``*ESR?``: 32 co
 error, 4 query error).
 
 Simulated: ``*IDN? *RST *CLS *ESR? *ESE *ESE? *SRE *SRE? *STB? *OPC *OPC? *TST? *WAI``, ``KRDG? CRDG? SRDG?
-RDGST? INTYPE?`` (inputs A–D, 0 = all for the readings), ``SETP RAMP RAMPST? RANGE PID MOUT OUTMODE HTRSET``
-and their queries (outputs 1–4; ranges 0–3 on heater outputs 1/2, 0–1 on analog outputs 3/4), ``HTR?
-HTRST?`` (outputs 1/2). Input A is the diode on the stage block (the stage's sensor, ``open_sensor`` fault:
-``RDGST?`` 144 = sensor units over range + temperature under range, reading 0), input B a diode on the
-sample plate, C and D are disabled (``RDGST?`` 1 = invalid reading). ``SRDG?`` follows a DT-670-like curve.
+RDGST? INTYPE INTYPE?`` (inputs A–D, 0 = all for the readings), ``SETP RAMP RAMPST? RANGE PID MOUT OUTMODE
+HTRSET`` and their queries (outputs 1–4; ranges 0–3 on heater outputs 1/2, 0–1 on analog outputs 3/4),
+``HTR? HTRST?`` (outputs 1/2), the operation event register ``OPST? OPSTR? OPSTE OPSTE?`` (bit 4 new sensor
+reading, 3/2 loop 1/2 ramp done, 1 sensor overload). Input A is the diode on the stage block (the stage's
+sensor, ``open_sensor`` fault: ``RDGST?`` 144 = sensor units over range + temperature under range, reading 0),
+input B a diode on the sample plate, C and D are disabled (``RDGST?`` 1 = invalid reading). ``SRDG?`` follows
+a DT-670-like curve. Replies end in CR LF (``reply_terminator``, for ``labctl sim serve``).
+
+Setpoint units: ``SETP``/``SETP?`` are in the preferred units of the output's control input (the ``<units>``
+field of ``INTYPE``: 1 kelvin, 2 Celsius, 3 sensor units — volts on the diode curve), as the manual's SETP
+says; the loop itself runs in kelvin. ``INTYPE`` may change an input's units and the other fields.
+
+Serial pacing: an in-process session is the USB port, a serial port at 57600 7O1 (:class:`SerialSession`).
+The manual's message flow control asks for 50 ms of quiet after a command, or after a reply, before the next
+communication; a message that arrives sooner is lost (counted in ``lost_messages``; a query gets no reply).
+A TCP session (``labctl sim serve``, :meth:`MockLakeShore336.connect_tcp`) is the Ethernet port: no pacing.
 
 Control: heater output 1 (option ``heater_output``) heats the world's stage named by the ``stage`` option.
 Each output's loop runs every 0.5 s on its control input's noise-free temperature: Off (0 %), Closed Loop
@@ -36,9 +47,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mock_instruments.temperature_loop import Pid, SetpointRamp, StageController, diode_voltage_V
+import numpy as np
+
+from mock_instruments.base import MockConnection
+from mock_instruments.temperature_loop import DIODE_CURVE, Pid, SetpointRamp, StageController, diode_voltage_V
 
 INPUTS = ("A", "B", "C", "D")
+#: The manual's quiet time after a command or a reply on the serial (USB) port, s.
+SERIAL_QUIET_S = 0.05
+ZERO_CELSIUS_K = 273.15
+# OPST bits: new sensor reading, loop 1 / loop 2 ramp done, sensor overload
+OPST_NRDG, OPST_RAMP1, OPST_RAMP2, OPST_OVLD = 16, 8, 4, 2
 ESR_QYE, ESR_EXE, ESR_CME, ESR_OPC = 4, 16, 32, 1
 RANGE_FRACTION = {0: 0.0, 1: 0.01, 2: 0.1, 3: 1.0}
 OPEN_DIODE_STATUS = 144  # sensor units over range (128) + temperature under range (16)
@@ -103,28 +122,73 @@ def reading(value: float) -> str:
     return f"{value:+.{digits}f}"
 
 
+class SerialSession(MockConnection):
+    """A session on the serial (USB) port: a message sent less than :data:`SERIAL_QUIET_S` after the end of
+    the last exchange is lost, as the manual warns (intermittent failures)."""
+
+    instrument: MockLakeShore336
+
+    def write(self, message: str) -> None:
+        inst = self.instrument
+        now = inst.world.clock.now()
+        last = getattr(self, "_last_end_s", None)
+        if last is not None and now < last + SERIAL_QUIET_S - 1e-9:
+            with inst.lock:
+                inst.lost_messages += 1
+                self._awaiting_reply = inst.is_query(message)
+                self.output.clear()
+            self._last_end_s = now
+            return
+        super().write(message)
+        self._last_end_s = inst.world.clock.now()
+
+    def read(self) -> str:
+        try:
+            return super().read()
+        finally:
+            self._last_end_s = self.instrument.world.clock.now()
+
+
 class MockLakeShore336(StageController):
     """The simulated Lake Shore 336 (options: ``serial``, ``heater_output``, and the base options)."""
 
     model = "lakeshore336"
+    idn_model = "MODEL336"
+    reply_terminator = "\r\n"
+    inputs: tuple[str, ...] = INPUTS
+    output_numbers: tuple[int, ...] = (1, 2, 3, 4)
 
     def __init__(self, world: Any, name: str, **options: Any) -> None:
         serial = options.pop("serial", f"LSA{zlib.crc32(name.encode()) % 100000:05d}")
-        self.idn = f"LSCI,MODEL336,{serial}/#######,2.9"
+        self.idn = f"LSCI,{self.idn_model},{serial}/#######,2.9"
         self.heater_output = int(options.pop("heater_output", 1))
         if self.heater_output not in (1, 2):
             raise ValueError(f"heater_output must be 1 or 2, got {self.heater_output}")
         self.esr = self.ese = self.sre = 0
+        self.opst = self.opste = 0
+        self.lost_messages = 0
+        # INTYPE per input: sensor type, autorange, range, compensation, units (diodes in kelvin on A and B)
+        self.intype = {index: [1, 0, 0, 0, 1] if index <= 2 else [0, 0, 0, 0, 1]
+                       for index in range(1, len(self.inputs) + 1)}
         self.outputs = self._power_up_outputs(world.time_s)
         self._commands: dict[tuple[str, bool], Callable[[list[str]], str | None]] = {
             (header, query): getattr(self, method) for header, query, method in _COMMANDS}
         super().__init__(world, name, **options)
 
-    @staticmethod
-    def _power_up_outputs(t_s: float) -> dict[int, Output]:
+    def connect(self, timeout_s: float | None = None) -> MockConnection:
+        """An in-process session: the USB port, a serial port with the manual's pacing rule."""
+        if self.faults.drop_permanent:
+            raise ConnectionRefusedError(f"{self.name}: connection refused")
+        return SerialSession(self, self.timeout_s if timeout_s is None else timeout_s)
+
+    def connect_tcp(self) -> MockConnection:
+        """A session on the Ethernet port (TCP 7777): TCP paces the messages."""
+        return super().connect()
+
+    def _power_up_outputs(self, t_s: float) -> dict[int, Output]:
         """The power-up settings: outputs 1/2 closed loop on inputs A/B, heaters off, ramp off at 10 K/min."""
         outputs = {n: Output(n, mode=1 if n < 3 else 0, control_input=n if n < 3 else 0,
-                             ramp=SetpointRamp(rate_K_min=10.0, start_s=t_s)) for n in range(1, 5)}
+                             ramp=SetpointRamp(rate_K_min=10.0, start_s=t_s)) for n in self.output_numbers}
         for output in outputs.values():
             output.tune()
         return outputs
@@ -169,14 +233,14 @@ class MockLakeShore336(StageController):
             raise IgnoredError(ESR_CME)
         return args
 
-    def _output(self, text: str, allowed: tuple[int, ...] = (1, 2, 3, 4)) -> Output:
-        return self.outputs[integer(text, allowed)]
+    def _output(self, text: str, allowed: tuple[int, ...] | None = None) -> Output:
+        return self.outputs[integer(text, self.output_numbers if allowed is None else allowed)]
 
     def _input(self, text: str) -> int:
         key = text.upper()
-        if key not in INPUTS:
+        if key not in self.inputs:
             raise IgnoredError(ESR_EXE)
-        return INPUTS.index(key) + 1
+        return self.inputs.index(key) + 1
 
     # -------------------------------------------------------------------------------- common commands
     def _idn(self, args: list[str]) -> str:
@@ -205,7 +269,9 @@ class MockLakeShore336(StageController):
         return str(self.sre)
 
     def _stb(self, args: list[str]) -> str:
-        return str(32 if self.esr & self.ese else 0)
+        """Status byte: bit 5 event summary (ESR & ESE), bit 7 operation summary (OPST condition & OPSTE)."""
+        value = (32 if self.esr & self.ese else 0) | (128 if self._operation_condition() & self.opste else 0)
+        return f"{value:03d}"
 
     def _opc(self, args: list[str]) -> None:
         self.esr |= ESR_OPC
@@ -231,7 +297,7 @@ class MockLakeShore336(StageController):
 
     def _readings(self, args: list[str], convert: Callable[[float], float]) -> str:
         key = self._args(args, 1)[0].upper()
-        indices = range(1, 5) if key == "0" else [self._input(key)]
+        indices = range(1, len(self.inputs) + 1) if key == "0" else [self._input(key)]
         values = []
         for index in indices:
             kelvin, status = self._input_values(index)
@@ -252,17 +318,73 @@ class MockLakeShore336(StageController):
 
     def _intype(self, args: list[str]) -> str:
         index = self._input(self._args(args, 1)[0])
-        return "1,0,0,0,1" if index <= 2 else "0,0,0,0,1"
+        return ",".join(str(v) for v in self.intype[index])
+
+    def _set_intype(self, args: list[str]) -> None:
+        """``INTYPE <input>,<type>,<autorange>,<range>,<compensation>,<units>``: the units matter here."""
+        key, sensor, autorange, range_, compensation, units = self._args(args, 6)
+        index = self._input(key)
+        self.intype[index] = [integer(sensor, range(6)), integer(autorange, (0, 1)), integer(range_, range(9)),
+                              integer(compensation, (0, 1, 2)), integer(units, (1, 2, 3))]
+
+    # ---------------------------------------------------------------------------- setpoint units
+    def _setpoint_units(self, output: Output) -> int:
+        """The preferred units of the output's control input (kelvin when it has none)."""
+        return self.intype[output.control_input][4] if output.control_input else 1
+
+    def _to_kelvin(self, value: float, units: int) -> float:
+        if units == 2:
+            return value + ZERO_CELSIUS_K
+        if units == 3:  # diode volts: the curve falls with temperature
+            return float(np.interp(value, _CURVE_V_ASC, _CURVE_K_DESC))
+        return value
+
+    def _from_kelvin(self, kelvin: float, units: int) -> float:
+        if units == 2:
+            return kelvin - ZERO_CELSIUS_K
+        if units == 3:
+            return diode_voltage_V(kelvin)
+        return kelvin
 
     # ------------------------------------------------------------------------------------- outputs
     def _set_setp(self, args: list[str]) -> None:
         number_, value = self._args(args, 2)
         output = self._output(number_)
-        output.ramp.set_target(number(value, 0.0, 1500.0), self.world.time_s)
+        kelvin = self._to_kelvin(number(value, -ZERO_CELSIUS_K, 1500.0), self._setpoint_units(output))
+        if not 0.0 <= kelvin <= 1500.0:
+            raise IgnoredError(ESR_EXE)
+        output.ramp.set_target(kelvin, self.world.time_s)
         self.wake()
 
     def _get_setp(self, args: list[str]) -> str:
-        return reading(self._output(self._args(args, 1)[0]).ramp.value(self.world.time_s))
+        output = self._output(self._args(args, 1)[0])
+        return reading(self._from_kelvin(output.ramp.value(self.world.time_s), self._setpoint_units(output)))
+
+    # ------------------------------------------------------------------------- operation events
+    def _operation_condition(self) -> int:
+        """OPSTR?: what holds now (a reading is always new: the 336 updates ten times a second)."""
+        condition = OPST_NRDG
+        for number_, bit in ((1, OPST_RAMP1), (2, OPST_RAMP2)):
+            ramp = self.outputs[number_].ramp
+            if ramp.enabled and not ramp.ramping(self.world.time_s):
+                condition |= bit
+        if any(self._input_values(i)[1] & 128 for i in range(1, len(self.inputs) + 1)):
+            condition |= OPST_OVLD
+        return condition
+
+    def _opst(self, args: list[str]) -> str:
+        value = (self.opst | self._operation_condition())
+        self.opst = 0
+        return f"{value:03d}"
+
+    def _opstr(self, args: list[str]) -> str:
+        return f"{self._operation_condition():03d}"
+
+    def _set_opste(self, args: list[str]) -> None:
+        self.opste = integer(self._args(args, 1)[0], range(256))
+
+    def _get_opste(self, args: list[str]) -> str:
+        return f"{self.opste:03d}"
 
     def _set_ramp(self, args: list[str]) -> None:
         number_, on, rate = self._args(args, 3)
@@ -371,10 +493,16 @@ _COMMANDS: tuple[tuple[str, bool, str], ...] = (
     ("*SRE", True, "_get_sre"), ("*STB", True, "_stb"), ("*OPC", False, "_opc"), ("*OPC", True, "_one"),
     ("*TST", True, "_zero"), ("*WAI", False, "_nothing"),
     ("KRDG", True, "_krdg"), ("CRDG", True, "_crdg"), ("SRDG", True, "_srdg"), ("RDGST", True, "_rdgst"),
-    ("INTYPE", True, "_intype"), ("SETP", False, "_set_setp"), ("SETP", True, "_get_setp"),
+    ("INTYPE", True, "_intype"), ("INTYPE", False, "_set_intype"), ("SETP", False, "_set_setp"),
+    ("SETP", True, "_get_setp"),
     ("RAMP", False, "_set_ramp"), ("RAMP", True, "_get_ramp"), ("RAMPST", True, "_rampst"),
     ("RANGE", False, "_set_range"), ("RANGE", True, "_get_range"), ("PID", False, "_set_pid"),
     ("PID", True, "_get_pid"), ("MOUT", False, "_set_mout"), ("MOUT", True, "_get_mout"),
     ("OUTMODE", False, "_set_outmode"), ("OUTMODE", True, "_get_outmode"), ("HTRSET", False, "_set_htrset"),
     ("HTRSET", True, "_get_htrset"), ("HTR", True, "_htr"), ("HTRST", True, "_htrst"),
+    ("OPST", True, "_opst"), ("OPSTR", True, "_opstr"), ("OPSTE", False, "_set_opste"),
+    ("OPSTE", True, "_get_opste"),
 )
+# The diode curve for interpolating volts to kelvin: volts rising, kelvin falling.
+_CURVE_V_ASC = np.array([v for _, v in reversed(DIODE_CURVE)])
+_CURVE_K_DESC = np.array([k for k, _ in reversed(DIODE_CURVE)])

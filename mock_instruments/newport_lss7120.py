@@ -2,8 +2,17 @@
 
 Newport's LSS-7120 manual is not publicly mirrored; the command set is the one public lab code quotes from
 it (the VeraSol control library citing the STATUS? bit table of the manual, greyltc/centralcontrol
-``usbtmclight.py``, the IVLab LSS-7120 driver). SCPI-style headers, case-insensitive, newline-terminated;
-set commands are not answered:
+``usbtmclight.py``, the IVLab LSS-7120 driver). SCPI-style headers, case-insensitive.
+
+Framing (VeraSol library): the instrument is a USBTMC device. It acknowledges every command with a zero-byte
+message (END set, no data) and ends replies at USBTMC's END, without ``"\n"``. An in-process session
+(:class:`UsbtmcConnection`) reproduces this: each command leaves an empty message in the output queue, and
+messages wait there in order — a new command does not discard them — so a client that does not read the
+acknowledgement reads it later in place of a reply, and every reply after it one step late. A TCP session
+(``labctl sim serve``, :meth:`MockNewportLSS7120.connect_tcp`) is what a USBTMC-to-TCP bridge offers: the
+bridge reads the acknowledgements on the USB side and forwards only replies, each ending in ``"\n"``.
+
+Commands:
 
 - ``*IDN?`` -> ``Newport Corporation,LSS-7120,<serial>,<firmware>``;
 - ``OUTPut ON|OFF|1|0``; ``OUTPut?`` -> ``1``/``0`` (centralcontrol's hardware-tested reading; the option
@@ -39,11 +48,29 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
+from mock_instruments.base import MockConnection
 from mock_instruments.scpi import Bool, Num, ScpiError, ScpiInstrument, scpi
 
 TRANSACTION_S = 2e-3
 LED_LIGHT: dict[str, Any] = {"warmup_tau_s": 5.0, "warmup_start_fraction": 0.97}
 STATUS_OUTPUT_ON, STATUS_HEAD_DISCONNECTED, STATUS_WARMING_UP, STATUS_OVER_TEMPERATURE = 1, 4, 8, 16
+
+
+class UsbtmcConnection(MockConnection):
+    """An in-process USBTMC session: every command is acknowledged by an empty message, and messages queue up
+    in order until read (a new command does not clear them)."""
+
+    def write(self, message: str) -> None:
+        waiting = list(self.output)
+        self.output.clear()
+        try:
+            super().write(message)
+        finally:
+            new = list(self.output)
+            self.output.clear()
+            self.output.extend(waiting + new)
+        if not self.instrument.is_query(message):
+            self.output.append("")  # the zero-byte acknowledgement
 
 
 class MockNewportLSS7120(ScpiInstrument):
@@ -78,6 +105,16 @@ class MockNewportLSS7120(ScpiInstrument):
         self.spectra: dict[int, str] = {0: "AM1.5G", 1: "custom"}
         self.active_slot = 0
         self.reset()
+
+    def connect(self, timeout_s: float | None = None) -> MockConnection:
+        """An in-process USBTMC session (acknowledged commands; see the module docstring)."""
+        if self.faults.drop_permanent:
+            raise ConnectionRefusedError(f"{self.name}: connection refused")
+        return UsbtmcConnection(self, self.timeout_s if timeout_s is None else timeout_s)
+
+    def connect_tcp(self) -> MockConnection:
+        """A session through a USBTMC-to-TCP bridge: acknowledgements stay on the USB side."""
+        return super().connect()
 
     def reset(self) -> None:
         super().reset()

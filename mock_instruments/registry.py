@@ -18,6 +18,7 @@ MOCKS: dict[str, str] = {
     "keysight_b2900": "mock_instruments.keysight_b2900:MockKeysightB2900",
     "keysight_e4980a": "mock_instruments.keysight_e4980a:MockKeysightE4980A",
     "lakeshore336": "mock_instruments.lakeshore336:MockLakeShore336",
+    "lakeshore335": "mock_instruments.lakeshore335:MockLakeShore335",
     "mercury_itc": "mock_instruments.mercury_itc:MockMercuryITC",
     "wavelabs_sinus70": "mock_instruments.wavelabs_sinus70:MockWavelabsSinus70",
     "newport_lss7120": "mock_instruments.newport_lss7120:MockNewportLSS7120",

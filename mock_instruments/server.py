@@ -7,6 +7,17 @@ picks free ports), speaks newline-terminated messages (one program message per l
 keeps in-process and TCP clients from interleaving. Faults act as on hardware: a timeout sends no reply, a
 drop closes the socket, a permanent drop also closes every new connection at once.
 
+Two kinds of instrument are served the way their real links work:
+
+- an instrument that connects to its controller (``mock.dials_in``: the Wavelabs SINUS-70's SinusGUI) does
+  not listen: the server connects to the address it is told (``dial``, by instrument name; default the
+  mock's own ``dial_target``, 127.0.0.1:3334) and tries again every second while nothing listens there and
+  after each session ends; its endpoint is ``wavelabs://HOST:PORT``, the address a station uses to listen;
+- a mock may open its TCP sessions differently from in-process ones (``mock.connect_tcp``): the LSS-7120
+  is then served as a USBTMC-to-TCP bridge serves it (no zero-byte acknowledgements on the socket, each
+  reply newline-terminated) and the Lake Shore as on its Ethernet port (no serial pacing); a mock whose
+  instrument ends replies otherwise says so (``mock.reply_terminator``, the Lake Shore's CR LF).
+
 The world's clock is virtual: a TCP client's own waiting does not advance it, only what the instruments
 charge (integration time, sweeps, ``*WAI``) does.
 """
@@ -23,21 +34,32 @@ from mock_instruments.base import LateReply, MockInstrument
 
 log = logging.getLogger(__name__)
 _POLL_S = 0.2  # how often blocked accept/recv calls look at the stop flag (real seconds)
+REDIAL_S = 1.0  # how often an instrument that connects out tries again while nothing listens (real seconds)
 
 
 class SimServer:
     """Listening sockets for a set of mocks; use as a context manager or call :meth:`close`."""
 
-    def __init__(self, mocks: Mapping[str, MockInstrument], host: str = "127.0.0.1", port_base: int = 5025
-                 ) -> None:
+    def __init__(self, mocks: Mapping[str, MockInstrument], host: str = "127.0.0.1", port_base: int = 5025,
+                 dial: Mapping[str, str] | None = None) -> None:
         self.host = host
+        self._dialers: list[tuple[str, MockInstrument, tuple[str, int]]] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._clients: set[socket.socket] = set()
         self._clients_lock = threading.Lock()
         self._listeners: list[tuple[str, MockInstrument, socket.socket]] = []
+        dial = dict(dial or {})
+        unknown = sorted(set(dial) - {n for n, m in mocks.items() if getattr(m, "dials_in", False)})
+        if unknown:
+            raise ValueError(f"dial: {', '.join(unknown)} is not an instrument that connects out "
+                             f"({', '.join(n for n, m in mocks.items() if getattr(m, 'dials_in', False)) or 'none'})")
         try:
             for index, (name, mock) in enumerate(mocks.items()):
+                if getattr(mock, "dials_in", False):
+                    target = _host_port(dial.get(name, ""), getattr(mock, "dial_target", ("127.0.0.1", 3334)))
+                    self._dialers.append((name, mock, target))
+                    continue
                 listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 listener.bind((host, 0 if port_base == 0 else port_base + index))
@@ -52,12 +74,32 @@ class SimServer:
                                       name=f"sim-accept-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        for name, mock, target in self._dialers:
+            thread = threading.Thread(target=self._dial_loop, args=(mock, target), name=f"sim-dial-{name}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     @property
     def endpoints(self) -> list[tuple[str, str, str]]:
-        """(instrument name, model key, VISA resource) for each served mock."""
-        return [(name, mock.model, f"TCPIP::{self.host}::{listener.getsockname()[1]}::SOCKET")
-                for name, mock, listener in self._listeners]
+        """(instrument name, model key, address a client uses) for each served mock: the VISA resource of a
+        listening mock, ``wavelabs://HOST:PORT`` (where to listen) for one that connects out."""
+        listening = [(name, mock.model, f"TCPIP::{self.host}::{listener.getsockname()[1]}::SOCKET")
+                     for name, mock, listener in self._listeners]
+        dialing = [(name, mock.model, f"wavelabs://{host}:{port}") for name, mock, (host, port) in self._dialers]
+        return listening + dialing
+
+    def _dial_loop(self, mock: MockInstrument, target: tuple[str, int]) -> None:
+        """Connect to ``target`` as the real instrument's software would, again after each session ends and
+        every :data:`REDIAL_S` while nothing listens; stop when the instrument has exited (ExitProgram)."""
+        while not self._stop.is_set() and not getattr(mock, "exited", False):
+            try:
+                client = socket.create_connection(target, timeout=REDIAL_S)
+            except OSError:
+                self._stop.wait(REDIAL_S)
+                continue
+            self._serve_client(mock, client)
+            self._stop.wait(_POLL_S)
 
     def _accept_loop(self, mock: MockInstrument, listener: socket.socket) -> None:
         while not self._stop.is_set():
@@ -76,7 +118,7 @@ class SimServer:
         with self._clients_lock:
             self._clients.add(client)
         try:
-            connection = mock.connect()
+            connection = getattr(mock, "connect_tcp", mock.connect)()
         except ConnectionRefusedError:
             self._drop(client)
             return
@@ -102,7 +144,7 @@ class SimServer:
                         raise
                     except Exception:  # a bug in a mock must not take the server down
                         log.exception("%s: error handling %r", mock.name, line)
-                    self._send(client, connection.take_replies())
+                    self._send(client, mock, connection.take_replies())
         except ConnectionResetError:
             log.info("%s: connection dropped (injected fault)", mock.name)
         except OSError as exc:
@@ -111,9 +153,10 @@ class SimServer:
             connection.close()
             self._drop(client)
 
-    def _send(self, client: socket.socket, replies: list[str]) -> None:
-        """Send replies in order; a late one (injected fault) after its delay, holding back what follows it
-        as a slow instrument would."""
+    def _send(self, client: socket.socket, mock: MockInstrument, replies: list[str]) -> None:
+        """Send replies in order, each ended by the model's terminator; a late one (injected fault) after its
+        delay, holding back what follows it as a slow instrument would."""
+        ending = getattr(mock, "reply_terminator", "\n")
         batch = ""
         for reply in replies:
             if isinstance(reply, LateReply):
@@ -121,7 +164,7 @@ class SimServer:
                     client.sendall(batch.encode("latin-1"))
                     batch = ""
                 self._stop.wait(reply.delay_s)
-            batch += reply + "\n"
+            batch += reply + ending
         if batch:
             client.sendall(batch.encode("latin-1"))
 
@@ -155,6 +198,17 @@ class SimServer:
         self.close()
 
 
-def serve(mocks: Mapping[str, MockInstrument], host: str = "127.0.0.1", port_base: int = 5025) -> SimServer:
-    """Start serving ``mocks`` (name -> mock) on ``host``; see :class:`SimServer`."""
-    return SimServer(mocks, host=host, port_base=port_base)
+def serve(mocks: Mapping[str, MockInstrument], host: str = "127.0.0.1", port_base: int = 5025,
+          dial: Mapping[str, str] | None = None) -> SimServer:
+    """Start serving ``mocks`` (name -> mock) on ``host``; ``dial`` (name -> HOST:PORT) tells instruments that
+    connect out where to connect. See :class:`SimServer`."""
+    return SimServer(mocks, host=host, port_base=port_base, dial=dial)
+
+
+def _host_port(text: str, default: tuple[str, int]) -> tuple[str, int]:
+    if not text:
+        return default
+    host, _, port = text.strip().rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"dial address {text!r} must be HOST:PORT, e.g. 127.0.0.1:3334")
+    return host.strip("[]"), int(port)

@@ -1,10 +1,21 @@
 """Wavelabs SINUS-70 LED solar simulator, remote-controlled through SinusGUI's WLRC XML interface.
 
-Grammar: one XML document per message, ``<WLRC><Command iSeq="n" attribute="..."/></WLRC>``; the reply echoes
-the command's element name and ``iSeq`` and carries the error code ``iEC`` (0 = success) and, on failure,
-``sError``. Attribute names carry their type (``i`` integer, ``f`` float, ``s`` string). Wavelabs' WLRC
-reference is not public: the commands and attributes follow the public lab code that drives SinusGUI
-(greyltc/centralcontrol ``wavelabs.py``, which reads one reply per line; the IVLab SINUS-70 driver).
+Wavelabs' WLRC reference is not public. This mock follows the public lab code that drives SinusGUI,
+greyltc/centralcontrol (``wavelabs.py``, ``wavelabs_relay_server.py``), which shows:
+
+- **Connection role.** SinusGUI is the TCP *client*: it connects to the control PC, which listens (port
+  3334), or to a relay that listens for it (3334) and for controllers (3335). This mock therefore dials out:
+  in-process, :meth:`MockWavelabsSinus70.dial_in` connects when labctl listens at the address SinusGUI is set
+  to (option ``dial``, default ``127.0.0.1:3334``); under ``labctl sim serve`` the server connects to that
+  address and keeps trying every second while nothing listens, and again after a session ends.
+- **Framing.** A request is one document ``<WLRC><Command iSeq="n" attribute="..."/></WLRC>`` sent without a
+  newline (a message ends at ``</WLRC>``; a newline after it is tolerated); each reply is one document on one
+  line. The reply echoes the element name and ``iSeq`` and carries ``iEC`` (0 = success) and, on failure,
+  ``sError``. Attribute names carry their type (``i`` integer, ``f`` float, ``s`` string).
+- **Results after the run.** centralcontrol reads ``GetResult``/``GetDataSeries`` for a run only after
+  ``WaitForRunFinished`` and ``WaitForResultAvailable``: results exist once a run has ended and SinusGUI has
+  evaluated it (:data:`RESULT_DELAY_S` later); before that they are refused with code 7.
+- **Cancelling nothing** answers -4001, which centralcontrol counts as success.
 
 Commands (a recipe has one step, ``iStep="1"``, device ``sDevice="Light"``):
 
@@ -12,30 +23,32 @@ Commands (a recipe has one step, ``iStep="1"``, device ``sDevice="Light"``):
 - ``SetRecipeParam``/``GetRecipeParam sRecipe iStep sDevice sParam [sVal]``: ``Intensity`` in percent of the
   calibrated level (0–120), ``Duration`` in ms (100 to 2^31−1); a change applies from the next run;
 - ``StartRecipe [sAutomationID]`` -> ``sRunID``: the LEDs light up for the recipe's Duration;
-- ``CancelRecipe``: the LEDs go dark (with no run in progress: code -4001, which lab code treats as benign);
+- ``CancelRecipe``: the LEDs go dark; with no run in progress: code -4001;
 - ``GetRunStatus`` -> ``sStatus`` ``idle`` (no run yet), ``running`` or ``finished``;
-- ``GetResult sParam [sRunID]`` -> ``sVal``: ``totalirradiance_300_1200`` (W/m², the calibrated reference
-  cell's reading of the world's light: live during a run, at its end afterwards), ``Temperature_LedBox_Vis``
-  and ``Temperature_LedBox_IR`` (°C);
+- ``WaitForRunFinished``/``WaitForResultAvailable fTimeout [sRunID]`` (ms): the reply comes when the run has
+  ended / its results exist (the time is charged to the clock), or with code 9 after the timeout;
+- ``GetResult sParam [sRunID]`` -> ``sVal`` of a finished, evaluated run (without sRunID: the latest):
+  ``totalirradiance_300_1200`` (W/m², the calibrated reference reading of the world's light at the end of
+  the run), ``Temperature_LedBox_Vis`` and ``Temperature_LedBox_IR`` (°C);
 - ``GetDataSeries iStep sDevice="LE" sCurveName="Irradiance-Wavelength" sAttributes [sRunID]``: nested
   ``<DataSeries sName="Wavelenght" sUnit="nm" sType="x">`` (SinusGUI's spelling) and ``sName="Irradiance"``
   (W/m^2/nm), an AM1.5G-like spectrum 300–1200 nm whose integral is the irradiance result;
-- ``WaitForRunFinished``/``WaitForResultAvailable fTimeout [sRunID]`` (ms): the reply comes when the run
-  has ended (the time is charged to the clock), or with code 9 after the timeout;
-- ``ExitProgram``: SinusGUI closes; the port then drops and refuses connections.
+- ``ExitProgram``: SinusGUI closes: the session drops and it connects no more.
 
 Errors (simulated codes, since the real numbering is not public): 1 unknown command, 2 malformed request
 (no ``<WLRC>`` around exactly one command, missing or mistyped attribute), 3 unknown recipe / none
 activated, 4 unknown step, device, parameter or curve, 5 value out of range, 6 run in progress, 7 no such
-run / no result, 8 light engine fault (lamp failure), 9 wait timed out, 10 not simulated
+run / no result (yet), 8 light engine fault (lamp failure), 9 wait timed out, 10 not simulated
 (``StartFreeFloat``), -4001 nothing to cancel. A message that is not well-formed XML gets no reply (SinusGUI
 keeps waiting for the end of the document). Unknown extra attributes are ignored.
 
 Physics: the mock drives the world's light named by its ``light`` option (default: its own name), creating
 it if missing with LED-like warm-up. An LED engine has no shutter: the light's shutter stays open and the
-lamp switch is the LEDs (on during a run). Lamp failure (``faults={"lamp_failure": True}``) darkens the
-LEDs and makes StartRecipe fail with code 8. Time charged: 10 ms per message, 150 ms to start a run, 50 ms
-for a data series; a run ends by a world event at its Duration.
+lamp switch is the LEDs (on during a run). The LEDs' warm-up is thermal: a short dark gap between two runs
+costs only the warm-up lost while they cooled (same time constant), not a fresh warm-up. Lamp failure
+(``faults={"lamp_failure": True}``) darkens the LEDs and makes StartRecipe fail with code 8. Time charged:
+10 ms per message, 150 ms to start a run, 50 ms for a data series; a run ends by a world event at its
+Duration.
 """
 
 from __future__ import annotations
@@ -65,6 +78,12 @@ E_UNKNOWN, E_MALFORMED, E_RECIPE, E_PARAM, E_RANGE, E_BUSY, E_NO_RUN, E_FAULT, E
     range(1, 11))
 E_NOTHING_TO_CANCEL = -4001
 RESULTS = ("totalirradiance_300_1200", "Temperature_LedBox_Vis", "Temperature_LedBox_IR")
+#: How long after a run ends SinusGUI has evaluated it (its results become available), s.
+RESULT_DELAY_S = 0.2
+#: Where SinusGUI connects by default (the control PC listening on WLRC's usual port).
+DEFAULT_DIAL = "127.0.0.1:3334"
+#: How long the simulated SinusGUI waits between connection attempts (real seconds, under ``sim serve``).
+REDIAL_S = 1.0
 WAVELENGTH_NM = np.arange(300.0, 1201.0, 1.0)
 
 
@@ -107,17 +126,24 @@ class Run:
     irradiance_mW_cm2: float = 0.0  # the reference reading when the run ended
     led_heat_C: float = 0.0
 
+    @property
+    def result_s(self) -> float:
+        """When SinusGUI has evaluated the run (inf while it runs)."""
+        return math.inf if self.active else self.ended_s + RESULT_DELAY_S
+
 
 class MockWavelabsSinus70(MockInstrument):
     """The simulated SINUS-70 + SinusGUI (options: ``recipes`` {name: {"Intensity": %, "Duration": ms}},
-    ``light``, and the base options)."""
+    ``dial`` (where SinusGUI connects, HOST:PORT, default 127.0.0.1:3334), ``light``, and the base options)."""
 
     model = "wavelabs_sinus70"
+    #: SinusGUI connects to labctl, not the reverse (see :func:`drivers.transport.open_sim`).
+    dials_in = True
     _COMMANDS: ClassVar[dict[str, str]] = {
         "ActivateRecipe": "_activate", "SetRecipeParam": "_set_param", "GetRecipeParam": "_get_param",
         "StartRecipe": "_start", "CancelRecipe": "_cancel", "GetRunStatus": "_status",
         "GetResult": "_result", "GetDataSeries": "_series", "WaitForRunFinished": "_wait_finished",
-        "WaitForResultAvailable": "_wait_finished", "ExitProgram": "_exit", "StartFreeFloat": "_free_float",
+        "WaitForResultAvailable": "_wait_result", "ExitProgram": "_exit", "StartFreeFloat": "_free_float",
     }
 
     def split_messages(self, pending: bytes) -> tuple[list[bytes], bytes]:
@@ -138,6 +164,7 @@ class MockWavelabsSinus70(MockInstrument):
     def __init__(self, world: Any, name: str, **options: Any) -> None:
         options.setdefault("light", name)
         recipes = options.pop("recipes", None) or {"AM1.5G": {}}
+        self.dial_target = _host_port(str(options.pop("dial", DEFAULT_DIAL)))
         light_name = str(options["light"])
         if light_name not in world.lights:
             world.add_light(light_name, **LED_LIGHT)
@@ -153,11 +180,21 @@ class MockWavelabsSinus70(MockInstrument):
         self.runs: dict[str, Run] = {}
         self.run_count = 0
         self.exited = False
+        self._dark_since_s: float | None = None  # when the LEDs last went dark (their warm-up memory)
 
     # ----------------------------------------------------------------------------- sessions
     def connect(self, timeout_s: float | None = None) -> MockConnection:
+        """A session (SinusGUI's side of a connection it made); refused once SinusGUI has exited."""
         if self.exited:
             raise ConnectionRefusedError(f"{self.name}: SinusGUI is not running")
+        return super().connect(timeout_s)
+
+    def dial_in(self, listen: str, timeout_s: float | None = None) -> MockConnection | None:
+        """SinusGUI connecting to a program that listens at ``listen`` (HOST:PORT): a session if SinusGUI is
+        running and set to dial that address, else None (nothing connects there)."""
+        if self.exited or self.faults.drop_permanent or _host_port(listen) != self.dial_target:
+            return None
+        self.world.clock.sleep(MESSAGE_S)  # SinusGUI notices the listener on its next attempt
         return super().connect(timeout_s)
 
     def is_query(self, message: str) -> bool:
@@ -259,7 +296,7 @@ class MockWavelabsSinus70(MockInstrument):
         run = Run(f"{stamp:%Y%m%d_%H%M%S}_{self.run_count:04d}", recipe.intensity_percent, now,
                   now + recipe.duration_ms / 1000.0)
         self.light.set_intensity_suns(suns)
-        self.light.switch_lamp(True)
+        self._light_up(now)
         run.event = self.world.schedule(run.end_s, lambda t: self._finish(run, t))
         self.run = self.runs[run.run_id] = run
         while len(self.runs) > MAX_RUNS_KEPT:  # SinusGUI's result list is finite too
@@ -273,6 +310,25 @@ class MockWavelabsSinus70(MockInstrument):
         run.led_heat_C = self._led_heat_C(run, t_s)
         run.active, run.ended_s = False, t_s
         self.light.switch_lamp(False)
+        self._dark_since_s = t_s
+
+    def _light_up(self, now: float) -> None:
+        """Switch the LEDs on, keeping the warm-up they still have from a run that ended a moment ago.
+
+        The warm-up deficit (1 − fraction of full output) grows back towards its cold value with the warm-up
+        time constant while the LEDs are dark, so a gap of a few messages between two runs costs almost
+        nothing, while an engine left dark for minutes starts cold again."""
+        light = self.light
+        memory = None
+        if self._dark_since_s is not None and light.warmup_tau_s > 0 and light.warmup_start_fraction < 1:
+            cold = 1.0 - light.warmup_start_fraction
+            deficit_then = 1.0 - light.warmup_fraction(self._dark_since_s)
+            dark_s = max(0.0, now - self._dark_since_s)
+            deficit = cold - (cold - deficit_then) * math.exp(-dark_s / light.warmup_tau_s)
+            memory = -light.warmup_tau_s * math.log(max(deficit, 1e-300) / cold)
+        light.switch_lamp(True)
+        if memory is not None:
+            light.lamp_on_since_s = now - memory
 
     def _cancel(self, element: ET.Element) -> tuple[dict[str, str], str]:
         run = self.run
@@ -293,8 +349,13 @@ class MockWavelabsSinus70(MockInstrument):
             raise WlrcError(E_NO_RUN, "no result available" if run_id is None else f"no run {run_id}")
         return run
 
-    def _irradiance_mW_cm2(self, run: Run) -> float:
-        return self.light.reference_mW_cm2() if run.active else run.irradiance_mW_cm2
+    def _evaluated_run(self, element: ET.Element) -> Run:
+        """The run whose results are asked for; refused until SinusGUI has evaluated it."""
+        run = self._run_for(element)
+        if self.world.time_s < run.result_s:
+            state = "still running" if run.active else "not evaluated yet"
+            raise WlrcError(E_NO_RUN, f"no result for run {run.run_id}: {state} (WaitForResultAvailable first)")
+        return run
 
     def _led_heat_C(self, run: Run, t_s: float) -> float:
         if not run.active:
@@ -305,9 +366,9 @@ class MockWavelabsSinus70(MockInstrument):
         param = _str(element, "sParam")
         if param not in RESULTS:
             raise WlrcError(E_PARAM, f"no result {param}")
-        run = self._run_for(element)
+        run = self._evaluated_run(element)
         if param == "totalirradiance_300_1200":
-            return {"sVal": f"{10.0 * self._irradiance_mW_cm2(run):.2f}"}, ""
+            return {"sVal": f"{10.0 * run.irradiance_mW_cm2:.2f}"}, ""
         heat = self._led_heat_C(run, self.world.time_s) * (0.8 if param.endswith("IR") else 1.0)
         return {"sVal": f"{AMBIENT_C + heat:.2f}"}, ""
 
@@ -316,9 +377,9 @@ class MockWavelabsSinus70(MockInstrument):
         _str(element, "sAttributes")
         if step != 1 or device != "LE" or curve != "Irradiance-Wavelength":
             raise WlrcError(E_PARAM, f"no curve {curve} of device {device} in step {step}")
-        run = self._run_for(element)
+        run = self._evaluated_run(element)
         self.world.clock.sleep(SERIES_S)
-        irradiance = am15g_like_W_m2_nm(WAVELENGTH_NM, 10.0 * self._irradiance_mW_cm2(run))
+        irradiance = am15g_like_W_m2_nm(WAVELENGTH_NM, 10.0 * run.irradiance_mW_cm2)
         x = ";".join(f"{v:g}" for v in WAVELENGTH_NM)
         y = ";".join(f"{v:.5g}" for v in irradiance)
         body = (f'<DataSeries sName="Wavelenght" sUnit="nm" sType="x">{x}</DataSeries>'
@@ -326,16 +387,26 @@ class MockWavelabsSinus70(MockInstrument):
         return {}, body
 
     def _wait_finished(self, element: ET.Element) -> tuple[dict[str, str], str]:
+        """WaitForRunFinished: until the run (given or latest) has ended, at most fTimeout ms."""
+        return self._wait(element, lambda run: run.end_s if run.active else run.ended_s, "still running")
+
+    def _wait_result(self, element: ET.Element) -> tuple[dict[str, str], str]:
+        """WaitForResultAvailable: until SinusGUI has evaluated the run, at most fTimeout ms."""
+        return self._wait(element, lambda run: run.end_s + RESULT_DELAY_S if run.active else run.result_s,
+                          "has no result")
+
+    def _wait(self, element: ET.Element, ready_s: Any, what: str) -> tuple[dict[str, str], str]:
         timeout_s = _float(element, "fTimeout") / 1000.0
         if timeout_s < 0:
             raise WlrcError(E_RANGE, "fTimeout must be >= 0")
         run = self._run_for(element) if element.get("sRunID") is not None else self.run
-        if run is None or not run.active:
+        if run is None:
             return {}, ""
-        wait_s = run.end_s - self.world.time_s
-        self._let_time_pass(min(wait_s, timeout_s))
-        if run.active:
-            raise WlrcError(E_TIMEOUT, f"run {run.run_id} still running after {timeout_s * 1000:g} ms")
+        wait_s = ready_s(run) - self.world.time_s
+        if wait_s > 0:
+            self._let_time_pass(min(wait_s, timeout_s))
+        if self.world.time_s < ready_s(run) - 1e-9:
+            raise WlrcError(E_TIMEOUT, f"run {run.run_id} {what} after {timeout_s * 1000:g} ms")
         return {}, ""
 
     def _let_time_pass(self, seconds: float) -> None:
@@ -365,6 +436,15 @@ def reply(tag: str, seq: int | None, code: int, error: str = "", attributes: dic
     parts.extend(f"{key}={quoteattr(value)}" for key, value in (attributes or {}).items())
     head = f"<{tag} {' '.join(parts)}"
     return f"<WLRC>{head}>{body}</{tag}></WLRC>" if body else f"<WLRC>{head}/></WLRC>"
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` as (host, port), ``localhost`` as 127.0.0.1, so two spellings of one address compare."""
+    host, _, port = text.strip().rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"dial = {text!r} must be HOST:PORT, e.g. {DEFAULT_DIAL!r}")
+    host = host.strip("[]")
+    return ("127.0.0.1" if host == "localhost" else host), int(port)
 
 
 def _str(element: ET.Element, key: str) -> str:

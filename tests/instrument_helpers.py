@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from pymeasure.adapters import ProtocolAdapter
 
-from drivers.transport import SimAdapter, open_visa
+from drivers.link_settings import resolve
+from drivers.transport import SimAdapter, open_sim, open_visa
 from labctl.clock import Clock, VirtualClock
 from labctl.errors import ConnectionLost
 from mock_instruments.base import MockConnection
@@ -149,11 +150,17 @@ class RawBench(SimBench):
 # ------------------------------------------------------------------------------------------ drivers
 def sim_driver(driver_class: type[Driver], mock: Any, address: str, clock: Clock, *, reconnect: bool = True,
                **options: Any) -> Driver:
-    """The real driver on ``mock`` in-process, named like the mock; with ``reconnect`` a dropped link is
+    """The real driver on ``mock`` in-process, named like the mock, its link set up from the driver's
+    connection defaults (e.g. a Lake Shore's pause between commands); with ``reconnect`` a dropped link is
     reopened (``adapter_factory``)."""
+    settings = resolve(driver_class, address)
+
+    def factory() -> SimAdapter:
+        return open_sim(mock, settings, clock)
+
     if reconnect:
-        options["adapter_factory"] = lambda: SimAdapter(mock)
-    return driver_class(SimAdapter(mock), mock.name, address=address, clock=clock, **options)
+        options["adapter_factory"] = factory
+    return driver_class(factory(), mock.name, address=address, clock=clock, **options)
 
 
 @contextmanager
@@ -162,7 +169,7 @@ def driver_over_tcp(driver_class: type[Driver], mock: Any, clock: Clock) -> Iter
     its address the TCP resource); the link is closed afterwards."""
     with serve({mock.name: mock}, port_base=0) as server:
         resource = server.endpoints[0][2]
-        adapter = open_visa(resource, timeout_ms=2000)
+        adapter = open_visa(resource, timeout_ms=2000, visa_library="@py")  # never the system's VISA
         try:
             yield driver_class(adapter, mock.name, address=resource, clock=clock)
         finally:

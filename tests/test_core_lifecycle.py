@@ -23,7 +23,7 @@ driver = "keithley2450"
 address = "GPIB0::24::INSTR"
 [instruments.sun]
 driver = "wavelabs_sinus70"
-address = "TCPIP::192.168.1.30::55555::SOCKET"
+address = "wavelabs://0.0.0.0:3334"
 """
 
 

@@ -72,14 +72,69 @@ def test_pymeasure_input_channel_goes_through_our_lock():
 
 
 # --- SETP ------------------------------------------------------------------------------------------------
-def test_set_setpoint():
-    with expected_protocol(LakeShore336, [("SETP 1,300", None)]) as inst:
+#: The loop's control input (OUTMODE?) and its preferred units (INTYPE? field 5: 1 K, 2 °C, 3 sensor).
+KELVIN_ON_A = [("OUTMODE? 1", "1,1,0"), ("INTYPE? A", "1,0,0,0,1")]
+
+
+def test_set_setpoint_in_kelvin_when_the_control_sensor_reads_kelvin():
+    with expected_protocol(LakeShore336, [*KELVIN_ON_A, ("SETP 1,300", None)]) as inst:
         inst.set_setpoint_K(300.0)
 
 
 def test_set_setpoint_loop_2():
-    with expected_protocol(LakeShore336, [("SETP 2,77.5", None)], output=2) as inst:
+    with expected_protocol(LakeShore336, [("OUTMODE? 2", "1,2,0"), ("INTYPE? B", "1,0,0,0,1"),
+                                          ("SETP 2,77.5", None)], output=2) as inst:
         inst.set_setpoint_K(77.5)
+
+
+def test_setpoint_follows_the_control_sensor_preferred_units_celsius():
+    # SETP is in the preferred units of the loop's control sensor (INTYPE <units>), not always kelvin
+    with expected_protocol(LakeShore336, [("OUTMODE? 1", "1,2,0"), ("INTYPE? B", "1,0,0,0,2"),
+                                          ("SETP 1,-173.1500", None)]) as inst:
+        inst.set_setpoint_K(100.0)
+
+
+def test_setpoint_in_sensor_units_is_refused_not_sent_as_kelvin():
+    with expected_protocol(LakeShore336, [("OUTMODE? 1", "1,1,0"), ("INTYPE? A", "1,0,0,0,3")]) as inst:
+        with pytest.raises(InstrumentError, match="sensor units"):
+            inst.set_setpoint_K(100.0)
+
+
+def test_a_loop_without_control_input_uses_the_reading_input_units():
+    with expected_protocol(LakeShore336, [("OUTMODE? 1", "0,0,0"), ("INTYPE? A", "1,0,0,0,1"),
+                                          ("SETP 1,50", None)]) as inst:
+        inst.set_setpoint_K(50.0)
+
+
+def test_setpoint_get_converts_celsius():
+    with expected_protocol(LakeShore336, [("OUTMODE? 1", "1,1,0"), ("INTYPE? A", "1,0,0,0,2"),
+                                          ("SETP? 1", "-196.000")]) as inst:
+        assert inst.setpoint_K() == pytest.approx(77.15)
+
+
+def test_sync_marker_is_a_three_digit_event_status_enable_value():
+    with expected_protocol(LakeShore336, []) as inst:
+        assert inst.sync_marker(1) == ("*ESE 100;*ESE?", "100")
+        assert inst.sync_marker(155) == ("*ESE 254;*ESE?", "254")
+        assert inst.sync_marker(156) == ("*ESE 255;*ESE?", "255")
+        assert inst.sync_marker(157) == ("*ESE 100;*ESE?", "100")
+
+
+def test_identify_refuses_another_model():
+    with expected_protocol(LakeShore336, [("*IDN?", "LSCI,MODEL335,1234567/1234567,1.0")]) as inst:
+        with pytest.raises(InstrumentError, match="not a Lake Shore 336"):
+            inst.identify()
+
+
+def test_link_defaults_are_the_usb_serial_port_and_ethernet_needs_no_pause():
+    from drivers.link_settings import resolve
+
+    serial = resolve(LakeShore336, "/dev/ttyUSB0")
+    assert (serial["baudrate"], serial["bytesize"], serial["parity"], serial["stopbits"]) == (57600, 7, "odd", 1)
+    assert serial["read_termination"] == serial["write_termination"] == "\r\n"
+    assert serial["command_interval_s"] == 0.05
+    assert resolve(LakeShore336, "TCPIP::10.0.0.7::7777::SOCKET")["command_interval_s"] == 0.0
+    assert resolve(LakeShore336, "/dev/ttyUSB0", {"baudrate": 9600})["baudrate"] == 9600
 
 
 def test_setpoint_out_of_range_is_never_sent():
@@ -88,7 +143,7 @@ def test_setpoint_out_of_range_is_never_sent():
 
 
 def test_setpoint_get():
-    with expected_protocol(LakeShore336, [("SETP? 1", "+300.000")]) as inst:
+    with expected_protocol(LakeShore336, [*KELVIN_ON_A, ("SETP? 1", "+300.000")]) as inst:
         assert inst.setpoint_K() == 300.0
 
 
@@ -228,10 +283,11 @@ def test_wait_until_stable_rejects_bad_parameters():
 # --- snapshot, safe state, replay ---------------------------------------------------------------------------
 def test_settings_snapshot():
     with expected_protocol(LakeShore336, [("RAMP? 1", "1,+2.00"), ("OUTMODE? 1", "1,1,0"),
-                                          ("PID? 1", "+0050.0,+0020.0,+0000.0"), ("SETP? 1", "+080.000"),
-                                          ("RANGE? 1", "3")]) as inst:
+                                          ("PID? 1", "+0050.0,+0020.0,+0000.0"), ("INTYPE? A", "1,0,0,0,1"),
+                                          ("SETP? 1", "+080.000"), ("RANGE? 1", "3")]) as inst:
         assert inst.settings_snapshot() == {
-            "output": 1.0, "input_channel": "A", "setpoint_K": 80.0, "ramp_enabled": True,
+            "output": 1.0, "input_channel": "A", "setpoint_units": "kelvin", "setpoint_K": 80.0,
+            "ramp_enabled": True,
             "ramp_rate_K_min": 2.0, "heater_range": "high", "output_mode": "closed_loop",
             "control_input": "A", "powerup_enable": False, "P": 50.0, "I": 20.0, "D": 0.0}
 
@@ -251,7 +307,7 @@ def test_safe_state_tries_output_2_when_output_1_fails():
 
 def test_settings_are_remembered_per_channel_for_replay():
     with expected_protocol(LakeShore336, [("RANGE 1,0", None), ("RANGE? 1", "0"), ("RANGE 2,0", None),
-                                          ("RANGE? 2", "0"), ("SETP 1,100", None)]) as inst:
+                                          ("RANGE? 2", "0"), *KELVIN_ON_A, ("SETP 1,100", None)]) as inst:
         inst.safe_state()
         inst.set_setpoint_K(100)
         assert list(inst._settings_log.values()) == ["RANGE 1,0", "RANGE 2,0", "SETP 1,100"]

@@ -16,6 +16,8 @@ from labctl.errors import InstrumentError
 from labctl.roles import LightSource
 
 NO_ERROR = ("ERROR?", "0,No error")
+#: The zero-byte USBTMC message that acknowledges every command (read as an empty string).
+ACK = (None, "")
 
 
 def test_is_a_light_source():
@@ -42,8 +44,29 @@ def test_identify_rejects_other_instrument():
 
 
 def test_amplitude_setter():
-    with expected_protocol(NewportLSS7120, [("AMPL 0.750", None), NO_ERROR]) as inst:
+    with expected_protocol(NewportLSS7120, [("AMPL 0.750", None), ACK, NO_ERROR]) as inst:
         inst.amplitude_suns = 0.75
+
+
+def test_a_command_is_followed_by_reading_its_acknowledgement():
+    with expected_protocol(NewportLSS7120, [("OUTP OFF", None), ACK, NO_ERROR]) as inst:
+        inst.output_enabled = False
+
+
+def test_behind_a_tcp_bridge_no_acknowledgement_is_read():
+    from drivers.link_settings import resolve
+
+    with expected_protocol(NewportLSS7120, [("OUTP OFF", None), NO_ERROR]) as inst:
+        inst.adapter.link_settings = resolve(NewportLSS7120, "TCPIP::10.0.0.5::5025::SOCKET")
+        inst.output_enabled = False
+
+
+def test_a_reply_in_place_of_the_acknowledgement_means_the_link_is_out_of_step():
+    from labctl.errors import ConnectionLost
+
+    with expected_protocol(NewportLSS7120, [("OUTP OFF", None), (None, "0")]) as inst:
+        with pytest.raises(ConnectionLost, match="OUTP OFF"):
+            inst.output_enabled = False
 
 
 def test_amplitude_getter():
@@ -58,13 +81,13 @@ def test_amplitude_out_of_range_is_rejected_before_sending():
 
 
 def test_set_intensity_suns():
-    with expected_protocol(NewportLSS7120, [("AMPL 0.500", None), NO_ERROR]) as inst:
+    with expected_protocol(NewportLSS7120, [("AMPL 0.500", None), ACK, NO_ERROR]) as inst:
         inst.set_intensity_suns(0.5)
 
 
 def test_setting_error_raises_with_message():
     with expected_protocol(NewportLSS7120, [
-        ("AMPL 0.500", None),
+        ("AMPL 0.500", None), ACK,
         ("ERROR?", '-222,"Data out of range"'),
         NO_ERROR,
     ]) as inst:
@@ -85,7 +108,7 @@ def test_output_getter(reply, state):
 
 @pytest.mark.parametrize("state, command", [(True, "OUTP ON"), (False, "OUTP OFF")])
 def test_output_setter(state, command):
-    with expected_protocol(NewportLSS7120, [(command, None), NO_ERROR]) as inst:
+    with expected_protocol(NewportLSS7120, [(command, None), ACK, NO_ERROR]) as inst:
         inst.output_enabled = state
 
 
@@ -101,17 +124,17 @@ def test_calibration_mode_getter():
 
 
 def test_calibration_mode_setter():
-    with expected_protocol(NewportLSS7120, [("USERCAL:SELECT 0", None), NO_ERROR]) as inst:
+    with expected_protocol(NewportLSS7120, [("USERCAL:SELECT 0", None), ACK, NO_ERROR]) as inst:
         inst.calibration_mode = "factory"
 
 
 def test_calibrate_to_reference():
-    with expected_protocol(NewportLSS7120, [("USERCAL:PERFORM", None), NO_ERROR]) as inst:
+    with expected_protocol(NewportLSS7120, [("USERCAL:PERFORM", None), ACK, NO_ERROR]) as inst:
         inst.calibrate_to_reference()
 
 
 def test_active_spectrum_recall():
-    with expected_protocol(NewportLSS7120, [("SPECTRUM:RECALL 0", None), NO_ERROR]) as inst:
+    with expected_protocol(NewportLSS7120, [("SPECTRUM:RECALL 0", None), ACK, NO_ERROR]) as inst:
         inst.active_spectrum = 0
 
 
@@ -122,7 +145,7 @@ def test_active_spectrum_query():
 
 def test_open_shutter_checks_head_and_verifies_output():
     with expected_protocol(NewportLSS7120, [
-        ("STATUS?", "0"), ("OUTP ON", None), NO_ERROR, ("OUTP?", "ON"),
+        ("STATUS?", "0"), ("OUTP ON", None), ACK, NO_ERROR, ("OUTP?", "ON"),
     ]) as inst:
         inst.open_shutter()
 
@@ -135,14 +158,14 @@ def test_open_shutter_refuses_disconnected_head():
 
 def test_open_shutter_raises_when_output_stays_off():
     with expected_protocol(NewportLSS7120, [
-        ("STATUS?", "8"), ("OUTP ON", None), NO_ERROR, ("OUTP?", "OFF"),
+        ("STATUS?", "8"), ("OUTP ON", None), ACK, NO_ERROR, ("OUTP?", "OFF"),
     ]) as inst:
         with pytest.raises(InstrumentError, match="did not switch on"):
             inst.open_shutter()
 
 
 def test_close_shutter():
-    with expected_protocol(NewportLSS7120, [("OUTP OFF", None), NO_ERROR]) as inst:
+    with expected_protocol(NewportLSS7120, [("OUTP OFF", None), ACK, NO_ERROR]) as inst:
         inst.close_shutter()
 
 
@@ -167,13 +190,13 @@ def test_settings_snapshot():
 
 
 def test_safe_state_switches_output_off():
-    with expected_protocol(NewportLSS7120, [("OUTP OFF", None), NO_ERROR]) as inst:
+    with expected_protocol(NewportLSS7120, [("OUTP OFF", None), ACK, NO_ERROR]) as inst:
         inst.safe_state()
 
 
 def test_safe_state_reports_failure():
     with expected_protocol(NewportLSS7120, [
-        ("OUTP OFF", None), ("ERROR?", '-200,"Execution error"'), NO_ERROR,
+        ("OUTP OFF", None), ACK, ("ERROR?", '-200,"Execution error"'), NO_ERROR,
     ]) as inst:
         with pytest.raises(InstrumentError, match="could not reach safe state: output off"):
             inst.safe_state()

@@ -1,8 +1,9 @@
 """Protocol tests for the Wavelabs SINUS-70 driver (WLRC XML over TCP).
 
 Message syntax follows the WLRC usage in public lab code that drives SinusGUI (greyltc/centralcontrol
-``wavelabs.py``: ActivateRecipe, SetRecipeParam/GetRecipeParam, StartRecipe -> sRunID, CancelRecipe,
-GetRunStatus -> sStatus, GetResult -> sVal, GetDataSeries -> DataSeries; replies carry iEC/sError).
+``wavelabs.py``: ActivateRecipe, SetRecipeParam/GetRecipeParam, StartRecipe -> sRunID, CancelRecipe (-4001:
+nothing to cancel, a success), GetRunStatus -> sStatus, WaitForRunFinished and WaitForResultAvailable before
+GetResult -> sVal and GetDataSeries -> DataSeries; replies carry iEC/sError).
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ def test_is_a_light_source_and_lab_instrument():
 
 
 def test_constructor_passes_address_and_recipe():
-    with expected_protocol(WavelabsSinus70, [], address="TCPIP::127.0.0.1::55555::SOCKET",
+    with expected_protocol(WavelabsSinus70, [], address="wavelabs://127.0.0.1:3334",
                            recipe="AM1.5G_half") as inst:
-        assert inst.address == "TCPIP::127.0.0.1::55555::SOCKET"
+        assert inst.address == "wavelabs://127.0.0.1:3334"
         assert inst.recipe == "AM1.5G_half"
 
 
@@ -193,20 +194,78 @@ def test_close_shutter_raises_when_run_continues():
             inst.close_shutter()
 
 
-def test_benign_code_is_not_raised():
+def test_cancel_with_no_run_in_progress_is_success_without_a_warning(caplog):
+    # A dark run closes the shutter of a light that is already off: -4001, "no run in progress".
     with expected_protocol(WavelabsSinus70, [
         (msg('<CancelRecipe iSeq="1"/>'), msg('<CancelRecipe iSeq="1" iEC="-4001" sError="nothing to do"/>')),
     ]) as inst:
-        inst.close_shutter()
+        with caplog.at_level("INFO"):
+            inst.close_shutter()
+        assert not inst.light_on
+    assert "-4001" not in caplog.text and not [r for r in caplog.records if r.levelname == "WARNING"]
 
 
-def test_read_irradiance_converts_w_m2_to_mw_cm2():
+def test_minus_4001_to_another_command_is_an_error():
     with expected_protocol(WavelabsSinus70, [
-        (msg('<GetResult iSeq="1" sParam="totalirradiance_300_1200" sRunID="r7"/>'),
-         ok("GetResult", 1, ' sVal="998.5"')),
+        (msg('<ActivateRecipe iSeq="1" sRecipe="AM1.5G"/>'),
+         msg('<ActivateRecipe iSeq="1" iEC="-4001" sError="no run in progress"/>')),
     ]) as inst:
-        inst.light_on, inst.run_id = True, "r7"
+        with pytest.raises(InstrumentError, match="-4001"):
+            inst.activate_recipe()
+
+
+def test_the_link_listens_for_sinusgui_and_has_no_resync_marker():
+    from drivers.link_settings import resolve
+
+    settings = resolve(WavelabsSinus70, "wavelabs://")
+    assert settings.interface == "wlrc" and settings["listen"] == "127.0.0.1:3334"
+    assert resolve(WavelabsSinus70, "wavelabs://0.0.0.0:4000")["listen"] == "0.0.0.0:4000"
+    relay = resolve(WavelabsSinus70, "wavelabs-relay://relay-pc")
+    assert relay["relay"] == "relay-pc:3335" and "listen" not in relay.values
+    assert resolve(WavelabsSinus70, "sim://wavelabs_sinus70")["listen"] == "127.0.0.1:3334"
+    with expected_protocol(WavelabsSinus70, []) as inst:
+        assert inst.sync_marker(7) is None
+
+
+def param(seq: int, name: str, value: str | None = None) -> tuple[str, str]:
+    """Set (with ``value``) or get a parameter of the AM1.5G recipe's Light device, with its reply."""
+    if value is None:
+        return (msg(f'<GetRecipeParam iSeq="{seq}" sRecipe="AM1.5G" iStep="1" sDevice="Light" sParam="{name}"/>'),
+                ok("GetRecipeParam", seq, ' sVal="60000"'))
+    return (msg(f'<SetRecipeParam iSeq="{seq}" sRecipe="AM1.5G" iStep="1" sDevice="Light" sParam="{name}" '
+                f'sVal="{value}"/>'), ok("SetRecipeParam", seq))
+
+
+def measurement_run(first: int, run_id: str, *, was_on: bool) -> list[tuple[str, str]]:
+    """The exchange of a measurement run starting at iSeq ``first``: cancel, Duration 1000 ms, start, wait for
+    the run and its result, Duration back to 60 s and (if the light was on) start again."""
+    n = first
+    cancel = ok("CancelRecipe", n) if was_on else msg(f'<CancelRecipe iSeq="{n}" iEC="-4001" sError="no run"/>')
+    pairs = [(msg(f'<CancelRecipe iSeq="{n}"/>'), cancel), param(n + 1, "Duration"),
+             param(n + 2, "Duration", "1000"),
+             (msg(f'<ActivateRecipe iSeq="{n + 3}" sRecipe="AM1.5G"/>'), ok("ActivateRecipe", n + 3)),
+             (msg(f'<StartRecipe iSeq="{n + 4}"/>'), ok("StartRecipe", n + 4, f' sRunID="{run_id}"')),
+             (msg(f'<WaitForRunFinished iSeq="{n + 5}" fTimeout="3000" sRunID="{run_id}"/>'),
+              ok("WaitForRunFinished", n + 5)),
+             (msg(f'<WaitForResultAvailable iSeq="{n + 6}" fTimeout="3000" sRunID="{run_id}"/>'),
+              ok("WaitForResultAvailable", n + 6)),
+             param(n + 7, "Duration", "60000"),
+             (msg(f'<ActivateRecipe iSeq="{n + 8}" sRecipe="AM1.5G"/>'), ok("ActivateRecipe", n + 8))]
+    if was_on:
+        pairs.append((msg(f'<StartRecipe iSeq="{n + 9}"/>'), ok("StartRecipe", n + 9, ' sRunID="lit-2"')))
+    return pairs
+
+
+def test_read_irradiance_makes_a_measurement_run_and_reads_its_result_after_it_is_available():
+    # SinusGUI evaluates a run once it has ended: the result is read only after WaitForResultAvailable.
+    with expected_protocol(WavelabsSinus70, [
+        *measurement_run(1, "m1", was_on=True),
+        (msg('<GetResult iSeq="11" sParam="totalirradiance_300_1200" sRunID="m1"/>'),
+         ok("GetResult", 11, ' sVal="998.5"')),
+    ]) as inst:
+        inst.light_on, inst._recipe_active = True, True
         assert inst.read_irradiance_mW_cm2() == pytest.approx(99.85)
+        assert inst.light_on and inst.run_id == "lit-2"  # lit again afterwards
 
 
 def test_read_irradiance_is_zero_while_light_off():
@@ -214,28 +273,52 @@ def test_read_irradiance_is_zero_while_light_off():
         assert inst.read_irradiance_mW_cm2() == 0.0
 
 
+def test_an_unreadable_irradiance_raises():
+    with expected_protocol(WavelabsSinus70, [
+        *measurement_run(1, "m1", was_on=True),
+        (msg('<GetResult iSeq="11" sParam="totalirradiance_300_1200" sRunID="m1"/>'),
+         ok("GetResult", 11, ' sVal="n/a"')),
+    ]) as inst:
+        inst.light_on, inst._recipe_active = True, True
+        with pytest.raises(InstrumentError, match="unreadable sVal"):
+            inst.read_irradiance_mW_cm2()
+
+
 def test_read_spectrum_parses_data_series():
-    reply = msg('<GetDataSeries iSeq="1" iEC="0">'
+    reply = msg('<GetDataSeries iSeq="10" iEC="0">'
                 '<DataSeries sName="Wavelenght" sUnit="nm" sType="x">400;500;600</DataSeries>'
                 '<DataSeries sName="Irradiance" sUnit="W/m^2/nm" sType="y">1.1;1.5;1.3</DataSeries>'
                 '</GetDataSeries>')
     with expected_protocol(WavelabsSinus70, [
-        (msg('<GetDataSeries iSeq="1" iStep="1" sDevice="LE" sCurveName="Irradiance-Wavelength" '
+        *measurement_run(1, "r1", was_on=False),
+        (msg('<GetDataSeries iSeq="10" iStep="1" sDevice="LE" sCurveName="Irradiance-Wavelength" '
              'sAttributes="raw" sRunID="r1"/>'), reply),
     ]) as inst:
-        inst.run_id = "r1"
         spectrum = inst.read_spectrum()
         assert spectrum.wavelength_nm.tolist() == [400.0, 500.0, 600.0]
         assert spectrum.irradiance.tolist() == [1.1, 1.5, 1.3]
         assert spectrum.unit == "W/m^2/nm"
+        assert not inst.light_on
 
 
 def test_read_spectrum_without_series_raises():
     with expected_protocol(WavelabsSinus70, [
-        (msg('<GetDataSeries iSeq="1" iStep="1" sDevice="LE" sCurveName="Irradiance-Wavelength" '
-             'sAttributes="raw"/>'), ok("GetDataSeries", 1)),
+        *measurement_run(1, "r1", was_on=False),
+        (msg('<GetDataSeries iSeq="10" iStep="1" sDevice="LE" sCurveName="Irradiance-Wavelength" '
+             'sAttributes="raw" sRunID="r1"/>'), ok("GetDataSeries", 10)),
     ]) as inst:
         with pytest.raises(InstrumentError, match="no usable spectrum"):
+            inst.read_spectrum()
+
+
+def test_a_failed_measurement_run_restores_the_recipe_duration():
+    with expected_protocol(WavelabsSinus70, [
+        *measurement_run(1, "m1", was_on=False)[:4],
+        (msg('<StartRecipe iSeq="5"/>'), msg('<StartRecipe iSeq="5" iEC="8" sError="light engine fault"/>')),
+        param(6, "Duration", "60000"),
+        (msg('<ActivateRecipe iSeq="7" sRecipe="AM1.5G"/>'), ok("ActivateRecipe", 7)),
+    ]) as inst:
+        with pytest.raises(InstrumentError, match="light engine fault"):
             inst.read_spectrum()
 
 

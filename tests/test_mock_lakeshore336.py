@@ -17,7 +17,7 @@ from drivers.transport import SimAdapter
 from labctl.errors import InstrumentError
 from labctl.roles import TemperatureController
 from mock_instruments.keysight_e4980a import MockKeysightE4980A
-from mock_instruments.lakeshore336 import MockLakeShore336
+from mock_instruments.lakeshore336 import SERIAL_QUIET_S, MockLakeShore336
 from mock_instruments.presets import preset
 from mock_instruments.registry import mock_class
 from mock_instruments.temperature_loop import diode_voltage_V
@@ -36,6 +36,20 @@ class Bench(RawBench):
         self.world.wire("lcr", "cell")
         self.cryo = MockLakeShore336(self.world, "cryo", **options)
         self.conn = self.cryo.connect()
+
+    def write(self, *messages: str) -> None:
+        for message in messages:
+            self.pause()
+            self.conn.write(message)
+
+    def ask(self, message: str) -> str:
+        self.pause()
+        self.conn.write(message)
+        return self.conn.read()
+
+    def pause(self) -> None:
+        """The manual's 50 ms between a command (or a reply) and the next message on the serial port."""
+        self.world.clock.sleep(SERIAL_QUIET_S)
 
     def esr(self) -> int:
         return int(self.ask("*ESR?"))
@@ -65,7 +79,7 @@ def test_readings_of_every_input(bench: Bench) -> None:
     assert float(bench.ask("KRDG? A")) == pytest.approx(298.15, abs=0.05)
     assert float(bench.ask("KRDG?B")) == pytest.approx(298.15, abs=0.05)  # sample plate sensor
     assert float(bench.ask("CRDG? A")) == pytest.approx(25.0, abs=0.05)
-    assert float(bench.ask("SRDG? A")) == pytest.approx(diode_voltage_V(298.15), abs=1e-4)
+    assert float(bench.ask("SRDG? A")) == pytest.approx(diode_voltage_V(298.15), abs=5e-4)
     assert bench.ask("RDGST? A") == "000" and bench.ask("RDGST? C") == "001"  # C, D disabled
     all_inputs = bench.ask("KRDG? 0").split(",")
     assert len(all_inputs) == 4 and float(all_inputs[2]) == 0.0
@@ -102,7 +116,7 @@ def test_setpoint_ramp(bench: Bench) -> None:
     bench.write("SETP 1,298", "RAMP 1,1,10", "SETP 1,250")
     assert bench.ask("RAMPST? 1") == "1"
     bench.world.clock.sleep(60.0)
-    assert float(bench.ask("SETP? 1")) == pytest.approx(288.0, abs=1e-6)  # the working setpoint
+    assert float(bench.ask("SETP? 1")) == pytest.approx(288.0, abs=0.05)  # the working setpoint (+ pauses)
     bench.world.clock.sleep(240.0)
     assert float(bench.ask("SETP? 1")) == 250.0 and bench.ask("RAMPST? 1") == "0"
     bench.write("RAMP 1,0,10", "SETP 1,300")
@@ -233,3 +247,134 @@ def test_driver_over_tcp(bench: Bench) -> None:
         assert cryo.wait_until_stable(260.0, 0.2, 30.0, 3600.0, poll_s=30.0)
         cryo.safe_state()
         assert cryo.heater_range() == "off"
+
+
+# -------------------------------------------------------------------------------------- serial pacing
+def test_a_message_sooner_than_50ms_after_the_last_exchange_is_lost_on_the_serial_port(bench: Bench) -> None:
+    bench.write("SETP 1,200")
+    bench.conn.write("SETP 1,250")  # no pause: the manual's message flow rule broken
+    assert bench.cryo.lost_messages == 1
+    assert float(bench.ask("SETP? 1")) == 200.0
+    bench.ask("*IDN?")
+    bench.conn.write("KRDG? A")  # straight after a reply: lost too, and the query is never answered
+    with pytest.raises(TimeoutError):
+        bench.conn.read()
+    assert bench.cryo.lost_messages == 2
+
+
+def test_the_driver_keeps_50ms_between_exchanges_so_nothing_is_lost(bench: Bench) -> None:
+    cryo = bench.driver()
+    start = bench.world.clock.now()
+    cryo.set_ramp_rate_K_min(0.0)  # RAMP, then RAMP? 50 ms later
+    cryo.set_setpoint_K(250.0)  # OUTMODE?, INTYPE?, SETP
+    assert cryo.setpoint_K() == 250.0
+    assert bench.cryo.lost_messages == 0 and cryo.retry_count == 0
+    assert bench.world.clock.now() - start == pytest.approx(7 * 0.05, abs=0.01)
+
+
+def test_without_the_pause_the_old_transport_loses_commands(bench: Bench) -> None:
+    """A bare in-process session (how labctl opened a Lake Shore before: no pause) loses messages."""
+    cryo = LakeShore336(SimAdapter(bench.cryo), "cryo", address=ADDRESS, clock=bench.world.clock)
+    with pytest.raises(InstrumentError):
+        cryo.set_heater_range("high")  # OUTMODE?, then RANGE lost, RANGE? lost ...
+    assert bench.cryo.lost_messages > 0
+
+
+def test_a_tcp_session_is_the_ethernet_port_without_pacing(bench: Bench) -> None:
+    session = bench.cryo.connect_tcp()
+    session.write("SETP 1,200")
+    session.write("SETP? 1")
+    assert session.take_replies() == ["+200.000"] and bench.cryo.lost_messages == 0
+
+
+# ------------------------------------------------------------------------------------- setpoint units
+def test_setpoints_follow_the_control_sensor_preferred_units(bench: Bench) -> None:
+    bench.write("INTYPE A,1,0,0,0,2")  # input A: diode, preferred units Celsius
+    assert bench.ask("INTYPE? A") == "1,0,0,0,2"
+    bench.write("SETP 1,-73.15")
+    assert bench.cryo.outputs[1].ramp.target_K == pytest.approx(200.0)
+    assert bench.ask("SETP? 1") == "-73.1500"
+    bench.write("INTYPE A,1,0,0,0,3")  # sensor units: volts on the diode curve
+    assert float(bench.ask("SETP? 1")) == pytest.approx(diode_voltage_V(200.0), abs=1e-5)
+    bench.write(f"SETP 1,{diode_voltage_V(150.0):.5f}")
+    assert bench.cryo.outputs[1].ramp.target_K == pytest.approx(150.0, abs=0.01)
+
+
+def test_the_driver_sets_kelvin_whatever_units_the_sensor_prefers(bench: Bench) -> None:
+    bench.write("INTYPE A,1,0,0,0,2")
+    cryo = bench.driver()
+    cryo.set_setpoint_K(250.0)
+    assert bench.cryo.outputs[1].ramp.target_K == pytest.approx(250.0)  # not 250 °C
+    assert cryo.setpoint_K() == pytest.approx(250.0)
+    assert cryo.settings_snapshot()["setpoint_units"] == "celsius"
+    bench.write("INTYPE A,1,0,0,0,3")
+    with pytest.raises(InstrumentError, match="sensor units"):
+        cryo.set_setpoint_K(250.0)
+    assert bench.cryo.outputs[1].ramp.target_K == pytest.approx(250.0)  # nothing was sent
+
+
+# ------------------------------------------------------------------------------------- status registers
+def test_operation_event_register_and_status_byte(bench: Bench) -> None:
+    assert int(bench.ask("OPSTR?")) & 16  # a new reading is always there
+    bench.write("SETP 1,297", "RAMP 1,1,100", "SETP 1,290")
+    assert not int(bench.ask("OPSTR?")) & 8  # loop 1 still ramping
+    bench.world.clock.sleep(60.0)
+    assert int(bench.ask("OPST?")) & 8  # loop 1 ramp done
+    bench.write("OPSTE 8")
+    assert bench.ask("OPSTE?") == "008"
+    assert int(bench.ask("*STB?")) & 128  # operation summary
+    bench.write("*ESE 32", "FOO")
+    assert int(bench.ask("*STB?")) & 32  # event summary: a command error is enabled
+
+
+# ------------------------------------------------------------------- another client: pymeasure's driver
+@pytest.mark.slow
+def test_pymeasure_lakeshore3xx_drives_the_served_mock(bench: Bench) -> None:
+    """pymeasure's LakeShore3xx (not written with this mock) over ``labctl sim serve``'s TCP port, with the
+    336's CR LF replies."""
+    from pymeasure.instruments.lakeshore import LakeShore3xx
+
+    from mock_instruments.server import serve
+
+    with serve({"cryo": bench.cryo}, port_base=0) as server:
+        # pymeasure opens the resource itself, with its own termination (CR LF); pyvisa-py, never a system VISA
+        controller = LakeShore3xx(server.endpoints[0][2], visa_library="@py", timeout=3000)
+        adapter = controller.adapter
+        try:
+            assert controller.id.startswith("LSCI,MODEL336,")
+            assert controller.input_A.kelvin == pytest.approx(298.15, abs=0.1)
+            assert controller.input_A.celsius == pytest.approx(25.0, abs=0.1)
+            assert controller.input_A.sensor == pytest.approx(diode_voltage_V(298.15), abs=1e-3)
+            controller.output_1.setpoint = 250
+            assert controller.output_1.setpoint == 250.0
+            controller.output_1.range = "medium"
+            assert controller.output_1.range == "medium"
+            controller.output_1.mout = 12.5
+            assert controller.output_1.mout == 12.5
+            assert 0.0 <= controller.output_1.output <= 100.0
+            assert controller.complete == "1"
+            controller.output_1.range = "off"
+            assert controller.output_1.range == "off"
+        finally:
+            adapter.close()
+
+
+@pytest.mark.slow
+def test_a_serial_station_that_names_only_the_port_connects_at_57600_7O1(bench: Bench) -> None:
+    from labctl.bench import open_driver
+    from labctl.station import Station
+    from mock_instruments.server import serve
+
+    with serve({"cryo": bench.cryo}, port_base=0) as server:
+        port = server.endpoints[0][2].split("::")[2]
+        station = Station.from_text(f'[instruments.cryo]\ndriver = "lakeshore336"\n'
+                                    f'address = "socket://127.0.0.1:{port}"\n')
+        cryo = open_driver(station, "cryo", bench.world.clock)
+        try:
+            serial = cryo.adapter.connection
+            assert (serial.baudrate, serial.bytesize, serial.parity, serial.stopbits) == (57600, 7, "O", 1)
+            assert cryo.adapter.link_settings["command_interval_s"] == 0.05
+            assert cryo.identify().startswith("LSCI,MODEL336")
+            assert cryo.read_temperature_K() == pytest.approx(298.15, abs=0.1)
+        finally:
+            cryo.adapter.close()

@@ -29,8 +29,43 @@ class Bench(RawBench):
         self.mock = MockNewportLSS7120(self.world, "led", timeout_s=1.0, **options)
         self.conn = self.mock.connect()
 
+    def write(self, *messages: str) -> None:
+        """Send commands as a USBTMC client must: each one, then its zero-byte acknowledgement."""
+        for message in messages:
+            self.conn.write(message)
+            if "?" not in message:  # a query is answered (or not), never acknowledged
+                assert self.conn.read() == ""
+
     def driver(self) -> NewportLSS7120:
         return sim_driver(NewportLSS7120, self.mock, ADDRESS, self.world.clock)
+
+
+# ------------------------------------------------------------------------------------ USBTMC framing
+def test_every_command_is_acknowledged_by_an_empty_message_that_waits_until_read(bench: Bench) -> None:
+    bench.conn.write("AMPL 0.5")
+    bench.conn.write("AMPL?")  # the acknowledgement is not read first ...
+    assert bench.conn.read() == ""  # ... so the next read returns it,
+    assert bench.conn.read() == "0.500"  # and the reply comes one read late
+    bench.conn.write("ERROR?")
+    assert bench.conn.read() == '0,"No error"'  # a query has no acknowledgement, only its reply
+
+
+def test_the_driver_reads_each_acknowledgement_so_error_checks_stay_in_step(bench: Bench) -> None:
+    light = bench.driver()
+    light.set_intensity_suns(0.5)  # AMPL, its acknowledgement, then ERROR? until 0
+    light.calibration_mode = "user"
+    light.open_shutter()
+    assert light.amplitude_suns == 0.5 and light.output_enabled
+    assert list(bench.mock.connect().output) == []  # nothing left unread in a fresh session either
+    assert light.retry_count == 0 and light.reconnect_count == 0
+
+
+def test_a_tcp_session_is_a_usbtmc_bridge_without_acknowledgements(bench: Bench) -> None:
+    session = bench.mock.connect_tcp()
+    session.write("AMPL 0.5")
+    assert session.take_replies() == []
+    session.write("AMPL?")
+    assert session.take_replies() == ["0.500"]
 
 
 # ------------------------------------------------------------------------------------ protocol

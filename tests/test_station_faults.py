@@ -18,7 +18,7 @@ from labctl.store import RunReader
 from procedures.jv_hysteresis import JVHysteresis
 
 SIM_MODELS = {"keithley2400", "keithley2450", "keithley2600", "keysight_b2900", "keysight_e4980a", "lakeshore336",
-              "mercury_itc", "wavelabs_sinus70", "newport_lss7120", "keithley7001", "serial_mux"}
+              "lakeshore335", "mercury_itc", "wavelabs_sinus70", "newport_lss7120", "keithley7001", "serial_mux"}
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
