@@ -198,8 +198,7 @@ def lock_properties(cls: type) -> None:
                 continue
             if getattr(member.fget, "_labctl_locked", False) or getattr(member.fset, "_labctl_locked", False):
                 continue
-            current = getattr(cls, name, None)
-            if current is member:  # not overridden further down the MRO
+            if getattr(cls, name, None) is member:  # not overridden further down the MRO
                 setattr(cls, name, _locked_property(member))
 
 
@@ -393,21 +392,22 @@ class LabInstrument(Instrument):
                     raise
                 log.warning("%s: no answer to the resynchronisation marker (%s); reopening the link",
                             self.name, exc)
-        self._reopen()
-        self._in_step = True
+        if self._adapter_factory is None:
+            # Nothing better is possible: the drain above dropped what had arrived (for a serial line, the
+            # rest of a line cut short too).
+            log.warning("%s: link out of step, no marker and no way to reopen it: relying on the drain", self.name)
+            self._in_step = True
+            return
+        # Reopened like a reconnect, configuration replayed: some instruments reset when their port is
+        # opened (a serial relay box on an Arduino restarts on DTR).
+        try:
+            self._reconnect_once()
+        except Exception as exc:
+            if _is_link_failure(exc):
+                raise ConnectionError(f"reopening to resynchronise failed: {exc}") from exc
+            raise
         self.resync_count += 1
         self._link_event("resynchronised", "link reopened to get back in step", discarded=discarded)
-
-    def _reopen(self) -> None:
-        """A fresh link to an instrument that kept its state (no replay); a failure is a lost connection."""
-        if self._adapter_factory is None:
-            raise ConnectionLost("the link is out of step and cannot be reopened (no way to reconnect)",
-                                 instrument=self.name, address=self.address)
-        self._close_adapter()
-        try:
-            self.adapter = self._adapter_factory()
-        except Exception as exc:
-            raise ConnectionError(f"reopening failed: {exc}") from exc
 
     # ---------------------------------------------------------------------------- reconnecting
     def _link_event(self, kind: str, message: str, **data: Any) -> None:

@@ -4,6 +4,7 @@ without holding the instrument, and a cancelled run stops waiting at once."""
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 import time
@@ -158,7 +159,7 @@ def busy_switching() -> Iterator[None]:
 
 
 def test_a_rejected_setting_raises_in_the_thread_that_made_it_only(busy_switching: None) -> None:
-    mock, probe = make_probe()
+    _, probe = make_probe()
     errors: dict[str, list[str]] = {"bad": [], "good": []}
     rejected = 0
 
@@ -247,7 +248,7 @@ def test_reconnect_back_off_grows_to_its_cap_and_gives_up_after_the_policy_time(
     failed_at = [t - start for kind, t in events if kind == "reconnect_failed"]
     # 0, 2, 6, 14, 30, 62, then every 60 s up to 600 s
     assert failed_at[:6] == pytest.approx([0.0, 2.0, 6.0, 14.0, 30.0, 62.0])
-    assert all(b - a == pytest.approx(60.0) for a, b in zip(failed_at[5:], failed_at[6:], strict=False))
+    assert all(b - a == pytest.approx(60.0) for a, b in itertools.pairwise(failed_at[5:]))
     assert failed_at[-1] <= 600.0 < failed_at[-1] + 60.0
     assert events[0][0] == "link_lost" and events[-1][0] == "link_given_up"
 
