@@ -198,8 +198,9 @@ def lock_properties(cls: type) -> None:
                 continue
             if getattr(member.fget, "_labctl_locked", False) or getattr(member.fset, "_labctl_locked", False):
                 continue
-            if getattr(cls, name, None) is member:  # not overridden further down the MRO
-                setattr(cls, name, _locked_property(member))
+            prop: property = member
+            if getattr(cls, name, None) is prop:  # not overridden further down the MRO
+                setattr(cls, name, _locked_property(prop))
 
 
 #: Properties that talk to no instrument (and must stay usable while another thread holds the lock).

@@ -39,7 +39,7 @@ MESSAGE_INTERFACES = frozenset({"sim", "serial", "usb", "gpib", "tcpip", "socket
 BAUD_RATES = (300, 600, 1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 PARITIES = {"none": "N", "odd": "O", "even": "E", "mark": "M", "space": "S"}
 #: Keys of a station's instrument table that are not connection settings.
-OTHER_KEYS = frozenset({"driver", "address", "driver_options", "faults"})
+OTHER_KEYS = frozenset({"driver", "address", "driver_options", "faults", "reconnect"})
 WLRC_LISTEN_PORT = 3334
 WLRC_RELAY_PORT = 3335
 _COM_PORT = re.compile(r"^COM\d+$", re.IGNORECASE)

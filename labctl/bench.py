@@ -49,6 +49,12 @@ class Bench:
             raise
         return cls(station, clock, drivers, simulation)
 
+    def ensure_connected(self, names: Iterable[str]) -> None:
+        """Connect the named instruments not connected yet (a session's bench grows with the runs it serves)."""
+        for name in dict.fromkeys(names):
+            if name not in self.drivers:
+                self.drivers[name] = open_driver(self.station, name, self.clock, self.simulation)
+
     @property
     def names(self) -> list[str]:
         return list(self.drivers)
@@ -92,10 +98,11 @@ class Bench:
             self.instrument(spec.switch).select_channel(spec.switch_channel)
 
     # ------------------------------------------------------------------------------- bookkeeping
-    def describe_instruments(self) -> dict[str, dict[str, Any]]:
-        """IDN, address, driver and a settings snapshot per instrument, for the run file."""
+    def describe_instruments(self, names: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """IDN, address, driver and a settings snapshot per instrument (all, or the named), for the run file."""
         described: dict[str, dict[str, Any]] = {}
-        for name, driver in self.drivers.items():
+        for name in self.drivers if names is None else names:
+            driver = self.drivers[name]
             spec = self.station.instrument(name)
             try:
                 idn = driver.identify()
@@ -174,7 +181,7 @@ def open_driver(station: Station, name: str, clock: Clock, simulation: Any = Non
         raise InstrumentError(f"cannot open connection: {exc}", instrument=name, address=spec.address) from exc
     try:
         return cls(adapter, name=name, address=spec.address, adapter_factory=factory, clock=clock,
-                   **driver_options)
+                   link_policy=station.link_policy(name), **driver_options)
     except BaseException:
         _close_adapter(adapter)
         raise

@@ -101,6 +101,7 @@ class Station:
         for name, spec in dict(data.get("samples", {})).items():
             self.samples[name] = self._parse_sample(name, spec)
         self.sim: dict[str, Any] = dict(data.get("sim", {}))
+        self.reconnect = self._parse_reconnect(data.get("reconnect", {}), "[reconnect]")
         self._check_wiring()
 
     # ----------------------------------------------------------------------------------- loading
@@ -156,7 +157,26 @@ class Station:
         if not isinstance(options.get("driver_options", {}), dict):
             raise StationError(f"station {self.source}: instrument '{name}': driver_options must be a table")
         self._check_connection_keys(name, str(spec["driver"]), str(spec["address"]), options)
+        if "reconnect" in options:
+            self._parse_reconnect(options["reconnect"], f"instrument '{name}'")
         return InstrumentSpec(name, str(spec["driver"]), str(spec["address"]), options)
+
+    def _parse_reconnect(self, table: Any, where: str) -> Any:
+        from drivers.base import LinkPolicy
+
+        if not isinstance(table, dict):
+            raise StationError(f"station {self.source}: {where}: reconnect must be a table, e.g. "
+                               "{give_up_after_s = 3600, max_interval_s = 300}")
+        try:
+            return LinkPolicy.from_options(table)
+        except StationError as exc:
+            raise StationError(f"station {self.source}: {where}: {exc}") from None
+
+    def link_policy(self, name: str) -> Any:
+        """The reconnect policy of one instrument: its own ``reconnect`` table over the station's."""
+        from drivers.base import LinkPolicy
+
+        return LinkPolicy.from_options(self.instrument(name).options.get("reconnect"), base=self.reconnect)
 
     def _check_connection_keys(self, name: str, driver: str, address: str, options: dict[str, Any]) -> None:
         """Refuse unknown keys and impossible connection settings before anything is connected."""

@@ -1,6 +1,8 @@
 """Procedures and their lifecycle."""
 
-from labctl.runner.context import BlockSink, RunContext, RunControl
+from labctl.runner.channels import ChannelContext, ChannelSpec, channels_for_samples
+from labctl.runner.context import BlockSink, RunContext
+from labctl.runner.control import RunControl
 from labctl.runner.events import DataRows, LogLine, Progress, RunEvent, StatusChanged
 from labctl.runner.parameters import (
     BoolParameter,
@@ -19,6 +21,8 @@ __all__ = [
     "PROCEDURES",
     "BlockSink",
     "BoolParameter",
+    "ChannelContext",
+    "ChannelSpec",
     "DataRows",
     "FloatListParameter",
     "FloatParameter",
@@ -35,6 +39,7 @@ __all__ = [
     "StatusChanged",
     "TextListParameter",
     "TextParameter",
+    "channels_for_samples",
     "procedure_class",
     "register",
     "resume_runner",

@@ -1,66 +1,38 @@
 """What a procedure gets while it runs: a clock, the station's role objects and a data sink.
 
-The context is also where pause and abort take effect: :meth:`RunContext.check` and
-:meth:`RunContext.sleep` block while the run is paused and raise :class:`~labctl.errors.RunAborted` once an
-abort was asked for, from any thread.
+The context is also where abort, pause and suspension take effect. Every wait (:meth:`RunContext.sleep`, and
+every wait inside a driver) is a cancellation point; :meth:`RunContext.check` and :meth:`RunContext.sleep`
+put the procedure into its hold while the run is paused (``Procedure.hold`` / ``Procedure.release``) and
+raise :class:`~labctl.errors.RunAborted` once the run is aborted. Procedures with several channels run them
+with :meth:`RunContext.run_channels` (see :mod:`labctl.runner.channels`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from labctl.cancel import cancel_scope
 from labctl.clock import Clock, real_elapsed_s
-from labctl.errors import RunAborted
-from labctl.runner.events import DataRows, LogLine, Progress, RunEvent, Subscriber, notify
+from labctl.runner.control import RunControl
+from labctl.runner.dispatch import EventBus
+from labctl.runner.events import DataRows, LogLine, Progress, RunEvent, Subscriber
 
 if TYPE_CHECKING:
     from labctl.bench import Bench
+    from labctl.runner.channels import ChannelContext, ChannelSpec
+    from labctl.runner.procedure import Procedure
+    from labctl.runner.suspenders import Suspender
     from labctl.store import BlockWriter, RunWriter
 
 log = logging.getLogger("labctl.run")
 
-# Real seconds between abort checks while sleeping on a real clock.
-_REAL_SLEEP_SLICE_S = 0.2
-
-
-class RunControl:
-    """Pause / resume / abort flags shared between the run thread and whoever controls it."""
-
-    def __init__(self) -> None:
-        self._running = threading.Event()
-        self._running.set()
-        self._abort = threading.Event()
-        self.abort_reason = ""
-
-    def pause(self) -> None:
-        if not self._abort.is_set():  # an abort wins: a run that is stopping must not wait for a resume
-            self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    def abort(self, reason: str = "aborted by the user") -> None:
-        if not self._abort.is_set():
-            self.abort_reason = reason
-        self._abort.set()
-        self._running.set()  # a paused run must wake up to shut down
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    @property
-    def aborted(self) -> bool:
-        return self._abort.is_set()
-
-    def wait_while_paused(self) -> None:
-        while not self._running.wait(timeout=0.5) and not self._abort.is_set():
-            pass
+#: Root attribute holding the simulated world's state at the last checkpoint (simulated stations only).
+SIMULATED_WORLD_ATTR = "simulated_world"
 
 
 class BlockSink:
@@ -104,17 +76,25 @@ class RunContext:
         writer: RunWriter,
         bench: Bench | None,
         control: RunControl,
-        subscribers: list[Subscriber],
+        subscribers: list[Subscriber] | None = None,
+        bus: EventBus | None = None,
         resume_state: dict[str, Any] | None = None,
+        procedure: Procedure | None = None,
     ) -> None:
         self.clock = clock
         self.bench = bench
         self.resume_state = resume_state
+        self.procedure = procedure
+        self.control = control
         self._writer = writer
-        self._control = control
-        self._subscribers = subscribers
+        self.bus = bus if bus is not None else EventBus(subscribers or [])
         self._started_real_s = real_elapsed_s()
         self._start_fraction: float | None = None
+        self._checkpoint_lock = threading.Lock()
+        self._channel_states: dict[str, Any] = dict((resume_state or {}).get("channels", {}))
+        self._run_state: dict[str, Any] = {k: v for k, v in (resume_state or {}).items() if k != "channels"}
+        #: How the channels of the last :meth:`run_channels` ended, by channel name.
+        self.channel_outcomes: dict[str, str] = {}
 
     # --------------------------------------------------------------------------------- data
     def create_block(self, name: str, columns: Mapping[str, str], attrs: Mapping[str, Any] | None = None
@@ -136,14 +116,30 @@ class RunContext:
     def checkpoint(self, state: Mapping[str, Any]) -> None:
         """Save a small JSON-able state dict; `labctl resume` hands the last one back as ``resume_state``.
 
-        On a simulated station the state of the simulated devices is saved with it, so a resumed run
-        continues with the same (aged, light-soaked, ...) cells rather than fresh ones.
+        With channels, each channel's own checkpoints are kept under ``"channels"`` beside it. On a simulated
+        station the state of the simulated devices is saved with it, so a resumed run continues with the same
+        (aged, light-soaked, ...) cells rather than fresh ones.
         """
-        self._writer.checkpoint(dict(state))
+        with self._checkpoint_lock:
+            self._run_state = dict(state)
+            self._write_checkpoint()
+
+    def checkpoint_channel(self, channel: str, state: Mapping[str, Any]) -> None:
+        with self._checkpoint_lock:
+            self._channel_states[channel] = dict(state)
+            self._write_checkpoint()
+
+    def channel_resume_state(self, channel: str) -> dict[str, Any] | None:
+        state = self._channel_states.get(channel)
+        return dict(state) if state is not None else None
+
+    def _write_checkpoint(self) -> None:
+        merged = dict(self._run_state)
+        if self._channel_states:
+            merged["channels"] = dict(self._channel_states)
+        self._writer.checkpoint(merged)
         simulation = getattr(self.bench, "simulation", None)
         if simulation is not None:
-            from labctl.runner.runner import SIMULATED_WORLD_ATTR
-
             self._writer.set_root_attrs(**{SIMULATED_WORLD_ATTR: simulation.world.state_dict()})
 
     def write_analysis(self, name: str, results: Mapping[str, Any], attrs: Mapping[str, Any] | None = None
@@ -152,7 +148,7 @@ class RunContext:
 
     # ---------------------------------------------------------------------------- reporting
     def emit(self, event: RunEvent) -> None:
-        notify(self._subscribers, event)
+        self.bus.emit(event)
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Report progress; the ETA is estimated from real elapsed time since the first report."""
@@ -171,25 +167,44 @@ class RunContext:
 
     # ---------------------------------------------------------------------- pause and abort
     def check(self) -> None:
-        """Block while paused; raise RunAborted when an abort was asked for."""
-        if self._control.paused:
-            self._writer.event("paused", "run paused")
-            self._control.wait_while_paused()
-            if not self._control.aborted:
-                self._writer.event("resumed", "run resumed after pause")
-        if self._control.aborted:
-            raise RunAborted(self._control.abort_reason)
+        """A cancellation point; while the run is paused, hold (the procedure's hold) until resumed."""
+        self.control.token.raise_if_cancelled()
+        if self.control.paused:
+            self._pause_hold(None)
+        self.control.token.raise_if_cancelled()
+
+    def _pause_hold(self, channel: ChannelContext | None) -> None:
+        where = {"channel": channel.name} if channel is not None else {}
+        started = self.clock.now()
+        self._writer.event("paused", "run paused: holding", **where)
+        if self.procedure is not None:
+            self.procedure.hold(channel if channel is not None else self, "paused")
+        self.control.wait_while_paused(self.clock)
+        self.control.token.raise_if_cancelled()
+        if self.procedure is not None:
+            self.procedure.release(channel if channel is not None else self)
+        self._writer.event("resumed", f"run resumed after a pause of {self.clock.now() - started:.3g} s",
+                           paused_s=self.clock.now() - started, **where)
 
     def sleep(self, seconds: float) -> None:
-        """Wait on the run's clock, staying responsive to pause and abort."""
+        """Wait on the run's clock; an abort ends the wait at once, a pause holds."""
         self.check()
-        if getattr(self.clock, "virtual", False):
+        with cancel_scope(self.control.token):
             self.clock.sleep(seconds)
-            self.check()
-            return
-        remaining = float(seconds)
-        while remaining > 0:
-            step = min(remaining, _REAL_SLEEP_SLICE_S)
-            self.clock.sleep(step)
-            remaining -= step
-            self.check()
+        self.check()
+
+    # ------------------------------------------------------------------------------ channels
+    def run_channels(self, body: Callable[[ChannelContext], None],
+                     channels: Sequence[ChannelSpec] | None = None,
+                     suspenders: Sequence[Suspender] = ()) -> dict[str, str]:
+        """Run ``body`` once per channel, concurrently (see :mod:`labctl.runner.channels`); returns how each
+        ended (``completed``, ``lost``, ``failed``, ``aborted``)."""
+        from labctl.runner.channels import ChannelGroup
+
+        if channels is None:
+            if self.procedure is None or self.bench is None:
+                raise RuntimeError("run_channels needs the channels when the run has no procedure or bench")
+            channels = self.procedure.channels(self.bench.station)
+        group = ChannelGroup(self, list(channels), list(suspenders))
+        self.channel_outcomes = group.run(body)
+        return dict(self.channel_outcomes)

@@ -17,6 +17,7 @@ from labctl.errors import ParameterError
 from labctl.runner.parameters import Parameter
 
 if TYPE_CHECKING:
+    from labctl.runner.channels import ChannelContext, ChannelSpec
     from labctl.runner.context import RunContext
     from labctl.station import Station
 
@@ -128,6 +129,26 @@ class Procedure:
 
     def shutdown(self, ctx: RunContext) -> None:
         """Procedure-specific wind-down (the runner then puts every instrument in its safe state)."""
+
+    # ----------------------------------------------------------------------------------- channels
+    def channels(self, station: Station) -> list[ChannelSpec]:
+        """The channels ``ctx.run_channels`` runs: by default one per sample of a ``sample`` parameter."""
+        from labctl.runner.channels import channels_for_samples
+
+        samples = self._values.get("sample")
+        if samples is None:
+            return []
+        return channels_for_samples(station, [samples] if isinstance(samples, str) else list(samples))
+
+    def hold(self, ctx: RunContext | ChannelContext, why: str) -> None:
+        """The safe hold of a paused run or a suspended channel (``why`` says which).
+
+        The default does nothing: a procedure that leaves a bias on defines its hold (for example, cells at
+        open circuit with the light as set). It must be harmless to call twice and on an instrument that is
+        not answering (errors are logged, not raised, by the engine)."""
+
+    def release(self, ctx: RunContext | ChannelContext) -> None:
+        """Come out of :meth:`hold` (the procedure's loop then sets its own levels again)."""
 
 
 def resolve_values(procedure_cls: type[Procedure], values: Mapping[str, Any]) -> Procedure:

@@ -1,40 +1,56 @@
 """The run lifecycle: validate → create file → connect → startup → execute → shutdown.
 
-Whatever ends a run — success, an exception, an abort from another thread, Ctrl-C, SIGTERM, an interlock —
-the procedure's own ``shutdown`` runs, then every connected instrument is put in its safe state, and the end
-state with its reason is written to the run file's ``/events`` and root ``status``. A run stopped by an
-instrument that could not be recovered ends as ``interrupted`` with its last checkpoint intact, so
-``labctl resume FILE`` can continue it into the same file.
+The procedure runs in a run thread of its own (on virtual time, a participant of the clock's schedule); the
+thread that called :meth:`Runner.run` only waits, so Ctrl-C there is turned into an abort instead of tearing
+through an instrument exchange. Every wait of the run watches one :class:`~labctl.cancel.CancelToken`:
+abort, Ctrl-C and SIGTERM reach the safe state within a second whatever the procedure is waiting for.
+
+Whatever ends a run — success, an exception, an abort, Ctrl-C, SIGTERM, an interlock — the procedure's own
+``shutdown`` runs, then every connected instrument is put in its safe state (outside the cancelled scope, so
+its waits complete; a dead instrument gets one quick reopening, not the run's hour of back-off), and the end
+state with its reason is written to the run file's ``/events`` and root ``status``:
+
+- ``completed``: the procedure finished (every channel, for a procedure with channels);
+- ``aborted``: a person stopped it (abort button, Ctrl-C) or an interlock did;
+- ``interrupted``: stopped by something that was not the user's decision — SIGTERM (a service manager, a
+  shutdown), an instrument that could not be recovered, a channel lost — with its last checkpoint intact,
+  so ``labctl resume FILE`` (or the engine, after a restart) continues it into the same file;
+- ``failed``: a bug or a data file that could not be written.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labctl.cancel import cancel_scope
 from labctl.clock import Clock, RealClock, VirtualClock
 from labctl.errors import ConnectionLost, InstrumentError, InterlockTripped, RunAborted
-from labctl.runner.context import RunContext, RunControl
-from labctl.runner.events import StatusChanged, Subscriber, notify
+from labctl.runner.context import SIMULATED_WORLD_ATTR, RunContext
+from labctl.runner.control import RunControl
+from labctl.runner.dispatch import EventBus
+from labctl.runner.events import StatusChanged, Subscriber
 from labctl.runner.procedure import Procedure, resolve_values
 from labctl.runner.registry import procedure_class
 
 if TYPE_CHECKING:
     from labctl.bench import Bench
     from labctl.station import Station
+    from labctl.store import RunWriter
 
 log = logging.getLogger("labctl.run")
 
 #: Statuses after which pause and resume no longer change what a run reports.
 _ENDING = frozenset({"shutting down", "completed", "aborted", "failed", "interrupted"})
 
-#: Root attribute holding the simulated world's state at the last checkpoint (simulated stations only).
-SIMULATED_WORLD_ATTR = "simulated_world"
+__all__ = ["SIMULATED_WORLD_ATTR", "RunResult", "Runner", "new_data_path", "resume_runner"]
 
 
 @dataclass(frozen=True)
@@ -59,8 +75,21 @@ def new_data_path(directory: Path, stem: str, clock: Clock) -> Path:
     return candidate
 
 
+@contextmanager
+def _participant(clock: Clock, name: str) -> Iterator[None]:
+    if isinstance(clock, VirtualClock):
+        with clock.participant(name):
+            yield
+    else:
+        yield
+
+
 class Runner:
-    """Runs one procedure into one HDF5 file. ``pause``/``resume``/``abort`` are safe from any thread."""
+    """Runs one procedure into one HDF5 file. ``pause``/``resume``/``abort`` are safe from any thread.
+
+    ``bench``: a bench connected by a session (the engine) that outlives this run: the run uses it and puts it
+    in its safe state at the end, but neither connects nor closes it.
+    """
 
     def __init__(
         self,
@@ -73,24 +102,31 @@ class Runner:
         clock: Clock | None = None,
         subscribers: list[Subscriber] | None = None,
         append: bool = False,
+        bench: Bench | None = None,
     ) -> None:
         self.procedure = procedure
-        self.station = station
+        self.station = station if station is not None or bench is None else bench.station
         self.operator = operator
         self.control = RunControl()
-        self.subscribers: list[Subscriber] = list(subscribers or [])
+        self.bus = EventBus(subscribers or [])
         self._append = append
-        self._explicit_clock = clock
+        self._explicit_clock = clock if clock is not None or bench is None else bench.clock
+        self._session_bench = bench
         self._directory = Path(directory)
         self.path = path
         self.status = "created"
         #: The connected instruments while the run is on (None before connecting and after closing).
         self.bench: Bench | None = None
         self._instrument_names: list[str] | None = None
+        self._result: RunResult | None = None
 
     # ------------------------------------------------------------------------------- controls
+    @property
+    def subscribers(self) -> list[Subscriber]:
+        return self.bus.subscribers
+
     def subscribe(self, subscriber: Subscriber) -> None:
-        self.subscribers.append(subscriber)
+        self.bus.subscribe(subscriber)
 
     def pause(self) -> None:
         self.control.pause()
@@ -102,12 +138,14 @@ class Runner:
         if self.status == "paused":
             self._set_status("running", "resumed")
 
-    def abort(self, reason: str = "aborted by the user") -> None:
-        self.control.abort(reason)
+    def abort(self, reason: str = "aborted by the user", status: str = "aborted") -> None:
+        """Stop the run from any thread: its waits end at once and it goes to the safe state. ``status``
+        ``"interrupted"`` keeps it resumable (SIGTERM)."""
+        self.control.abort(reason, status)
 
     def _set_status(self, status: str, reason: str = "") -> None:
         self.status = status
-        notify(self.subscribers, StatusChanged(status, reason))
+        self.bus.emit(StatusChanged(status, reason))
 
     # ------------------------------------------------------------------------------- lifecycle
     def validate(self) -> list[str]:
@@ -126,107 +164,144 @@ class Runner:
         return self._instrument_names
 
     def run(self) -> RunResult:
-        from labctl.store import RunWriter
-
+        """Run to the end and return how it ended. Ctrl-C in the calling thread aborts the run (a second
+        Ctrl-C is ignored until the instruments are safe)."""
         names = self.validate()
-        resume_state: dict[str, Any] | None = None
-        checkpoint: dict[str, Any] | None = None
-        world_state: dict[str, Any] | None = None
-        if self._append:
-            from labctl.store import RunReader
+        checkpoint, world_state = self._saved_state()
+        clock = self._choose_clock(world_state)
+        writer = self._open_file(clock)
+        thread = threading.Thread(target=self._run_thread, args=(names, clock, writer, checkpoint, world_state),
+                                  name=f"run-{self.procedure.name}", daemon=True)
+        thread.start()
+        while thread.is_alive():
+            try:
+                thread.join(0.2)
+            except KeyboardInterrupt:
+                self.abort("Ctrl-C")
+        self.bus.flush()
+        assert self._result is not None
+        return self._result
 
-            assert self.path is not None
-            with RunReader(self.path) as reader:
-                checkpoint = reader.last_checkpoint()
-                saved_world = reader.attrs.get(SIMULATED_WORLD_ATTR)
-            resume_state = checkpoint["state"] if checkpoint else None
-            world_state = saved_world if isinstance(saved_world, dict) else None
+    # ---------------------------------------------------------------------------------- pieces
+    def _saved_state(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        if not self._append:
+            return None, None
+        from labctl.store import RunReader
+
+        assert self.path is not None
+        with RunReader(self.path) as reader:
+            checkpoint = reader.last_checkpoint()
+            saved_world = reader.attrs.get(SIMULATED_WORLD_ATTR)
+        return checkpoint, saved_world if isinstance(saved_world, dict) else None
+
+    def _choose_clock(self, world_state: dict[str, Any] | None) -> Clock:
         clock = self._explicit_clock
         if clock is None and world_state is not None and self.station is not None and self.station.simulated:
             # A simulated run continues in its own virtual time, with its devices as they were.
             clock = VirtualClock(start_s=float(world_state["time_s"]))
         if clock is None:
             clock = self.station.make_clock() if self.station else RealClock()
+        return clock
+
+    def _open_file(self, clock: Clock) -> RunWriter:
+        from labctl.store import RunWriter
 
         if self._append:
             assert self.path is not None
-            writer = RunWriter.open_existing(self.path, clock=clock)
-        else:
-            if self.path is None:
-                self._directory.mkdir(parents=True, exist_ok=True)
-                self.path = new_data_path(self._directory, self.procedure.file_stem(), clock)
-            writer = RunWriter.create(
-                self.path,
-                procedure=self.procedure.name,
-                procedure_class=self.procedure.class_path(),
-                parameters=self.procedure.values,
-                operator=self.operator,
-                station=self.station.name if self.station else "",
-                sample=self.procedure.sample_metadata(self.station),
-                conditions=self.procedure.conditions(),
-                clock=clock,
-            )
-        assert self.path is not None
+            return RunWriter.open_existing(self.path, clock=clock)
+        if self.path is None:
+            self._directory.mkdir(parents=True, exist_ok=True)
+            self.path = new_data_path(self._directory, self.procedure.file_stem(), clock)
+        return RunWriter.create(
+            self.path,
+            procedure=self.procedure.name,
+            procedure_class=self.procedure.class_path(),
+            parameters=self.procedure.values,
+            operator=self.operator,
+            station=self.station.name if self.station else "",
+            sample=self.procedure.sample_metadata(self.station),
+            conditions=self.procedure.conditions(),
+            clock=clock,
+        )
 
+    def _run_thread(self, names: list[str], clock: Clock, writer: RunWriter,
+                    checkpoint: dict[str, Any] | None, world_state: dict[str, Any] | None) -> None:
+        assert self.path is not None
         bench: Bench | None = None
         ctx: RunContext | None = None
         status, reason = "failed", ""
-        try:  # from here on, whatever happens, the file is closed with the run's end state
-            if not self._append and self.station is not None:
-                # The station's whole definition, so `labctl resume` rebuilds the same bench.
-                writer.set_root_attrs(station_definition=self.station.describe())
-            if self._append:
-                writer.event("resume", "run resumed from its last checkpoint",
-                             checkpoint=bool(checkpoint))
-            writer.set_status("running")
-            if self.station is not None and names:
-                self._set_status("connecting")
-                from labctl.bench import Bench
+        token = self.control.token
+        with _participant(clock, "run"):
+            try:  # from here on, whatever happens, the file is closed with the run's end state
+                with cancel_scope(token):
+                    if not self._append and self.station is not None:
+                        # The station's whole definition, so `labctl resume` rebuilds the same bench.
+                        writer.set_root_attrs(station_definition=self.station.describe())
+                    if self._append:
+                        writer.event("resume", "run resumed from its last checkpoint", checkpoint=bool(checkpoint))
+                    writer.set_status("running")
+                    bench = self._connect(names, clock, writer, world_state)
+                    ctx = RunContext(clock=clock, writer=writer, bench=bench, control=self.control, bus=self.bus,
+                                     resume_state=checkpoint["state"] if checkpoint else None,
+                                     procedure=self.procedure)
+                    writer.event("start", f"procedure {self.procedure.name} starting",
+                                 resumed=self._append, instruments=names)
+                    self._set_status("running")
+                    self.procedure.startup(ctx)
+                    self.procedure.execute(ctx)
+                status, reason = _channel_status(ctx.channel_outcomes)
+            except RunAborted as exc:
+                status, reason = token.status if token.cancelled else "aborted", str(exc) or "aborted"
+            except InterlockTripped as exc:
+                status, reason = "aborted", f"interlock: {exc}"
+            except (ConnectionLost, InstrumentError) as exc:
+                # The data and the last checkpoint are safe; the run can be resumed once the fault is fixed.
+                status, reason = "interrupted", f"instrument fault: {exc}"
+            except BaseException as exc:
+                log.exception("run failed")
+                status, reason = "failed", f"{type(exc).__name__}: {exc}"
+            finally:
+                self._set_status("shutting down", reason)
+                with cancel_scope(None):
+                    self._shutdown(ctx, bench, writer)
+                self._finish(status, reason, writer, bench)
 
-                bench = Bench.connect(self.station, names, clock=clock)
-                self.bench = bench
-                if world_state is not None and bench.simulation is not None:
-                    bench.simulation.world.load_state(world_state)
-                    writer.event("simulation_restored", "simulated devices restored from the last checkpoint")
-                for name, info in bench.describe_instruments().items():
-                    writer.add_instrument(name, **info)
-            ctx = RunContext(clock=clock, writer=writer, bench=bench, control=self.control,
-                             subscribers=self.subscribers, resume_state=resume_state)
-            writer.event("start", f"procedure {self.procedure.name} starting",
-                         resumed=self._append, instruments=names)
-            self._set_status("running")
-            self.procedure.startup(ctx)
-            self.procedure.execute(ctx)
-            status, reason = "completed", "procedure finished"
-        except RunAborted as exc:
-            status, reason = "aborted", str(exc) or "aborted"
-        except KeyboardInterrupt:
-            status, reason = "aborted", "Ctrl-C"
-        except InterlockTripped as exc:
-            status, reason = "aborted", f"interlock: {exc}"
-        except (ConnectionLost, InstrumentError) as exc:
-            # The data and the last checkpoint are safe; the run can be resumed once the fault is fixed.
-            status, reason = "interrupted", f"instrument fault: {exc}"
-        except Exception as exc:
-            log.exception("run failed")
-            status, reason = "failed", f"{type(exc).__name__}: {exc}"
-        finally:
-            self._set_status("shutting down", reason)
-            self._shutdown(ctx, bench, writer)
-            # A broken data file (disk full, file gone) must not keep the instruments connected or the file
-            # open: each bookkeeping step is tried on its own.
-            problems = [_quietly(writer.event, "end", reason, status=status),
-                        _quietly(writer.set_status, status, reason), _quietly(writer.close)]
-            problem = next((p for p in problems if p is not None), None)
-            if problem is not None and status == "completed":
-                # The procedure finished but its last data may not be on disk: not a completed run.
-                status, reason = "failed", f"the data file could not be finished: {problem}"
-            if bench is not None:
-                bench.close()
-            self.bench = None
-            analysis = self._analyze() if status == "completed" else None
-            self._set_status(status, reason)
-        return RunResult(self.path, status, reason, analysis)
+    def _connect(self, names: list[str], clock: Clock, writer: RunWriter,
+                 world_state: dict[str, Any] | None) -> Bench | None:
+        if self.station is None or not names:
+            return None
+        self._set_status("connecting")
+        if self._session_bench is not None:
+            bench = self._session_bench
+            bench.ensure_connected(names)
+        else:
+            from labctl.bench import Bench
+
+            bench = Bench.connect(self.station, names, clock=clock)
+            if world_state is not None and bench.simulation is not None:
+                bench.simulation.world.load_state(world_state)
+                writer.event("simulation_restored", "simulated devices restored from the last checkpoint")
+        self.bench = bench
+        for name, info in bench.describe_instruments(names).items():
+            writer.add_instrument(name, **info)
+        return bench
+
+    def _finish(self, status: str, reason: str, writer: RunWriter, bench: Bench | None) -> None:
+        # A broken data file (disk full, file gone) must not keep the instruments connected or the file
+        # open: each bookkeeping step is tried on its own.
+        problems = [_quietly(writer.event, "end", reason, status=status),
+                    _quietly(writer.set_status, status, reason), _quietly(writer.close)]
+        problem = next((p for p in problems if p is not None), None)
+        if problem is not None and status == "completed":
+            # The procedure finished but its last data may not be on disk: not a completed run.
+            status, reason = "failed", f"the data file could not be finished: {problem}"
+        if bench is not None and bench is not self._session_bench:
+            bench.close()
+        self.bench = None
+        analysis = self._analyze() if status == "completed" else None
+        assert self.path is not None
+        self._result = RunResult(self.path, status, reason, analysis)
+        self._set_status(status, reason)
 
     def _analyze(self) -> dict[str, Any] | None:
         """The procedure's metrics, also written to the file's /analysis; None if it has no analysis.
@@ -252,9 +327,31 @@ class Runner:
                 log.exception("procedure shutdown failed")
                 _quietly(writer.event, "shutdown_failed", f"procedure shutdown: {type(exc).__name__}: {exc}")
         if bench is not None:
-            for name, problem in bench.safe_state_all().items():
+            with ExitStack() as stack:
+                for driver in bench.drivers.values():
+                    if hasattr(driver, "quick_link"):
+                        stack.enter_context(driver.quick_link())
+                problems = bench.safe_state_all()
+            for name, problem in problems.items():
                 _quietly(writer.event, "safe_state_failed", problem, instrument=name)
             _quietly(writer.event, "safe_state", "instruments in safe state", instruments=sorted(bench.names))
+
+
+def _channel_status(outcomes: dict[str, str]) -> tuple[str, str]:
+    """The run's end state from its channels' (completed when it had none)."""
+    if not outcomes:
+        return "completed", "procedure finished"
+    by_outcome: dict[str, list[str]] = {}
+    for channel, outcome in outcomes.items():
+        by_outcome.setdefault(outcome, []).append(channel)
+    if "failed" in by_outcome:
+        return "failed", f"channel(s) failed: {', '.join(by_outcome['failed'])}"
+    if "lost" in by_outcome:
+        return "interrupted", (f"channel(s) lost their instrument: {', '.join(by_outcome['lost'])}; the others "
+                               "completed")
+    if "aborted" in by_outcome:
+        return "aborted", f"channel(s) aborted: {', '.join(by_outcome['aborted'])}"
+    return "completed", f"procedure finished ({len(outcomes)} channels)"
 
 
 def _quietly(action: Callable[..., Any], *args: Any, **kwargs: Any) -> Exception | None:
