@@ -53,6 +53,36 @@ def cli() -> None:
 
 
 # ------------------------------------------------------------------------------------- running
+def _clock_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option(
+        "--speed", default=1.0, show_default=True, type=click.FloatRange(min=1e-3, max=1e6),
+        help="With --clock real on a simulated station: how many times faster than real time.")(command)
+    return click.option(
+        "--clock", "clock_name", type=click.Choice(["virtual", "real"]), default=None,
+        help="Simulated stations: virtual time (the default: hours take seconds) or real time "
+             "(as on hardware, optionally --speed times faster). Real instruments always run on real time.")(command)
+
+
+def run_clock(station: Any, clock_name: str | None, speed: float) -> Any:
+    """The clock a run uses: None (the station's own: virtual when simulated, real otherwise), or the one
+    asked for; a bad combination is one clear error."""
+    from labctl.clock import RealClock
+    from labctl.errors import ParameterError
+
+    if not station.simulated:
+        if clock_name == "virtual":
+            raise ParameterError(f"--clock virtual needs a simulated station; {station.source} has real "
+                                 "instruments, which run on real time")
+        if speed != 1.0:
+            raise ParameterError(f"--speed {speed:g}: real instruments run at real speed (allowed: 1)")
+        return None
+    if clock_name == "real":
+        return RealClock(speed=speed)
+    if speed != 1.0:
+        raise ParameterError(f"--speed {speed:g} applies to --clock real; virtual time is as fast as it gets")
+    return None
+
+
 class _ProgressView:
     """Rich progress bar fed by runner events (runs in the run thread; rich is thread-safe)."""
 
@@ -80,13 +110,18 @@ class _ProgressView:
             self.progress.console.print(f"[yellow]{event.level}:[/] {escape(event.message)}")
 
 
+#: What a run stopped by SIGTERM says: it was not the user's decision, and the run stays resumable.
+SIGTERM_REASON = "SIGTERM: stopped by the system (a service manager or a shutdown); resumable"
+
+
 def _execute(runner: Any, title: str) -> None:
-    """Run with a progress bar; SIGTERM and Ctrl-C end the run through its safe shutdown."""
+    """Run with a progress bar. Ctrl-C aborts the run; SIGTERM interrupts it (resumable); either way it ends
+    through its safe shutdown."""
     view = _ProgressView(title)
     runner.subscribe(view)
 
     def on_sigterm(signum: int, frame: Any) -> None:
-        runner.abort("SIGTERM")
+        runner.abort(SIGTERM_REASON, status="interrupted")
 
     previous: Callable[..., Any] | int | None = None
     if threading.current_thread() is threading.main_thread():
@@ -124,8 +159,10 @@ def _execute(runner: Any, title: str) -> None:
               help="Exact data file path (must not exist).")
 @click.option("--operator", default="", help="Who runs the measurement (saved in the file).")
 @click.option("--list-params", is_flag=True, help="Show the procedure's parameters and exit.")
+@_clock_options
 def run(procedure: str, station_name: str, params: tuple[str, ...], params_file: Path | None,
-        out_dir: Path, file_path: Path | None, operator: str, list_params: bool) -> None:
+        out_dir: Path, file_path: Path | None, operator: str, list_params: bool, clock_name: str | None,
+        speed: float) -> None:
     """Run PROCEDURE (see `labctl procedures`) on a station."""
     from labctl.runner import Runner, procedure_class
     from labctl.station import Station
@@ -137,11 +174,12 @@ def run(procedure: str, station_name: str, params: tuple[str, ...], params_file:
             return
         proc = cls.from_strings(params, params_file)
         station = Station.load(station_name)
+        clock = run_clock(station, clock_name, speed)
         if file_path is not None and file_path.exists():
             from labctl.errors import DataFileError
 
             raise DataFileError(f"{file_path} exists; labctl never overwrites a data file")
-        runner = Runner(proc, station=station, path=file_path, directory=out_dir, operator=operator)
+        runner = Runner(proc, station=station, path=file_path, directory=out_dir, operator=operator, clock=clock)
         runner.validate()  # before the progress bar, any file or any instrument
     with _user_errors():
         _execute(runner, cls.title or cls.name)
@@ -161,7 +199,8 @@ def _print_params(cls: Any) -> None:
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--station", "station_name", default=None,
               help="Use this station instead of the one saved in the file.")
-def resume(file: Path, station_name: str | None) -> None:
+@_clock_options
+def resume(file: Path, station_name: str | None, clock_name: str | None, speed: float) -> None:
     """Continue an interrupted run from its last checkpoint, appending to FILE."""
     from labctl.runner import resume_runner
     from labctl.station import Station
@@ -169,6 +208,9 @@ def resume(file: Path, station_name: str | None) -> None:
     with _user_errors():
         station = Station.load(station_name) if station_name else None
         runner = resume_runner(file, station=station)
+        if clock_name is not None or speed != 1.0:
+            assert runner.station is not None
+            runner._explicit_clock = run_clock(runner.station, clock_name, speed)
         _execute(runner, f"resume {runner.procedure.name}")
 
 
@@ -310,16 +352,23 @@ def sim() -> None:
               help="Interface to bind; 127.0.0.1 keeps the simulated bench on this machine.")
 @click.option("--port-base", default=5025, show_default=True, type=click.IntRange(0, 65535),
               help="First TCP port; instruments get consecutive ports (0: any free ports).")
-@click.option("--dial", "dial", multiple=True, metavar="NAME=HOST:PORT",
-              help="Where an instrument that connects to its controller (the SINUS-70's SinusGUI) connects; "
-                   "default 127.0.0.1:3334, where `address = \"wavelabs://\"` listens.")
-def sim_serve(station_name: str, host: str, port_base: int, dial: tuple[str, ...]) -> None:
+@click.option("--dial", multiple=True, metavar="NAME=HOST:PORT",
+              help="Where an instrument that connects out (the SINUS-70's SinusGUI) connects.")
+@click.option("--speed", default=1.0, show_default=True, type=click.FloatRange(min=1e-3, max=1e6),
+              help="Run the simulated world this many times faster than real time.")
+@click.option("--write-station", "station_out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also write a station file (TOML) that reaches the served instruments.")
+def sim_serve(station_name: str, host: str, port_base: int, dial: tuple[str, ...], speed: float,
+              station_out: Path | None) -> None:
     """Serve every simulated instrument as a TCP socket instrument until interrupted.
 
-    Prints one line per instrument: name, model, and the address a station file uses for it (a VISA
-    resource; for the SINUS-70, the wavelabs:// address to listen at, which the served SinusGUI dials)."""
+    The simulated world runs on real time (or --speed times faster), so any client — labctl's own drivers
+    included — waits for a sweep or a stage as it would on hardware. Prints one line per instrument: name,
+    model, and the address a station file uses for it (a VISA resource; for the SINUS-70, the wavelabs://
+    address to listen at, which the served SinusGUI dials)."""
+    from labctl.clock import RealClock
     from labctl.errors import StationError
-    from labctl.sim_bench import serve_station
+    from labctl.sim_bench import serve_station, served_station_text
     from labctl.station import Station
 
     with _user_errors():
@@ -330,8 +379,10 @@ def sim_serve(station_name: str, host: str, port_base: int, dial: tuple[str, ...
                 raise StationError(f"--dial {item!r}: expected NAME=HOST:PORT, e.g. sun=127.0.0.1:3334")
             targets[name] = target
         station = Station.load(station_name)
-        server = serve_station(station, host=host, port_base=port_base, dial=targets)
+        server = serve_station(station, host=host, port_base=port_base, dial=targets, clock=RealClock(speed))
     with server:
+        if station_out is not None:
+            station_out.write_text(served_station_text(station, server.endpoints), "utf-8")
         for name, model, resource in server.endpoints:
             click.echo(f"{name} {model} {resource}", nl=True)
         sys.stdout.flush()

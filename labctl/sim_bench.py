@@ -25,7 +25,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from labctl.clock import Clock
+from labctl.clock import Clock, RealClock
 from labctl.errors import StationError
 from labctl.station import Station
 
@@ -145,15 +145,47 @@ def sim_adapter_factory(simulation: Simulation, name: str) -> Callable[[], Any]:
 
 
 def serve_station(station: Station, *, host: str = "127.0.0.1", port_base: int = 5025,
-                  dial: dict[str, str] | None = None) -> Any:
+                  dial: dict[str, str] | None = None, clock: Clock | None = None) -> Any:
     """Serve every mock of a simulated station over TCP (see :func:`mock_instruments.server.serve`);
-    ``dial`` tells instruments that connect out (the SINUS-70) where to connect, by instrument name."""
+    ``dial`` tells instruments that connect out (the SINUS-70) where to connect, by instrument name.
+
+    The served world runs on real time (``clock``, by default a :class:`~labctl.clock.RealClock`; pass one
+    with ``speed`` > 1 to run faster): a client that waits, as every client of real hardware does, sees a
+    sweep progress and a stage cool while it waits."""
     if not station.simulated:
         raise StationError(f"station {station.source} has no simulated (sim://) instruments to serve")
-    simulation = build_world(station, station.make_clock())
+    simulation = build_world(station, clock if clock is not None else RealClock())
     from mock_instruments.server import serve
 
     try:
         return serve(simulation.mocks, host=host, port_base=port_base, dial=dial)
     except ValueError as exc:
         raise StationError(f"station {station.source}: {exc}") from None
+
+
+def served_station_text(station: Station, endpoints: list[tuple[str, str, str]]) -> str:
+    """A station file (TOML) that reaches the served instruments at ``endpoints`` (name, model, address) with
+    the real transports: the same samples and link policy, each instrument's driver and driver options, the
+    served address, and nothing of the simulated world."""
+    import tomllib
+
+    import tomli_w
+
+    data = tomllib.loads(station.text)
+    served = {name: address for name, _model, address in endpoints}
+    instruments = {}
+    for name, spec in station.instruments.items():
+        if name not in served:
+            continue
+        table: dict[str, Any] = {"driver": spec.driver, "address": served[name]}
+        for key in ("driver_options", "reconnect"):
+            if key in spec.options:
+                table[key] = spec.options[key]
+        instruments[name] = table
+    out: dict[str, Any] = {"name": f"{station.name} (served)", "instruments": instruments,
+                           "samples": data.get("samples", {})}
+    if "reconnect" in data:
+        out["reconnect"] = data["reconnect"]
+    header = (f"# The instruments of station {station.source!r} as served by `labctl sim serve`: real transports "
+              "to the simulated bench.\n")
+    return header + tomli_w.dumps(out)
