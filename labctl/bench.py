@@ -13,7 +13,8 @@ from typing import Any
 
 from labctl.clock import Clock
 from labctl.errors import InstrumentError, StationError
-from labctl.roles import LCRMeter, LightSource, SourceMeter, Switch, TemperatureController
+from labctl.reference_cell import ReferenceCellReader
+from labctl.roles import LCRMeter, LightSource, ReferenceCell, SourceMeter, Switch, TemperatureController
 from labctl.station import SampleSpec, Station
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class Bench:
         self.clock = clock
         self.drivers = drivers
         self.simulation = simulation
+        self._reference_cells: dict[str, ReferenceCellReader] = {}
 
     @classmethod
     def connect(cls, station: Station, names: Iterable[str], *, clock: Clock | None = None,
@@ -86,6 +88,18 @@ class Bench:
 
     def temperature_controller(self, sample: str | SampleSpec) -> TemperatureController:
         return self._sample_role(sample, "temperature")[1]
+
+    def reference_cell(self, light: str | None) -> ReferenceCell | None:
+        """The reference cell that sees ``light`` (a light instrument's name), or None if the station has
+        none there; its SMU must be connected (``Station.reference_cell_for`` tells procedures which)."""
+        spec = self.station.reference_cell_for(light)
+        if spec is None:
+            return None
+        driver = self.instrument(spec.smu)
+        if spec.name not in self._reference_cells:
+            smu = driver.channel(spec.smu_channel) if spec.smu_channel else driver
+            self._reference_cells[spec.name] = ReferenceCellReader(spec, smu)
+        return self._reference_cells[spec.name]
 
     def switch(self, sample: str | SampleSpec) -> Switch | None:
         spec = sample if isinstance(sample, SampleSpec) else self.station.sample(sample)

@@ -191,3 +191,16 @@ class Switch(Instrument, Protocol):
         ...
 
     def open_all(self) -> None: ...
+
+
+@runtime_checkable
+class ReferenceCell(Protocol):
+    """A calibrated reference cell: the irradiance a light interlock or a suspender reads, measured by a
+    sensor rather than taken from the lamp's setpoint."""
+
+    name: str
+
+    def read_irradiance_mW_cm2(self) -> float:
+        """Irradiance in mW/cm² (100 mW/cm² = 1 sun AM1.5G), from the cell's short-circuit current and its
+        calibration."""
+        ...

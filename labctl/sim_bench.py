@@ -83,6 +83,15 @@ def build_world(station: Station, clock: Clock) -> Simulation:
         world.add_device(sample_name, cell, location=location, light=sample.light,
                          temperature_K=float(device.get("temperature_K", world.ambient_K)))
 
+    for ref in station.reference_cells.values():
+        # A reference cell sits on the bench at room temperature under its light, wired to its SMU channel.
+        from mock_instruments.reference_device import ReferenceDevice
+
+        device_name = f"reference:{ref.name}"
+        world.add_device(device_name, ReferenceDevice(ref.isc_A_per_sun, area_cm2=ref.area_cm2),
+                         location="bench", light=ref.light, temperature_K=world.ambient_K)
+        world.wire(_terminal(ref.smu, ref.smu_channel), device_name)
+
     # Wiring: samples behind a switch share its common terminals; the others are wired directly.
     switch_terminals: dict[str, list[str]] = {}
     switch_channels: dict[str, dict[Hashable, str]] = {}

@@ -44,8 +44,9 @@ from typing import Any
 
 from labctl.clock import Clock, RealClock, VirtualClock
 from labctl.errors import StationError
+from labctl.reference_cell import ReferenceCellSpec
 
-BUILTIN_STATIONS = ("sim",)
+BUILTIN_STATIONS = ("sim", "sim-aging")
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,9 @@ class Station:
         self.samples: dict[str, SampleSpec] = {}
         for name, spec in dict(data.get("samples", {})).items():
             self.samples[name] = self._parse_sample(name, spec)
+        self.reference_cells: dict[str, ReferenceCellSpec] = {}
+        for name, spec in dict(data.get("reference_cells", {})).items():
+            self.reference_cells[name] = self._parse_reference_cell(name, spec)
         self.sim: dict[str, Any] = dict(data.get("sim", {}))
         self.reconnect = self._parse_reconnect(data.get("reconnect", {}), "[reconnect]")
         self._check_wiring()
@@ -218,6 +222,38 @@ class Station:
                 f"station {self.source}: sample '{name}': switch_channel = {channel!r} must be a whole number ≥ 1"
             )
         return SampleSpec(name=name, **values)
+
+    def _parse_reference_cell(self, name: str, spec: Any) -> ReferenceCellSpec:
+        known = set(ReferenceCellSpec.__dataclass_fields__) - {"name"}
+        where = f"station {self.source}: [reference_cells.{name}]"
+        if not isinstance(spec, dict):
+            raise StationError(f"{where} must be a table")
+        unknown = set(spec) - known
+        if unknown:
+            raise StationError(f"{where} has unknown key(s) {', '.join(sorted(unknown))}; allowed: "
+                               f"{', '.join(sorted(known))}")
+        for key in ("smu", "isc_A_per_sun"):
+            if key not in spec:
+                raise StationError(f"{where} needs {key!r}")
+        for key in ("isc_A_per_sun", "area_cm2", "nplc"):
+            value = spec.get(key, 1.0)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+                raise StationError(f"{where}: {key} = {value!r} must be a positive number")
+        for key in ("smu", "light"):
+            if key in spec and spec[key] not in self.instruments:
+                raise StationError(f"{where} names {key} = {spec[key]!r}, which is not in [instruments] "
+                                   f"({', '.join(self.instruments) or 'none'})")
+        values = dict(spec)
+        if "smu_channel" in values:
+            values["smu_channel"] = str(values["smu_channel"])
+        return ReferenceCellSpec(name=name, **values)
+
+    def reference_cell_for(self, light: str | None) -> ReferenceCellSpec | None:
+        """The reference cell that sees ``light`` (None: the station has none there)."""
+        for cell in self.reference_cells.values():
+            if cell.light == light or (cell.light is None and len(self.reference_cells) == 1):
+                return cell
+        return None
 
     def _check_wiring(self) -> None:
         for sample in self.samples.values():
