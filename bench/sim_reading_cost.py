@@ -65,14 +65,16 @@ def mpp_V(cell: Any) -> float:
 
 
 def device_costs(readings: int, repeats: int) -> dict[str, float]:
-    out: dict[str, float] = {}
+    """Per-reading costs of wbg_ref and the tandem, each figure's batches interleaved between the two."""
+    kinds: dict[str, list[Callable[[], None]]] = {"reading": [], "J(V)": [], "dwell": [], "separate": []}
     for name in ("wbg_ref", "tandem"):
         cell = preset(name)
         v = mpp_V(cell)
         cell.advance(600.0, v, 1.0, 298.15)
+        times = PLC_S * np.arange(1, DWELL_READINGS + 1)
 
-        def reading(cell: Any = cell, v: float = v) -> None:
-            for _ in range(readings):
+        def reading(cell: Any = cell, v: float = v, n: int = readings) -> None:
+            for _ in range(n):
                 cell.advance(PLC_S, v, 1.0, 298.15)
                 cell.current_density_mA_cm2(v, 1.0, 298.15)
 
@@ -80,21 +82,18 @@ def device_costs(readings: int, repeats: int) -> dict[str, float]:
             for i in range(readings):
                 cell.current_density_mA_cm2(v + 1e-7 * (i % 2), 1.0, 298.15)  # a new voltage each time
 
-        out[f"{name} reading"] = median_us(reading, readings, repeats)
-        out[f"{name} J(V)"] = median_us(jv_only, readings, repeats)
-        times = PLC_S * np.arange(1, DWELL_READINGS + 1)
-
         def dwell(cell: Any = cell, v: float = v, times: np.ndarray = times) -> None:
             cell.dwell_at_voltage(times, v, 1.0, 298.15)
 
-        out[f"{name} dwell"] = median_us(dwell, DWELL_READINGS, repeats)
-
-        def separate(cell: Any = cell, v: float = v) -> None:
-            for _ in range(DWELL_READINGS):
-                cell.advance(PLC_S, v, 1.0, 298.15)
-                cell.current_density_mA_cm2(v, 1.0, 298.15)
-
-        out[f"{name} separate"] = median_us(separate, DWELL_READINGS, repeats)
+        kinds["reading"].append(reading)
+        kinds["J(V)"].append(jv_only)
+        kinds["dwell"].append(dwell)
+        kinds["separate"].append(lambda reading=reading: reading(n=DWELL_READINGS))
+    out: dict[str, float] = {}
+    for kind, runs in kinds.items():
+        per_call = DWELL_READINGS if kind in ("dwell", "separate") else readings
+        single, tandem = interleaved_us(runs, per_call, repeats)
+        out[f"wbg_ref {kind}"], out[f"tandem {kind}"] = single, tandem
     return out
 
 

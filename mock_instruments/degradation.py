@@ -25,7 +25,7 @@ that they change little, and these closed forms are exact for a constant rate):
       5, 35 (2020)); the ratio itself is a fill-in.
     - reverse bias: k_rev·(exp(−V_j/V_rev) − 1) for V_j < 0. The damage rate under reverse bias follows the
       reverse current, which rises steeply towards breakdown (Henzel et al., ACS Appl. Energy Mater. 6, 11429
-      (2023); Razera et al., J. Mater. Chem. A 8, 242 (2020)); the diode here has no breakdown branch, so the
+      (2023); Razera et al., J. Mater. Chem. A 8 (2020)); the diode here has no breakdown branch, so the
       steep rise is written on V_j directly and stops at the breakdown voltage V_bd (−1 to −5 V in perovskite
       cells, Razera et al.): beyond it a real cell's breakdown current would hold the voltage. k_rev, V_rev and
       V_bd are fill-ins.

@@ -103,8 +103,8 @@ class LightField:
     def settings_at(self, t_s: float) -> LightSettings:
         """The settings in force at clock time ``t_s`` (the earliest kept ones before the history starts)."""
         times = self._history_times
-        if not times or t_s >= times[-1]:
-            return self.settings
+        if t_s >= times[-1]:
+            return self._history[-1][1]  # the present settings (every change is recorded)
         i = max(bisect.bisect_right(times, t_s) - 1, 0)
         return self._history[i][1]
 
@@ -178,7 +178,10 @@ class LightField:
     def drift(self, t_s: float) -> float:
         if self.drift_fraction == 0:
             return 0.0
-        return self.drift_fraction * sum(w * math.sin(k * t_s + ph) for w, k, ph in self._drift_terms)
+        total = 0.0
+        for w, k, ph in self._drift_terms:
+            total += w * math.sin(k * t_s + ph)
+        return self.drift_fraction * total
 
     def reference_mW_cm2(self) -> float:
         """The calibrated reference cell's reading now, with seeded noise (never negative)."""
