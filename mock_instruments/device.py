@@ -25,13 +25,14 @@ import numpy as np
 import numpy.typing as npt
 
 from mock_instruments import capacitance as cap
+from mock_instruments import cell_dynamics as dyn
 from mock_instruments import degradation as deg
 from mock_instruments import diode, ions, spectrum, stepping
 from mock_instruments.capacitance import Trap
+from mock_instruments.cell_dynamics import DAMAGE_MAX, ChargeState, DiodeParams, Path
 from mock_instruments.stepping import OperatingPoint, check_conditions, check_step
 
 T_REF_K = 298.15
-_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(16)
 
 # name -> (low, high, low inclusive, high inclusive, unit)
 ELECTRICAL_PARAMETER_RANGES: dict[str, tuple[float, float, bool, bool, str]] = {
@@ -55,8 +56,6 @@ PARAMETER_RANGES = {**ELECTRICAL_PARAMETER_RANGES, **ions.ION_PARAMETER_RANGES,
 # is accepted whatever its relative size (reference hours; θ in units of the Avrami θc).
 DOSE_TOLERANCE_H = 1e-7
 THETA_TOLERANCE = 1e-6
-SIMPSON_ABOVE_V = 0.05  # voltage steps larger than this integrate C(V) with Simpson's rule
-DAMAGE_MAX = 0.999  # the diode stops changing beyond this damage (the cell is dead)
 M_EQ_LINEAR_V = 1e-4  # the equilibrium ion fill fraction is linearised this close to its cached voltage
 RATES_SUNS_TOLERANCE = 1e-6  # the slow rates may use a current read under a light this much different
 
@@ -102,27 +101,6 @@ class SolarCellModel(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
 
-@dataclass
-class ChargeState:
-    """Charge still to flow into the junction capacitance after the last voltage step (mC/cm², positive
-    after a step up), its time constant and the terminal voltage it was charged to."""
-
-    q_mC_cm2: float = 0.0
-    tau_s: float = 0.0
-    voltage_V: float = 0.0
-
-
-class DiodeParams(NamedTuple):
-    """The single diode at given conditions: Jph (mA/cm², before ionic collection), J0 (mA/cm²), Rs and Rsh
-    (V per mA/cm²), a = n·kT/q (V). Fields may be arrays (one diode per instant of a dwell)."""
-
-    jph: Any
-    j0: Any
-    rs: Any
-    rsh: float
-    a: float
-
-
 class Thermal(NamedTuple):
     """What depends on temperature only (cached per temperature)."""
 
@@ -148,40 +126,6 @@ class Effects(NamedTuple):
     dvoc_V: float  # Voc loss, applied through J0·exp(ΔVoc/a)
     rs_scale: float
     edge_shift_eV: float
-
-
-@dataclass
-class Path:
-    """One junction at several instants of an accepted step: J(V) and dJ/dV at each instant (vectorised)."""
-
-    d: DiodeParams
-    ion_sum: np.ndarray  # Σ w_s·v_s(t)
-    w_total: float
-    loss_ratio: float
-    field_scale_V: float
-
-    def current_and_slope(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        jph, j0, rs, rsh, a = self.d
-        eta: Any = 1.0
-        deta_dv: Any = 0.0
-        if self.loss_ratio > 0.0 and np.any(jph > 0.0):
-            eta = ions.collection_efficiency_array(self.ion_sum - self.w_total * v, self.loss_ratio,
-                                                   self.field_scale_V)
-            deta_dv = -self.w_total * eta * (1.0 - eta / (1.0 + self.loss_ratio)) / self.field_scale_V
-        j = diode.current_from_voltage_array(v, jph * eta, j0, rs, rsh, a)
-        gd = (j0 / a) * np.exp(np.minimum((v + j * rs) / a, 700.0)) + 1.0 / rsh
-        return j, (jph * deta_dv - gd) / (1.0 + rs * gd)
-
-    def voltage_at(self, j_mA_cm2: float, guess: np.ndarray) -> np.ndarray:
-        """V at each instant where the junction carries j (Newton from ``guess``, a few steps)."""
-        v = np.array(guess, dtype=float)
-        for _ in range(30):
-            j, slope = self.current_and_slope(v)
-            step = (j - j_mA_cm2) / slope
-            v -= step
-            if np.all(np.abs(step) < 1e-12):
-                break
-        return v
 
 
 @dataclass(kw_only=True)
@@ -554,7 +498,7 @@ class PerovskiteCell:
             return
         check_conditions(suns, temperature_K)
         check_step(dt_s)
-        self._charge_to(float(voltage_V), suns, temperature_K)
+        dyn.charge_to(self, float(voltage_V), suns, temperature_K)
         if dt_s > 0.0:
             stepping.integrate(self, dt_s, "V", float(voltage_V), suns, temperature_K)
 
@@ -574,7 +518,7 @@ class PerovskiteCell:
         check_conditions(suns, temperature_K)
         t = stepping.check_times(times_s)
         v = float(voltage_V)
-        self._charge_to(v, suns, temperature_K)
+        dyn.charge_to(self, v, suns, temperature_K)
         return stepping.dwell(self, t, "V", v, suns, temperature_K,
                               lambda dt: stepping.integrate(self, dt, "V", v, suns, temperature_K))
 
@@ -605,17 +549,7 @@ class PerovskiteCell:
                    ) -> tuple[float, float]:
         """(stress in reference hours per hour, segregation drive in θ-hours per hour) while the cell sits at
         ``voltage_V`` carrying ``j_mA_cm2`` (degradation.py)."""
-        d = self._diode(suns, temperature_K)
-        th = self._thermal(temperature_K)
-        vj = voltage_V + j_mA_cm2 * d.rs
-        # J_rec = J0·(exp(V_j/a) − 1), taken from the current balance: it stays accurate when J0 is huge (a
-        # dead cell driven above its Voc), where V_j is a small difference of large numbers.
-        jph = d.jph * self._eta(voltage_V, suns, temperature_K) if d.jph > 0.0 else 0.0
-        rho = (jph - j_mA_cm2 - vj / d.rsh) / self._jph_ref
-        stress = deg.stress_rate(self, self._weights, suns, th.deg_arrhenius, rho, vj)
-        if rho <= 0.0 or th.seg_source_per_h == 0.0:
-            return stress, 0.0
-        return stress, th.seg_source_per_h * (rho / self._weights.rho_oc) ** (0.5 * self.ideality)
+        return dyn.slow_rates(self, voltage_V, j_mA_cm2, suns, temperature_K)
 
     def _operating_point(self, mode: str, value: float, suns: float, temperature_K: float) -> OperatingPoint:
         if mode == "V":
@@ -629,7 +563,7 @@ class PerovskiteCell:
         else:
             j, v = value, self.voltage_at_current_density(value, suns, temperature_K)
             reading = v
-        return OperatingPoint((v,), self.slow_rates(v, j, suns, temperature_K), reading)
+        return OperatingPoint((v,), dyn.slow_rates(self, v, j, suns, temperature_K), reading)
 
     def _state_version(self) -> Any:
         return self._version
@@ -642,137 +576,25 @@ class PerovskiteCell:
     def _apply(self, h_s: float, op0: OperatingPoint, opm: OperatingPoint, suns: float,
                temperature_K: float) -> None:
         v0 = op0.voltages[0]
-        self._apply_junction(h_s, v0, 2.0 * opm.voltages[0] - v0, opm.rates, suns, temperature_K)
+        dyn.apply_junction(self, h_s, v0, 2.0 * opm.voltages[0] - v0, opm.rates, suns, temperature_K)
 
     def _apply_junction(self, h_s: float, v0: float, v1: float, rates: tuple[float, ...], suns: float,
                         temperature_K: float) -> None:
-        """Closed forms over h_s: slow states at constant ``rates``, ions towards a voltage ramping v0 → v1."""
-        th = self._thermal(temperature_K)
-        h_h = h_s / 3600.0
-        st = self._deg
-        theta_start = st.seg_theta_h
-        deg.advance_damage(self, st, h_h, rates[0], self._recovery_rate(suns, th), self._terms)
-        theta_inf = rates[1] * th.tau_mix_h
-        deg.advance_segregation(st, h_h, theta_inf, th.tau_mix_h)
-        if self.seg_dea_anion_eV == 0.0:
-            k_anion = h_s / th.tau_anion_s
-        else:
-            k_anion = self._anion_decay_exponent(h_s, temperature_K, theta_start, theta_inf, th.tau_mix_h)
-        k_cation = h_s / th.tau_cation_s
-        m0 = self._m_eq(v0, temperature_K)
-        io = self._ions
-        if v1 == v0:  # a constant target (a constant voltage): plain exponential relaxation
-            a = math.exp(-k_anion)
-            c = math.exp(-k_cation)
-            io.v_anion_V = v0 + (io.v_anion_V - v0) * a
-            io.m_anion = m0 + (io.m_anion - m0) * a
-            io.v_cation_V = v0 + (io.v_cation_V - v0) * c
-            io.m_cation = m0 + (io.m_cation - m0) * c
-        else:  # a target ramping from v0 to v1 (ions.relax_ramp, with the factors shared by v and m)
-            m1 = self._m_eq(v1, temperature_K)
-            a, lag_a = math.exp(-k_anion), ions.lag_fraction(k_anion)
-            c, lag_c = math.exp(-k_cation), ions.lag_fraction(k_cation)
-            io.v_anion_V = io.v_anion_V * a + v0 * (1.0 - a) + (v1 - v0) * lag_a
-            io.m_anion = io.m_anion * a + m0 * (1.0 - a) + (m1 - m0) * lag_a
-            io.v_cation_V = io.v_cation_V * c + v0 * (1.0 - c) + (v1 - v0) * lag_c
-            io.m_cation = io.m_cation * c + m0 * (1.0 - c) + (m1 - m0) * lag_c
-        ch = self._charge
-        if ch.q_mC_cm2 != 0.0:
-            ch.q_mC_cm2 = ch.q_mC_cm2 * math.exp(-h_s / ch.tau_s) if ch.tau_s > 0.0 else 0.0
-        ch.voltage_V = v1
-        self._changed()
-
-    def _recovery_rate(self, suns: float, th: Thermal) -> float:
-        return th.deg_arrhenius / (self.recovery_time_h * (1.0 + deg.RECOVERY_LIGHT_SUPPRESSION * suns))
-
-    def _anion_decay_exponent(self, dt_s: float, temperature_K: float, theta_start: float, theta_inf: float,
-                              tau_mix_h: float) -> float:
-        """∫dt/τ_anion over a step that starts at θ; τ changes while segregation (which lowers Ea) evolves,
-        so the integral is taken with 16-point Gauss–Legendre quadrature."""
-        f_start = deg.segregated_fraction(self, theta_start)
-        d_start = ions.diffusion_cm2_s(self.d0_anion_cm2_s, self._ea_anion(f_start), temperature_K)
-        tau0 = ions.heiser_mesli_tau_s(d_start, temperature_K, self.eps_r, self.n_a_cm3)
-        if theta_inf == theta_start or dt_s / tau0 > 800.0:
-            return dt_s / tau0
-        times = [0.5 * dt_s * (1.0 + float(x)) / 3600.0 for x in _GL_NODES]
-        fs = deg.segregation_trajectory(self, theta_start, theta_inf, tau_mix_h, times)
-        if abs(fs[-1] - f_start) < 1e-13:
-            return dt_s / tau0
-        kt = diode.BOLTZMANN_EV_K * temperature_K
-        rates = [math.exp((f - f_start) * self.seg_dea_anion_eV / kt) for f in fs]  # lower Ea: faster
-        return dt_s / tau0 * 0.5 * sum(float(w) * r for w, r in zip(_GL_WEIGHTS, rates, strict=True))
+        dyn.apply_junction(self, h_s, v0, v1, rates, suns, temperature_K)
 
     def _path(self, t_s: np.ndarray, h_s: float, v0: float, v1: float, rates: tuple[float, ...], suns: float,
               temperature_K: float) -> Path:
-        """The junction at offsets t_s (≤ h_s) into a step that :meth:`_apply_junction` would take."""
-        th = self._thermal(temperature_K)
-        st = self._deg
-        t_h = t_s / 3600.0
-        dmg = np.minimum(deg.damage_path(self, st, t_h, rates[0], self._recovery_rate(suns, th), self._terms),
-                         DAMAGE_MAX)
-        theta_inf = rates[1] * th.tau_mix_h
-        f_seg = deg.segregated_fraction_array(self, deg.theta_path(st.seg_theta_h, t_h, theta_inf, th.tau_mix_h))
-        jph_scale, dvoc, rs_scale, edge_shift = self._damage_effects(dmg, f_seg, np)
-        jph = np.zeros_like(t_s)
-        if suns > 0.0:
-            edge = th.edge_eV - np.broadcast_to(edge_shift, t_s.shape)
-            jph = self._jph_ref * suns * jph_scale * self._edge_factor_array(edge, temperature_K)
-        if self.seg_dea_anion_eV == 0.0:
-            k_anion = t_s / th.tau_anion_s
-        else:
-            k_anion = np.array([self._anion_decay_exponent(float(t), temperature_K, st.seg_theta_h, theta_inf,
-                                                           th.tau_mix_h) for t in t_s])
-        ramp_end = v0 + (v1 - v0) * t_s / h_s
-        io = self._ions
-        wa, wc, wsum = self._ion_weights(suns)
-        ion_sum = (wa * ions.relax_ramp_array(io.v_anion_V, v0, ramp_end, k_anion)
-                   + wc * ions.relax_ramp_array(io.v_cation_V, v0, ramp_end, t_s / th.tau_cation_s))
-        diode_t = DiodeParams(jph, th.j0 * np.exp(dvoc / th.a), th.rs * rs_scale, self.rsh_ohm_cm2 * 1e-3, th.a)
-        return Path(diode_t, ion_sum, wsum, self.ion_loss_ratio, th.field_scale_V)
+        return dyn.path(self, t_s, h_s, v0, v1, rates, suns, temperature_K)
 
     def _path_readings(self, t_s: np.ndarray, h_s: float, op0: OperatingPoint, opm: OperatingPoint, mode: str,
                        value: float, suns: float, temperature_K: float) -> np.ndarray:
-        v0 = op0.voltages[0]
-        v1 = 2.0 * opm.voltages[0] - v0
-        path = self._path(t_s, h_s, v0, v1, opm.rates, suns, temperature_K)
-        if mode == "J":
-            return path.voltage_at(value, v0 + (v1 - v0) * t_s / h_s)
-        j = path.current_and_slope(np.full_like(t_s, value))[0]
-        ch = self._charge
-        if ch.q_mC_cm2 != 0.0 and ch.tau_s > 0.0 and value == ch.voltage_V:
-            j = j - ch.q_mC_cm2 * np.exp(-t_s / ch.tau_s) / ch.tau_s
-        return np.asarray(j)
+        return dyn.path_readings(self, t_s, h_s, op0, opm, mode, value, suns, temperature_K)
 
     # --- charging current --------------------------------------------------------------------------
     def junction_capacitance_F_cm2(self, voltage_V: float, temperature_K: float, suns: float = 0.0) -> float:
         """C_sc + C_chem per cm² at V with the present ions: the capacitance the LCR meter reads above the
         trap and ion responses, and the one a voltage step charges."""
-        c_sc, c_chem, _ = cap.junction_capacitance_F(
-            voltage_V=voltage_V, temperature_K=temperature_K, area_cm2=1.0, thickness_nm=self.thickness_nm,
-            eps_r=self.eps_r, n_eff_cm3=self.n_a_cm3 * max(1.0 + self._ionic_sigma(voltage_V, suns, temperature_K),
-                                                           1e-3),
-            v_bi_V=self.v_bi_V, bandgap_eV=self.bandgap_at_eV(temperature_K))
-        return c_sc + c_chem
-
-    def _charge_to(self, voltage_V: float, suns: float, temperature_K: float) -> None:
-        """A voltage step from the last terminal voltage: the junction capacitance takes ∫C dV (midpoint rule,
-        Simpson's above SIMPSON_ABOVE_V) through Rs with τ = Rs·C/(1 + Rs·G), G the diode's small-signal conductance."""
-        ch = self._charge
-        v_prev = ch.voltage_V
-        if voltage_V == v_prev:
-            return
-        c1 = self.junction_capacitance_F_cm2(voltage_V, temperature_K, suns)
-        cm = self.junction_capacitance_F_cm2(0.5 * (v_prev + voltage_V), temperature_K, suns)
-        if abs(voltage_V - v_prev) > SIMPSON_ABOVE_V:
-            c0 = self.junction_capacitance_F_cm2(v_prev, temperature_K, suns)
-            cm = (c0 + 4.0 * cm + c1) / 6.0
-        dq_mC = (voltage_V - v_prev) * cm * 1e3
-        rs_ohm_cm2 = self._diode(suns, temperature_K).rs * 1e3
-        g_S_cm2 = -self.current_and_slope(voltage_V, suns, temperature_K)[1] * 1e-3
-        tau = rs_ohm_cm2 * c1 / (1.0 + rs_ohm_cm2 * max(g_S_cm2, 0.0))
-        remaining = ch.q_mC_cm2 if ch.tau_s > 0.0 else 0.0
-        self._charge = ChargeState(remaining + dq_mC if tau > 0.0 else 0.0, tau, voltage_V)
-        self._memo = None
+        return dyn.junction_capacitance_F_cm2(self, voltage_V, temperature_K, suns)
 
     # --- admittance --------------------------------------------------------------------------------
     def _ionic_sigma(self, voltage_V: float, suns: float, temperature_K: float) -> float:
