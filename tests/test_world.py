@@ -253,7 +253,7 @@ def _aging_world(seed: int = 4) -> World:
 def test_a_device_read_after_a_long_gap_equals_one_read_all_along() -> None:
     """The lazy world advances a device once over a 20 h gap — through the lamp's warm-up and drift, a
     shutter closed for an hour and the hot stage's PID ramp to 65 °C — and lands where a device read every
-    10 minutes does (within the stepper's tolerance: 1e-3 in the dose, 1e-4 in the current)."""
+    10 minutes does (measured: 5e-6 in the dose, 1.2e-7 in the current; tested to 2e-5 and 1e-6)."""
     lazy, eager = _aging_world(), _aging_world()
     for world in (lazy, eager):
         world.clock.sleep(5 * 3600.0)
@@ -269,10 +269,10 @@ def test_a_device_read_after_a_long_gap_equals_one_read_all_along() -> None:
     assert lazy.time_s == pytest.approx(eager.time_s)
     assert all(lazy.device_time_s(f"dev{i}") < lazy.time_s - 3600.0 for i in range(3))  # ... lazy: never
     for i in range(3):
-        assert lazy.current_A(f"smu{i}") == pytest.approx(eager.current_A(f"smu{i}"), rel=1e-4)
+        assert lazy.current_A(f"smu{i}") == pytest.approx(eager.current_A(f"smu{i}"), rel=1e-6)
         a, b = lazy.device(f"dev{i}"), eager.device(f"dev{i}")
         for cell_a, cell_b in zip(getattr(a, "subcells", (a,)), getattr(b, "subcells", (b,)), strict=True):
-            assert cell_a._deg.dose_h == pytest.approx(cell_b._deg.dose_h, rel=1e-3)
+            assert cell_a._deg.dose_h == pytest.approx(cell_b._deg.dose_h, rel=2e-5)
             assert cell_a._deg.dose_h > 10.0
 
 
