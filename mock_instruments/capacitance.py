@@ -12,6 +12,9 @@ Parts, in parallel, then in series with Rs:
 - ions (low-frequency): a Debye relaxation at ω = 1/τ_s of height C_sc·N_s/(2·N_A) per mobile species.
 - chemical capacitance of the photo/injected carriers: q²·d·n_i·exp(qV/2kT)/(kT) per area.
 - dc conductance: the diode's differential conductance dJ/dV.
+
+The same C_sc + C_chem is charged through Rs whenever the terminal voltage steps (device.py): the charging
+current after a step ΔV carries ∫C dV and decays with τ = Rs·C/(1 + Rs·G_dc).
 """
 
 from __future__ import annotations
@@ -65,6 +68,20 @@ def fill_fraction_eq(voltage_V: float, temperature_K: float, v_bi_V: float, n_a_
     return 1.0 - w_v / w_0
 
 
+def junction_capacitance_F(*, voltage_V: float, temperature_K: float, area_cm2: float, thickness_nm: float,
+                           eps_r: float, n_eff_cm3: float, v_bi_V: float, bandgap_eV: float
+                           ) -> tuple[float, float, float]:
+    """(C_sc, C_chem, W): the space-charge (→ geometric when fully depleted) and chemical capacitance in F,
+    and the depletion width in m. Their sum is what the LCR meter reads above the trap and ion responses,
+    and what a voltage step charges through Rs."""
+    w = depletion_width_m(voltage_V, temperature_K, v_bi_V, n_eff_cm3, eps_r, thickness_nm)
+    c_sc = eps_r * EPS0_F_M * area_cm2 * 1e-4 / w
+    vt = BOLTZMANN_EV_K * temperature_K
+    n_i = N_EFFECTIVE_CM3 * math.exp(-bandgap_eV / (2.0 * vt))
+    c_chem = Q_C * (thickness_nm * 1e-7) * n_i * math.exp(min(voltage_V / (2.0 * vt), 300.0)) / vt * area_cm2
+    return c_sc, c_chem, w
+
+
 def admittance_S(*, voltage_V: float, frequency_Hz: float, temperature_K: float, area_cm2: float,
                  thickness_nm: float, eps_r: float, n_a_cm3: float, v_bi_V: float, bandgap_eV: float,
                  ionic_sigma: float, traps: Sequence[Trap], ion_steps: Sequence[tuple[float, float]],
@@ -75,12 +92,9 @@ def admittance_S(*, voltage_V: float, frequency_Hz: float, temperature_K: float,
     ion_steps: (relative height ΔC/C_sc, τ in s) of each mobile species' low-frequency response."""
     omega = 2.0 * math.pi * frequency_Hz
     area_m2 = area_cm2 * 1e-4
-    n_eff = n_a_cm3 * max(1.0 + ionic_sigma, 1e-3)
-    w = depletion_width_m(voltage_V, temperature_K, v_bi_V, n_eff, eps_r, thickness_nm)
-    c_sc = eps_r * EPS0_F_M * area_m2 / w
-    vt = BOLTZMANN_EV_K * temperature_K
-    n_i = N_EFFECTIVE_CM3 * math.exp(-bandgap_eV / (2.0 * vt))
-    c_chem = Q_C * (thickness_nm * 1e-7) * n_i * math.exp(min(voltage_V / (2.0 * vt), 300.0)) / vt * area_cm2
+    c_sc, c_chem, w = junction_capacitance_F(
+        voltage_V=voltage_V, temperature_K=temperature_K, area_cm2=area_cm2, thickness_nm=thickness_nm,
+        eps_r=eps_r, n_eff_cm3=n_a_cm3 * max(1.0 + ionic_sigma, 1e-3), v_bi_V=v_bi_V, bandgap_eV=bandgap_eV)
     y = complex(g_dc_S, omega * (c_sc + c_chem))
     for trap in traps:
         dc = Q_C * w * trap.density_cm3 * 1e6 * area_m2 / v_bi_V

@@ -104,6 +104,10 @@ class CryostatStage:
         self.temperature_K, self.sample_temperature_K = t_inf + p * c0 + q * c1, t_inf + r * c0 + s * c1
         self.time_s += dt_s
 
+    def heater_power_for_K(self, temperature_K: float) -> float:
+        """The constant heater power at which both nodes settle at ``temperature_K``."""
+        return self._g_out * temperature_K - self._leak_W
+
     def at_equilibrium(self, tolerance_K: float = 1e-4) -> bool:
         t_inf = self.equilibrium_K()
         return max(abs(self.temperature_K - t_inf), abs(self.sample_temperature_K - t_inf)) < tolerance_K

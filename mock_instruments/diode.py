@@ -15,20 +15,27 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 
 BOLTZMANN_EV_K = 8.617333262e-5  # k/q in V/K
+# Newton on W stops at this relative step: 1e-15 can stall on rounding (the step never gets below ~4e-15
+# for arguments near e^-30), while after a step of 1e-14 the error is ~1e-28.
+W_TOLERANCE = 1e-14
 
 
 def thermal_voltage(temperature_K: float) -> float:
     return BOLTZMANN_EV_K * temperature_K
 
 
-def lambertw_exp(log_x: float) -> float:
-    """W(exp(log_x)) for the principal branch, real log_x of any size (no overflow)."""
+def lambertw_exp(log_x: float, guess: float = 0.0) -> float:
+    """W(exp(log_x)) for the principal branch, real log_x of any size (no overflow). ``guess`` > 0 starts
+    Newton there (a W computed for a nearby argument converges in one or two steps)."""
     if log_x < -30.0:
         x = math.exp(log_x)
         return x * (1.0 - x)
-    if log_x > 1.5:
+    if guess > 0.0:
+        w = guess
+    elif log_x > 1.5:
         w = log_x - math.log(log_x)
     else:
         w = 0.6 * math.exp(log_x) if log_x < -1.0 else 0.5 + 0.3 * log_x
@@ -39,7 +46,7 @@ def lambertw_exp(log_x: float) -> float:
         w_new = w * (1.0 + log_x - math.log(w)) / (1.0 + w)
         if w_new <= 0.0:
             w_new = 0.5 * w
-        if abs(w_new - w) <= 1e-15 * w_new:
+        if abs(w_new - w) <= W_TOLERANCE * w_new:
             return w_new
         w = w_new
     return w
@@ -56,7 +63,7 @@ def lambertw_exp_array(log_x: np.ndarray) -> np.ndarray:
     for _ in range(40):
         w_new = w * (1.0 + log_x - np.log(w)) / (1.0 + w)
         w_new = np.where(w_new <= 0.0, 0.5 * w, w_new)
-        done = np.all(np.abs(w_new - w) <= 1e-15 * w_new)
+        done = bool(np.all((np.abs(w_new - w) <= W_TOLERANCE * w_new) | small))
         w = w_new
         if done:
             break
@@ -66,22 +73,35 @@ def lambertw_exp_array(log_x: np.ndarray) -> np.ndarray:
 
 def current_from_voltage(v: float, jph: float, j0: float, rs: float, rsh: float, a: float) -> float:
     """J(V), scalar. rs, rsh in V/(mA/cm²)."""
+    return current_and_w(v, jph, j0, rs, rsh, a)[0]
+
+
+def current_and_w(v: float, jph: float, j0: float, rs: float, rsh: float, a: float, w_guess: float = 0.0
+                  ) -> tuple[float, float]:
+    """(J(V), W): :func:`current_from_voltage` that also returns the Lambert W it solved, to warm-start the
+    next evaluation near the same point (``w_guess``)."""
     if rs <= 1e-12:
-        return jph - j0 * math.expm1(v / a) - v / rsh
+        return jph - j0 * math.expm1(v / a) - v / rsh, 0.0
     g = rs + rsh
     log_theta = math.log(rs * rsh * j0 / (a * g)) + rsh * (rs * (jph + j0) + v) / (a * g)
-    return (rsh * (jph + j0) - v) / g - (a / rs) * lambertw_exp(log_theta)
+    w = lambertw_exp(log_theta, w_guess)
+    return (rsh * (jph + j0) - v) / g - (a / rs) * w, w
 
 
-def current_from_voltage_array(v: np.ndarray, jph: np.ndarray | float, j0: float, rs: float, rsh: float,
-                               a: float) -> np.ndarray:
-    v = np.asarray(v, dtype=float)
-    jph_arr = np.broadcast_to(np.asarray(jph, dtype=float), v.shape)
-    if rs <= 1e-12:
-        return np.asarray(jph_arr - j0 * np.expm1(v / a) - v / rsh)
-    g = rs + rsh
-    log_theta = math.log(rs * rsh * j0 / (a * g)) + rsh * (rs * (jph_arr + j0) + v) / (a * g)
-    return np.asarray((rsh * (jph_arr + j0) - v) / g - (a / rs) * lambertw_exp_array(log_theta))
+def current_from_voltage_array(v: npt.ArrayLike, jph: npt.ArrayLike, j0: npt.ArrayLike, rs: npt.ArrayLike,
+                               rsh: npt.ArrayLike, a: npt.ArrayLike) -> np.ndarray:
+    """J(V) for arrays; every argument may be an array (broadcast), e.g. one diode per reading time."""
+    v, jph, j0, rs, rsh, a = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (v, jph, j0, rs, rsh, a)))
+    if np.all(rs > 1e-12):
+        g = rs + rsh
+        log_theta = np.log(rs * rsh * j0 / (a * g)) + rsh * (rs * (jph + j0) + v) / (a * g)
+        return np.asarray((rsh * (jph + j0) - v) / g - (a / rs) * lambertw_exp_array(log_theta))
+    out = np.asarray(jph - j0 * np.expm1(v / a) - v / rsh)
+    finite = rs > 1e-12
+    if np.any(finite):
+        out[finite] = current_from_voltage_array(v[finite], jph[finite], j0[finite], rs[finite], rsh[finite],
+                                                 a[finite])
+    return out
 
 
 def voltage_from_current(j: float, jph: float, j0: float, rs: float, rsh: float, a: float) -> float:

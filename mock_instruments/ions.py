@@ -28,6 +28,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from mock_instruments.diode import BOLTZMANN_EV_K
 
 Q_C = 1.602176634e-19
@@ -115,3 +117,35 @@ def collection_efficiency(delta_V: float, loss_ratio: float, field_scale_V: floa
 def relax(value: float, target: float, decay_exponent: float) -> float:
     """Exact solution of dx/dt = (target − x)/τ after dt: decay_exponent = ∫dt/τ."""
     return target + (value - target) * math.exp(-decay_exponent)
+
+
+def lag_fraction(k: float) -> float:
+    """φ(k) = 1 − (1 − e^−k)/k: how much of a ramp's rise the relaxing variable has picked up."""
+    if k < 1e-4:
+        return k / 2.0 - k * k / 6.0 + k**3 / 24.0
+    return 1.0 + math.expm1(-k) / k
+
+
+def relax_ramp(value: float, start: float, end: float, decay_exponent: float) -> float:
+    """Exact solution of dx/dt = (target(t) − x)/τ after dt for a target rising linearly from ``start`` to
+    ``end`` over the step (decay_exponent = dt/τ)."""
+    k = decay_exponent
+    decay = math.exp(-k)
+    return value * decay + start * (1.0 - decay) + (end - start) * lag_fraction(k)
+
+
+def relax_ramp_array(value: float, start: float, end: np.ndarray, decay_exponent: np.ndarray) -> np.ndarray:
+    """:func:`relax_ramp` at several times into one ramp (``end`` = the target reached at each time)."""
+    k = np.asarray(decay_exponent, dtype=float)
+    decay = np.exp(-k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lag = np.where(k < 1e-4, k / 2.0 - k * k / 6.0 + k**3 / 24.0, 1.0 + np.expm1(-k) / np.where(k > 0, k, 1.0))
+    return np.asarray(value * decay + start * (1.0 - decay) + (end - start) * lag)
+
+
+def collection_efficiency_array(delta_V: np.ndarray, loss_ratio: float, field_scale_V: float) -> np.ndarray:
+    """Vectorised :func:`collection_efficiency`."""
+    if loss_ratio == 0.0:
+        return np.ones_like(np.asarray(delta_V, dtype=float))
+    x = np.minimum(-np.asarray(delta_V, dtype=float) / field_scale_V, 700.0)
+    return np.asarray((1.0 + loss_ratio) / (1.0 + loss_ratio * np.exp(x)))

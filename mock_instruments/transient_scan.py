@@ -2,8 +2,9 @@
 
 A source-meter sweep is a staircase: at each point the voltage is set, held for the step time |ΔV|/rate
 (the ions and everything else evolve exactly over it through ``cell.advance``), then the current is read
-(``cell.current_density_mA_cm2``). The geometric/chemical charging current decays within R_s·C (sub-µs), so it
-is over before the reading at any practical rate and is not added.
+(``cell.current_density_mA_cm2``). The reading includes what is left of the junction's charging current
+(device.py): it decays within R_s·C (a few µs for the presets), so it shows only in scans faster than
+~1e4 V/s.
 """
 
 from __future__ import annotations

@@ -233,3 +233,145 @@ def test_a_saved_world_resumes_where_it_was(world: World) -> None:
     resumed.load_state(state)
     resumed.apply_voltage("smu", 1.2)
     assert resumed.current_A("smu") == pytest.approx(current, rel=1e-9)
+
+
+# ------------------------------------------------------------------------------------ lazy world
+def _aging_world(seed: int = 4) -> World:
+    """Three lit devices (one on a PID-controlled hot stage), drifting lamp, all held at a voltage."""
+    world = World(seed=seed)
+    world.add_light("light", shutter_open=True, warmup_tau_s=60.0, drift_fraction=0.01, drift_period_s=3600.0)
+    hot = world.add_stage("hot", reservoir_K=298.15, temperature_K=298.15)
+    pid = PID(hot, 338.15, kp=5.0, ki=0.05, period_s=1.0)
+    hot.attach_controller(pid, period_s=1.0)
+    for i, (name, location) in enumerate([("wbg_ref", "bench"), ("wbg_5avai", "hot"), ("tandem", "bench")]):
+        world.add_device(f"dev{i}", preset(name), location=location)
+        world.wire(f"smu{i}", f"dev{i}")
+        world.apply_voltage(f"smu{i}", 1.9 if name == "tandem" else 1.0)
+    return world
+
+
+def test_a_device_read_after_a_long_gap_equals_one_read_all_along() -> None:
+    """The lazy world advances a device once over a 20 h gap — through the lamp's warm-up and drift, a
+    shutter closed for an hour and the hot stage's PID ramp to 65 °C — and lands where a device read every
+    10 minutes does (measured: 5e-6 in the dose, 1.2e-7 in the current; tested to 2e-5 and 1e-6)."""
+    lazy, eager = _aging_world(), _aging_world()
+    for world in (lazy, eager):
+        world.clock.sleep(5 * 3600.0)
+        world.light().close_shutter()
+        world.clock.sleep(3600.0)
+        world.light().open_shutter()
+    for _ in range(14 * 6):  # eager: every device read every 10 minutes for 14 h ...
+        eager.clock.sleep(600.0)
+        for i in range(3):
+            eager.current_A(f"smu{i}")
+    lazy.clock.sleep(14 * 3600.0)
+    lazy.sync()
+    assert lazy.time_s == pytest.approx(eager.time_s)
+    assert all(lazy.device_time_s(f"dev{i}") < lazy.time_s - 3600.0 for i in range(3))  # ... lazy: never
+    for i in range(3):
+        assert lazy.current_A(f"smu{i}") == pytest.approx(eager.current_A(f"smu{i}"), rel=1e-6)
+        a, b = lazy.device(f"dev{i}"), eager.device(f"dev{i}")
+        for cell_a, cell_b in zip(getattr(a, "subcells", (a,)), getattr(b, "subcells", (b,)), strict=True):
+            assert cell_a._deg.dose_h == pytest.approx(cell_b._deg.dose_h, rel=2e-5)
+            assert cell_a._deg.dose_h > 10.0
+
+
+def test_a_lagging_device_sees_the_light_it_had() -> None:
+    """Shutter open 1 h, closed 1 h, open 1 h while nobody reads the device: read afterwards it equals a cell
+    advanced through the same three pieces by hand."""
+    world = World(seed=1)
+    light = world.add_light("light", shutter_open=True, warmup_tau_s=0.0, drift_fraction=0.0)
+    world.add_device("cell", preset("fapbibr_25"))
+    world.wire("smu", "cell")
+    world.apply_voltage("smu", 0.9)
+    t0 = world.time_s
+    for _ in range(2):
+        world.clock.sleep(3600.0)
+        light.set_shutter(not light.shutter_open)
+    world.clock.sleep(3600.0)
+    by_hand = preset("fapbibr_25")
+    by_hand.advance(0.0, 0.9, 1.0, 298.15)
+    for suns in (1.0, 0.0, 1.0):
+        by_hand.advance(3600.0, 0.9, suns, 298.15)
+    assert world.device_time_s("cell") == t0
+    assert world.current_A("smu") == pytest.approx(-by_hand.current_density_mA_cm2(0.9, 1.0, 298.15)
+                                                   * by_hand.area_cm2 * 1e-3, rel=1e-12)
+    assert world.device("cell").state_dict() == by_hand.state_dict()
+
+
+def test_a_reading_costs_the_same_with_64_devices_in_the_world(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Work, not wall clock: reading one device advances that device only, whatever else is in the world."""
+    from mock_instruments.device import PerovskiteCell
+
+    counts: list[int] = []
+    original = PerovskiteCell.advance
+
+    def counting(self: PerovskiteCell, *args: float | None) -> None:
+        counts[-1] += 1
+        original(self, *args)
+
+    monkeypatch.setattr(PerovskiteCell, "advance", counting)
+    for others in (0, 63):
+        world = World(seed=0)
+        world.add_light("light", shutter_open=True)
+        for i in range(others + 1):
+            world.add_device(f"pix{i}", preset("wbg_ref"))
+            world.wire(f"smu{i}", f"pix{i}")
+            world.apply_voltage(f"smu{i}", 1.0)
+        counts.append(0)
+        for _ in range(100):
+            world.clock.sleep(1 / 60)
+            world.current_A("smu0")
+        start = world.device_time_s("pix0") - 100 / 60
+        assert all(world.device_time_s(f"pix{i}") == pytest.approx(start) for i in range(1, others + 1))
+    assert counts[0] == counts[1] == 100
+
+
+def test_readings_at_gives_a_buffered_dwell_in_one_pass() -> None:
+    """60 readings 16.7 ms apart, asked for once the dwell is over, equal 60 separate reads; a shutter closed
+    half-way through the dwell shows in the readings after it (the light's history)."""
+    def make() -> World:
+        world = World(seed=2)
+        world.add_light("light", shutter_open=True, warmup_tau_s=0.0, drift_fraction=0.0)
+        world.add_device("cell", preset("wbg_ref"))
+        world.wire("smu", "cell")
+        world.apply_voltage("smu", 1.05)
+        return world
+
+    dwell, separate = make(), make()
+    t0 = dwell.time_s
+    times = t0 + np.arange(1, 61) / 60
+    expected = []
+    for t in times:
+        separate.clock.sleep(t - separate.clock.now())
+        if len(expected) == 30:
+            separate.light().close_shutter()
+        expected.append(separate.current_A("smu"))
+    dwell.clock.sleep(0.5 + 1e-9)
+    dwell.light().close_shutter()  # after the 30th reading's instant
+    dwell.clock.sleep(times[-1] - dwell.clock.now())
+    volts, amps = dwell.readings_at("smu", times)
+    np.testing.assert_allclose(amps, expected, rtol=1e-7, atol=1e-12)
+    assert np.all(volts == 1.05)
+    assert amps[29] < -5e-4 and abs(amps[31]) < 1e-4  # lit, then dark
+    with pytest.raises(ValueError, match="device's time"):
+        dwell.readings_at("smu", [t0 + 0.5])  # the device is past that instant now
+    with pytest.raises(ValueError, match="world's time"):
+        dwell.readings_at("smu", [dwell.time_s + 1.0])
+    assert dwell.readings_at("nothing", [dwell.time_s])[1].tolist() == [0.0]
+
+
+def test_a_checkpoint_brings_lagging_devices_up_to_date_first() -> None:
+    world = _aging_world()
+    world.clock.sleep(2 * 3600.0)
+    world.sync()
+    assert world.device_time_s("dev1") < world.time_s
+    state = world.state_dict()
+    assert all(world.device_time_s(f"dev{i}") == world.time_s for i in range(3))
+    currents = [world.current_A(f"smu{i}") for i in range(3)]
+    resumed = _aging_world()
+    resumed.clock.sleep(state["time_s"] - resumed.clock.now())
+    resumed.load_state(state)
+    for i in range(3):
+        resumed.apply_voltage(f"smu{i}", 1.9 if i == 2 else 1.0)
+        assert resumed.current_A(f"smu{i}") == pytest.approx(currents[i], rel=1e-9)
