@@ -139,11 +139,12 @@ class LightField:
     def close_shutter(self) -> None:
         self.set_shutter(False)
 
-    def switch_lamp(self, on: bool) -> None:
-        """Lamp power; switching on starts the warm-up."""
+    def switch_lamp(self, on: bool, warm_since_s: float | None = None) -> None:
+        """Lamp power; switching on starts the warm-up (``warm_since_s``: as if it had started then — an LED
+        engine that was dark only briefly keeps most of its warm-up)."""
         self.before_change()
         if on and not self.lamp_on:
-            self.lamp_on_since_s = self.now()
+            self.lamp_on_since_s = self.now() if warm_since_s is None else float(warm_since_s)
         self.lamp_on = bool(on)
         self._record()
 

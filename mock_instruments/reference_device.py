@@ -57,6 +57,23 @@ class ReferenceDevice:
     def advance(self, dt_s: float, voltage_V: float | None, suns: float, temperature_K: float) -> None:
         """A reference keeps no state that changes with time."""
 
+    def advance_at_current(self, dt_s: float, j_mA_cm2: float, suns: float, temperature_K: float) -> None:
+        """Nothing to advance (see :meth:`advance`)."""
+
+    def dwell_at_voltage(self, times_s: Any, voltage_V: float, suns: float, temperature_K: float) -> np.ndarray:
+        j = self.current_density_mA_cm2(float(voltage_V), suns, temperature_K)
+        return np.full(np.shape(np.asarray(times_s, dtype=float)), j)
+
+    def dwell_at_current(self, times_s: Any, j_mA_cm2: float, suns: float, temperature_K: float) -> np.ndarray:
+        v = self.voltage_at_current_density(float(j_mA_cm2), suns, temperature_K)
+        return np.full(np.shape(np.asarray(times_s, dtype=float)), v)
+
+    def steady_state_jv(self, voltage_V: Any, suns: float = 1.0, temperature_K: float = T_REF_K) -> np.ndarray:
+        return np.asarray(self.current_density_mA_cm2(np.asarray(voltage_V, dtype=float), suns, temperature_K))
+
+    def steady_voc_V(self, suns: float, temperature_K: float) -> float:
+        return self.voltage_at_current_density(0.0, suns, temperature_K)
+
     def capacitance_F(self, voltage_V: float | None, frequency_Hz: float, temperature_K: float,
                       suns: float = 0.0) -> float:
         return self.capacitance_F_cm2 * self.area_cm2

@@ -326,9 +326,7 @@ class MockWavelabsSinus70(MockInstrument):
             dark_s = max(0.0, now - self._dark_since_s)
             deficit = cold - (cold - deficit_then) * math.exp(-dark_s / light.warmup_tau_s)
             memory = -light.warmup_tau_s * math.log(max(deficit, 1e-300) / cold)
-        light.switch_lamp(True)
-        if memory is not None:
-            light.lamp_on_since_s = now - memory
+        light.switch_lamp(True, warm_since_s=None if memory is None else now - memory)
 
     def _cancel(self, element: ET.Element) -> tuple[dict[str, str], str]:
         run = self.run
