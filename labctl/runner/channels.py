@@ -360,6 +360,9 @@ class ChannelGroup:
             specs = {spec.name: spec for spec in self.specs}
             try:
                 while not self.ctx.control.token.cancelled:
+                    if self.ctx.control.paused:  # a paused run's simulated time stands still
+                        self.ctx.control.wait_while_paused(clock)
+                        continue
                     now = clock.now()
                     for suspender in self.suspenders:
                         affected = [name for name, spec in specs.items() if suspender.affects(spec)]
