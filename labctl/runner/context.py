@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from labctl.store import BlockWriter, RunWriter
 
 log = logging.getLogger("labctl.run")
+
+#: Free space a multi-channel run keeps on the data disk; below it the channels hold until space is freed.
+DISK_RESERVE_BYTES = 256 * 2**20
 
 #: Root attribute holding the simulated world's state at the last checkpoint (simulated stations only).
 SIMULATED_WORLD_ATTR = "simulated_world"
@@ -200,11 +204,17 @@ class RunContext:
         """Run ``body`` once per channel, concurrently (see :mod:`labctl.runner.channels`); returns how each
         ended (``completed``, ``lost``, ``failed``, ``aborted``)."""
         from labctl.runner.channels import ChannelGroup
+        from labctl.runner.suspenders import DiskSpace
 
         if channels is None:
             if self.procedure is None or self.bench is None:
                 raise RuntimeError("run_channels needs the channels when the run has no procedure or bench")
             channels = self.procedure.channels(self.bench.station)
-        group = ChannelGroup(self, list(channels), list(suspenders))
+        suspenders = list(suspenders)
+        path = getattr(self._writer, "path", None)
+        if path is not None and not any(isinstance(s, DiskSpace) for s in suspenders):
+            # Nothing recorded may be lost to a full disk: hold the channels before it fills.
+            suspenders.append(DiskSpace(Path(path).parent, min_free_bytes=DISK_RESERVE_BYTES))
+        group = ChannelGroup(self, list(channels), suspenders)
         self.channel_outcomes = group.run(body)
         return dict(self.channel_outcomes)
