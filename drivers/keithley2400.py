@@ -83,6 +83,9 @@ class Keithley2400(SourceMeterMixin, SCPILabInstrument, _PymeasureKeithley2400):
     Sign convention: the 2400 reports current flowing out of HI as positive, as the role requires.
     """
 
+    #: The role this driver plays (labctl.roles); its limits below become the role's capabilities.
+    role = "source_meter"
+
     default_name = "Keithley 2400"
     voltage_range_V = (-210.0, 210.0)
 

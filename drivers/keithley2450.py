@@ -70,6 +70,9 @@ class Keithley2450(IntegrationTiming, SourceMeterMixin, SCPILabInstrument):
     Sign convention: current out of FORCE HI is positive, as the role requires.
     """
 
+    #: The role this driver plays (labctl.roles); its limits below become the role's capabilities.
+    role = "source_meter"
+
     default_name = "Keithley 2450"
     point_overhead_s = POINT_OVERHEAD_S
     voltage_range_V = (-210.0, 210.0)

@@ -309,6 +309,9 @@ class Keithley2600(IntegrationTiming, MultiChannelSMU, LabInstrument):
     Procedures get one channel: ``smu.channel("a")`` or ``smu.channel("b")`` (``"smua"``/``"smub"`` also work).
     """
 
+    #: The role this driver plays (labctl.roles); its limits below become the role's capabilities.
+    role = "source_meter"
+
     default_name = "Keithley 2600B"
     point_overhead_s = POINT_OVERHEAD_S
     model = ""  # set by identify()

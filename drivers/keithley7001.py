@@ -131,6 +131,9 @@ class Keithley7001(SCPILabInstrument):
         the module docstring.
     """
 
+    #: The role this driver plays (labctl.roles); its limits below become the role's capabilities.
+    role = "switch"
+
     #: Pixels selectable with one 7011 or 7015 (a 7012 gives 10 per row); the instance knows its cards'.
     channel_count = 40
     slot_count = 2
@@ -171,6 +174,14 @@ class Keithley7001(SCPILabInstrument):
             self._set_cards(tuple(cards))
 
     # ------------------------------------------------------------------------- cards and channels
+    @classmethod
+    def channel_count_for(cls, options: Mapping[str, Any]) -> int | None:
+        """Pixels the named ``cards`` give (None when the cards are only known once connected)."""
+        cards = options.get("cards")
+        if not cards:
+            return None
+        return sum(CARDS[c].pixels for c in cards if c in CARDS)
+
     def _set_cards(self, cards: tuple[str, ...]) -> None:
         if len(cards) > self.slot_count:
             raise ParameterError(f"the 7001 has {self.slot_count} slots, got cards {cards!r}")

@@ -236,6 +236,9 @@ class KeysightB2900(IntegrationTiming, MultiChannelSMU, SCPILabInstrument):
     The minimum point period is the aperture plus the acquire overhead.
     """
 
+    #: The role this driver plays (labctl.roles); its limits below become the role's capabilities.
+    role = "source_meter"
+
     default_name = "Keysight B2902A"
     point_overhead_s = ACQUIRE_OVERHEAD_S
     voltage_range_V = KeysightB2900Channel.voltage_range_V

@@ -121,6 +121,9 @@ def log_spaced_indices(available: int, wanted: int) -> np.ndarray:
 class KeysightE4980A(SCPILabInstrument):
     """E4980A as a :class:`~labctl.roles.LCRMeter` (parallel C–G model)."""
 
+    #: The role this driver plays (labctl.roles); its limits below become the role's capabilities.
+    role = "lcr_meter"
+
     # Class-level limits, checked before anything is sent (procedures check them before connecting).
     frequency_range_Hz = (20.0, 2.0e6)
     ac_level_range_V = (0.0, 20.0)  # with option 001; a standard unit stops at 2 Vrms

@@ -118,6 +118,9 @@ class LakeShore336(StabilityWaitMixin, LabInstrument, LakeShore3xx):
         control input, see :meth:`configure_control_loop`).
     """
 
+    #: The role this driver plays (labctl.roles); its limits below become the role's capabilities.
+    role = "temperature_controller"
+
     # Class-level limits, checked before anything is sent (procedures check them before connecting).
     temperature_range_K = (0.0, 1500.0)  # setpoint field; the control sensor's curve limits it further
     ramp_rate_range_K_min = (0.0, 100.0)  # RAMP: 0.1–100 K/min, 0 = ramping off

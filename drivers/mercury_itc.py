@@ -139,6 +139,9 @@ class MercuryITC(StabilityWaitMixin, LabInstrument):
     :param heater_voltage_limits_V: optional heater voltage limit per range name (low/medium/high).
     """
 
+    #: The role this driver plays (labctl.roles); its limits below become the role's capabilities.
+    role = "temperature_controller"
+
     temperature_range_K = (0.0, 2000.0)  # TSET; the sensor calibration's cold/hot limit applies on top
     ramp_rate_range_K_min = (0.0, 100.0)  # RSET; 0 = ramping off (RENA OFF)
     heater_percent_range = (0.0, 100.0)  # HSET

@@ -73,6 +73,9 @@ def _on_off(reply: Any) -> str:
 class NewportLSS7120(SCPILabInstrument):
     """Newport/Oriel VeraSol LSS-7120 LED solar simulator (LightSource role)."""
 
+    #: The role this driver plays (labctl.roles); its limits below become the role's capabilities.
+    role = "light_source"
+
     default_name = "Newport LSS-7120"
     #: USBTMC: commands acknowledged by a zero-byte message, replies end at USBTMC's END (no "\n").
     connection_defaults: ClassVar[dict[str, Any]] = {

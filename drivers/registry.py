@@ -1,11 +1,24 @@
-"""Station driver keys to driver classes, imported only when a station uses them."""
+"""Station driver keys to driver classes: labctl's own, and any installed package's through the
+``labctl.drivers`` entry point group (``key = "package.module:Class"``), imported only when used.
+
+A lab adds its own instrument by publishing, in its package's metadata::
+
+    [project.entry-points."labctl.drivers"]
+    acme_smu = "acme_lab.smu:AcmeSMU"
+
+and naming ``driver = "acme_smu"`` in a station file; `labctl drivers` lists it with where it came from.
+"""
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Any
 
 from labctl.errors import StationError
+
+ENTRY_POINT_GROUP = "labctl.drivers"
 
 DRIVERS: dict[str, str] = {
     "keithley2400": "drivers.keithley2400:Keithley2400",
@@ -23,13 +36,31 @@ DRIVERS: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class DriverEntry:
+    key: str
+    target: str
+    origin: str  # "labctl" or the distribution that registered it
+
+
+def known_drivers() -> dict[str, DriverEntry]:
+    """Every driver key: labctl's own first; an installed package cannot replace one of them."""
+    found = {key: DriverEntry(key, target, "labctl") for key, target in DRIVERS.items()}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        if point.name in found:
+            continue
+        origin = point.dist.name if point.dist is not None else "(unknown package)"
+        found[point.name] = DriverEntry(point.name, point.value, origin)
+    return found
+
+
 def driver_class(key: str) -> Any:
     """The driver class for a station ``driver = "..."`` key."""
+    entry = known_drivers().get(key)
+    if entry is None:
+        raise StationError(f"unknown driver {key!r}; known drivers: {', '.join(sorted(known_drivers()))}")
+    module_name, _, class_name = entry.target.partition(":")
     try:
-        target = DRIVERS[key]
-    except KeyError:
-        raise StationError(
-            f"unknown driver {key!r}; known drivers: {', '.join(sorted(DRIVERS))}"
-        ) from None
-    module_name, _, class_name = target.partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
+        return getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise StationError(f"driver {key!r} ({entry.target}, from {entry.origin}) cannot be loaded: {exc}") from exc

@@ -113,6 +113,9 @@ class SerialMux(LabInstrument):
     :param channel_count: the board's channel count if known; :meth:`refresh_channel_count` reads it.
     """
 
+    #: The role this driver plays (labctl.roles); its limits below become the role's capabilities.
+    role = "switch"
+
     #: Channels assumed until the board is asked (``CHAN?``) or the station says otherwise.
     channel_count = 16
     #: What the protocol allows a board to have.

@@ -147,6 +147,9 @@ class WavelabsSinus70(LabInstrument):
     :param recipe: the SinusGUI recipe to run (calibrated AM1.5G recipe, e.g. ``"AM1.5G"``).
     """
 
+    #: The role this driver plays (labctl.roles); its limits below become the role's capabilities.
+    role = "light_source"
+
     #: Settable intensity, suns (recipe Intensity 0–120 %; SinusGUI rejects what the LED engine can't reach).
     intensity_range_suns = (0.0, 1.2)
     #: Recipe duration that can be set, seconds (Duration is stored in ms; capped at a 32-bit ms count).

@@ -12,6 +12,7 @@ into a positive photocurrent density when they store ``current_density_mA_cm2``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -50,6 +51,101 @@ class TransientResult:
     conductance_S: FloatArray
     frequency_Hz: float = float("nan")
     dead_time_s: float = float("nan")
+
+
+# ------------------------------------------------------------------------------------ capabilities
+# What each role can do, known before anything is connected: the station hands these out from the driver a
+# station file names, so procedures validate their parameters against them without touching an instrument or
+# importing a driver.
+
+
+def _within(value: float, limits: tuple[float, float]) -> bool:
+    return limits[0] <= value <= limits[1]
+
+
+@dataclass(frozen=True)
+class SourceMeterCapabilities:
+    """Limits of one source-measure model (each of its channels has the same).
+
+    ``min_point_period`` is the model's shortest sweep point period, ``(nplc, line_frequency_Hz) -> s``
+    (integration plus the model's fixed per-point cost; the 2400 integrates three times with auto-zero).
+    ``timestamps``: sweeps and dwells return the instrument's own time of each reading.
+    """
+
+    model: str
+    voltage_range_V: tuple[float, float]
+    current_range_A: tuple[float, float]
+    nplc_range: tuple[float, float]
+    dwell_range_s: tuple[float, float]
+    max_sweep_points: int
+    min_point_period: Callable[[float, float], float]
+    channels: tuple[str, ...] = ()
+    timestamps: bool = True
+
+    def min_point_period_s(self, nplc: float, line_frequency_Hz: float = 50.0) -> float:
+        """The shortest point period at this NPLC (50 Hz mains, the longest integration, by default)."""
+        return float(self.min_point_period(nplc, line_frequency_Hz))
+
+    @property
+    def max_current_A(self) -> float:
+        return max(abs(x) for x in self.current_range_A)
+
+    def accepts_nplc(self, nplc: float) -> bool:
+        return _within(nplc, self.nplc_range)
+
+
+@dataclass(frozen=True)
+class LCRMeterCapabilities:
+    """Limits of an LCR meter; ``max_transient_points`` per capture, ``min_transient_interval_s`` between
+    its points (the fastest measurement time)."""
+
+    model: str
+    frequency_range_Hz: tuple[float, float]
+    ac_level_range_V: tuple[float, float]
+    dc_bias_range_V: tuple[float, float]
+    max_transient_points: int
+    min_transient_interval_s: float
+    timestamps: bool = False
+
+
+@dataclass(frozen=True)
+class TemperatureControllerCapabilities:
+    """Limits of a temperature controller's loop (the sensor's curve may narrow the temperature range)."""
+
+    model: str
+    temperature_range_K: tuple[float, float]
+    ramp_rate_range_K_min: tuple[float, float]
+    heater_ranges: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LightSourceCapabilities:
+    """A light source's intensity range and whether it reports an irradiance of its own."""
+
+    model: str
+    intensity_range_suns: tuple[float, float]
+    reads_irradiance: bool = True
+
+
+@dataclass(frozen=True)
+class SwitchCapabilities:
+    """A multiplexer's pixel channels (1 … ``channel_count``)."""
+
+    model: str
+    channel_count: int
+
+
+Capabilities = (SourceMeterCapabilities | LCRMeterCapabilities | TemperatureControllerCapabilities
+                | LightSourceCapabilities | SwitchCapabilities)
+
+#: The role names a driver may declare (its ``role`` class attribute) and their capability types.
+ROLE_CAPABILITIES: dict[str, type] = {
+    "source_meter": SourceMeterCapabilities,
+    "lcr_meter": LCRMeterCapabilities,
+    "temperature_controller": TemperatureControllerCapabilities,
+    "light_source": LightSourceCapabilities,
+    "switch": SwitchCapabilities,
+}
 
 
 @runtime_checkable
@@ -135,9 +231,12 @@ class LCRMeter(Instrument, Protocol):
         """One parallel-model reading: (capacitance_F, conductance_S)."""
         ...
 
-    def capture_transient(self, duration_s: float, n_points: int) -> TransientResult:
-        """Record C(t) at the present frequency and bias for ``duration_s`` from the call, as fast as the
-        instrument's buffered measurement allows, returning at most ``n_points`` samples."""
+    def capture_transient(self, duration_s: float, n_points: int, *, bias_V: float | None = None
+                          ) -> TransientResult:
+        """Record C(t) at the present frequency for ``duration_s``, as fast as the instrument's buffered
+        measurement allows, at most ``n_points`` samples. With ``bias_V`` the instrument steps its DC bias to
+        that level as close to the first point as it can (a TID transient): ``time_s`` then counts from the
+        step and ``dead_time_s`` says how long after it the first point came."""
         ...
 
 

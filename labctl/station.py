@@ -40,11 +40,14 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from labctl.clock import Clock, RealClock, VirtualClock
 from labctl.errors import StationError
 from labctl.reference_cell import ReferenceCellSpec
+from labctl.roles import Capabilities
+
+C = TypeVar("C")
 
 BUILTIN_STATIONS = ("sim", "sim-aging")
 
@@ -150,12 +153,13 @@ class Station:
     def _parse_instrument(self, name: str, spec: Any) -> InstrumentSpec:
         if not isinstance(spec, dict) or "driver" not in spec or "address" not in spec:
             raise StationError(f"station {self.source}: [instruments.{name}] needs 'driver' and 'address'")
-        from drivers.registry import DRIVERS
+        from drivers.registry import known_drivers
 
-        if spec["driver"] not in DRIVERS:
+        drivers = known_drivers()
+        if spec["driver"] not in drivers:
             raise StationError(
                 f"station {self.source}: instrument '{name}' has unknown driver {spec['driver']!r}; "
-                f"known drivers: {', '.join(sorted(DRIVERS))}"
+                f"known drivers: {', '.join(sorted(drivers))}"
             )
         options = {k: v for k, v in spec.items() if k not in {"driver", "address"}}
         if not isinstance(options.get("driver_options", {}), dict):
@@ -304,6 +308,28 @@ class Station:
     def check_instruments(self, names: list[str]) -> None:
         for name in names:
             self.instrument(name)
+
+    def capabilities(self, name: str) -> Capabilities:
+        """What instrument ``name`` can do (its role's limits), known without connecting to it."""
+        from drivers.capabilities import capabilities_of
+
+        spec = self.instrument(name)
+        options = {**{k: v for k, v in spec.options.items() if k == "cards"}, **spec.options.get("driver_options", {})}
+        return capabilities_of(self.driver_class(name), options)
+
+    def role_capabilities(self, sample: str, role: str, kind: type[C]) -> C:
+        """The capabilities of the instrument a sample uses in ``role`` (``smu``, ``lcr``, ``light``,
+        ``temperature``, ``switch``), checked to be of ``kind``; a clear error if the sample has none."""
+        spec = self.sample(sample)
+        name = getattr(spec, role)
+        if name is None:
+            raise StationError(f"station {self.source}: sample '{sample}' has no {role}")
+        found = self.capabilities(name)
+        if not isinstance(found, kind):
+            raise StationError(f"station {self.source}: sample '{sample}' has {role} = {name!r}, a "
+                               f"{type(found).__name__.removesuffix('Capabilities')}, not a "
+                               f"{kind.__name__.removesuffix('Capabilities')}")
+        return found
 
     def driver_class(self, name: str) -> Any:
         from drivers.registry import driver_class

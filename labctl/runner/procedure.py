@@ -13,8 +13,17 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pydantic import ValidationError
+
 from labctl.errors import ParameterError
-from labctl.runner.parameters import Parameter
+from labctl.runner.parameters import (
+    ChannelTable,
+    Parameter,
+    ParameterModel,
+    declared_parameters,
+    parameter_model,
+    validation_message,
+)
 
 if TYPE_CHECKING:
     from labctl.runner.channels import ChannelContext, ChannelSpec
@@ -23,12 +32,20 @@ if TYPE_CHECKING:
 
 
 class Procedure:
-    """Subclass, declare parameters as class attributes, implement :meth:`execute`."""
+    """Subclass, declare parameters as class attributes, implement :meth:`execute`.
+
+    A procedure in the ``procedures`` package, or in a package that names it in the ``labctl.procedures``
+    entry point group, is found by its :attr:`name` (`labctl procedures` lists them). Its analysis and
+    report come with it: override :meth:`analyze`, :meth:`print_analysis` and :meth:`report`.
+    """
 
     #: The name used on the command line (``labctl run <name>``) and stored in the run file.
     name: ClassVar[str] = ""
     #: One line for people.
     title: ClassVar[str] = ""
+    #: Named sets of parameter values (an ISOS protocol): ``preset = "..."`` fills them in; values given
+    #: explicitly win. A procedure with presets declares a ``preset`` parameter whose choices are these keys.
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, **values: Any) -> None:
         declared = self.parameters()
@@ -38,28 +55,45 @@ class Procedure:
                 f"unknown parameter(s) {', '.join(repr(u) for u in unknown)} for procedure "
                 f"'{self.name}'; known: {', '.join(declared)}"
             )
-        self._values: dict[str, Any] = {}
+        preset = values.get("preset")
+        self.preset_filled: list[str] = []
+        if preset and isinstance(preset, str) and preset in self.PRESETS:
+            filled = {k: v for k, v in self.PRESETS[preset].items() if k not in values}
+            self.preset_filled = sorted(filled)
+            values = {**filled, **values}
+        try:
+            validated = self.parameter_model().model_validate(values)
+        except ValidationError as exc:
+            raise validation_message(declared, exc, self.name) from None
+        self._values: dict[str, Any] = validated.model_dump(mode="json", exclude_none=False)
         for key, param in declared.items():
-            if key in values:
-                self._values[key] = param.validate(values[key])
-            elif param.required:
-                raise ParameterError(
-                    f"parameter '{key}' is required for procedure '{self.name}'; allowed: {param.allowed()}"
-                )
-            else:
-                self._values[key] = param.validate(param.default)
+            if isinstance(param, ChannelTable):  # a channel's unset overrides are not values
+                self._values[key] = {channel: {k: v for k, v in table.items() if v is not None}
+                                     for channel, table in self._values[key].items()}
         self.check_consistency()
 
     # ------------------------------------------------------------------------------ declarations
     @classmethod
     def parameters(cls) -> dict[str, Parameter[Any]]:
         """Every declared parameter, base classes first, in declaration order."""
-        found: dict[str, Parameter[Any]] = {}
-        for klass in reversed(cls.__mro__):
-            for key, value in vars(klass).items():
-                if isinstance(value, Parameter):
-                    found[key] = value
-        return found
+        return declared_parameters(cls)
+
+    @classmethod
+    def parameter_model(cls) -> type[ParameterModel]:
+        """The pydantic model of the declared parameters (built once per class)."""
+        model: type[ParameterModel] | None = cls.__dict__.get("_parameter_model")
+        if model is None:
+            model = parameter_model(f"{cls.__name__}Parameters", cls.parameters())
+            setattr(cls, "_parameter_model", model)  # noqa: B010 - a per-class cache, not a declared attribute
+        return model
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """JSON Schema of the parameters (types, units, ranges, choices, help): what a form is built from."""
+        schema = cls.parameter_model().model_json_schema()
+        if cls.PRESETS:
+            schema["presets"] = {name: dict(values) for name, values in cls.PRESETS.items()}
+        return schema
 
     @classmethod
     def class_path(cls) -> str:
@@ -69,26 +103,25 @@ class Procedure:
     def from_strings(
         cls, pairs: Iterable[str] = (), params_file: Path | None = None, **values: Any
     ) -> Procedure:
-        """Build from ``--params FILE.toml`` (first) and ``--param name=value`` pairs (override it)."""
+        """Build from ``--params FILE.toml`` (first) and ``--param name=value`` pairs (override it).
+
+        A parameter given twice on the command line is refused (which one was meant?); a dotted name sets
+        one entry of a per-channel table: ``channels.ch03.hold_V=0.9``."""
         merged: dict[str, Any] = {}
         if params_file is not None:
-            try:
-                with open(params_file, "rb") as fh:
-                    loaded = tomllib.load(fh)
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise ParameterError(f"cannot read parameter file {params_file}: {exc}") from exc
-            merged.update(loaded.get("parameters", loaded))
+            merged.update(read_params_file(params_file))
         declared = cls.parameters()
+        given: dict[str, str] = {}
         for pair in pairs:
             key, sep, text = pair.partition("=")
             key = key.strip()
-            if not sep:
+            if not sep or not key:
                 raise ParameterError(f"--param {pair!r} is not of the form name=value")
-            if key not in declared:
-                raise ParameterError(
-                    f"unknown parameter {key!r} for procedure '{cls.name}'; known: {', '.join(declared)}"
-                )
-            merged[key] = declared[key].parse(text.strip())
+            if key in given:
+                raise ParameterError(f"parameter {key!r} is given twice (--param {key}={given[key]} and "
+                                     f"--param {key}={text.strip()}); give it once")
+            given[key] = text.strip()
+            _assign(merged, declared, key, text.strip(), cls.name)
         merged.update(values)
         return cls(**merged)
 
@@ -149,6 +182,68 @@ class Procedure:
 
     def release(self, ctx: RunContext | ChannelContext) -> None:
         """Come out of :meth:`hold` (the procedure's loop then sets its own levels again)."""
+
+    def channel_values(self, channel: str) -> dict[str, Any]:
+        """The run-wide values with this channel's overrides from every per-channel table applied."""
+        merged = dict(self._values)
+        for key, param in self.parameters().items():
+            if isinstance(param, ChannelTable):
+                merged.update(self._values[key].get(channel, {}))
+        return merged
+
+    # ----------------------------------------------------------------------------------- analysis
+    @classmethod
+    def analyze(cls, reader: Any) -> dict[str, Any] | None:
+        """The procedure's metrics from a run file (a :class:`labctl.store.RunReader`); None: none defined.
+        `labctl analyze` and the runner, after a completed run, store them in the file's ``/analysis``."""
+        return None
+
+    @classmethod
+    def print_analysis(cls, result: dict[str, Any], console: Any) -> None:
+        """Print :meth:`analyze`'s result for people (a rich console)."""
+
+    @classmethod
+    def report(cls, path: Path, out_dir: Path) -> list[Path]:
+        """PNG figures of a run file into ``out_dir``; the paths written."""
+        from labctl.errors import DataFileError
+
+        raise DataFileError(f"{path}: no report is defined for procedure {cls.name!r} yet")
+
+
+def read_params_file(path: Path) -> dict[str, Any]:
+    """A ``--params`` TOML file: its ``[parameters]`` table (or the whole file); one clear error for a file
+    that cannot be read or is not TOML (random bytes included)."""
+    try:
+        with open(path, "rb") as fh:
+            loaded = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"cannot read parameter file {path}: {exc}") from None
+    table = loaded.get("parameters", loaded)
+    if not isinstance(table, dict):
+        raise ParameterError(f"parameter file {path}: [parameters] must be a table")
+    return dict(table)
+
+
+def _assign(merged: dict[str, Any], declared: Mapping[str, Parameter[Any]], key: str, text: str,
+            procedure: str) -> None:
+    """Put one ``--param`` into ``merged``: ``name=text`` or ``table.channel.name=text``."""
+    head, _, rest = key.partition(".")
+    param = declared.get(head)
+    if param is None:
+        raise ParameterError(f"unknown parameter {head!r} for procedure '{procedure}'; known: {', '.join(declared)}")
+    if not rest:
+        merged[head] = param.parse(text)
+        return
+    channel, _, sub_key = rest.partition(".")
+    if not isinstance(param, ChannelTable) or not channel or not sub_key:
+        raise ParameterError(f"--param {key}: only a per-channel table takes a dotted name "
+                             f"(table.channel.parameter=value)")
+    sub = param.group.parameters().get(sub_key)
+    if sub is None:
+        raise ParameterError(f"channel {channel!r}: unknown parameter {sub_key!r}; per-channel parameters: "
+                             f"{', '.join(param.group.parameters())}")
+    table = merged.setdefault(head, {})
+    table.setdefault(channel, {})[sub_key] = sub.parse(text)
 
 
 def resolve_values(procedure_cls: type[Procedure], values: Mapping[str, Any]) -> Procedure:
