@@ -1,13 +1,12 @@
 """`labctl analyze FILE`: a run's summary plus its procedure's derived metrics.
 
-Each procedure that has an analysis registers a function ``(RunReader) -> dict`` here; its result is written
-to the file's ``/analysis/<procedure>`` and returned. Every file also gets a summary of its blocks.
+A procedure's analysis is its own ``analyze(reader) -> dict`` (see :class:`labctl.runner.procedure.Procedure`);
+its result is written to the file's ``/analysis/<procedure>`` and returned. Every file also gets a summary of
+its blocks.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,29 +17,31 @@ from rich.table import Table
 from labctl.errors import DataFileError
 from labctl.store import RunReader, RunWriter
 
-#: procedure name -> "module:function" taking a RunReader and returning JSON-able metrics.
-ANALYZERS: dict[str, str] = {"jv": "labctl.reports.jv:analyze_jv"}
 
-#: procedure name -> "module:function(result, console)" printing metrics for people.
-PRINTERS: dict[str, str] = {"jv": "labctl.reports.jv:print_jv"}
+def _procedure_of(reader: RunReader) -> Any:
+    """The procedure class that wrote a file (None if it is not known here: an old name, a missing plug-in)."""
+    from labctl.errors import ParameterError
+    from labctl.runner.registry import procedure_class
 
-#: procedure name -> "module:function(path, out_dir) -> list[Path]" writing PNG figures.
-REPORTS: dict[str, str] = {"jv": "labctl.reports.jv:plot_jv_report"}
-
-
-def _load(target: str) -> Callable[..., Any]:
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+    for name in (reader.procedure, reader.procedure_class):
+        if not name:
+            continue
+        try:
+            return procedure_class(name)
+        except ParameterError:
+            continue
+    return None
 
 
 def report_file(path: Path, out_dir: Path) -> list[Path]:
-    """PNG figures for a run; an error names the procedure when it has no report yet."""
+    """PNG figures for a run; an error names the procedure when it has no report."""
     with RunReader(path) as reader:
+        cls = _procedure_of(reader)
         procedure = reader.procedure
-    target = REPORTS.get(procedure)
-    if target is None:
-        raise DataFileError(f"{path}: no report is defined for procedure {procedure!r} yet")
-    return list(_load(target)(path, out_dir))
+    if cls is None:
+        raise DataFileError(f"{path}: procedure {procedure!r} is not known here (is the package that provides it "
+                            "installed?); no report")
+    return list(cls.report(path, out_dir))
 
 
 def summarize(reader: RunReader) -> dict[str, Any]:
@@ -62,8 +63,8 @@ def analyze_file(path: Path) -> dict[str, Any]:
     """Summary and procedure metrics; the metrics are stored in the file's /analysis as well."""
     with RunReader(path) as reader:
         result: dict[str, Any] = {"summary": summarize(reader)}
-        target = ANALYZERS.get(reader.procedure)
-        metrics = _load(target)(reader) if target else None
+        cls = _procedure_of(reader)
+        metrics = cls.analyze(reader) if cls is not None else None
     if metrics is not None:
         result.update(metrics)
         try:
@@ -74,7 +75,10 @@ def analyze_file(path: Path) -> dict[str, Any]:
             # still worth showing; `labctl analyze` stores them once the file can be written.
             result["note"] = f"metrics not written to the file's /analysis: {exc}"
     else:
-        result["note"] = f"no analysis is defined for procedure {result['summary']['procedure']!r} yet"
+        name = result["summary"]["procedure"]
+        result["note"] = (f"no analysis is defined for procedure {name!r} yet" if cls is not None else
+                          f"procedure {name!r} is not known here (is the package that provides it installed?); "
+                          "no analysis")
     return result
 
 
@@ -96,11 +100,28 @@ def print_analysis(result: dict[str, Any], console: Console, *, blocks: bool = T
                   f"status {summary['status']}, created {summary['created']}")
     if blocks:
         _print_blocks(summary, console)
-    printer = PRINTERS.get(summary["procedure"])
-    if printer:
-        _load(printer)(result, console)
+    cls = _procedure_by_name(summary["procedure"])
+    if cls is not None:
+        cls.print_analysis(result, console)
     if "note" in result:
         console.print(escape(result["note"]))
+
+
+def _procedure_by_name(name: str) -> Any:
+    from labctl.errors import ParameterError
+    from labctl.runner.registry import procedure_class
+
+    try:
+        return procedure_class(name)
+    except ParameterError:
+        return None
+
+
+def has_analysis(procedure_cls: Any) -> bool:
+    """Whether a procedure defines an analysis of its own."""
+    from labctl.runner.procedure import Procedure
+
+    return any("analyze" in vars(klass) for klass in procedure_cls.__mro__ if klass is not Procedure)
 
 
 def _print_blocks(summary: dict[str, Any], console: Console) -> None:

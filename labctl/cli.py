@@ -215,15 +215,47 @@ def resume(file: Path, station_name: str | None, clock_name: str | None, speed: 
 
 
 @cli.command()
-def procedures() -> None:
-    """List the procedures `labctl run` knows."""
-    from labctl.runner import PROCEDURES, procedure_class
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def procedures(as_json: bool) -> None:
+    """List the procedures `labctl run` knows, and where each came from."""
+    from labctl.runner import known_procedures
 
+    entries = sorted(known_procedures().values(), key=lambda e: e.name)
+    if as_json:
+        click.echo(json.dumps([{"name": e.name, "title": e.cls.title if e.cls else "", "origin": e.origin,
+                                "class": e.target, "problem": e.problem} for e in entries], indent=2))
+        return
     table = Table()
-    table.add_column("name")
-    table.add_column("what it measures")
-    for name in sorted(PROCEDURES):
-        table.add_row(name, procedure_class(name).title)
+    for column in ("name", "what it measures", "from", "class"):
+        table.add_column(column)
+    for e in entries:
+        title = e.cls.title if e.cls is not None else f"[red]{escape(e.problem)}[/]"
+        table.add_row(e.name, title, e.origin, e.target)
+    console.print(table)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def drivers(as_json: bool) -> None:
+    """List the instrument drivers a station file may name, their role, and where each came from."""
+    from drivers.registry import driver_class, known_drivers
+    from labctl.errors import StationError
+
+    rows = []
+    for entry in sorted(known_drivers().values(), key=lambda e: e.key):
+        try:
+            role = str(getattr(driver_class(entry.key), "role", "?"))
+        except StationError as exc:
+            role = f"cannot be loaded: {exc}"
+        rows.append({"driver": entry.key, "role": role, "origin": entry.origin, "class": entry.target})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table()
+    for column in ("driver", "role", "from", "class"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["driver"], escape(row["role"]), row["origin"], row["class"])
     console.print(table)
 
 

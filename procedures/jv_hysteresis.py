@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from labctl.analysis.jv import JVAnalysisError, jv_metrics
 from labctl.errors import InterlockTripped, ParameterError
+from labctl.reports.jv import analyze_jv, plot_jv_report, print_jv
 from labctl.runner import (
     BoolParameter,
     FloatListParameter,
@@ -95,6 +97,19 @@ class JVHysteresis(Procedure):
         # Per pixel, the Vmpp of its last reverse scan ("RS") and of its last scan ("last"), for the SPO hold;
         # saved with every checkpoint so a resumed run holds at the same Vmpp.
         self._vmpp: dict[str, dict[str, float]] = {}
+
+    # ------------------------------------------------------------------------------- analysis
+    @classmethod
+    def analyze(cls, reader: Any) -> dict[str, Any]:
+        return analyze_jv(reader)
+
+    @classmethod
+    def print_analysis(cls, result: dict[str, Any], console: Any) -> None:
+        print_jv(result, console)
+
+    @classmethod
+    def report(cls, path: Path, out_dir: Path) -> list[Path]:
+        return plot_jv_report(path, out_dir)
 
     # --------------------------------------------------------------------------------- checks
     def check_consistency(self) -> None:

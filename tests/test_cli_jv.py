@@ -67,8 +67,14 @@ def test_report_of_a_procedure_without_figures_says_so(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "labctl.cli", "run", "helpers_procedures:CountingProcedure",
                     "--station", "empty.toml", "--file", str(data), "--param", "interval_s=0", "--param",
                     "n_points=3"], cwd=tmp_path, check=True, capture_output=True, env=env, timeout=60)
-    report = cli("report", str(data), cwd=tmp_path)
+    def with_tests(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "labctl.cli", *args], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120, env=env)
+
+    report = with_tests("report", str(data))
     assert report.returncode == 2
     assert "no report is defined for procedure 'counting'" in report.stderr
-    analyzed = cli("analyze", str(data), "--json", cwd=tmp_path)
+    analyzed = with_tests("analyze", str(data), "--json")
     assert json.loads(analyzed.stdout)["note"] == "no analysis is defined for procedure 'counting' yet"
+    unknown = cli("analyze", str(data), "--json", cwd=tmp_path)  # the package with the procedure is missing
+    assert "procedure 'counting' is not known here" in json.loads(unknown.stdout)["note"]

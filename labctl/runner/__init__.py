@@ -14,11 +14,10 @@ from labctl.runner.parameters import (
     TextParameter,
 )
 from labctl.runner.procedure import Procedure
-from labctl.runner.registry import PROCEDURES, procedure_class, register
+from labctl.runner.registry import known_procedures, procedure_class
 from labctl.runner.runner import Runner, RunResult, resume_runner
 
 __all__ = [
-    "PROCEDURES",
     "BlockSink",
     "BoolParameter",
     "ChannelContext",
@@ -40,7 +39,7 @@ __all__ = [
     "TextListParameter",
     "TextParameter",
     "channels_for_samples",
+    "known_procedures",
     "procedure_class",
-    "register",
     "resume_runner",
 ]

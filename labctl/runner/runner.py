@@ -309,9 +309,9 @@ class Runner:
         A failing analysis never fails a completed measurement: the data are on disk, and
         `labctl analyze FILE` can be run again once the problem is fixed.
         """
-        from labctl.analyze import ANALYZERS, analyze_file
+        from labctl.analyze import analyze_file, has_analysis
 
-        if self.procedure.name not in ANALYZERS or self.path is None:
+        if not has_analysis(type(self.procedure)) or self.path is None:
             return None
         try:
             return analyze_file(self.path)
