@@ -18,30 +18,14 @@ from labctl.errors import DataFileError
 from labctl.store import RunReader, RunWriter
 
 
-def _procedure_of(reader: RunReader) -> Any:
-    """The procedure class that wrote a file (None if it is not known here: an old name, a missing plug-in)."""
-    from labctl.errors import ParameterError
-    from labctl.runner.registry import procedure_class
-
-    for name in (reader.procedure, reader.procedure_class):
-        if not name:
-            continue
-        try:
-            return procedure_class(name)
-        except ParameterError:
-            continue
-    return None
-
-
-def report_file(path: Path, out_dir: Path) -> list[Path]:
-    """PNG figures for a run; an error names the procedure when it has no report."""
-    with RunReader(path) as reader:
-        cls = _procedure_of(reader)
-        procedure = reader.procedure
-    if cls is None:
+def report_file(path: Path, out_dir: Path, procedure_cls: Any) -> list[Path]:
+    """PNG figures for a run by its procedure (None: the procedure is not known here)."""
+    if procedure_cls is None:
+        with RunReader(path) as reader:
+            procedure = reader.procedure
         raise DataFileError(f"{path}: procedure {procedure!r} is not known here (is the package that provides it "
                             "installed?); no report")
-    return list(cls.report(path, out_dir))
+    return list(procedure_cls.report(path, out_dir))
 
 
 def summarize(reader: RunReader) -> dict[str, Any]:
@@ -59,11 +43,12 @@ def summarize(reader: RunReader) -> dict[str, Any]:
     }
 
 
-def analyze_file(path: Path) -> dict[str, Any]:
-    """Summary and procedure metrics; the metrics are stored in the file's /analysis as well."""
+def analyze_file(path: Path, procedure_cls: Any) -> dict[str, Any]:
+    """Summary and the metrics of the file's procedure (``procedure_cls``, None when it is not known here);
+    the metrics are stored in the file's /analysis as well."""
+    cls = procedure_cls
     with RunReader(path) as reader:
         result: dict[str, Any] = {"summary": summarize(reader)}
-        cls = _procedure_of(reader)
         metrics = cls.analyze(reader) if cls is not None else None
     if metrics is not None:
         result.update(metrics)
@@ -93,35 +78,18 @@ def _flatten_for_storage(metrics: dict[str, Any]) -> dict[str, Any]:
     return stored
 
 
-def print_analysis(result: dict[str, Any], console: Console, *, blocks: bool = True) -> None:
+def print_analysis(result: dict[str, Any], console: Console, procedure_cls: Any = None, *,
+                   blocks: bool = True) -> None:
     """The run's summary (with a table of its blocks unless ``blocks=False``) and its metrics."""
     summary = result["summary"]
     console.print(f"[bold]{escape(summary['file'])}[/]  procedure {summary['procedure']}, "
                   f"status {summary['status']}, created {summary['created']}")
     if blocks:
         _print_blocks(summary, console)
-    cls = _procedure_by_name(summary["procedure"])
-    if cls is not None:
-        cls.print_analysis(result, console)
+    if procedure_cls is not None:
+        procedure_cls.print_analysis(result, console)
     if "note" in result:
         console.print(escape(result["note"]))
-
-
-def _procedure_by_name(name: str) -> Any:
-    from labctl.errors import ParameterError
-    from labctl.runner.registry import procedure_class
-
-    try:
-        return procedure_class(name)
-    except ParameterError:
-        return None
-
-
-def has_analysis(procedure_cls: Any) -> bool:
-    """Whether a procedure defines an analysis of its own."""
-    from labctl.runner.procedure import Procedure
-
-    return any("analyze" in vars(klass) for klass in procedure_cls.__mro__ if klass is not Procedure)
 
 
 def _print_blocks(summary: dict[str, Any], console: Console) -> None:

@@ -19,11 +19,11 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 import labctl
 from labctl.errors import LabctlError
+from labctl.progress import RunProgressView
 
 console = Console()
 err_console = Console(stderr=True)
@@ -83,33 +83,6 @@ def run_clock(station: Any, clock_name: str | None, speed: float) -> Any:
     return None
 
 
-class _ProgressView:
-    """Rich progress bar fed by runner events (runs in the run thread; rich is thread-safe)."""
-
-    def __init__(self, title: str) -> None:
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[message]}"),
-            console=console,
-            transient=False,
-        )
-        self.task = self.progress.add_task(title, total=1.0, message="")
-
-    def __call__(self, event: Any) -> None:
-        from labctl.runner.events import LogLine, StatusChanged
-        from labctl.runner.events import Progress as ProgressEvent
-
-        if isinstance(event, ProgressEvent):
-            self.progress.update(self.task, completed=event.fraction, message=event.message)
-        elif isinstance(event, StatusChanged):
-            self.progress.update(self.task, message=event.status)
-        elif isinstance(event, LogLine) and event.level in {"warning", "error"}:
-            self.progress.console.print(f"[yellow]{event.level}:[/] {escape(event.message)}")
-
-
 #: What a run stopped by SIGTERM says: it was not the user's decision, and the run stays resumable.
 SIGTERM_REASON = "SIGTERM: stopped by the system (a service manager or a shutdown); resumable"
 
@@ -117,7 +90,7 @@ SIGTERM_REASON = "SIGTERM: stopped by the system (a service manager or a shutdow
 def _execute(runner: Any, title: str) -> None:
     """Run with a progress bar. Ctrl-C aborts the run; SIGTERM interrupts it (resumable); either way it ends
     through its safe shutdown."""
-    view = _ProgressView(title)
+    view = RunProgressView(title, console)
     runner.subscribe(view)
 
     def on_sigterm(signum: int, frame: Any) -> None:
@@ -138,7 +111,7 @@ def _execute(runner: Any, title: str) -> None:
     if result.analysis is not None:
         from labctl.analyze import print_analysis
 
-        print_analysis(result.analysis, console)
+        print_analysis(result.analysis, console, type(runner.procedure))
     if result.status != "completed":
         if result.status == "interrupted":
             console.print(f"continue with: labctl resume {escape(str(result.path))}")
@@ -266,15 +239,17 @@ def drivers(as_json: bool) -> None:
 def analyze(file: Path, as_json: bool) -> None:
     """Derived metrics of a run (also written to the file's /analysis)."""
     from labctl.analyze import analyze_file
+    from labctl.runner.registry import procedure_of_file
 
     with _user_errors():
-        result = analyze_file(file)
+        procedure_cls = procedure_of_file(file)
+        result = analyze_file(file, procedure_cls)
     if as_json:
         click.echo(json.dumps(_strict_json(result), indent=2, allow_nan=False))
         return
     from labctl.analyze import print_analysis
 
-    print_analysis(result, console)
+    print_analysis(result, console, procedure_cls)
 
 
 def _strict_json(value: Any) -> Any:
@@ -298,9 +273,10 @@ def _strict_json(value: Any) -> Any:
 def report(file: Path, out_dir: Path | None) -> None:
     """PNG figures of a run (J–V curves, P–V, hysteresis vs rate, SPO trace, ...)."""
     from labctl.analyze import report_file
+    from labctl.runner.registry import procedure_of_file
 
     with _user_errors():
-        written = report_file(file, out_dir or file.parent)
+        written = report_file(file, out_dir or file.parent, procedure_of_file(file))
     for path in written:
         console.print(str(path))
 

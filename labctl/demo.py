@@ -23,7 +23,7 @@ class DemoRunFailed(LabctlError):
 def run_demo(out_dir: Path, console: Console) -> list[Path]:
     """Run the demo into ``out_dir``; returns the data files and figures written."""
     from labctl.analyze import print_analysis, report_file
-    from labctl.cli import _ProgressView
+    from labctl.progress import RunProgressView
     from labctl.runner import Runner
     from labctl.station import Station
     from procedures.jv_hysteresis import JVHysteresis
@@ -37,7 +37,7 @@ def run_demo(out_dir: Path, console: Console) -> list[Path]:
         proc = JVHysteresis(sample=[sample], v_min_V=-0.1, v_max_V=1.45, step_V=0.01,
                             scan_rates_V_s=DEMO_RATES_V_S, direction="RS+FS", nplc=0.1, suns=1.0,
                             prebias_V=1.5, prebias_s=5.0, spo_s=60.0)
-        view = _ProgressView(f"J–V {sample}")
+        view = RunProgressView(f"J–V {sample}", console)
         runner = Runner(proc, station=station, directory=out_dir, operator="labctl demo",
                         subscribers=[view])
         with view.progress:
@@ -45,8 +45,8 @@ def run_demo(out_dir: Path, console: Console) -> list[Path]:
         if result.status != "completed":
             raise DemoRunFailed(f"demo run on {sample} ended {result.status}: {result.reason}")
         assert result.analysis is not None
-        print_analysis(result.analysis, console, blocks=False)
-        figures = report_file(result.path, out_dir)
+        print_analysis(result.analysis, console, JVHysteresis, blocks=False)
+        figures = report_file(result.path, out_dir, JVHysteresis)
         written += [result.path, *figures]
     console.print("[bold]files:[/]")
     for path in written:

@@ -35,7 +35,7 @@ def run_jv(tmp_path: Path, station: Station, **params: object) -> Path:
 def test_slow_reverse_scan_of_wbg_5avai_matches_the_paper(tmp_path: Path, station: Station) -> None:
     path = run_jv(tmp_path, station, sample=["wbg_5avai"], v_min_V=-0.05, v_max_V=1.45, step_V=0.01,
                   scan_rates_V_s=[0.01], direction="RS", nplc=1.0)
-    metrics = analyze_file(path)["scans"][0]
+    metrics = analyze_file(path, JVHysteresis)["scans"][0]
     assert metrics["direction"] == "RS"
     assert metrics["pce_pct"] == pytest.approx(20.2, abs=0.5)
     assert metrics["voc_V"] == pytest.approx(1.372, abs=0.015)
@@ -45,14 +45,14 @@ def test_slow_reverse_scan_of_wbg_5avai_matches_the_paper(tmp_path: Path, statio
 def test_tandem_voc(tmp_path: Path, station: Station) -> None:
     path = run_jv(tmp_path, station, sample=["tandem"], v_min_V=-0.05, v_max_V=2.3, step_V=0.01,
                   scan_rates_V_s=[0.02], direction="RS", nplc=1.0)
-    assert analyze_file(path)["scans"][0]["voc_V"] == pytest.approx(2.183, abs=0.02)
+    assert analyze_file(path, JVHysteresis)["scans"][0]["voc_V"] == pytest.approx(2.183, abs=0.02)
 
 
 def test_wbg_ref_hysteresis_rises_then_falls_with_scan_rate(tmp_path: Path, station: Station) -> None:
     rates = [1e-3, 1e-2, 1e-1, 1.0, 1e2]
     path = run_jv(tmp_path, station, sample=["wbg_ref"], v_min_V=-0.05, v_max_V=1.4, step_V=0.05,
                   scan_rates_V_s=rates, direction="RS+FS", nplc=0.01, prebias_V=1.5, prebias_s=5.0)
-    result = analyze_file(path)
+    result = analyze_file(path, JVHysteresis)
     by_rate = {h["scan_rate_V_s"]: h["hi_pce"] for h in result["hysteresis"]}
     assert sorted(by_rate) == rates
     assert by_rate[0.1] >= 0.05
@@ -81,14 +81,14 @@ def test_blocks_record_what_a_physicist_needs(tmp_path: Path, station: Station) 
         assert "smu" in reader.instruments() and "matrix" in reader.instruments()
         kinds = [e.kind for e in reader.events()]
         assert "safe_state" in kinds and kinds[-1] == "end"
-    spo = analyze_file(path)["spo"]["wbg_5avai"]
+    spo = analyze_file(path, JVHysteresis)["spo"]["wbg_5avai"]
     assert spo["spo_pce_pct"] == pytest.approx(20.05, abs=0.6)
 
 
 def test_report_writes_the_figures(tmp_path: Path, station: Station) -> None:
     path = run_jv(tmp_path, station, sample=["wbg_ref"], step_V=0.05, nplc=0.01, scan_rates_V_s=[0.1, 1.0],
                   spo_s=20.0)
-    figures = report_file(path, tmp_path / "figs")
+    figures = report_file(path, tmp_path / "figs", JVHysteresis)
     names = sorted(p.name for p in figures)
     assert any(n.endswith("_wbg_ref_jv.png") for n in names)
     assert any(n.endswith("_hysteresis.png") for n in names)
@@ -240,7 +240,7 @@ def test_a_rate_measured_twice_gives_two_hysteresis_rows(tmp_path: Path, station
     # 0.1 V/s again at the end, to see whether the fast scan changed the cell: both pairs count.
     path = run_jv(tmp_path, station, sample=["wbg_ref"], step_V=0.05, nplc=0.01, scan_rates_V_s=[0.1, 10.0, 0.1],
                   prebias_V=1.5, prebias_s=5.0)
-    hysteresis = analyze_file(path)["hysteresis"]
+    hysteresis = analyze_file(path, JVHysteresis)["hysteresis"]
     assert sorted(h["scan_rate_V_s"] for h in hysteresis) == [0.1, 0.1, 10.0]
     with RunReader(path) as reader:
         assert [reader.block(f"scan_{i:03d}").attrs["rate_index"] for i in range(6)] == [0, 0, 1, 1, 2, 2]

@@ -199,6 +199,11 @@ class Procedure:
         return None
 
     @classmethod
+    def defines_analysis(cls) -> bool:
+        """Whether this procedure has an analysis of its own (overrides :meth:`analyze`)."""
+        return any("analyze" in vars(klass) for klass in cls.__mro__ if klass is not Procedure)
+
+    @classmethod
     def print_analysis(cls, result: dict[str, Any], console: Any) -> None:
         """Print :meth:`analyze`'s result for people (a rich console)."""
 

@@ -107,3 +107,20 @@ def procedure_class(name: str) -> type[Procedure]:
     if not (isinstance(cls, type) and issubclass(cls, Procedure)):
         raise ParameterError(f"{name} is not a labctl Procedure")
     return cls
+
+
+def procedure_of_file(path: Any) -> type[Procedure] | None:
+    """The procedure class that wrote a run file, by its recorded name or class path (None if it is not
+    known here: an old name, a lab's package that is not installed)."""
+    from labctl.store import RunReader
+
+    with RunReader(path) as reader:
+        names = [reader.procedure, reader.procedure_class]
+    for name in names:
+        if not name:
+            continue
+        try:
+            return procedure_class(name)
+        except ParameterError:
+            continue
+    return None

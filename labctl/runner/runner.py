@@ -309,12 +309,12 @@ class Runner:
         A failing analysis never fails a completed measurement: the data are on disk, and
         `labctl analyze FILE` can be run again once the problem is fixed.
         """
-        from labctl.analyze import analyze_file, has_analysis
+        from labctl.analyze import analyze_file
 
-        if not has_analysis(type(self.procedure)) or self.path is None:
+        if not type(self.procedure).defines_analysis() or self.path is None:
             return None
         try:
-            return analyze_file(self.path)
+            return analyze_file(self.path, type(self.procedure))
         except Exception:
             log.exception("analysis of %s failed", self.path)
             return None
