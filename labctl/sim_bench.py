@@ -60,7 +60,10 @@ def build_world(station: Station, clock: Clock) -> Simulation:
     lights = dict(sim.get("lights", {}))
     for name, spec in station.instruments.items():
         if spec.driver in LIGHT_DRIVERS:
-            world.add_light(name, **lights.get(name, {}))
+            # A station that says nothing about its light gets the model's own (an LED engine warms up in
+            # seconds, a xenon arc in minutes); [sim.lights.<name>] overrides it.
+            defaults = dict(getattr(mock_class(spec.driver), "LIGHT_DEFAULTS", {}))
+            world.add_light(name, **{**defaults, **lights.get(name, {})})
 
     devices = dict(sim.get("devices", {}))
     for sample_name, device in devices.items():

@@ -77,6 +77,9 @@ class MockNewportLSS7120(ScpiInstrument):
     """The simulated LSS-7120 (options: ``serial``, ``output_reply`` "numeric"|"word", ``factory_scale``,
     ``head_warmup_s``, ``light``, and the base options)."""
 
+    #: The light a station without a [sim.lights] entry for this instrument gets.
+    LIGHT_DEFAULTS = LED_LIGHT
+
     model = "newport_lss7120"
     # The LSS-7120's error queue is read with ERROR?, not SYSTem:ERRor? (shadowing drops the engine's).
     _error_next = None  # type: ignore[assignment]

@@ -136,6 +136,9 @@ class MockWavelabsSinus70(MockInstrument):
     """The simulated SINUS-70 + SinusGUI (options: ``recipes`` {name: {"Intensity": %, "Duration": ms}},
     ``dial`` (where SinusGUI connects, HOST:PORT, default 127.0.0.1:3334), ``light``, and the base options)."""
 
+    #: The light a station without a [sim.lights] entry for this instrument gets.
+    LIGHT_DEFAULTS = LED_LIGHT
+
     model = "wavelabs_sinus70"
     #: SinusGUI connects to labctl, not the reverse (see :func:`drivers.transport.open_sim`).
     dials_in = True

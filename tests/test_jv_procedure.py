@@ -147,11 +147,11 @@ def test_lamp_failure_stops_the_run_before_a_wrong_pce_is_recorded(tmp_path: Pat
 
 def test_wrong_irradiance_trips_the_light_interlock() -> None:
     from labctl.errors import InterlockTripped
+    from procedures.conditions import check_irradiance
 
-    proc = JVHysteresis(sample=["wbg_ref"], suns=1.0)
-    proc._verify_light("wbg_ref", 96.0)  # within 10 %: fine
+    check_irradiance("wbg_ref", 96.0, 1.0, "reference cell ref")  # within 10 %: fine
     with pytest.raises(InterlockTripped, match=r"reads 40\.0 mW/cm2 for 1 sun\(s\) requested"):
-        proc._verify_light("wbg_ref", 40.0)
+        check_irradiance("wbg_ref", 40.0, 1.0, "reference cell ref")
 
 
 def test_more_points_than_the_smu_can_sweep_are_refused_before_any_instrument(tmp_path: Path,
@@ -249,7 +249,7 @@ def test_a_rate_measured_twice_gives_two_hysteresis_rows(tmp_path: Path, station
 def test_a_dark_reference_cell_trips_the_interlock_without_waiting_for_the_warm_up_timeout() -> None:
     from labctl.clock import VirtualClock
     from labctl.errors import InterlockTripped
-    from procedures.jv_hysteresis import LIGHT_DEAD_AFTER_S, LIGHT_STABLE_TIMEOUT_S
+    from procedures.conditions import LIGHT_DEAD_AFTER_S, LIGHT_STABLE_TIMEOUT_S, wait_for_stable_light
 
     class DeadLamp:
         def read_irradiance_mW_cm2(self) -> float:
@@ -261,12 +261,9 @@ def test_a_dark_reference_cell_trips_the_interlock_without_waiting_for_the_warm_
         def sleep(self, seconds: float) -> None:
             self.clock.sleep(seconds)
 
-        def event(self, *args: object, **kwargs: object) -> None:
-            pass
-
     ctx = Ctx()
     with pytest.raises(InterlockTripped, match=r"reads 0\.0 mW/cm2"):
-        JVHysteresis(sample=["wbg_ref"])._wait_for_stable_light(ctx, "wbg_ref", DeadLamp())  # type: ignore[arg-type]
+        wait_for_stable_light(ctx, "wbg_ref", DeadLamp(), "reference cell", 1.0)
     assert LIGHT_DEAD_AFTER_S <= ctx.clock.now() < LIGHT_STABLE_TIMEOUT_S
 
 

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,13 +94,15 @@ def test_unrecoverable_smu_fault_interrupts_the_run_and_leaves_the_rest_safe(tmp
                         direction="RS+FS")
     runner = Runner(proc, station=station, directory=tmp_path)
     mocks: dict[str, object] = {}
+    measure_scan = proc.scan
 
-    def break_the_smu(event: object) -> None:
-        if isinstance(event, Progress) and runner.bench is not None and not mocks:
-            mocks.update(runner.bench.simulation.mocks)
-            runner.bench.simulation.mocks["smu"].set_faults(drop_permanent=True)
+    def scan_then_break_the_smu(ctx: Any, step: Any) -> None:
+        measure_scan(ctx, step)
+        if not mocks:  # the SMU dies for good right after the first scan
+            mocks.update(ctx.bench.simulation.mocks)
+            ctx.bench.simulation.mocks["smu"].set_faults(drop_permanent=True)
 
-    runner.subscribe(break_the_smu)
+    proc.scan = scan_then_break_the_smu  # type: ignore[method-assign]
     result = runner.run()
     assert result.status == "interrupted"
     assert "smu" in result.reason and "sim://keithley2450" in result.reason

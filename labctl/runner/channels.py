@@ -88,7 +88,7 @@ class ChannelContext:
         self.name = spec.name
         self.run: RunContext = group.ctx
         self.clock = group.ctx.clock
-        self.bench = group.ctx.bench
+        self.bench = group.ctx._bench
 
     @property
     def sample(self) -> SampleSpec:
@@ -231,7 +231,7 @@ class ChannelGroup:
     def _listen_to_links(self) -> dict[str, Any]:
         """Record each instrument's link events against the channels that use it; returns what was there."""
         previous: dict[str, Any] = {}
-        bench = self.ctx.bench
+        bench = self.ctx._bench
         if bench is None:
             return previous
         for instrument, channels in self._instrument_channels().items():
@@ -258,7 +258,7 @@ class ChannelGroup:
         procedure = self.ctx.procedure
         if procedure is None:
             return
-        bench = self.ctx.bench
+        bench = self.ctx._bench
         try:
             with ExitStack() as stack, cancel_scope(None):
                 for instrument in ch.spec.instruments:
@@ -305,7 +305,7 @@ class ChannelGroup:
                 for thread in threads:
                     thread.join()
         finally:
-            bench = self.ctx.bench
+            bench = self.ctx._bench
             if bench is not None:
                 for instrument, listener in previous.items():
                     bench.drivers[instrument].link_listener = listener

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from labctl.store import BlockWriter, RunWriter
 
 log = logging.getLogger("labctl.run")
+T = TypeVar("T")
 
 #: Free space a multi-channel run keeps on the data disk; below it the channels hold until space is freed.
 DISK_RESERVE_BYTES = 256 * 2**20
@@ -84,9 +85,10 @@ class RunContext:
         bus: EventBus | None = None,
         resume_state: dict[str, Any] | None = None,
         procedure: Procedure | None = None,
+        segment: int = 0,
     ) -> None:
         self.clock = clock
-        self.bench = bench
+        self._bench = bench
         self.resume_state = resume_state
         self.procedure = procedure
         self.control = control
@@ -99,6 +101,23 @@ class RunContext:
         self._run_state: dict[str, Any] = {k: v for k, v in (resume_state or {}).items() if k != "channels"}
         #: How the channels of the last :meth:`run_channels` ended, by channel name.
         self.channel_outcomes: dict[str, str] = {}
+        #: What the procedure keeps across a resume (saved with every checkpoint :meth:`steps` makes).
+        self.state: dict[str, Any] = {}
+        #: How many times this run was resumed: 0 for data measured before any interruption.
+        self.segment = int(segment)
+
+    @property
+    def bench(self) -> Bench:
+        """The connected instruments; a clear error for a procedure that needs a station run without one."""
+        if self._bench is None:
+            from labctl.errors import StationError
+
+            raise StationError("this procedure needs a station (its instruments), and the run has none")
+        return self._bench
+
+    @property
+    def has_bench(self) -> bool:
+        return self._bench is not None
 
     # --------------------------------------------------------------------------------- data
     def create_block(self, name: str, columns: Mapping[str, str], attrs: Mapping[str, Any] | None = None
@@ -142,7 +161,7 @@ class RunContext:
         if self._channel_states:
             merged["channels"] = dict(self._channel_states)
         self._writer.checkpoint(merged)
-        simulation = getattr(self.bench, "simulation", None)
+        simulation = getattr(self._bench, "simulation", None)
         if simulation is not None:
             self._writer.set_root_attrs(**{SIMULATED_WORLD_ATTR: simulation.world.state_dict()})
 
@@ -197,6 +216,18 @@ class RunContext:
             self.clock.sleep(seconds)
         self.check()
 
+    @property
+    def resumed_run(self) -> bool:
+        """True when this run continues an interrupted one (its blocks should say so)."""
+        return self.segment > 0
+
+    def steps(self, plan: Sequence[T]) -> Iterator[T]:
+        """Walk a procedure's plan with resume bookkeeping, progress and checkpoints done by the engine (see
+        :mod:`labctl.runner.steps`)."""
+        from labctl.runner.steps import walk
+
+        return walk(self, plan)
+
     # ------------------------------------------------------------------------------ channels
     def run_channels(self, body: Callable[[ChannelContext], None],
                      channels: Sequence[ChannelSpec] | None = None,
@@ -207,7 +238,7 @@ class RunContext:
         from labctl.runner.suspenders import DiskSpace
 
         if channels is None:
-            if self.procedure is None or self.bench is None:
+            if self.procedure is None or self._bench is None:
                 raise RuntimeError("run_channels needs the channels when the run has no procedure or bench")
             channels = self.procedure.channels(self.bench.station)
         suspenders = list(suspenders)

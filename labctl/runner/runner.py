@@ -119,6 +119,7 @@ class Runner:
         self.bench: Bench | None = None
         self._instrument_names: list[str] | None = None
         self._result: RunResult | None = None
+        self._segment = 0
 
     # ------------------------------------------------------------------------------- controls
     @property
@@ -192,6 +193,7 @@ class Runner:
         with RunReader(self.path) as reader:
             checkpoint = reader.last_checkpoint()
             saved_world = reader.attrs.get(SIMULATED_WORLD_ATTR)
+            self._segment = 1 + sum(1 for event in reader.events() if event.kind == "resume")
         return checkpoint, saved_world if isinstance(saved_world, dict) else None
 
     def _choose_clock(self, world_state: dict[str, Any] | None) -> Clock:
@@ -243,7 +245,7 @@ class Runner:
                     bench = self._connect(names, clock, writer, world_state)
                     ctx = RunContext(clock=clock, writer=writer, bench=bench, control=self.control, bus=self.bus,
                                      resume_state=checkpoint["state"] if checkpoint else None,
-                                     procedure=self.procedure)
+                                     procedure=self.procedure, segment=self._segment)
                     writer.event("start", f"procedure {self.procedure.name} starting",
                                  resumed=self._append, instruments=names)
                     self._set_status("running")
