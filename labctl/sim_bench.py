@@ -141,6 +141,19 @@ def build_world(station: Station, clock: Clock) -> Simulation:
     return simulation
 
 
+def check_simulation(station: Station) -> None:
+    """Build the station's simulated world once, on a throwaway clock, to refuse a bad ``[sim]`` section (a
+    misspelt preset, an unknown parameter, a stage that does not exist) before anything is created."""
+    from labctl.clock import VirtualClock
+
+    try:
+        build_world(station, VirtualClock())
+    except StationError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StationError(f"station {station.source}: the simulated world cannot be built: {exc}") from None
+
+
 def sim_adapter_factory(simulation: Simulation, name: str) -> Callable[[], Any]:
     """Opens a fresh in-process session with the instrument's mock (also used to reconnect)."""
     from drivers.transport import SimAdapter

@@ -123,14 +123,14 @@ def read_temperature(ctx: Any, sample: str) -> float:
 
 
 def reach_temperature(ctx: Any, sample: str, setpoint_K: float, tolerance_K: float, window_s: float,
-                      timeout_s: float) -> float:
+                      timeout_s: float, heater_range: str = "high") -> float:
     """Set the sample's controller to ``setpoint_K`` and wait until it stays within ``tolerance_K`` for
     ``window_s``; returns the temperature then. Raises :class:`InterlockTripped` (a clear, recorded stop)
     when it is not stable within ``timeout_s``."""
     bench = ctx.bench
     controller = bench.temperature_controller(sample)
     controller.set_setpoint_K(setpoint_K)
-    controller.set_heater_range("medium")
+    controller.set_heater_range(heater_range)
     stable = controller.wait_until_stable(setpoint_K, tolerance_K, window_s, timeout_s)
     reading = float(controller.read_temperature_K())
     if not stable:

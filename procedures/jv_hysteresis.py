@@ -76,6 +76,9 @@ class Scan:
     direction: str
     prebias: bool
     duration_s: float
+    #: A run resumed at this scan restarts at this plan step (the pair's first scan), so a forward and a
+    #: reverse scan measured across an interruption are never taken as a pair.
+    resume_from: int | None = None
 
     def __str__(self) -> str:
         return f"{self.pixel} {self.direction} {self.rate_V_s:g} V/s (scan {self.index + 1})"
@@ -121,6 +124,8 @@ class JVHysteresis(Procedure):
                                           maximum=3600.0, help="... for this long.")
     temperature_timeout_s = FloatParameter("temperature timeout", unit="s", default=1800.0, minimum=1.0,
                                            maximum=86400.0, help="Stop the run if not stable by then.")
+    heater_range = TextParameter("heater range", default="high", choices=["low", "medium", "high"],
+                                 help="The controller's heater range while it holds the setpoint.")
     temperature_drift_K = FloatParameter(
         "temperature drift warning", unit="K", default=1.0, minimum=0.01, maximum=100.0,
         help="Warn when the temperature moves more than this during a scan (a stage cooling or heating "
@@ -286,11 +291,14 @@ class JVHysteresis(Procedure):
             steps.append(Prepare(pixel, self.light_soak_s))
             for repeat in range(self.repeats):
                 for rate_index, rate in enumerate(self.scan_rates_V_s):
+                    pair_start = len(steps)
                     for direction in directions:
                         prebias = self.prebias_s > 0 and direction == directions[0]
                         duration = (self.prebias_s if prebias else 0.0) + self.point_period_s(rate) * len(
                             self.voltages(direction))
-                        steps.append(Scan(index, pixel, repeat, rate, rate_index, direction, prebias, duration))
+                        restart = pair_start if len(steps) > pair_start else None
+                        steps.append(Scan(index, pixel, repeat, rate, rate_index, direction, prebias, duration,
+                                          restart))
                         index += 1
             if self.spo_s > 0:
                 steps.append(Hold(pixel, self.spo_s))
@@ -330,7 +338,7 @@ class JVHysteresis(Procedure):
         smu.set_compliance_current(self.compliance_mA_cm2 * spec.area_cm2 * 1e-3)
         if self.temperature_K > 0:
             reach_temperature(ctx, pixel, self.temperature_K, self.temperature_tolerance_K,
-                              self.temperature_window_s, self.temperature_timeout_s)
+                              self.temperature_window_s, self.temperature_timeout_s, self.heater_range)
         settle_light(ctx, pixel, self.suns)
         if self.light_soak_s > 0:
             ctx.event("light_soak", f"{pixel}: light soak {self.light_soak_s:g} s at open circuit",

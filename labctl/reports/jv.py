@@ -11,6 +11,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from labctl.analysis.dark_jv import DarkJVError, dark_jv_metrics
 from labctl.analysis.jv import METRIC_KEYS, JVAnalysisError, hysteresis_indices, jv_metrics, stabilised_power
 from labctl.store import BlockData, RunReader
 
@@ -25,12 +26,16 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def analyze_jv(reader: RunReader) -> dict[str, Any]:
-    """``{"scans": [...], "hysteresis": [...], "spo": {pixel: {...}}}`` as documented for `labctl analyze`."""
+def analyze_jv(reader: RunReader, *, pair_across_resume: bool = False) -> dict[str, Any]:
+    """``{"scans": [...], "hysteresis": [...], "spo": {pixel: {...}}}`` as documented for `labctl analyze`.
+
+    A forward and a reverse scan are a hysteresis pair only when measured in the same run segment (between
+    interruptions), unless ``pair_across_resume``: a cell that sat through a crash and a restart is not the
+    cell of the scan before it."""
     scans: list[dict[str, Any]] = []
-    # (pixel, rate, repeat, position of the rate in the list): a rate listed twice is two pairs
-    curves: dict[tuple[str, float, int, int], dict[str, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
-    irradiances: dict[tuple[str, float, int, int], float] = {}
+    # (pixel, rate, repeat, position of the rate in the list, segment): a rate listed twice is two pairs
+    curves: dict[tuple[str, float, int, int, int], dict[str, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
+    irradiances: dict[tuple[str, float, int, int, int], float] = {}
     for block in _scan_blocks(reader):
         attrs = block.attrs
         irradiance = float(attrs.get("irradiance_mW_cm2", 100.0))
@@ -49,19 +54,22 @@ def analyze_jv(reader: RunReader) -> dict[str, Any]:
             metrics["pce_pct"] = math.nan
         row.update({k: _clean(v) for k, v in metrics.items()})
         scans.append(row)
-        key = (row["pixel"], row["scan_rate_V_s"], row["repeat"], int(attrs.get("rate_index", 0)))
+        segment = 0 if pair_across_resume else int(attrs.get("segment", 0))
+        row["segment"] = int(attrs.get("segment", 0))
+        key = (row["pixel"], row["scan_rate_V_s"], row["repeat"], int(attrs.get("rate_index", 0)), segment)
         curves[key][row["direction"]] = (v, j)
         irradiances[key] = irradiance
+    dark = _dark_rows(reader)
     hysteresis = []
     for key, pair in sorted(curves.items()):
-        pixel, rate, repeat, _ = key
+        pixel, rate, repeat, _, segment = key
         if "RS" in pair and "FS" in pair:
             try:
                 hi = hysteresis_indices(pair["RS"], pair["FS"], irradiances[key],
                                         photocurrent_sign="positive")
             except JVAnalysisError:
                 continue
-            hysteresis.append({"scan_rate_V_s": rate, "pixel": pixel, "repeat": repeat,
+            hysteresis.append({"scan_rate_V_s": rate, "pixel": pixel, "repeat": repeat, "segment": segment,
                                **{k: _clean(v) for k, v in hi.items()}})
     spo: dict[str, Any] = {}
     for block in reader.blocks():
@@ -72,7 +80,29 @@ def analyze_jv(reader: RunReader) -> dict[str, Any]:
                 result = stabilised_power(t, p, irradiance if irradiance > 0 else 100.0)
                 result["vmpp_V"] = float(block.attrs.get("vmpp_V", math.nan))
                 spo[str(block.attrs.get("pixel", block.name[4:]))] = {k: _clean(v) for k, v in result.items()}
-    return {"scans": scans, "hysteresis": hysteresis, "spo": spo}
+    return {"scans": scans, "hysteresis": hysteresis, "spo": spo, "dark": dark}
+
+
+def _dark_rows(reader: RunReader) -> list[dict[str, Any]]:
+    """Ideality factor, J0, Rs and Rsh of every scan measured in the dark."""
+    rows: list[dict[str, Any]] = []
+    for block in _scan_blocks(reader):
+        attrs = block.attrs
+        if float(attrs.get("irradiance_mW_cm2", 100.0)) > 0:
+            continue
+        temperature = float(attrs.get("temperature_K", math.nan))
+        row: dict[str, Any] = {"block": block.name, "pixel": str(attrs.get("pixel", "")),
+                               "direction": str(attrs.get("direction", "")),
+                               "scan_rate_V_s": float(attrs.get("scan_rate_V_s", math.nan))}
+        try:
+            metrics = dark_jv_metrics(block["voltage_V"], block["current_density_mA_cm2"],
+                                      temperature if math.isfinite(temperature) else 298.15)
+        except DarkJVError as exc:
+            row["note"] = str(exc)
+        else:
+            row.update({k: _clean(v) for k, v in metrics.items() if k != "sign"})
+        rows.append(row)
+    return rows
 
 
 def print_jv(result: dict[str, Any], console: Console) -> None:

@@ -106,7 +106,7 @@ class Runner:
     ) -> None:
         self.procedure = procedure
         self.station = station if station is not None or bench is None else bench.station
-        self.operator = operator
+        self.operator = operator or _user_name()
         self.control = RunControl()
         self.bus = EventBus(subscribers or [])
         self._append = append
@@ -161,8 +161,33 @@ class Runner:
                 self.procedure.check_station(self.station)
                 names = self.procedure.instruments_needed(self.station)
                 self.station.check_instruments(names)
+                if self.station.simulated and self._session_bench is None:
+                    from labctl.sim_bench import check_simulation
+
+                    check_simulation(self.station)  # a misspelt preset is refused here, not after the file exists
+            self._check_destination()
             self._instrument_names = names
         return self._instrument_names
+
+    def _check_destination(self) -> None:
+        """The data file can be written where it is asked for (before a progress bar, a file or an instrument)."""
+        from labctl.errors import DataFileError
+
+        if self._append:
+            return
+        if self.path is not None:
+            parent = self.path.parent
+            if self.path.exists():
+                raise DataFileError(f"{self.path} exists; labctl never overwrites a data file")
+            if not parent.is_dir():
+                raise DataFileError(f"cannot write {self.path}: the directory {parent} does not exist")
+            if not _can_create_files_in(parent):
+                raise DataFileError(f"cannot write {self.path}: files cannot be created in {parent}")
+            return
+        existing = next((p for p in (self._directory, *self._directory.parents) if p.exists()), None)
+        if existing is not None and (not existing.is_dir() or not _can_create_files_in(existing)):
+            raise DataFileError(f"cannot write data files to {self._directory}: files cannot be created in "
+                                f"{existing}")
 
     def run(self) -> RunResult:
         """Run to the end and return how it ended. Ctrl-C in the calling thread aborts the run (a second
@@ -337,6 +362,27 @@ class Runner:
             for name, problem in problems.items():
                 _quietly(writer.event, "safe_state_failed", problem, instrument=name)
             _quietly(writer.event, "safe_state", "instruments in safe state", instruments=sorted(bench.names))
+
+
+def _can_create_files_in(directory: Path) -> bool:
+    """Try it (permissions alone do not say: /proc looks writable to root)."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            return True
+    except OSError:
+        return False
+
+
+def _user_name() -> str:
+    """Who runs the measurement when nobody said: the account running labctl."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (a container, a service without a user database)
+        return ""
 
 
 def _channel_status(outcomes: dict[str, str]) -> tuple[str, str]:

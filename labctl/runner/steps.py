@@ -3,7 +3,9 @@
 A procedure lists its steps (any objects: a scan, a hold, a temperature step) and walks them with
 ``for step in ctx.steps(plan): ...``. The engine
 
-- skips the steps a resumed run completed before its interruption, and replays the latest *set-up* step
+- skips the steps a resumed run completed before its interruption — or restarts from the step a step names
+  as its ``resume_from`` (a plan index: the first scan of a forward/reverse pair, so a pair is never split
+  by an interruption) — and replays the latest *set-up* step
   before the first one to redo (a step whose ``setup`` attribute is true: light on, temperature reached), so
   the protocol continues where it stopped with its conditions restored;
 - checks for pause and abort before each step;
@@ -39,6 +41,10 @@ def walk(ctx: RunContext, plan: Sequence[T]) -> Iterator[T]:
     """See the module docstring (``RunContext.steps`` calls this)."""
     resume = ctx.resume_state or {}
     start = int(resume.get(NEXT_STEP, 0))
+    if 0 < start < len(plan):
+        restart = getattr(plan[start], "resume_from", None)
+        if isinstance(restart, int) and 0 <= restart < start:
+            start = restart
     ctx.state.update(dict(resume.get(STATE, {})))
     weights = [_duration(step) for step in plan]
     total = sum(weights) or 1.0
