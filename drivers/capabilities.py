@@ -9,7 +9,6 @@ of :data:`labctl.roles.ROLE_CAPABILITIES`) and the class-level limits its role n
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -98,13 +97,3 @@ def capabilities_of(driver_cls: Any, options: Mapping[str, Any] | None = None) -
     raise StationError(f"driver {driver_cls.__name__} declares no role (role = {role!r}); drivers declare one of "
                        "source_meter, lcr_meter, temperature_controller, light_source, switch")
 
-
-def check_limits(name: str, value: float, limits: tuple[float, float], unit: str, where: str) -> None:
-    """A :class:`labctl.errors.ParameterError` naming the parameter, value and range unless within."""
-    from labctl.errors import ParameterError
-
-    low, high = limits
-    if not (low <= value <= high) or (isinstance(value, float) and math.isnan(value)):
-        suffix = f" {unit}" if unit else ""
-        raise ParameterError(f"parameter '{name}' = {value:g}{suffix} is outside the range of {where}; allowed: "
-                             f"{low:g} … {high:g}{suffix}")

@@ -69,7 +69,7 @@ from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from drivers.base import AdapterFactory, SCPILabInstrument, attempt_all, is_connection_lost, is_timeout
-from drivers.temperature_common import check_range
+from drivers.limits import check_range
 from labctl.clock import Clock
 from labctl.errors import ConnectionLost, InstrumentError, ParameterError
 from labctl.roles import TransientResult

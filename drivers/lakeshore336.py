@@ -58,10 +58,10 @@ from pymeasure.instruments.lakeshore.lakeshore_base import (
 )
 
 from drivers.base import AdapterFactory, LabInstrument, attempt_all
+from drivers.limits import check_range
 from drivers.temperature_common import (
     HEATER_RANGE_NAMES,
     StabilityWaitMixin,
-    check_range,
     heater_range_index,
 )
 from labctl.clock import Clock

@@ -66,10 +66,10 @@ from pymeasure.adapters import Adapter
 from pymeasure.instruments import Instrument
 
 from drivers.base import AdapterFactory, GarbledReply, LabInstrument, attempt_all
+from drivers.limits import check_range
 from drivers.temperature_common import (
     HEATER_RANGE_NAMES,
     StabilityWaitMixin,
-    check_range,
     heater_range_index,
 )
 from labctl.clock import Clock

@@ -29,6 +29,7 @@ import numpy as np
 
 from drivers import base
 from drivers.base import attempt_all
+from drivers.limits import check_range
 from labctl.clock import Clock
 from labctl.errors import ConnectionLost, InstrumentError, InstrumentTimeout, ParameterError
 from labctl.roles import FloatArray, SweepResult
@@ -78,22 +79,6 @@ class _SourceMeter(_Timed, Protocol):
     def safe_steps(self) -> SafeSteps: ...
     def sweep_plan(self, values: FloatArray, dwell_s: float) -> SweepPlan: ...
     def run_plan(self, plan: SweepPlan, n_points: int, dwell_s: float) -> SweepResult: ...
-
-
-def check_range(name: str, value: float, limits: tuple[float, float], unit: str = "") -> float:
-    """``value`` as a float if ``limits[0] <= value <= limits[1]``, else a :class:`ParameterError` naming the
-    parameter, the value and the allowed range (NaN and non-numbers are always refused). Same argument order
-    and message as :func:`drivers.temperature_common.check_range`."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a number, got {value!r}") from None
-    low, high = limits
-    if not low <= number <= high:
-        suffix = f" {unit}" if unit else ""
-        raise ParameterError(
-            f"{name} = {value!r}{suffix} is outside the allowed range {low:.10g}–{high:.10g}{suffix}")
-    return number
 
 
 def validate_sweep(

@@ -92,17 +92,6 @@ class StabilityWaitMixin:
                                  window_s, timeout_s, poll_s)
 
 
-def check_range(name: str, value: float, limits: tuple[float, float], unit: str = "") -> float:
-    """``value`` as a float if ``limits[0] <= value <= limits[1]``, else a :class:`ParameterError` naming the
-    parameter, the value and the allowed range (NaN is always outside)."""
-    low, high = limits
-    if not low <= value <= high:
-        suffix = f" {unit}" if unit else ""
-        raise ParameterError(
-            f"{name} = {value!r}{suffix} is outside the allowed range {low:g}–{high:g}{suffix}")
-    return float(value)
-
-
 def heater_range_index(heater_range: str, names: tuple[str, ...] = HEATER_RANGE_NAMES) -> int:
     """The index of a heater range name (``"off"`` = 0 ...); a clear error for anything else."""
     key = heater_range.strip().lower()
