@@ -9,6 +9,7 @@ from helpers_procedures import CountingProcedure
 
 from labctl.errors import ParameterError
 from labctl.runner import BoolParameter, FloatListParameter, FloatParameter, Procedure, TextParameter
+from labctl.runner.parameters import ChannelParameters, ChannelTable
 
 
 class ScanLike(Procedure):
@@ -105,3 +106,64 @@ def test_describe_feeds_forms() -> None:
     assert described["rates_V_s"]["unit"] == "V/s"
     assert described["order"]["choices"] == ["RS", "FS", "RS+FS", "FS+RS"]
     assert described["start_V"]["minimum"] == -5.0
+
+
+class Tracking(ChannelParameters):
+    hold_V = FloatParameter("hold voltage", unit="V", default=0.9, minimum=-1.0, maximum=2.0)
+    tracker = TextParameter("tracker", default="po", choices=["po", "cv"])
+
+
+class Aging(Procedure):
+    name = "aging_like"
+    PRESETS = {"ISOS-L-2": {"temperature_C": 65.0, "suns": 1.0}, "ISOS-D-1": {"suns": 0.0}}
+
+    preset = TextParameter("ISOS protocol", default="", choices=["", *PRESETS])
+    suns = FloatParameter("light", unit="suns", default=1.0, minimum=0.0, maximum=2.0)
+    temperature_C = FloatParameter("stage temperature", unit="°C", default=25.0, minimum=-40.0, maximum=100.0)
+    hold_V = FloatParameter("hold voltage", unit="V", default=0.9, minimum=-1.0, maximum=2.0)
+    tracker = TextParameter("tracker", default="po", choices=["po", "cv"])
+    channels = ChannelTable(Tracking)
+
+
+def test_a_per_channel_error_names_the_channel_parameter_value_and_range() -> None:
+    with pytest.raises(ParameterError) as info:
+        Aging(channels={"ch01": {"hold_V": 1.0}, "ch03": {"hold_V": 5.0}})
+    assert str(info.value) == "channel 'ch03': parameter 'hold_V' = 5 V is invalid; allowed: -1 … 2 V"
+    with pytest.raises(ParameterError, match=r"channel 'ch02': parameter 'tracker' = 'x' is invalid; allowed: one of"):
+        Aging.from_strings(["channels.ch02.tracker=x"])
+
+
+def test_a_channel_takes_the_run_wide_value_unless_its_table_says_otherwise() -> None:
+    proc = Aging.from_strings(["hold_V=0.8", "channels.ch03.hold_V=1.1", "channels.ch03.tracker=cv"])
+    assert proc.channel_values("ch03")["hold_V"] == 1.1 and proc.channel_values("ch03")["tracker"] == "cv"
+    assert proc.channel_values("ch01")["hold_V"] == 0.8 and proc.channel_values("ch01")["tracker"] == "po"
+
+
+def test_a_per_channel_table_from_a_params_file(tmp_path: Path) -> None:
+    params = tmp_path / "aging.toml"
+    params.write_text("[parameters]\nsuns = 0.5\n[parameters.channels.ch07]\nhold_V = 1.2\n", encoding="utf-8")
+    proc = Aging.from_strings([], params_file=params)
+    assert proc.suns == 0.5 and proc.channel_values("ch07")["hold_V"] == 1.2
+
+
+def test_a_preset_fills_parameters_and_explicit_values_win() -> None:
+    proc = Aging(preset="ISOS-L-2", suns=0.8)
+    assert proc.temperature_C == 65.0 and proc.suns == 0.8
+    assert proc.preset_filled == ["temperature_C"]
+    with pytest.raises(ParameterError, match="'preset' = 'ISOS-X' is invalid; allowed: one of"):
+        Aging(preset="ISOS-X")
+
+
+def test_a_parameter_given_twice_is_refused() -> None:
+    with pytest.raises(ParameterError, match=r"parameter 'suns' is given twice .*give it once"):
+        Aging.from_strings(["suns=1", "suns=0.5"])
+
+
+def test_the_json_schema_carries_units_ranges_choices_and_presets() -> None:
+    schema = Aging.json_schema()
+    hold = schema["properties"]["hold_V"]
+    assert hold["unit"] == "V" and hold["minimum"] == -1.0 and hold["maximum"] == 2.0
+    assert schema["properties"]["tracker"]["enum"] == ["po", "cv"]
+    assert set(schema["presets"]) == {"ISOS-L-2", "ISOS-D-1"}
+    channel = schema["$defs"]["TrackingModel"]["properties"]["hold_V"]
+    assert channel["unit"] == "V"

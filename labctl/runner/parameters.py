@@ -135,8 +135,8 @@ class Parameter(Generic[T]):
     def _ranged(self, base: type) -> Any:
         if self.choices is not None:
             return Literal[tuple(self.choices)]
-        return Annotated[base, BeforeValidator(_no_bool),
-                         Field(ge=self.minimum, le=self.maximum, allow_inf_nan=False)]
+        return Annotated[base, Field(ge=self.minimum, le=self.maximum, allow_inf_nan=False),
+                         BeforeValidator(_no_bool)]
 
     def field(self) -> Any:
         extra: dict[str, Any] = {"unit": self.unit, "kind": self.kind, "label": self.label}
