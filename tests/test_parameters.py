@@ -116,7 +116,8 @@ class Tracking(ChannelParameters):
 
 class Aging(Procedure):
     name = "aging_like"
-    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"ISOS-L-2": {"temperature_C": 65.0, "suns": 1.0}, "ISOS-D-1": {"suns": 0.0}}
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"ISOS-L-2": {"temperature_C": 65.0, "suns": 1.0},
+                                                    "ISOS-D-1": {"suns": 0.0}}
 
     preset = TextParameter("ISOS protocol", default="", choices=["", *PRESETS])
     suns = FloatParameter("light", unit="suns", default=1.0, minimum=0.0, maximum=2.0)
