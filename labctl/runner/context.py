@@ -133,6 +133,11 @@ class RunContext:
         return self._writer.block_names()
 
     def event(self, kind: str, message: str, **data: Any) -> None:
+        """An entry in the file's ``/events``. On real time it carries the system's wall time too
+        (``wall_time_s``): the event's own time follows the monotonic clock, so an NTP step or a daylight-saving
+        change shows as a difference between the two, never as a jump in the data."""
+        if not getattr(self.clock, "virtual", False):
+            data.setdefault("wall_time_s", self.clock.wall_time())
         self._writer.event(kind, message, **data)
         self.log(f"{kind}: {message}")
 

@@ -271,8 +271,8 @@ class Runner:
                     ctx = RunContext(clock=clock, writer=writer, bench=bench, control=self.control, bus=self.bus,
                                      resume_state=checkpoint["state"] if checkpoint else None,
                                      procedure=self.procedure, segment=self._segment)
-                    writer.event("start", f"procedure {self.procedure.name} starting",
-                                 resumed=self._append, instruments=names)
+                    ctx.event("start", f"procedure {self.procedure.name} starting", resumed=self._append,
+                              instruments=names)
                     self._set_status("running")
                     self.procedure.startup(ctx)
                     self.procedure.execute(ctx)
@@ -316,7 +316,8 @@ class Runner:
     def _finish(self, status: str, reason: str, writer: RunWriter, bench: Bench | None) -> None:
         # A broken data file (disk full, file gone) must not keep the instruments connected or the file
         # open: each bookkeeping step is tried on its own.
-        problems = [_quietly(writer.event, "end", reason, status=status),
+        wall = {} if getattr(writer.clock, "virtual", True) else {"wall_time_s": writer.clock.wall_time()}
+        problems = [_quietly(writer.event, "end", reason, status=status, **wall),
                     _quietly(writer.set_status, status, reason), _quietly(writer.close)]
         problem = next((p for p in problems if p is not None), None)
         if problem is not None and status == "completed":
