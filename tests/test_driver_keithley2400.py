@@ -159,9 +159,11 @@ def sweep_finish(last: str = "") -> list[tuple[str | None, str | None]]:
 
 SAFE = [(":ABOR", None), ("OUTPUT 0", None), (":SOUR:VOLT:MODE FIX", None), (":SOUR:VOLT 0", None),
         (":SOUR:CURR 0", None)]
-#: After a failed sweep: abort, buffer off, fixed mode, one trigger, auto source delay (best effort).
+#: After a failed sweep or dwell: abort, buffer off, fixed mode, one trigger without delay, an immediate arm
+#: layer of one pass, auto source delay (best effort).
 RECOVERY = [(":ABOR", None), (":TRAC:FEED:CONT NEV", None), (":SOUR:VOLT:MODE FIX", None),
-            (":TRIG:COUN 1", None), (":SOUR:DEL:AUTO ON", None)]
+            (":TRIG:COUN 1", None), (":TRIG:DEL 0", None), (":ARM:SOUR IMM", None), (":ARM:COUN 1", None),
+            (":SOUR:DEL:AUTO ON", None)]
 BUFFER_3 = ("0,-2.0E-02,9.91E37,0,21504,"  # V, I, R (not measured), buffer time (ABS), status
             "0.1,-1.9E-02,9.91E37,0.105,21504,"
             "0.2,-1.7E-02,9.91E37,0.21,21504")

@@ -180,7 +180,7 @@ def test_sweep_voltage_set_up_error_is_raised():
 
 
 def test_sweep_period_shorter_than_integration_is_refused():
-    with protocol(*timing()) as inst, \
+    with protocol(*timing()[:3]) as inst, \
             pytest.raises(ParameterError, match=r"dwell_s = 0.01 s .* 0.0168667 s.*readback off"):
         inst.sweep_voltage(np.array([0.0, 0.1]), 0.01)
 

@@ -216,7 +216,7 @@ def test_sweep_voltage_fetch_with_missing_points_raises():
     pairs = [*waits("1"), *sweep_commands("1", ["0,0.1"], 2, timer=None, acq_delay="0"),
              (":TRAC1:POIN:ACT?", "2"), (":FETC:ARR:VOLT? (@1)", "0,0.1"), (":FETC:ARR:CURR? (@1)", "1e-3"),
              (":FETC:ARR:TIME? (@1)", "0,0.01"), *recovery("1")]
-    with protocol(*pairs) as inst, pytest.raises(ValueError, match="2-point sweep"):
+    with protocol(*pairs) as inst, pytest.raises(ValueError, match="2-point run"):
         inst.channel("1").sweep_voltage(np.array([0.0, 0.1]), 0)
 
 
