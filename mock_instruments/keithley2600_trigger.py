@@ -227,11 +227,16 @@ class ChannelTrigger:
             if timer is None:
                 return None
             ticks = timer.ticks_s(t0)
-            # each point done before the next event (compared on the delays: absolute times near 1.8e9 s
-            # carry 0.2 µs of rounding)
-            if ticks.size != sweep.total or min(timer.delays) < work + POINT_OVERHEAD_S - 1e-9:
+            if ticks.size != sweep.total:
                 return None
-            starts = ticks
+            # a point starts at its timer event, or when the previous one is done if that is later (the
+            # event waited, latched); an event that comes while another waits latched is lost (overrun),
+            # which this path does not follow
+            starts = ticks.copy()
+            for k in range(1, starts.size):
+                starts[k] = max(ticks[k], starts[k - 1] + work + POINT_OVERHEAD_S)
+                if k + 1 < starts.size and starts[k] >= ticks[k + 1]:
+                    return None
         readings = starts + work
         return readings, float(readings[-1] + POINT_OVERHEAD_S)
 
