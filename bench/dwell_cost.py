@@ -10,8 +10,11 @@ For each SMU model (Keithley 2400, 2450, 2600B channel, Keysight B2900 channel),
 - *per-reading mock*: the 60-reading dwell on a mock made with ``buffered_dwells=False`` (every reading its own
   world event and device step), per reading: what serving the dwell in one pass saves inside the simulation.
 
-``--current`` adds ``dwell_current`` figures: settled (the cell has carried the current for 10 s) and right
-after a step from 1.0 V to -1.2 mA, where the device model's buffered path at a constant current is slow.
+``--current`` adds ``dwell_current`` figures: settled (the cell has carried the current for 10 s and goes on
+carrying it) and right after 10 s held at 1.0 V (only the current dwell timed), where the device model's
+buffered path at a constant current is slower than stepping reading by reading; and the same at the world
+(no instrument): a fresh cell (its ions at 0 V in the dark) driven at -1.2 mA under light, 60 readings 50 ms
+apart from 1 s after the step, as one ``World.readings_at`` and as 60 world syncs and ``voltage_V`` reads.
 
 CPU microseconds of this process (``time.process_time``), median of ``--repeats`` batches; the batches of one
 model are interleaved so a busy machine slows them alike, and ratios compare figures of the same run.
@@ -22,10 +25,14 @@ model are interleaved so a busy machine slows them alike, and ratios compare fig
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -82,14 +89,44 @@ def voltage_costs(model: str, repeats: int) -> dict[str, float]:
 def current_costs(model: str, repeats: int) -> dict[str, float]:
     settled, stepped = smu_on_cell(model), smu_on_cell(model)
     settled.dwell_current(-1.2e-3, 100, INTERVAL_S)  # 10 s at the current first
-
-    def after_step() -> None:
-        stepped.source_voltage(LEVEL_V)
+    steady = interleaved_us([lambda: settled.dwell_current(-1.2e-3, SHORT, INTERVAL_S)], SHORT, repeats)[0]
+    after_step = []
+    for _ in range(repeats):
+        stepped.dwell_voltage(LEVEL_V, 10, 1.0)  # 10 s at 1.0 V, not timed
+        start = time.process_time()
         stepped.dwell_current(-1.2e-3, SHORT, INTERVAL_S)
+        after_step.append((time.process_time() - start) / SHORT * 1e6)
+    return {"current settled": steady, "current after a step": statistics.median(after_step)}
 
-    steady, step = interleaved_us([lambda: settled.dwell_current(-1.2e-3, SHORT, INTERVAL_S), after_step],
-                                  SHORT, repeats)
-    return {"current settled": steady, "current after a step": step}
+
+def world_current_step(repeats: int) -> tuple[float, float]:
+    """(one pass, reading by reading) µs per reading of a current dwell 1 s after a step (module docstring)."""
+    def world_after_step() -> Any:
+        world = cell_world(7)
+        world.wire("smu", "cell")
+        world.apply_current("smu", -1.2e-3)
+        world.clock.sleep(1.0)
+        world.sync()
+        world.voltage_V("smu")
+        return world
+
+    one_pass, stepped = [], []
+    for _ in range(repeats):
+        world = world_after_step()
+        t0 = world.time_s
+        world.clock.sleep(SHORT * 0.05)
+        world.sync()
+        start = time.process_time()
+        world.readings_at("smu", t0 + 0.05 * np.arange(1, SHORT + 1))
+        one_pass.append((time.process_time() - start) / SHORT * 1e6)
+        world = world_after_step()
+        start = time.process_time()
+        for _ in range(SHORT):
+            world.clock.sleep(0.05)
+            world.sync()
+            world.voltage_V("smu")
+        stepped.append((time.process_time() - start) / SHORT * 1e6)
+    return statistics.median(one_pass), statistics.median(stepped)
 
 
 def main() -> None:
@@ -111,6 +148,9 @@ def main() -> None:
             c = current_costs(model, args.repeats)
             print(f"  {model:16s} settled {c['current settled']:8.1f}   right after a step "
                   f"{c['current after a step']:8.1f}")
+        one_pass, stepped = world_current_step(args.repeats)
+        print(f"world, fresh cell 1 s after a step to -1.2 mA: World.readings_at {one_pass:8.1f}   reading by reading "
+              f"{stepped:8.1f}")
 
 
 if __name__ == "__main__":
