@@ -251,14 +251,17 @@ class Keithley2450(IntegrationTiming, SourceMeterMixin, SCPILabInstrument):
 
     def dwell_voltage(self, voltage_V: float, n_points: int, interval_s: float) -> SweepResult:
         """Hold ``voltage_V`` and take ``n_points`` current readings ``interval_s`` apart into ``defbuffer1``,
-        timed by the 2450's trigger model: the SimpleLoop template (6-164 ``:TRIGger:LOAD:LOOP:SIMPle <count>,
-        <delay>, <readingBuffer>`` in Rev. B; the template form ``:TRIGger:LOAD "SimpleLoop", ...`` of later
-        firmware is what is sent) repeats a constant-delay block and a measure block ``count`` times with no
-        source block, so the level set before it stays. The delay block is ``interval_s`` minus the
-        integration (NPLC / line frequency, read from the instrument) and :data:`POINT_OVERHEAD_S`, rounded to
-        0 or >= 50 µs as the sweep's; each reading therefore ends at the end of its interval. Source readback
-        is off during the dwell (the manual gives no figure for the extra measurement it makes: 6-77), so the
-        source value recorded is the programmed level; it is put back afterwards.
+        timed by the 2450's trigger model: the Simple Loop template ("Predefined trigger models", 3-104: "makes
+        a specified number of readings"; Rev. B's SCPI entries for the templates sit at 6-163 ff.,
+        ``:TRIGger:LOAD:LOOP:DURation`` at 6-163; what is sent is the template form ``:TRIGger:LOAD
+        "SimpleLoop", <count>, <delay>, <readingBuffer>`` of later firmware, inferred from those entries and
+        from client code that loads it so). The template repeats a constant-delay block and a measure block
+        ``count`` times with no source block (unlike Duration Loop, which "turns the output on"), so the level
+        set before it stays. The delay block is ``interval_s`` minus the integration (NPLC / line frequency,
+        read from the instrument) and :data:`POINT_OVERHEAD_S`, rounded to 0 or >= 50 µs as the sweep's; each
+        reading therefore ends at the end of its interval. Source readback is off during the dwell (the manual
+        gives no figure for the extra measurement it makes: 6-77), so the source value recorded is the
+        programmed level; it is put back afterwards.
 
         The minimum interval is the sweep's minimum point period (0.40 / 2.20 / 20.2 ms at 0.01 / 0.1 / 1
         PLC, 50 Hz); ``n_points`` is 1 to 100 000 (``defbuffer1``). The driver waits on its clock, polls

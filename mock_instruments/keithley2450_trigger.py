@@ -10,9 +10,10 @@ the sweep's delay block, which is *added* to the source delay (6-85), + the inte
 frequency), once more with source readback on (the source is measured before every reading, 6-77; the
 manual gives no figure, so a second integration is charged), + 0.2 ms of trigger-model overhead. The world
 advances the device between points, so a timed sweep's scan rate and its hysteresis come from the
-instrument's timing. SimpleLoop (6-164 ``:TRIGger:LOAD:LOOP:SIMPle``; the ``:TRIGger:LOAD "SimpleLoop"`` form
-of later firmware) has no source block: a constant delay and a measurement, ``count`` times, with the source
-left as it is (no recall, no source delay, the output not switched on). ``*WAI``/``*OPC?`` do not wait for
+instrument's timing. Simple Loop (``:TRIGger:LOAD "SimpleLoop"``; 3-104 "Predefined trigger models": it "makes
+a specified number of readings", while Duration Loop "turns the output on") has no source block: a constant
+delay and a measurement, ``count`` times, with the source left as it is (no recall, no source delay, the
+output not switched on). ``*WAI``/``*OPC?`` do not wait for
 an endless trigger model (count 0).
 
 A finite run that holds one level with timing known at its start (SimpleLoop, or a sweep whose points are

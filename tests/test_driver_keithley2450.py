@@ -302,7 +302,7 @@ def test_sweep_on_the_dark_cell_recalls_no_auto_delay_and_no_readback():
 # ------------------------------------------------------------------------------------------ dwells
 def dwell_setup(source: str, sense: str, level: str, n: int, delay: str, readback: str = "1") -> list:
     """A dwell up to :INIT: NPLC and line frequency (for the delay block) and the source readback to put back
-    (6-77), then the level, readback off, the buffer cleared and the SimpleLoop template (6-164) with ``n``
+    (6-77), then the level, readback off, the buffer cleared and the Simple Loop template (3-104) with ``n``
     readings, each after ``delay`` = interval - NPLC / 60 Hz - 0.2 ms."""
     return [(f":SENS:{sense}:NPLC?", "1.000000E+00"), (":SYST:LFR?", "60"), (f":SOUR:{source}:READ:BACK?", readback),
             (f":SOUR:FUNC {source}", None), (f':SENS:FUNC "{sense}"', None), (f":SOUR:{source}:READ:BACK OFF", None),
@@ -311,7 +311,7 @@ def dwell_setup(source: str, sense: str, level: str, n: int, delay: str, readbac
             (":INIT", None)]
 
 
-def test_dwell_voltage_runs_the_simple_loop():  # 6-164 SimpleLoop, 6-107 :TRAC:ACT?, :TRAC:DATA?
+def test_dwell_voltage_runs_the_simple_loop():  # 3-104 Simple Loop, 6-107 :TRAC:ACT?, :TRAC:DATA?
     data = "8.5E-01,-1.2E-03,0.000,8.5E-01,-1.21E-03,0.1,8.5E-01,-1.22E-03,0.2"
     pairs = [*dwell_setup("VOLT", "CURR", "0.85", 3, "0.08313333"), (':TRAC:ACT? "defbuffer1"', "3"),
              (':TRAC:DATA? 1, 3, "defbuffer1", SOUR, READ, REL', data), (":SOUR:VOLT:READ:BACK 1", None), NO_ERROR]

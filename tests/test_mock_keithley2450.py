@@ -272,7 +272,7 @@ def test_a_delay_block_below_50_us_is_refused(bench: Bench) -> None:  # 6-85: 0,
     assert bench.errors() == [-222]
 
 
-def test_simple_loop_has_no_source_block(bench: Bench) -> None:  # 6-164 SimpleLoop: delay, measure, count
+def test_simple_loop_has_no_source_block(bench: Bench) -> None:  # 3-104 Simple Loop: delay, measure, count
     """The SimpleLoop template measures ``count`` times after a constant delay and leaves the source alone:
     no source delay (the *RST auto delay of 1 ms would otherwise add to every point) and no output switched
     on. Readings end delay + NPLC / 60 Hz + 0.2 ms apart (the previous mock recalled a source point each time)."""
