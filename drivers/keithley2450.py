@@ -12,18 +12,19 @@ Commands follow the *Model 2450 Interactive SourceMeter Reference Manual* (2450-
 "SCPI command reference"; page numbers below refer to it.
 
 Coverage
-    Voltage and current sourcing with limits (``:SOUR:VOLT:ILIM`` / ``:SOUR:CURR:VLIM``), the measure
-    function, NPLC, current range / auto range, 2/4-wire sensing, terminals, source readback (6-77), output
-    on/off, single readings (``:READ? "defbuffer1", SOUR, READ``), the instrument-timed list sweep
-    (``:SOUR:LIST:VOLT`` + ``:SOUR:SWE:VOLT:LIST``, 6-78/6-79/6-85) read back from ``defbuffer1``, the error
+    Voltage and current sourcing with limits (``:SOUR:VOLT:ILIM`` / ``:SOUR:CURR:VLIM``), the measure function,
+    NPLC, current range / auto range, 2/4-wire sensing, terminals, source readback (6-77), output on/off, single
+    readings (``:READ? "defbuffer1", SOUR, READ``), the instrument-timed list sweep (``:SOUR:LIST:VOLT`` +
+    ``:SOUR:SWE:VOLT:LIST``, 6-78/6-79/6-85) read back from ``defbuffer1``, the instrument-timed dwell at one
+    voltage or current (the SimpleLoop trigger-model template, :meth:`Keithley2450.dwell_voltage`), the error
     queue, a settings snapshot and the safe state. The sweep's timing rests on what section 3 ("Sweep
-    operation", "Instrument settings stored in a source configuration list") and the command entries say:
-    the configuration list keeps the source delay, auto delay and readback active when the list is sent, and
-    the sweep's delay block adds to the source delay; the manual gives no figure for the trigger-model
-    overhead (0.2 ms is our estimate) or for source readback (switched off during sweeps for that reason).
-    The minimum point period is NPLC / line frequency + 0.2 ms (0.40 / 2.20 / 20.2 ms at 0.01 / 0.1 / 1 PLC,
-    50 Hz). Not covered: TSP mode, user buffers, the trigger-model builder (``:TRIG:BLOC``), digital I/O,
-    limit tests, linear/log sweep commands (a list sweep covers them).
+    operation", "Instrument settings stored in a source configuration list") and the command entries say: the
+    configuration list keeps the source delay, auto delay and readback active when the list is sent, and the
+    sweep's delay block adds to the source delay; the manual gives no figure for the trigger-model overhead (0.2
+    ms is our estimate) or for source readback (switched off during sweeps for that reason). The minimum point
+    period of a sweep or a dwell is NPLC / line frequency + 0.2 ms (0.40 / 2.20 / 20.2 ms at 0.01 / 0.1 / 1 PLC,
+    50 Hz). Not covered: TSP mode, user buffers, the trigger-model builder (``:TRIG:BLOC``), digital I/O, limit
+    tests, linear/log sweep commands (a list sweep covers them).
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ class Keithley2450(IntegrationTiming, SourceMeterMixin, SCPILabInstrument):
     min_nonzero_dwell_s = 50e-6
     #: A source list holds 2500 values: one list of 100 plus appends of 100 (6-78, 6-79).
     max_sweep_points = 2500
+    #: A dwell fills ``defbuffer1``, which holds 100 000 readings unless resized (section 3 "Reading
+    #: buffers": the default buffers' capacity).
+    max_dwell_points = 100_000
     _sourcing: str | None = None  # "voltage"/"current" once set by this driver
     snapshot_fields = snapshot_fields(
         ("sense_function", "sense_mode", str), ("source_delay_auto", "source_delay_auto_enabled", bool),
@@ -246,36 +250,76 @@ class Keithley2450(IntegrationTiming, SourceMeterMixin, SCPILabInstrument):
         :func:`~drivers.smu_common.wait_for_points`): ``safe_state()`` from another thread aborts the sweep,
         which then raises :class:`~labctl.errors.InstrumentError`.
         """
-        return self.run_list_sweep(voltages_V, dwell_s, (":ABOR",), self.voltage_range_V)
+        return self.run_list_sweep(voltages_V, dwell_s)
 
-    def sweep_timing(self, dwell_s: float) -> dict[str, float]:
-        """The delay block that makes each point last ``dwell_s`` (0 or >= 50 µs, rounded to the nearer),
-        or :class:`~labctl.errors.ParameterError` when ``dwell_s`` is shorter than integration + overhead;
-        also the readback and source-delay states to put back afterwards (keys ``restore_*``)."""
+    def dwell_voltage(self, voltage_V: float, n_points: int, interval_s: float) -> SweepResult:
+        """Hold ``voltage_V`` and take ``n_points`` current readings ``interval_s`` apart into ``defbuffer1``,
+        timed by the 2450's trigger model: the Simple Loop template ("Predefined trigger models", 3-104: "makes
+        a specified number of readings"; Rev. B's SCPI entries for the templates sit at 6-163 ff.,
+        ``:TRIGger:LOAD:LOOP:DURation`` at 6-163; what is sent is the template form ``:TRIGger:LOAD
+        "SimpleLoop", <count>, <delay>, <readingBuffer>`` of later firmware, inferred from those entries and
+        from client code that loads it so). The template repeats a constant-delay block and a measure block
+        ``count`` times with no source block (unlike Duration Loop, which "turns the output on"), so the level
+        set before it stays. The delay block is ``interval_s`` minus the integration (NPLC / line frequency,
+        read from the instrument) and :data:`POINT_OVERHEAD_S`, rounded to 0 or >= 50 µs as the sweep's; each
+        reading therefore ends at the end of its interval. Source readback is off during the dwell (the manual
+        gives no figure for the extra measurement it makes: 6-77), so the source value recorded is the
+        programmed level; it is put back afterwards.
+
+        The minimum interval is the sweep's minimum point period (0.40 / 2.20 / 20.2 ms at 0.01 / 0.1 / 1
+        PLC, 50 Hz); ``n_points`` is 1 to 100 000 (``defbuffer1``). The driver waits on its clock, polls
+        ``:TRAC:ACT?`` and reads source value, reading and relative time with ``:TRAC:DATA?`` (6-107). The
+        output stays on at the level afterwards; a cancelled run or ``safe_state()`` from another thread stops
+        the wait within one poll (:func:`~drivers.smu_common.wait_for_points`).
+        """
+        return super().dwell_voltage(voltage_V, n_points, interval_s)
+
+    def dwell_current(self, current_A: float, n_points: int, interval_s: float) -> SweepResult:
+        """Hold ``current_A`` (galvanostatic) and take ``n_points`` voltage readings ``interval_s`` apart, as
+        :meth:`dwell_voltage` does with the roles swapped (sense voltage, NPLC of the voltage function)."""
+        return super().dwell_current(current_A, n_points, interval_s)
+
+    def recovery_commands(self) -> tuple[str, ...]:
+        return (":ABOR",)
+
+    def delay_block(self, period_s: float, sense: str, source: str, what: str) -> dict[str, float]:
+        """The delay block that makes each point last ``period_s`` (0 or >= 50 µs, rounded to the nearer), from
+        the NPLC of the ``sense`` function and the line frequency, or :class:`~labctl.errors.ParameterError`
+        when the period is shorter than integration + overhead; also the ``source`` function's readback state
+        to put back afterwards (``restore_readback``)."""
         with self.lock:
-            nplc = float(self.ask(":SENS:CURR:NPLC?"))
+            nplc = float(self.ask(f":SENS:{sense}:NPLC?"))
             line_frequency = float(self.ask(":SYST:LFR?"))
-            readback = float(self.ask(":SOUR:VOLT:READ:BACK?"))
-            auto_delay = float(self.ask(":SOUR:VOLT:DEL:AUTO?"))
-            source_delay = float(self.ask(":SOUR:VOLT:DEL?"))
+            readback = float(self.ask(f":SOUR:{source}:READ:BACK?"))
         minimum = self.min_point_period_s(nplc, line_frequency)
-        check_point_period(dwell_s, minimum, f"the {self.name}", nplc, line_frequency, ", source readback off")
-        delay = dwell_s - minimum
+        check_point_period(period_s, minimum, f"the {self.name}{what}", nplc, line_frequency,
+                           ", source readback off", "interval_s" if what else "dwell_s")
+        delay = period_s - minimum
         if 0 < delay < self.min_nonzero_dwell_s:
             delay = 0.0 if delay < self.min_nonzero_dwell_s / 2 else self.min_nonzero_dwell_s
         self._nplc = nplc
-        return {"delay_s": delay, "source_delay_s": 0.0, "source_readback": 0.0, "nplc": nplc,
-                "line_frequency_Hz": line_frequency, "restore_readback": readback,
-                "restore_auto_delay": auto_delay, "restore_source_delay_s": source_delay}
+        return {"delay_s": delay, "source_readback": 0.0, "nplc": nplc, "line_frequency_Hz": line_frequency,
+                "restore_readback": readback}
+
+    def sweep_timing(self, dwell_s: float) -> dict[str, float]:
+        """The delay block that makes each point last ``dwell_s`` (:meth:`delay_block`) and the readback and
+        source-delay states to put back afterwards (keys ``restore_*``)."""
+        timing = self.delay_block(dwell_s, "CURR", "VOLT", "")
+        with self.lock:
+            auto_delay = float(self.ask(":SOUR:VOLT:DEL:AUTO?"))
+            source_delay = float(self.ask(":SOUR:VOLT:DEL?"))
+        return {**timing, "source_delay_s": 0.0, "restore_auto_delay": auto_delay,
+                "restore_source_delay_s": source_delay}
+
+    def _fetch(self, count: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(time_s, source value, reading) of the first ``count`` readings of ``defbuffer1``."""
+        data = parse_numbers(self.ask(f":TRAC:DATA? 1, {count}, {BUFFER}, SOUR, READ, REL"))
+        source, reading, times = split_fields(data, 3, count, f"{self.name} defbuffer1")
+        return times, source, reading
 
     def sweep_plan(self, values: FloatArray, dwell_s: float) -> SweepPlan:
         timing = self.sweep_timing(dwell_s)
         restore = {key: timing.pop(key) for key in list(timing) if key.startswith("restore_")}
-
-        def fetch(n: int) -> tuple[FloatArray, FloatArray, FloatArray]:
-            data = parse_numbers(self.ask(f":TRAC:DATA? 1, {n}, {BUFFER}, SOUR, READ, REL"))
-            voltage, current, times = split_fields(data, 3, n, f"{self.name} defbuffer1")
-            return times, voltage, current
 
         delay_setting = (":SOUR:VOLT:DEL:AUTO ON" if restore["restore_auto_delay"]
                          else f":SOUR:VOLT:DEL {format_number(restore['restore_source_delay_s'])}")
@@ -286,13 +330,35 @@ class Keithley2450(IntegrationTiming, SourceMeterMixin, SCPILabInstrument):
                    f":SOUR:SWE:VOLT:LIST 1, {format_number(timing['delay_s'])}, 1, OFF, {BUFFER}"],
             start=[":OUTP ON", ":INIT"],
             count_query=f":TRAC:ACT? {BUFFER}",
-            fetch=fetch,
+            fetch=self._fetch,
             finish=[f":SOUR:VOLT {format_number(values[-1])}",
                     f":SOUR:VOLT:READ:BACK {round(restore['restore_readback'])}", delay_setting],
             settings=timing,
             timing="instrument list sweep, delay block = point period - integration - overhead; "
                    "source delay 0 and readback off in every configuration-list point",
             time_reference="2450 defbuffer1 relative timestamps, first reading = 0")
+
+    def dwell_plan(self, function: str, level: float, n_points: int, interval_s: float) -> SweepPlan:
+        source, sense = ("VOLT", "CURR") if function == "voltage" else ("CURR", "VOLT")
+        timing = self.delay_block(interval_s, sense, source, " (dwell)")
+        readback = round(timing.pop("restore_readback"))
+
+        def fetch(count: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+            times, source_values, readings = self._fetch(count)
+            return (times, source_values, readings) if function == "voltage" else (times, readings, source_values)
+
+        return SweepPlan(
+            setup=[f":SOUR:FUNC {source}", f':SENS:FUNC "{sense}"', f":SOUR:{source}:READ:BACK OFF",
+                   f":SOUR:{source} {format_number(level)}", f":TRAC:CLE {BUFFER}",
+                   f':TRIG:LOAD "SimpleLoop", {n_points}, {format_number(timing["delay_s"])}, {BUFFER}'],
+            start=[":OUTP ON", ":INIT"],
+            count_query=f":TRAC:ACT? {BUFFER}",
+            fetch=fetch,
+            finish=[f":SOUR:{source}:READ:BACK {readback}"],
+            settings={**timing, "function": function, "level": level},
+            timing="instrument dwell, SimpleLoop trigger model: delay block = interval - integration - overhead",
+            time_reference="2450 defbuffer1 relative timestamps, first reading = 0",
+            kind="dwell")
 
     # -------------------------------------------------------------------------- Instrument role
     def safe_steps(self) -> SafeSteps:

@@ -12,24 +12,26 @@ Queries are ``print(...)``; the instrument prints numbers as ``1.00000e+00`` and
 separated by tabs; ``printbuffer`` separates values with ``", "``.
 
 Coverage
-    Per channel (``channel("a")`` / ``channel("b")``): voltage/current sourcing, limits, NPLC, current
-    range / auto range, 2/4-wire sense, source delay, output on/off, ``measure.iv()`` readings, the
-    instrument-timed list sweep (``trigger.source.listv`` + ``trigger.measure.iv`` into ``nvbuffer1``/
-    ``nvbuffer2`` with timestamps, each point started by ``trigger.timer[T]``; section 3 "Triggering",
-    "Timers"), settings snapshot and safe state. Instrument: ``*IDN?`` (the model in it narrows the
-    voltage/current limits), the TSP error queue (``errorqueue.count`` / ``errorqueue.next()``), the link
-    resynchronisation marker (:meth:`Keithley2600.sync_marker`), safe state of both channels. The point
-    period is the timer's; the manual gives no per-point overhead (0.1 ms is taken from the 2602B datasheet's
-    sweep rates) and no command-line limit (1000 characters, from Tektronix's own TSP library, see
-    :data:`LINE_CHARS`). Minimum point period: NPLC / line frequency + 0.1 ms (0.30 / 2.10 / 20.1 ms at
-    0.01 / 0.1 / 1 PLC, 50 Hz). ``printbuffer`` timestamps have ``format.asciiprecision`` (6) significant
-    digits: 1 µs resolution below 1 s, 10 µs up to 10 s. Not covered: TSP-Link, scripts, pulse mode,
-    contact check, digital I/O, high-capacitance mode, the display.
+    Per channel (``channel("a")`` / ``channel("b")``): voltage/current sourcing, limits, NPLC, current range /
+    auto range, 2/4-wire sense, source delay, output on/off, ``measure.iv()`` readings, the instrument-timed
+    list sweep (``trigger.source.listv`` + ``trigger.measure.iv`` into ``nvbuffer1``/ ``nvbuffer2`` with
+    timestamps, each point started by ``trigger.timer[T]``; section 3 "Triggering", "Timers"), the
+    instrument-timed dwell at one voltage or current (the same timer, measure action only,
+    :meth:`Keithley2600Channel.dwell_voltage`), settings snapshot and safe state. Instrument: ``*IDN?`` (the
+    model in it narrows the voltage/current limits), the TSP error queue (``errorqueue.count`` /
+    ``errorqueue.next()``), the link resynchronisation marker (:meth:`Keithley2600.sync_marker`), safe state of
+    both channels. The point period is the timer's; the manual gives no per-point overhead (0.1 ms is taken from
+    the 2602B datasheet's sweep rates) and no command-line limit (1000 characters, from Tektronix's own TSP
+    library, see :data:`LINE_CHARS`). Minimum point period: NPLC / line frequency + 0.1 ms (0.30 / 2.10 / 20.1
+    ms at 0.01 / 0.1 / 1 PLC, 50 Hz), for a sweep and a dwell alike. ``printbuffer`` timestamps have
+    ``format.asciiprecision`` (6) significant digits: 1 µs resolution below 1 s, 10 µs up to 10 s. Not covered:
+    TSP-Link, scripts, pulse mode, contact check, digital I/O, high-capacitance mode, the display.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from pymeasure.instruments import Channel, Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
@@ -97,6 +99,10 @@ class Keithley2600Channel(LabChannel):
     dwell_range_s = (0.0, 10_000.0)
     #: What one ``nvbuffer`` sweep holds here (the list goes in :data:`LIST_CHUNK`-value lines).
     max_sweep_points = 2500
+    #: The readings one dwell stores in ``nvbuffer1`` (with timestamps) and ``nvbuffer2``. The manual gives
+    #: the capacity only as the buffers' ``capacity`` attribute, which shrinks when timestamps are stored;
+    #: 60 000 is what the simulated 2600B holds (inferred, not a manual figure).
+    max_dwell_points = 60_000
     snapshot_fields = snapshot_fields(("source_delay_s", "source_delay", float))
 
     source_mode = Channel.control(
@@ -226,71 +232,150 @@ class Keithley2600Channel(LabChannel):
         :func:`~drivers.smu_common.wait_for_points`): ``safe_state()`` from another thread aborts the sweep,
         which then raises :class:`~labctl.errors.InstrumentError`.
         """
+        return self.run_list_sweep(voltages_V, dwell_s)
+
+    def dwell_voltage(self, voltage_V: float, n_points: int, interval_s: float) -> SweepResult:
+        """Hold ``voltage_V`` and take ``n_points`` readings ``interval_s`` apart into ``nvbuffer1`` (current,
+        with timestamps) and ``nvbuffer2`` (voltage), timed by the channel's trigger model as a sweep is
+        (section 3 "Triggering", "Timers"): ``trigger.timer[T]`` (T = 1 for smua, 2 for smub), triggered by
+        the channel's ARMED event, gives the first point at once and one more every ``interval_s``
+        (pass-through on, ``count`` = n − 1). The source action is disabled (``trigger.source.action =
+        smuX.DISABLE``): the level set before the run stays, and no source delay is inserted (the source delay
+        is "additional delay (settling time) after an output step", 9-241; it is set to DELAY_OFF anyway and put
+        back). The measure action's delay (``smuX.measure.delay``, "additional delay (settling time) before
+        making a measurement", 9-221, inserted "when the measure action is being performed in a sweep") is
+        ``interval_s`` − integration − :data:`POINT_OVERHEAD_S`, so each reading ends at the end of its
+        interval; it is put back afterwards.
+
+        The minimum interval is integration + 0.1 ms (as a sweep's); ``n_points`` is 1 to
+        :attr:`max_dwell_points`. The driver waits on its clock, polls ``nvbuffer1.n`` and reads current,
+        voltage and timestamps with one ``printbuffer``. The output stays on at the level afterwards; a
+        cancelled run or ``safe_state()`` from another thread stops the wait within one poll.
+        """
+        return super().dwell_voltage(voltage_V, n_points, interval_s)
+
+    def dwell_current(self, current_A: float, n_points: int, interval_s: float) -> SweepResult:
+        """Hold ``current_A`` (galvanostatic) and take ``n_points`` readings ``interval_s`` apart, as
+        :meth:`dwell_voltage` does with ``smuX.source.func = smuX.OUTPUT_DCAMPS`` (the voltage is measured into
+        ``nvbuffer2`` the same way)."""
+        return super().dwell_current(current_A, n_points, interval_s)
+
+    def source_range(self, function: str) -> tuple[float, float]:
+        """The identified model's voltage or current range."""
+        voltage, current = self._limits()
+        return voltage if function == "voltage" else current
+
+    def plan_writer(self) -> Callable[[str], None]:
+        """Plans go through the instrument's ``write``: a Lua table's braces must not go through the
+        channel's ``insert_id`` (``str.format``)."""
+        return self.parent.write
+
+    def recovery_commands(self) -> tuple[str, ...]:
         smu = f"smu{self.id}"
-        recovery = (f"{smu}.abort()", f"{smu}.source.delay = {smu}.DELAY_OFF",
-                    f"{smu}.trigger.source.stimulus = 0", f"trigger.timer[{self.timer}].reset()")
-        return self.run_list_sweep(voltages_V, dwell_s, recovery, self._limits()[0], write=self.parent.write)
+        return (f"{smu}.abort()", f"{smu}.source.delay = {smu}.DELAY_OFF", f"{smu}.trigger.source.stimulus = 0",
+                f"trigger.timer[{self.timer}].reset()")
 
     @property
     def timer(self) -> int:
         """The trigger timer this channel's sweeps use (1 for smua, 2 for smub)."""
         return "ab".index(self.id) + 1
 
-    def sweep_timing(self, dwell_s: float) -> dict[str, float]:
-        """The source delay that places each measurement at the end of ``dwell_s``; ParameterError if the
-        period is shorter than integration + overhead. Also the source delay to put back (``restore_*``)."""
+    def timing_state(self, period_s: float, dwell: bool = False) -> dict[str, float]:
+        """NPLC, line frequency and the delays to put back (``restore_*``: the source delay, and for a
+        ``dwell`` the measure delay too), read from the instrument; :class:`~labctl.errors.ParameterError` if
+        ``period_s`` is shorter than integration + overhead. ``settle_s`` is what is left of the period for a
+        delay before each measurement."""
         with self.lock:
             nplc = float(self.ask("print(smu{ch}.measure.nplc)"))
             line_frequency = float(self.parent.ask("print(localnode.linefreq)"))
             source_delay = float(self.ask("print(smu{ch}.source.delay)"))
+            measure_delay = float(self.ask("print(smu{ch}.measure.delay)")) if dwell else 0.0
         minimum = self.parent.min_point_period_s(nplc, line_frequency)
-        check_point_period(dwell_s, minimum, self.name, nplc, line_frequency)
+        check_point_period(period_s, minimum, f"{self.name}{' (dwell)' if dwell else ''}", nplc, line_frequency,
+                           name="interval_s" if dwell else "dwell_s")
         self._nplc = nplc
-        return {"timer_period_s": dwell_s, "source_delay_s": dwell_s - minimum, "nplc": nplc,
-                "line_frequency_Hz": line_frequency, "restore_source_delay_s": source_delay}
+        return {"timer_period_s": period_s, "settle_s": period_s - minimum, "nplc": nplc,
+                "line_frequency_Hz": line_frequency, "restore_source_delay_s": source_delay,
+                "restore_measure_delay_s": measure_delay}
+
+    def _fetch(self, count: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(time_s, voltage_V, current_A) of ``count`` points: one ``printbuffer`` of both buffers."""
+        smu = f"smu{self.id}"
+        data = parse_numbers(self.ask(f"printbuffer(1, {count}, {smu}.nvbuffer1.readings, "
+                                      f"{smu}.nvbuffer2.readings, {smu}.nvbuffer1.timestamps)"))
+        current, voltage, times = split_fields(data, 3, count, f"{self.name} printbuffer")
+        return times, voltage, current
+
+    def _trigger_model(self, n: int, period_s: float) -> tuple[list[str], list[str], list[str], list[str]]:
+        """What a timed run of ``n`` points shares, sweep or dwell: the channel's stimuli and its timer reset
+        (nothing a previous client set leaks in); buffers cleared, current with timestamps into ``nvbuffer1``,
+        voltage into ``nvbuffer2``; one arm, ``n`` points, the timer started by the channel's ARMED event with
+        pass-through (a point at once, then one every ``period_s``) as the source stimulus; and the resets
+        that follow the run."""
+        smu, timer = f"smu{self.id}", f"trigger.timer[{self.timer}]"
+        reset = [f"{smu}.abort()", f"{smu}.trigger.arm.stimulus = 0", f"{smu}.trigger.measure.stimulus = 0",
+                 f"{smu}.trigger.endpulse.stimulus = 0", f"{timer}.reset()"]
+        buffers = [f"{smu}.nvbuffer1.clear()", f"{smu}.nvbuffer1.appendmode = 0",
+                   f"{smu}.nvbuffer1.collecttimestamps = 1", f"{smu}.nvbuffer2.clear()",
+                   f"{smu}.nvbuffer2.appendmode = 0"]
+        run = [f"{smu}.trigger.measure.action = {smu}.ENABLE",
+               f"{smu}.trigger.measure.iv({smu}.nvbuffer1, {smu}.nvbuffer2)",
+               f"{smu}.trigger.endpulse.action = {smu}.SOURCE_HOLD",
+               f"{smu}.trigger.endsweep.action = {smu}.SOURCE_HOLD", f"{smu}.trigger.arm.count = 1",
+               f"{smu}.trigger.count = {n}", f"{timer}.delay = {format_number(period_s)}",
+               f"{timer}.count = {max(n - 1, 1)}", f"{timer}.passthrough = true",
+               f"{timer}.stimulus = {smu}.trigger.ARMED_EVENT_ID",
+               f"{smu}.trigger.source.stimulus = {timer}.EVENT_ID"]
+        after = [f"{smu}.trigger.source.stimulus = 0", f"{timer}.reset()"]
+        return reset, buffers, run, after
 
     def sweep_plan(self, values: FloatArray, dwell_s: float) -> SweepPlan:
-        n = values.size
-        smu, timer = f"smu{self.id}", f"trigger.timer[{self.timer}]"
-        timing = self.sweep_timing(dwell_s)
+        smu = f"smu{self.id}"
+        timing = self.timing_state(dwell_s)
         restore_delay = timing.pop("restore_source_delay_s")
-
-        def fetch(count: int) -> tuple[FloatArray, FloatArray, FloatArray]:
-            data = parse_numbers(self.ask(f"printbuffer(1, {count}, {smu}.nvbuffer1.readings, "
-                                          f"{smu}.nvbuffer2.readings, {smu}.nvbuffer1.timestamps)"))
-            current, voltage, times = split_fields(data, 3, count, f"{self.name} printbuffer")
-            return times, voltage, current
-
-        stimuli_reset = [f"{smu}.trigger.arm.stimulus = 0", f"{smu}.trigger.measure.stimulus = 0",
-                         f"{smu}.trigger.endpulse.stimulus = 0", f"{timer}.reset()"]
+        del timing["restore_measure_delay_s"]
+        timing["source_delay_s"] = timing.pop("settle_s")
+        reset, buffers, run, after = self._trigger_model(values.size, dwell_s)
         return SweepPlan(
-            setup=[f"{smu}.abort()", *stimuli_reset, f"{smu}.source.func = {smu}.OUTPUT_DCVOLTS",
+            setup=[*reset, f"{smu}.source.func = {smu}.OUTPUT_DCVOLTS",
                    f"{smu}.source.levelv = {format_number(values[0])}", f"{smu}.measure.count = 1",
                    f"{smu}.measure.delay = {smu}.DELAY_OFF",
-                   f"{smu}.source.delay = {format_number(timing['source_delay_s'])}",
-                   f"{smu}.nvbuffer1.clear()", f"{smu}.nvbuffer1.appendmode = 0",
-                   f"{smu}.nvbuffer1.collecttimestamps = 1", f"{smu}.nvbuffer2.clear()",
-                   f"{smu}.nvbuffer2.appendmode = 0", *tsp_list(LIST_VARIABLE, values),
-                   f"{smu}.trigger.source.listv({LIST_VARIABLE})", f"{LIST_VARIABLE} = nil",
-                   f"{smu}.trigger.source.action = {smu}.ENABLE", f"{smu}.trigger.measure.action = {smu}.ENABLE",
-                   f"{smu}.trigger.measure.iv({smu}.nvbuffer1, {smu}.nvbuffer2)",
-                   f"{smu}.trigger.endpulse.action = {smu}.SOURCE_HOLD",
-                   f"{smu}.trigger.endsweep.action = {smu}.SOURCE_HOLD", f"{smu}.trigger.arm.count = 1",
-                   f"{smu}.trigger.count = {n}", f"{timer}.delay = {format_number(dwell_s)}",
-                   f"{timer}.count = {max(n - 1, 1)}", f"{timer}.passthrough = true",
-                   f"{timer}.stimulus = {smu}.trigger.ARMED_EVENT_ID",
-                   f"{smu}.trigger.source.stimulus = {timer}.EVENT_ID"],
+                   f"{smu}.source.delay = {format_number(timing['source_delay_s'])}", *buffers,
+                   *tsp_list(LIST_VARIABLE, values), f"{smu}.trigger.source.listv({LIST_VARIABLE})",
+                   f"{LIST_VARIABLE} = nil", f"{smu}.trigger.source.action = {smu}.ENABLE", *run],
             start=[f"{smu}.source.output = {smu}.OUTPUT_ON", f"{smu}.trigger.initiate()"],
             count_query=f"print({smu}.nvbuffer1.n)",
-            fetch=fetch,
+            fetch=self._fetch,
             finish=[f"{smu}.source.levelv = {format_number(values[-1])}",
-                    f"{smu}.source.delay = {format_number(restore_delay)}",
-                    f"{smu}.trigger.source.stimulus = 0", f"{timer}.reset()"],
+                    f"{smu}.source.delay = {format_number(restore_delay)}", *after],
             settings={**timing, "list_line_chars": float(LINE_CHARS)},
             timing=f"instrument trigger-model list sweep, each point started by trigger.timer[{self.timer}] "
                    "(period = dwell), source delay = period - integration - overhead",
+            time_reference=f"{smu}.nvbuffer1.timestamps, first reading = 0")
+
+    def dwell_plan(self, function: str, level: float, n_points: int, interval_s: float) -> SweepPlan:
+        smu = f"smu{self.id}"
+        timing = self.timing_state(interval_s, dwell=True)
+        restore = {key: timing.pop(key) for key in list(timing) if key.startswith("restore_")}
+        timing["measure_delay_s"] = timing.pop("settle_s")
+        func, attribute = ("OUTPUT_DCVOLTS", "levelv") if function == "voltage" else ("OUTPUT_DCAMPS", "leveli")
+        reset, buffers, run, after = self._trigger_model(n_points, interval_s)
+        return SweepPlan(
+            setup=[*reset, f"{smu}.source.func = {smu}.{func}",
+                   f"{smu}.source.{attribute} = {format_number(level)}", f"{smu}.measure.count = 1",
+                   f"{smu}.measure.delay = {format_number(timing['measure_delay_s'])}",
+                   f"{smu}.source.delay = {smu}.DELAY_OFF", *buffers,
+                   f"{smu}.trigger.source.action = {smu}.DISABLE", *run],
+            start=[f"{smu}.source.output = {smu}.OUTPUT_ON", f"{smu}.trigger.initiate()"],
+            count_query=f"print({smu}.nvbuffer1.n)",
+            fetch=self._fetch,
+            finish=[f"{smu}.source.delay = {format_number(restore['restore_source_delay_s'])}",
+                    f"{smu}.measure.delay = {format_number(restore['restore_measure_delay_s'])}", *after],
+            settings={**timing, "function": function, "level": level},
+            timing=f"instrument dwell, each reading started by trigger.timer[{self.timer}] (period = interval), "
+                   "source action disabled, measure delay = interval - integration - overhead",
             time_reference=f"{smu}.nvbuffer1.timestamps, first reading = 0",
-            write=self.parent.write)  # listv's braces must not go through insert_id's str.format
+            kind="dwell")
 
     # -------------------------------------------------------------------------- Instrument role
     def safe_steps(self) -> SafeSteps:

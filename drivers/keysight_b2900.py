@@ -13,8 +13,10 @@ Coverage
     list sweep with trace-buffer progress and ``:FETC:ARR`` read-back (source and measurement waits off,
     ``:SENSe:WAIT`` / ``:SOURce:WAIT``; output after sweep END, ``:SOUR:FUNC:TRIG:CONT ON``, the SCPI
     setting behind the User's Guide's "Output after Sweep" field as independent B2900 drivers set it, an
-    inferred mapping), settings snapshot and safe state. Minimum point period: aperture + 0.2 ms (our
-    estimate of the acquisition overhead; 0.40 / 2.20 / 20.2 ms at 0.01 / 0.1 / 1 PLC, 50 Hz).
+    inferred mapping), the timer-driven dwell at one voltage or current (:meth:`KeysightB2900Channel.dwell_voltage`),
+    settings snapshot and safe state. Minimum point period: aperture + 0.2 ms (our
+    estimate of the acquisition overhead; 0.40 / 2.20 / 20.2 ms at 0.01 / 0.1 / 1 PLC, 50 Hz), for a sweep
+    and a dwell alike.
     Instrument: ``*IDN?``, the SCPI error queue, safe state of both channels. Not covered: pulse mode,
     staircase sweep commands (a list covers them), math/limit tests, digital I/O, LXI events, output filter,
     high-capacitance mode, the B2910 series' extra ranges.
@@ -46,9 +48,10 @@ _BOOL = {True: 1, False: 0}
 #: Time the acquisition needs beyond the aperture before the next timer tick (range change, transfer).
 ACQUIRE_OVERHEAD_S = 2e-4
 _NOT_REPLAYED = re.compile(r"^:(INIT|ABOR|SOUR\d:LIST:)")
-#: Sent (best effort) when a sweep fails: back to fixed mode and single, automatically triggered readings.
-_SWEEP_RECOVERY = (":ABOR (@{ch})", ":TRAC{ch}:FEED:CONT NEV", ":SOUR{ch}:VOLT:MODE FIX",
-                   ":TRIG{ch}:SOUR AINT", ":TRIG{ch}:COUN 1", ":TRIG{ch}:ACQ:DEL 0")
+#: Sent (best effort) when a sweep or dwell fails: back to fixed mode and single, automatically triggered
+#: readings.
+_RECOVERY = (":ABOR (@{ch})", ":TRAC{ch}:FEED:CONT NEV", ":SOUR{ch}:VOLT:MODE FIX",
+             ":TRIG{ch}:SOUR AINT", ":TRIG{ch}:COUN 1", ":TRIG{ch}:ACQ:DEL 0")
 
 
 class KeysightB2900Channel(LabChannel):
@@ -64,6 +67,9 @@ class KeysightB2900Channel(LabChannel):
     #: Timer period (= dwell) up to 1e5 s; 0 means "as fast as possible" (AINT trigger source).
     dwell_range_s = (0.0, 1e5)
     max_sweep_points = 2500
+    #: A dwell fills the trace buffer, 100 000 readings (SCPI reference, ``:TRACe:POINts`` and
+    #: ``:TRIGger:COUNt`` 1 to 100000).
+    max_dwell_points = 100_000
 
     source_mode = Channel.control(
         ":SOUR{ch}:FUNC:MODE?", ":SOUR{ch}:FUNC:MODE %s",
@@ -171,51 +177,115 @@ class KeysightB2900Channel(LabChannel):
         :func:`~drivers.smu_common.wait_for_points`): ``safe_state()`` from another thread aborts the sweep,
         which then raises :class:`~labctl.errors.InstrumentError`.
         """
-        return self.run_list_sweep(voltages_V, dwell_s, _SWEEP_RECOVERY, self.voltage_range_V)
+        return self.run_list_sweep(voltages_V, dwell_s)
 
-    def sweep_plan(self, values: FloatArray, dwell_s: float) -> SweepPlan:
-        n = values.size
+    def dwell_voltage(self, voltage_V: float, n_points: int, interval_s: float) -> SweepResult:
+        """Hold ``voltage_V`` and take ``n_points`` readings of voltage and current ``interval_s`` apart, paced
+        by the trigger timer as a sweep is (User's Guide chapter 6, ARM-TRIGger model; SCPI reference
+        ``:TRIGger:SOURce TIMer``, ``:TRIGger:TIMer``, ``:TRIGger:COUNt`` 1 to 100000): the source is in
+        fixed mode at the level, so each transient trigger re-applies the same value and the output does not
+        move; each acquisition is delayed (``:TRIGger:ACQuire:DELay``) so that its aperture ends just before
+        the next timer event, i.e. at the end of its interval. The measurement and source waits are off during
+        the dwell (their times have no documented figure: see :meth:`sweep_voltage`) and put back afterwards.
+
+        The minimum interval is the aperture + 0.2 ms (as a sweep's point period); ``n_points`` is 1 to
+        100 000. Progress is the trace-buffer count; the data come from ``:FETC:ARR:VOLT?``,
+        ``:FETC:ARR:CURR?`` and ``:FETC:ARR:TIME?``. The output stays on at the level afterwards (fixed mode:
+        the DC level is the dwell's); a cancelled run or ``safe_state()`` from another thread stops the wait
+        within one poll.
+        """
+        return super().dwell_voltage(voltage_V, n_points, interval_s)
+
+    def dwell_current(self, current_A: float, n_points: int, interval_s: float) -> SweepResult:
+        """Hold ``current_A`` (galvanostatic) and take ``n_points`` readings ``interval_s`` apart, as
+        :meth:`dwell_voltage` does with the current source (``:SOUR:FUNC:MODE CURR``)."""
+        return super().dwell_current(current_A, n_points, interval_s)
+
+    def recovery_commands(self) -> tuple[str, ...]:
+        return _RECOVERY
+
+    def timed_run(self, period_s: float, what: str) -> dict[str, float]:
+        """The acquire delay that ends each aperture just before the next timer event of period ``period_s``
+        (0 for back-to-back points, ``period_s`` 0), and the measurement and source wait states to put back;
+        :class:`~labctl.errors.ParameterError` when the period is shorter than aperture + overhead."""
         with self.lock:
-            aperture = float(self.aperture_s) if dwell_s > 0 else 0.0
+            aperture = float(self.aperture_s) if period_s > 0 else 0.0
             measure_wait = round(float(self.ask(":SENS{ch}:WAIT?")))
             source_wait = round(float(self.ask(":SOUR{ch}:WAIT?")))
         acquire_delay = 0.0
-        if dwell_s > 0:
-            acquire_delay = dwell_s - aperture - ACQUIRE_OVERHEAD_S
+        if period_s > 0:
+            acquire_delay = period_s - aperture - ACQUIRE_OVERHEAD_S
             if acquire_delay < 0:
                 raise ParameterError(
-                    f"dwell_s = {dwell_s:g} s is shorter than the measurement ({aperture:g} s aperture + "
-                    f"{ACQUIRE_OVERHEAD_S:g} s); lower the NPLC or lengthen dwell_s")
-        pacing = ([":TRIG{ch}:SOUR TIM", f":TRIG{{ch}}:TIM {format_number(dwell_s)}"] if dwell_s > 0
+                    f"{what} = {period_s:g} s is shorter than the measurement ({aperture:g} s aperture + "
+                    f"{ACQUIRE_OVERHEAD_S:g} s); lower the NPLC or lengthen {what}")
+        return {"acquire_delay_s": acquire_delay, "aperture_s": aperture, "measure_wait": measure_wait,
+                "source_wait": source_wait}
+
+    def _fetch(self, count: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(time_s, voltage_V, current_A) of the ``count`` acquired points."""
+        voltage = parse_numbers(self.ask(":FETC:ARR:VOLT? (@{ch})"))
+        current = parse_numbers(self.ask(":FETC:ARR:CURR? (@{ch})"))
+        times = parse_numbers(self.ask(":FETC:ARR:TIME? (@{ch})"))
+        if not voltage.size == current.size == times.size == count:
+            raise ValueError(f"{self.name}: fetched {voltage.size} V, {current.size} I, {times.size} "
+                             f"time values for a {count}-point run")
+        return times, voltage, current
+
+    @staticmethod
+    def _trace_and_pacing(n: int, period_s: float, acquire_delay_s: float) -> list[str]:
+        """Timer (or back-to-back) pacing of ``n`` points, transient delay 0, the acquire delay, and the trace
+        buffer collecting the next ``n`` readings."""
+        pacing = ([":TRIG{ch}:SOUR TIM", f":TRIG{{ch}}:TIM {format_number(period_s)}"] if period_s > 0
                   else [":TRIG{ch}:SOUR AINT"])
+        return [*pacing, f":TRIG{{ch}}:COUN {n}", ":TRIG{ch}:TRAN:DEL 0",
+                f":TRIG{{ch}}:ACQ:DEL {format_number(acquire_delay_s)}", ":TRAC{ch}:FEED:CONT NEV",
+                ":TRAC{ch}:CLE", f":TRAC{{ch}}:POIN {n}", ":TRAC{ch}:FEED SENS", ":TRAC{ch}:FEED:CONT NEXT"]
 
-        def fetch(count: int) -> tuple[FloatArray, FloatArray, FloatArray]:
-            voltage = parse_numbers(self.ask(":FETC:ARR:VOLT? (@{ch})"))
-            current = parse_numbers(self.ask(":FETC:ARR:CURR? (@{ch})"))
-            times = parse_numbers(self.ask(":FETC:ARR:TIME? (@{ch})"))
-            if not voltage.size == current.size == times.size == count:
-                raise ValueError(f"{self.name}: fetched {voltage.size} V, {current.size} I, {times.size} "
-                                 f"time values for a {count}-point sweep")
-            return times, voltage, current
+    @staticmethod
+    def _after_run(measure_wait: int, source_wait: int) -> list[str]:
+        return [":TRIG{ch}:SOUR AINT", ":TRIG{ch}:COUN 1", ":TRIG{ch}:ACQ:DEL 0", f":SENS{{ch}}:WAIT {measure_wait}",
+                f":SOUR{{ch}}:WAIT {source_wait}"]
 
+    def sweep_plan(self, values: FloatArray, dwell_s: float) -> SweepPlan:
+        n = values.size
+        run = self.timed_run(dwell_s, "dwell_s")
+        acquire_delay, aperture = run["acquire_delay_s"], run["aperture_s"]
+        measure_wait, source_wait = int(run["measure_wait"]), int(run["source_wait"])
         return SweepPlan(
             setup=[":SOUR{ch}:FUNC:MODE VOLT", ':SENS{ch}:FUNC "VOLT","CURR"', ":SENS{ch}:WAIT OFF",
                    ":SOUR{ch}:WAIT OFF", ":SOUR{ch}:FUNC:TRIG:CONT ON", ":SOUR{ch}:VOLT:MODE FIX",
                    f":SOUR{{ch}}:VOLT {format_number(values[0])}", *list_commands(":SOUR{ch}:LIST:VOLT", values),
-                   ":SOUR{ch}:VOLT:MODE LIST", *pacing, f":TRIG{{ch}}:COUN {n}", ":TRIG{ch}:TRAN:DEL 0",
-                   f":TRIG{{ch}}:ACQ:DEL {format_number(acquire_delay)}", ":TRAC{ch}:FEED:CONT NEV",
-                   ":TRAC{ch}:CLE", f":TRAC{{ch}}:POIN {n}", ":TRAC{ch}:FEED SENS", ":TRAC{ch}:FEED:CONT NEXT"],
+                   ":SOUR{ch}:VOLT:MODE LIST", *self._trace_and_pacing(n, dwell_s, acquire_delay)],
             start=[":OUTP{ch} 1", ":INIT (@{ch})"],
             count_query=":TRAC{ch}:POIN:ACT?",
-            fetch=fetch,
+            fetch=self._fetch,
             finish=[":TRAC{ch}:FEED:CONT NEV", ":SOUR{ch}:VOLT:MODE FIX",
-                    f":SOUR{{ch}}:VOLT {format_number(values[-1])}", ":TRIG{ch}:SOUR AINT", ":TRIG{ch}:COUN 1",
-                    ":TRIG{ch}:ACQ:DEL 0", f":SENS{{ch}}:WAIT {measure_wait}", f":SOUR{{ch}}:WAIT {source_wait}"],
+                    f":SOUR{{ch}}:VOLT {format_number(values[-1])}", *self._after_run(measure_wait, source_wait)],
             settings={"acquire_delay_s": acquire_delay, "aperture_s": aperture, "measure_wait_s": 0.0,
                       "source_wait_s": 0.0, "output_after_sweep": "END"},
             timing="instrument list sweep, trigger timer period = dwell, source and measurement waits off"
             if dwell_s > 0 else "instrument list sweep, automatic internal trigger (back to back)",
             time_reference="B2900 :FETC:ARR:TIME?, first reading = 0")
+
+    def dwell_plan(self, function: str, level: float, n_points: int, interval_s: float) -> SweepPlan:
+        source = "VOLT" if function == "voltage" else "CURR"
+        run = self.timed_run(interval_s, "interval_s")
+        return SweepPlan(
+            setup=[f":SOUR{{ch}}:FUNC:MODE {source}", ':SENS{ch}:FUNC "VOLT","CURR"', ":SENS{ch}:WAIT OFF",
+                   ":SOUR{ch}:WAIT OFF", f":SOUR{{ch}}:{source}:MODE FIX",
+                   f":SOUR{{ch}}:{source} {format_number(level)}",
+                   *self._trace_and_pacing(n_points, interval_s, run["acquire_delay_s"])],
+            start=[":OUTP{ch} 1", ":INIT (@{ch})"],
+            count_query=":TRAC{ch}:POIN:ACT?",
+            fetch=self._fetch,
+            finish=[":TRAC{ch}:FEED:CONT NEV", *self._after_run(int(run["measure_wait"]), int(run["source_wait"]))],
+            settings={"acquire_delay_s": run["acquire_delay_s"], "aperture_s": run["aperture_s"],
+                      "measure_wait_s": 0.0, "source_wait_s": 0.0, "function": function, "level": level},
+            timing="instrument dwell, trigger timer period = interval, fixed source, acquisition at the end of "
+                   "each interval, source and measurement waits off",
+            time_reference="B2900 :FETC:ARR:TIME?, first reading = 0",
+            kind="dwell")
 
     # -------------------------------------------------------------------------- Instrument role
     def safe_steps(self) -> SafeSteps:

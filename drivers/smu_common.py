@@ -13,6 +13,9 @@ buffer. The model-specific part is the command sequence; the rest lives here so 
 - the minimum point period of SMUs that add a fixed overhead to the integration (:class:`IntegrationTiming`),
 - how a list sweep runs once the model has said which commands make it (:class:`SweepPlan`,
   :meth:`SourceMeterMixin.run_plan`): set-up, error check, start, wait, read-back, restore, error check,
+- how an instrument-timed dwell (:meth:`SourceMeterMixin.dwell_voltage` / :meth:`~SourceMeterMixin.dwell_current`:
+  one level, many readings in the instrument's buffer) is validated and run through the same
+  :meth:`~SourceMeterMixin.run_plan` once the model has built its :class:`SweepPlan`,
 - which settings a snapshot reads (:func:`snapshot_fields`),
 - how a channelled SMU hands out its channels (:class:`MultiChannelSMU`).
 """
@@ -29,7 +32,7 @@ import numpy as np
 
 from drivers import base
 from drivers.base import attempt_all
-from drivers.limits import check_range
+from drivers.limits import check_count, check_range
 from labctl.clock import Clock
 from labctl.errors import ConnectionLost, InstrumentError, InstrumentTimeout, ParameterError
 from labctl.roles import FloatArray, SweepResult
@@ -78,7 +81,13 @@ class _SourceMeter(_Timed, Protocol):
     def wait_for_readings(self, count_query: str, n_points: int, dwell_s: float) -> None: ...
     def safe_steps(self) -> SafeSteps: ...
     def sweep_plan(self, values: FloatArray, dwell_s: float) -> SweepPlan: ...
+    def dwell_plan(self, function: str, level: float, n_points: int, interval_s: float) -> SweepPlan: ...
     def run_plan(self, plan: SweepPlan, n_points: int, dwell_s: float) -> SweepResult: ...
+    def run_dwell(self, function: str, level: float, n_points: int, interval_s: float) -> SweepResult: ...
+    def source_range(self, function: str) -> tuple[float, float]: ...
+    def recovery_commands(self) -> Sequence[str]: ...
+    def plan_writer(self) -> Callable[[str], None]: ...
+    max_dwell_points: int
 
 
 def validate_sweep(
@@ -172,11 +181,14 @@ def achieved_rate_V_s(time_s: FloatArray, voltage_V: FloatArray) -> float:
 
 
 def sweep_result(time_s: FloatArray, voltage_V: FloatArray, current_A: FloatArray,
-                 settings: dict[str, float | str]) -> SweepResult:
+                 settings: dict[str, float | str], scan: bool = True) -> SweepResult:
+    """The arrays with times from the first reading; the achieved scan rate for a sweep (``scan``), NaN for
+    a dwell at one level (a rate there would be noise over time)."""
     times = relative_times(time_s)
+    rate = achieved_rate_V_s(times, voltage_V) if scan else float("nan")
     return SweepResult(time_s=times, voltage_V=np.asarray(voltage_V, dtype=np.float64),
-                       current_A=np.asarray(current_A, dtype=np.float64),
-                       achieved_rate_V_s=achieved_rate_V_s(times, voltage_V), settings=dict(settings))
+                       current_A=np.asarray(current_A, dtype=np.float64), achieved_rate_V_s=rate,
+                       settings=dict(settings))
 
 
 def integration_period_s(nplc: float, line_frequency_Hz: float, overhead_s: float) -> float:
@@ -185,14 +197,14 @@ def integration_period_s(nplc: float, line_frequency_Hz: float, overhead_s: floa
 
 
 def check_point_period(dwell_s: float, minimum_s: float, where: str, nplc: float, line_frequency_Hz: float,
-                       condition: str = "") -> None:
-    """:class:`ParameterError` when ``dwell_s`` is shorter than the minimum point period ``minimum_s`` of the
-    instrument ``where`` at this NPLC and line frequency (``condition``: any further state the minimum depends
-    on, ``", auto-zero on"``)."""
+                       condition: str = "", name: str = "dwell_s") -> None:
+    """:class:`ParameterError` when ``dwell_s`` (the parameter ``name``) is shorter than the minimum point
+    period ``minimum_s`` of the instrument ``where`` at this NPLC and line frequency (``condition``: any further
+    state the minimum depends on, ``", auto-zero on"``)."""
     if dwell_s < minimum_s:
         raise ParameterError(
-            f"dwell_s = {dwell_s:g} s is shorter than the minimum point period {minimum_s:.6g} s of "
-            f"{where} at NPLC {nplc:g}, {line_frequency_Hz:g} Hz{condition}; lengthen dwell_s or lower the NPLC")
+            f"{name} = {dwell_s:g} s is shorter than the minimum point period {minimum_s:.6g} s of "
+            f"{where} at NPLC {nplc:g}, {line_frequency_Hz:g} Hz{condition}; lengthen {name} or lower the NPLC")
 
 
 def point_time_s(dwell_s: float, nplc: float) -> float:
@@ -266,14 +278,17 @@ def parse_count(reply: Any) -> int:
 
 @dataclass
 class SweepPlan:
-    """One instrument list sweep as a model builds it; :meth:`SourceMeterMixin.run_plan` runs it.
+    """One instrument-timed run (a list sweep or a dwell) as a model builds it; :meth:`SourceMeterMixin.run_plan`
+    runs it.
 
     ``setup`` configures everything (the error queue is read after it, before anything moves), ``start``
     switches the output on and starts the trigger model, ``count_query`` asks the buffer count while the
     instrument sweeps on its own, ``fetch(n)`` reads (time_s, voltage_V, current_A) of the ``n`` points, and
     ``finish`` puts the sweep-only settings back (its errors are read too). ``settings`` (the model's timing
-    figures), ``timing`` and ``time_reference`` are recorded with the result. ``write`` sends a command
-    (default: the driver's own)."""
+    figures), ``timing`` and ``time_reference`` are recorded with the result (the commands go through the
+    driver's :meth:`SourceMeterMixin.plan_writer`). ``kind`` is ``"sweep"`` (a list of levels: the result has
+    the achieved scan rate, the point period is recorded as ``dwell_s``) or ``"dwell"`` (one level held: no scan
+    rate, the period is recorded as ``interval_s``)."""
 
     setup: Sequence[str]
     start: Sequence[str]
@@ -283,7 +298,7 @@ class SweepPlan:
     timing: str
     time_reference: str
     settings: Mapping[str, float | str] = field(default_factory=dict)
-    write: Callable[[str], None] | None = None
+    kind: str = "sweep"
 
 
 SnapshotField = tuple[str, str, Callable[[Any], float | str | bool]]
@@ -327,8 +342,10 @@ class SourceMeterMixin:
     It keeps the NPLC last set (``_nplc``, only used to estimate how long a sweep takes) and the event
     (``sweep_cancel``) that :meth:`safe_state` sets to stop a sweep waiting in another thread; it runs a list
     sweep (:meth:`run_list_sweep`: validation, the model's :meth:`sweep_plan` run by :meth:`run_plan`,
-    recovery) and reads the settings named in :attr:`snapshot_fields`. Subclasses implement
-    :meth:`sweep_plan` and :meth:`safe_steps`.
+    recovery) and an instrument-timed dwell (:meth:`dwell_voltage`, :meth:`dwell_current`: validation, the
+    model's :meth:`dwell_plan` run by the same :meth:`run_plan`, the same recovery), and reads the settings
+    named in :attr:`snapshot_fields`. Subclasses implement :meth:`sweep_plan`, :meth:`dwell_plan`,
+    :meth:`recovery_commands` and :meth:`safe_steps`, and set :attr:`max_dwell_points`.
 
     The compliance and output role methods set the properties ``compliance_current``, ``compliance_voltage``
     and ``source_enabled``, which read the error queue themselves (``check_set_errors``); drivers whose
@@ -338,6 +355,10 @@ class SourceMeterMixin:
 
     #: What :meth:`settings_snapshot` reads (see :func:`snapshot_fields`).
     snapshot_fields: ClassVar[tuple[SnapshotField, ...]] = COMMON_SNAPSHOT
+    #: The most readings one dwell takes: what the model's buffer for it holds.
+    max_dwell_points: int = 1
+    voltage_range_V: tuple[float, float]
+    current_range_A: tuple[float, float]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -371,27 +392,68 @@ class SourceMeterMixin:
             setattr(self, attribute, value)
             self.raise_if_error(context)
 
-    def run_list_sweep(self: _SourceMeter, voltages_V: Sequence[float] | FloatArray, dwell_s: float,
-                       recovery: Sequence[str], voltage_range_V: tuple[float, float],
-                       write: Callable[[str], None] | None = None) -> SweepResult:
+    def run_list_sweep(self: _SourceMeter, voltages_V: Sequence[float] | FloatArray, dwell_s: float) -> SweepResult:
         """Validate the list and the dwell (nothing is sent for bad ones), then run the model's
-        :meth:`sweep_plan`; if it fails, send ``recovery`` best effort through ``write`` (default: the
-        driver's) and re-raise (:func:`with_recovery`)."""
+        :meth:`sweep_plan`; if it fails, send the model's :meth:`recovery_commands` best effort and re-raise
+        (:func:`with_recovery`)."""
         self.sweep_cancel.clear()  # from here on, a safe_state() (another thread) stops this sweep
-        values, dwell = validate_sweep(voltages_V, dwell_s, voltage_range_V=voltage_range_V,
+        values, dwell = validate_sweep(voltages_V, dwell_s, voltage_range_V=self.source_range("voltage"),
                                        dwell_range_s=self.dwell_range_s, max_points=self.max_sweep_points)
         return with_recovery(lambda: self.run_plan(self.sweep_plan(values, dwell), values.size, dwell),
-                             write or self.write, recovery, self.name)
+                             self.plan_writer(), self.recovery_commands(), self.name)
+
+    def dwell_voltage(self: _SourceMeter, voltage_V: float, n_points: int, interval_s: float) -> SweepResult:
+        """Source ``voltage_V`` and take ``n_points`` current readings ``interval_s`` apart, timed by the
+        instrument (the model's :meth:`dwell_plan`); the output stays on at the level afterwards. Bad
+        parameters raise :class:`ParameterError` before anything is sent; an interval shorter than the
+        model's minimum point period at the instrument's NPLC after the timing queries, before any setting."""
+        level = check_range("voltage_V", voltage_V, self.source_range("voltage"), "V")
+        return self.run_dwell("voltage", level, n_points, interval_s)
+
+    def dwell_current(self: _SourceMeter, current_A: float, n_points: int, interval_s: float) -> SweepResult:
+        """Source ``current_A`` (galvanostatic) and take ``n_points`` voltage readings ``interval_s`` apart,
+        timed by the instrument; as :meth:`dwell_voltage` otherwise."""
+        level = check_range("current_A", current_A, self.source_range("current"), "A")
+        return self.run_dwell("current", level, n_points, interval_s)
+
+    def run_dwell(self: _SourceMeter, function: str, level: float, n_points: int, interval_s: float
+                  ) -> SweepResult:
+        """Check ``n_points`` (1 to :attr:`max_dwell_points`) and ``interval_s`` (> 0, at most the model's
+        longest point period), then run the model's :meth:`dwell_plan`, recovering as a sweep does."""
+        n = check_count("n_points", n_points, (1, self.max_dwell_points))
+        interval = check_range("interval_s", interval_s, (1e-6, self.dwell_range_s[1]), "s")
+        self.sweep_cancel.clear()  # from here on, a safe_state() (another thread) stops this dwell
+        return with_recovery(lambda: self.run_plan(self.dwell_plan(function, level, n, interval), n, interval),
+                             self.plan_writer(), self.recovery_commands(), self.name)
+
+    def plan_writer(self: _SourceMeter) -> Callable[[str], None]:
+        """How a plan's commands and the recovery are sent: the driver's own ``write`` unless a model says
+        otherwise (a TSP channel sends through its instrument)."""
+        return self.write
+
+    def source_range(self, function: str) -> tuple[float, float]:
+        """The levels the source takes for ``function`` (``"voltage"`` or ``"current"``)."""
+        return self.voltage_range_V if function == "voltage" else self.current_range_A
 
     def sweep_plan(self, values: FloatArray, dwell_s: float) -> SweepPlan:
         """The model's commands for a list sweep of ``values``, ``dwell_s`` apart (may query the instrument)."""
+        raise NotImplementedError
+
+    def dwell_plan(self, function: str, level: float, n_points: int, interval_s: float) -> SweepPlan:
+        """The model's commands for a dwell: source ``level`` of ``function`` (``"voltage"``/``"current"``)
+        and take ``n_points`` readings ``interval_s`` apart into its buffer (may query the instrument)."""
+        raise NotImplementedError
+
+    def recovery_commands(self) -> Sequence[str]:
+        """Sent best effort when a sweep or dwell fails (:func:`with_recovery`): abort the trigger model and
+        put the sweep-only settings back."""
         raise NotImplementedError
 
     def run_plan(self: _SourceMeter, plan: SweepPlan, n_points: int, dwell_s: float) -> SweepResult:
         """Run a :class:`SweepPlan`: set-up and its error check, then start, as one locked step (after
         checking that no :meth:`safe_state` came in meanwhile); wait for ``n_points`` readings with the lock
         released; then read the data and restore, as one locked step ending in an error check."""
-        write = plan.write or self.write
+        write = self.plan_writer()
         with self.lock:
             self.check_sweep_cancelled()
             for command in plan.setup:
@@ -404,10 +466,11 @@ class SourceMeterMixin:
             time_s, voltage_V, current_A = plan.fetch(n_points)
             for command in plan.finish:
                 write(command)
-            self.raise_if_error("sweep")
+            self.raise_if_error(plan.kind)
+        period = "dwell_s" if plan.kind == "sweep" else "interval_s"
         return sweep_result(time_s, voltage_V, current_A, {
-            "dwell_s": dwell_s, "points": float(n_points), **plan.settings, "timing": plan.timing,
-            "time_reference": plan.time_reference})
+            period: dwell_s, "points": float(n_points), **plan.settings, "timing": plan.timing,
+            "time_reference": plan.time_reference}, scan=plan.kind == "sweep")
 
     def check_sweep_cancelled(self: _SourceMeter) -> None:
         """Raise :class:`InstrumentError` if :meth:`safe_state` ran since this sweep started: :meth:`run_plan`

@@ -208,6 +208,20 @@ class SourceMeter(Instrument, Protocol):
         returned. ``time_s`` counts from the first reading. The output stays on at the last level."""
         ...
 
+    def dwell_voltage(self, voltage_V: float, n_points: int, interval_s: float) -> SweepResult:
+        """Source ``voltage_V`` and take ``n_points`` readings ``interval_s`` apart, timed by the instrument
+        (one command, many readings into its own buffer); reading k ends at most the model's per-point
+        overhead (a few ms) before (k + 1)·``interval_s`` after the run starts. ``time_s`` is the
+        instrument's timestamps from the first reading; ``achieved_rate_V_s`` is NaN. The output stays on at
+        the level afterwards. ``n_points`` above the model's buffer, or ``interval_s`` below its minimum
+        point period at the present NPLC, raise :class:`~labctl.errors.ParameterError` before any setting."""
+        ...
+
+    def dwell_current(self, current_A: float, n_points: int, interval_s: float) -> SweepResult:
+        """Source ``current_A`` (galvanostatic) and take ``n_points`` readings of the voltage ``interval_s``
+        apart, as :meth:`dwell_voltage` does."""
+        ...
+
 
 @runtime_checkable
 class LCRMeter(Instrument, Protocol):

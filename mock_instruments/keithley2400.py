@@ -63,7 +63,8 @@ ERROR_TEXTS = {-100: "Command error", -101: "Invalid character", -102: "Syntax e
 
 
 class MockKeithley2400(SourceSenseRanges, Keithley2400Lines, Keithley2400Sdm):
-    """The simulated Keithley 2400 (options: ``serial``, ``line_frequency_Hz``, and the base options)."""
+    """The simulated Keithley 2400 (options: ``serial``, ``line_frequency_Hz``,
+    ``buffered_dwells``, and the base options)."""
 
     model = "keithley2400"
     VOLTAGE_RANGES_V = VOLTAGE_RANGES_V

@@ -14,21 +14,33 @@ another range repeats the conversion on it: one more set of A/D phases per range
 range-change time; the repeated conversion is the inferred minimum, section 7 "auto range"). The arm layer
 runs ``ARM:COUNt`` x ``TRIGger:COUNt`` cycles, each a world event, so a list sweep's scan rate and the
 device's hysteresis come from these numbers.
+
+A run whose cycles are all known when it starts (a fixed source with no measurement autorange, immediate or
+arm-timer arm events, immediate triggers, no output auto-off, no compliance abort: a dwell at one level) is
+served as a :class:`~mock_instruments.smu_channel.BufferedDwell`: the same cycle times, computed at the start,
+and the readings from the world in one pass. A compliance limit reached during such a run clamps the readings
+at the limit (the device stays at the programmed level until the next batch).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from mock_instruments.scpi import Choice, Num, Raw, ScpiError, ScpiInstrument, Setting, scpi
 from mock_instruments.smu_channel import (
     NAN,
     OVERFLOW,
+    BufferedDwell,
+    ServesDwells,
     SweepEvents,
     Trace,
     autoranged_reading,
     source_into_world,
+    within_limit,
 )
 
 VOLTAGE_RANGES_V = (0.2, 2.0, 20.0, 200.0)
@@ -59,9 +71,10 @@ class Run:
     index: int = 0
     readings: list[Reading] = field(default_factory=list)
     arm_started_s: float = 0.0
+    dwell: BufferedDwell | None = None  # set when the run is served as a buffered dwell
 
 
-class Keithley2400Sdm(ScpiInstrument):
+class Keithley2400Sdm(ServesDwells, ScpiInstrument):
     """The SDM cycle and the arm/trigger layers of :class:`mock_instruments.keithley2400.MockKeithley2400`."""
 
     arm_source = Setting("ARM[:SEQuence#][:LAYer#]:SOURce", Choice(
@@ -157,6 +170,11 @@ class Keithley2400Sdm(ScpiInstrument):
     def _measure(self, t_s: float) -> Reading:
         level = self.run_level if self._running() else self._fixed_level()
         voltage, current = self._apply(level)
+        return self._reading(t_s, level, voltage, current)
+
+    def _reading(self, t_s: float, level: float, voltage: float, current: float) -> Reading:
+        """The reading of a cycle at ``t_s`` that sourced ``level`` and found the device at (voltage,
+        current): enabled functions, ranges, noise, the status word (compliance as ``self.compliance``)."""
         v_source = self.source_function == "VOLTage"
         status = (1 << 14 if v_source else 1 << 15) | (4 if self.terminals == "FRONt" else 0)
         status |= (2 if self.filter_on else 0) | (1 << 22 if self.four_wire else 0)
@@ -231,7 +249,75 @@ class Keithley2400Sdm(ScpiInstrument):
             raise ScpiError(-221)
         self._level_at(0)  # an empty list or a bad log sweep is refused before the run starts
         self.run = Run(self.arm_count, self.trigger_count, SweepEvents(self.world))
-        self._arm(self.world.time_s)
+        schedule = self._dwell_schedule() if self.serve_dwells else None
+        if schedule is None:
+            self._arm(self.world.time_s)
+        else:
+            self._start_dwell(*schedule)
+
+    def _dwell_schedule(self) -> tuple[np.ndarray, float] | None:
+        """When every reading of the run starting now is taken and when the run ends, if all of it is known
+        now: a fixed level, a finite run of immediate or arm-timer arm events and immediate triggers, no output
+        auto-off or compliance abort, and no measurement autorange (a range change costs a conversion);
+        None otherwise. The times follow the cycle-by-cycle path: the first cycle may be a changed source,
+        the others repeat an unchanged one (cases V/VI); arm-timer passes start a timer interval apart."""
+        run = self.run
+        assert run is not None
+        autoranged = any(self.autorange[key] for key, function in (("MI", "CURR"), ("MV", "VOLT"))
+                         if function in self.functions)
+        if (not run.arms or self._mode() != "FIXed" or self.auto_clear or self.sweep_abort != "NEVer"
+                or self.trigger_source != "IMMediate" or self.arm_source not in ("IMMediate", "TIMer")
+                or not self.output or autoranged):
+            return None
+        fresh = self.fresh_level or self._fixed_level() != self.run_level
+        t = arm_started = self.world.time_s
+        times = []
+        for arm in range(run.arms):
+            if arm:
+                arm_started = t if self.arm_source == "IMMediate" else max(t, arm_started + self.arm_timer_s)
+                t = arm_started
+            for _ in range(run.per_arm):
+                before, firmware = self.cycle_s(fresh)
+                fresh = False
+                times.append(t + before)
+                t = times[-1] + firmware
+        return np.array(times), t
+
+    def _start_dwell(self, times_s: np.ndarray, done_s: float) -> None:
+        run = self.run
+        assert run is not None
+        level = self._fixed_level()
+        self.run_level, self.fresh_level = level, False
+        self._apply(level)
+        run.dwell = BufferedDwell(self.world, self.name, times_s, self._take_dwell, done_s,
+                                  lambda _t: self._finish(), run.events)
+
+    def _take_dwell(self, _first: int, times_s: np.ndarray, voltage_V: np.ndarray, current_A: np.ndarray
+                    ) -> None:
+        v_source = self.source_function == "VOLTage"
+        limit = abs(self.current_limit_A if v_source else self.voltage_limit_V)
+        reached = False
+        for t_s, voltage, current in zip(times_s, voltage_V, current_A, strict=True):
+            voltage, current, self.compliance = within_limit(float(voltage), float(current),
+                                                             "V" if v_source else "I", limit)
+            reached |= self.compliance
+            self._store(self._reading(float(t_s), self.run_level, voltage, current))
+        if reached:  # from here on the world drives the device at its limit, as the cycle-by-cycle path would
+            self._apply(self.run_level)
+
+    def _store(self, reading: Reading) -> None:
+        """A cycle's reading goes to the run, the buffer and the measurement event register."""
+        run = self.run
+        assert run is not None
+        run.readings.append(reading)
+        if self.trace.store(reading):
+            self.meas_event |= BAV | (BFL if self.trace.full else 0)
+        self.meas_event |= RAV | (CMPL if self.compliance else 0)
+        run.index += 1
+
+    def buffered_dwells(self) -> Iterable[BufferedDwell]:
+        run = self.run
+        return (run.dwell,) if run is not None and run.dwell is not None else ()
 
     def _arm(self, t_s: float) -> None:
         run = self.run
@@ -267,12 +353,7 @@ class Keithley2400Sdm(ScpiInstrument):
         run = self.run
         if run is None:
             return
-        reading = self._measure(t_s)
-        run.readings.append(reading)
-        if self.trace.store(reading):
-            self.meas_event |= BAV | (BFL if self.trace.full else 0)
-        self.meas_event |= RAV | (CMPL if self.compliance else 0)
-        run.index += 1
+        self._store(self._measure(t_s))
         _, firmware = self.cycle_s()
         if self.auto_clear:
             self.output = False

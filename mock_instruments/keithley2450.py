@@ -54,7 +54,8 @@ _ELEMENTS = ("READing", "SOURce", "RELative", "SEConds", "FRACtional", "TSTamp",
 
 
 class MockKeithley2450(SourceSenseRanges, Keithley2450System, Keithley2450Trigger):
-    """The simulated Keithley 2450 (options: ``serial``, ``line_frequency_Hz``, and the base options)."""
+    """The simulated Keithley 2450 (options: ``serial``, ``line_frequency_Hz``,
+    ``buffered_dwells``, and the base options)."""
 
     model = "keithley2450"
     VOLTAGE_RANGES_V = VOLTAGE_RANGES_V
@@ -385,10 +386,8 @@ class MockKeithley2450(SourceSenseRanges, Keithley2450System, Keithley2450Trigge
         self._idle()
         if name.upper() == "EMPTY":
             self.trigger_model = None
-        elif name.upper() == "SIMPLELOOP":
+        elif name.upper() == "SIMPLELOOP":  # no source block: the source stays as it is
             self._buffer(buffer)
-            level = self.source_voltage_V if self.source_function == "VOLTage" else self.source_current_A
-            self._load(self.source_function, [self.source_point(self.source_function, level)], count, delay_s,
-                       False, buffer)
+            self._load(self.source_function, [], count, delay_s, False, buffer)
         else:
             raise ScpiError(-224, f"trigger model template {name!r} is not simulated")

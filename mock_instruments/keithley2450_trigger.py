@@ -10,16 +10,36 @@ the sweep's delay block, which is *added* to the source delay (6-85), + the inte
 frequency), once more with source readback on (the source is measured before every reading, 6-77; the
 manual gives no figure, so a second integration is charged), + 0.2 ms of trigger-model overhead. The world
 advances the device between points, so a timed sweep's scan rate and its hysteresis come from the
-instrument's timing. ``*WAI``/``*OPC?`` do not wait for an endless trigger model (count 0).
+instrument's timing. Simple Loop (``:TRIGger:LOAD "SimpleLoop"``; 3-104 "Predefined trigger models": it "makes
+a specified number of readings", while Duration Loop "turns the output on") has no source block: a constant
+delay and a measurement, ``count`` times, with the source left as it is (no recall, no source delay, the
+output not switched on). ``*WAI``/``*OPC?`` do not wait for
+an endless trigger model (count 0).
+
+A finite run that holds one level with timing known at its start (SimpleLoop, or a sweep whose points are
+all the same with no range-dependent auto delay) and no abort on the source limit is served as a
+:class:`~mock_instruments.smu_channel.BufferedDwell`: the same point times, the readings from the world in
+one pass; a source limit reached during it clamps the readings at the limit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from mock_instruments.scpi import ScpiError, ScpiInstrument, scpi
-from mock_instruments.smu_channel import ReadingBuffer, SweepEvents, autoranged_reading, source_into_world
+from mock_instruments.smu_channel import (
+    BufferedDwell,
+    ReadingBuffer,
+    ServesDwells,
+    SweepEvents,
+    autoranged_reading,
+    source_into_world,
+    within_limit,
+)
 
 VOLTAGE_RANGES_V = (0.02, 0.2, 2.0, 20.0, 200.0)
 CURRENT_RANGES_A = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -53,8 +73,8 @@ class Reading:
 
 @dataclass
 class TriggerModel:
-    """A loaded sweep / loop: configuration-list points in order (one pass), passes (0 = until :ABORt), and
-    the delay block each point adds to its source delay."""
+    """A loaded sweep / loop: configuration-list points in order (one pass; none for a loop without a source
+    block), passes (0 = until :ABORt), and the delay block each point adds to its source delay."""
 
     function: str
     points: list[SourcePoint]
@@ -65,9 +85,15 @@ class TriggerModel:
     events: SweepEvents
     index: int = 0
     running: bool = False
+    dwell: BufferedDwell | None = None  # set while the run is served as a buffered dwell
+
+    @property
+    def total(self) -> int:
+        """Points in all (0: until aborted)."""
+        return max(len(self.points), 1) * self.count
 
 
-class Keithley2450Trigger(ScpiInstrument):
+class Keithley2450Trigger(ServesDwells, ScpiInstrument):
     """Readings and trigger-model runs of :class:`mock_instruments.keithley2450.MockKeithley2450`."""
 
     # Settings and state the model declares (see keithley2450.py).
@@ -129,6 +155,11 @@ class Keithley2450Trigger(ScpiInstrument):
     def _measure(self, t_s: float) -> Reading:
         """One reading of the world as it is now (the caller charged the time)."""
         voltage, current = self._apply_source()
+        return self._reading(t_s, voltage, current)
+
+    def _reading(self, t_s: float, voltage: float, current: float) -> Reading:
+        """The reading at ``t_s`` of a device found at (voltage, current): function, range, noise, source
+        value (compliance as ``self.in_compliance``)."""
         sense = self.sense_function
         if sense == "RESistance":  # measured V over measured I, with the current reading's noise
             current, self.ranges["MI"] = autoranged_reading(current, "I", CURRENT_RANGES_A, self.ranges["MI"],
@@ -163,10 +194,52 @@ class Keithley2450Trigger(ScpiInstrument):
         if model is None:
             raise ScpiError(-221, "no trigger model loaded")
         self._idle()
-        model.index, model.running = 0, True
-        self.output = True
-        self._recall(model, model.points[0])
-        self._schedule_point(model, self.world.time_s)
+        model.index, model.running, model.dwell = 0, True, None
+        if model.points:  # the source block: output on at the first point
+            self.output = True
+            self._recall(model, model.points[0])
+        schedule = self._dwell_schedule(model) if self.serve_dwells else None
+        if schedule is None:
+            self._schedule_point(model, self.world.time_s)
+            return
+        self._apply_source()
+        model.dwell = BufferedDwell(self.world, self.name, schedule, self._take_dwell, float(schedule[-1]),
+                                    lambda _t: None, model.events)
+
+    def _dwell_schedule(self, model: TriggerModel) -> np.ndarray | None:
+        """The reading times of the run starting now if it holds one level with timing known now: finite,
+        output on, no abort on the source limit, current or voltage sensed, and (with a source block) every
+        point the same with no auto delay that follows the measure range; None otherwise."""
+        points = model.points
+        same = all(point == points[0] for point in points)
+        range_dependent = bool(points) and points[0].auto_delay and self.autorange["MI"]
+        if (not model.count or model.fail_abort or not self.output or self.sense_function == "RESistance"
+                or not same or range_dependent):
+            return None
+        delay, reading = self._point_delay_s(model), self.reading_s()
+        k = np.arange(model.total, dtype=float)
+        return self.world.time_s + (k + 1) * (delay + reading) + k * POINT_OVERHEAD_S
+
+    def _take_dwell(self, first: int, times_s: np.ndarray, voltage_V: np.ndarray, current_A: np.ndarray) -> None:
+        model = self.trigger_model
+        assert model is not None
+        v_source = self.source_function == "VOLTage"
+        limit = self.current_limit_A if v_source else self.voltage_limit_V
+        reached = False
+        for t_s, voltage, current in zip(times_s, voltage_V, current_A, strict=True):
+            voltage, current, self.in_compliance = within_limit(float(voltage), float(current),
+                                                                "V" if v_source else "I", limit)
+            reached |= self.in_compliance
+            self.buffers[model.buffer].add(self._reading(float(t_s), voltage, current))
+        model.index = first + times_s.size
+        if model.index >= model.total:
+            model.running = False
+        if reached:  # the world now drives the device at its limit, as the point-by-point path would
+            self._apply_source()
+
+    def buffered_dwells(self) -> Iterable[BufferedDwell]:
+        model = self.trigger_model
+        return (model.dwell,) if model is not None and model.running and model.dwell is not None else ()
 
     def _recall(self, model: TriggerModel, point: SourcePoint) -> None:
         """Configuration-list recall: the point's settings become the active source settings."""
@@ -179,7 +252,10 @@ class Keithley2450Trigger(ScpiInstrument):
         self._apply_source()
 
     def _point_delay_s(self, model: TriggerModel) -> float:
-        """Source delay of the recalled point (auto: by the present current range) + the delay block."""
+        """Source delay of the recalled point (auto: by the present current range; none without a source
+        block) + the delay block."""
+        if not model.points:
+            return model.delay_s
         key = model.function.upper()
         source_delay = auto_delay_s(self.ranges["MI"]) if self.auto_delay[key] else self.delays[key]
         return source_delay + model.delay_s
@@ -194,13 +270,13 @@ class Keithley2450Trigger(ScpiInstrument):
         reading = self._measure(t_s)
         self.buffers[model.buffer].add(reading)
         model.index += 1
-        total = len(model.points) * model.count
-        if (model.fail_abort and reading.source_status) or (model.count and model.index >= total):
+        if (model.fail_abort and reading.source_status) or (model.count and model.index >= model.total):
             model.running = False
             if model.fail_abort and reading.source_status:
                 self.push_error(-200, "sweep aborted: source limit exceeded")
             return
-        self._recall(model, model.points[model.index % len(model.points)])
+        if model.points:
+            self._recall(model, model.points[model.index % len(model.points)])
         self._schedule_point(model, t_s + POINT_OVERHEAD_S)
 
     @scpi("ABORt")

@@ -39,10 +39,12 @@ effect), autozero time (AUTOZERO_AUTO refreshes in the background).
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 from typing import Any
 
 from mock_instruments.keithley2600_channel import Buffer, Channel, Column
 from mock_instruments.keithley2600_status import TspStatus
+from mock_instruments.smu_channel import BufferedDwell, ServesDwells
 from mock_instruments.tsp import LuaRuntimeError, Node, ParameterRangeError, TspInstrument, arg, checked
 from mock_instruments.tsp_trigger import TriggerSystem
 
@@ -61,9 +63,9 @@ MODELS = {"2601B": ("a", _LOW_V, _I_3A), "2602B": ("ab", _LOW_V, _I_3A), "2604B"
 MAX_MESSAGE_CHARS = 1000
 
 
-class MockKeithley2600(TspStatus, TspInstrument):
+class MockKeithley2600(ServesDwells, TspStatus, TspInstrument):
     """The simulated 2600B (options: ``model`` "2636B" (default) or another 2600B, ``serial``,
-    ``line_frequency_Hz``, and the base options)."""
+    ``line_frequency_Hz``, ``buffered_dwells``, and the base options)."""
 
     model = "keithley2600"
 
@@ -106,6 +108,9 @@ class MockKeithley2600(TspStatus, TspInstrument):
         g["beeper"] = Node("beeper", {"enable": (lambda: 1.0, self._accept_flag)}, {"beep": lambda _a: ()})
         g["trigger"] = self.trigger.node()
         g["status"] = self.status_node()
+
+    def buffered_dwells(self) -> Iterable[BufferedDwell]:
+        return [c.sweep.dwell for c in self.channels.values() if c.sweep is not None and c.sweep.dwell is not None]
 
     # ------------------------------------------------------------------------------------ globals
     def handle(self, message: str) -> str | None:

@@ -228,6 +228,10 @@ class Channel(ChannelTrigger):
     def read(self, level: float | None = None) -> tuple[float, float]:
         """One (current, voltage) reading of the world now, with range selection and noise."""
         voltage, current = self.apply(level)
+        return self.readings_of(voltage, current)
+
+    def readings_of(self, voltage: float, current: float) -> tuple[float, float]:
+        """The (current, voltage) readings of a device found at (voltage, current): range, noise."""
         out = []
         for value, key, ranges, kind in ((current, "measure.rangei", self.i_ranges, "I"),
                                          (voltage, "measure.rangev", self.v_ranges, "V")):

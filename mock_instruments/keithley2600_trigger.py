@@ -11,8 +11,17 @@ back to the idle level with SOURCE_IDLE, and generates PULSE_COMPLETE_EVENT_ID. 
 points SWEEP_COMPLETE_EVENT_ID, and after ``arm.count`` sweeps the channel is idle (IDLE_EVENT_ID);
 ``endsweep.action`` SOURCE_HOLD keeps the last level. A stimulus of 0 means "go on at once". ``initiate()``
 clears the channel's event detectors (an event that came before it does not count). 0.1 ms of firmware time
-separates one point from the next (the per-point overhead of the 2602B datasheet's sweep rates). The events
-are those of :mod:`mock_instruments.tsp_trigger`.
+separates one point from the next (the per-point overhead of the 2602B datasheet's sweep rates). The source
+delay follows the source action only ("additional delay (settling time) after an output step", 9-241): with
+the source action disabled no delay is inserted. The events are those of :mod:`mock_instruments.tsp_trigger`.
+
+A run that holds one level (source action disabled, or every list value the same) with every point started
+at a known time (one arm, measure count 1, points back to back or started by a timer the channel's ARMED
+event starts, with as many events as points and each point done before the next event) and no other trigger
+object listening to what the run would emit is served as a
+:class:`~mock_instruments.smu_channel.BufferedDwell`: the point times the events would give, the readings
+from the world in one pass; the timer is not run (nothing else hears it). A source limit reached during it
+clamps the readings at the limit.
 """
 
 from __future__ import annotations
@@ -22,9 +31,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mock_instruments.smu_channel import ReadingBuffer, SweepEvents
+import numpy as np
+
+from mock_instruments.smu_channel import BufferedDwell, ReadingBuffer, SweepEvents, within_limit
 from mock_instruments.tsp import LuaRuntimeError, Node, ParameterRangeError, Table, arg
-from mock_instruments.tsp_trigger import Detector, EventBus
+from mock_instruments.tsp_trigger import Detector, EventBus, Timer
 
 if TYPE_CHECKING:
     from mock_instruments.keithley2600 import MockKeithley2600
@@ -47,6 +58,7 @@ class Sweep:
     buffers: tuple[Any, Any] = (None, None)
     kind: str = "iv"
     index: int = 0
+    dwell: BufferedDwell | None = None  # set when the run is served as a buffered dwell
 
 
 class ChannelTrigger:
@@ -54,6 +66,7 @@ class ChannelTrigger:
 
     inst: MockKeithley2600
     letter: str
+    terminal: str
     v_ranges: tuple[float, ...]
     i_ranges: tuple[float, ...]
     state: Any
@@ -66,6 +79,9 @@ class ChannelTrigger:
         raise NotImplementedError
 
     def read(self, level: float | None = None) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def readings_of(self, voltage: float, current: float) -> tuple[float, float]:
         raise NotImplementedError
 
     def aperture_s(self) -> float:
@@ -179,7 +195,95 @@ class ChannelTrigger:
         self.sweep = Sweep(list(self.levels), self.levels_voltage, total, SweepEvents(self.inst.world),
                            buffers=buffers, kind=kind)
         self._emit("SWEEPING", self.inst.world.time_s)
-        self._wait("arm", self.inst.world.time_s, self._armed)
+        schedule = self._dwell_schedule() if self.inst.serve_dwells else None
+        if schedule is None:
+            self._wait("arm", self.inst.world.time_s, self._armed)
+        else:
+            self._start_dwell(*schedule)
+
+    # ------------------------------------------------------------------------------ buffered dwell
+    def _dwell_schedule(self) -> tuple[np.ndarray, float] | None:
+        """When each reading of the run starting now is taken and when the run ends, if the run holds one level
+        and its timing is known now (see the module docstring); None otherwise."""
+        sweep = self.sweep
+        assert sweep is not None
+        sourcing = self["trigger.source.action"] == 1
+        layers = self.detectors
+        constant = not sourcing or (bool(sweep.levels) and len(set(sweep.levels)) == 1
+                                    and (self["trigger.endpulse.action"] == 1 or sweep.levels[0] == self._idle()))
+        if (not sweep.total or self["trigger.arm.count"] != 1 or self["measure.count"] != 1
+                or not self["trigger.measure.action"] or self["source.output"] != 1 or not constant
+                or layers["arm"].stimulus or layers["measure"].stimulus or layers["endpulse"].stimulus
+                or None in sweep.buffers[:1]):
+            return None
+        source_delay = (self["source.delay"] if self["source.delay"] >= 0 else 1e-3) if sourcing else 0.0
+        work = source_delay + max(self["measure.delay"], 0.0) + self.aperture_s()
+        t0 = self.inst.world.time_s
+        stimulus = layers["source"].stimulus
+        if not stimulus:
+            starts = t0 + np.arange(sweep.total) * (work + POINT_OVERHEAD_S)
+        else:
+            timer = self._timer_of(stimulus)
+            if timer is None:
+                return None
+            ticks = timer.ticks_s(t0)
+            if ticks.size != sweep.total:
+                return None
+            # a point starts at its timer event, or when the previous one is done if that is later (the
+            # event waited, latched); an event that comes while another waits latched is lost (overrun),
+            # which this path does not follow
+            starts = ticks.copy()
+            for k in range(1, starts.size):
+                starts[k] = max(ticks[k], starts[k - 1] + work + POINT_OVERHEAD_S)
+                if k + 1 < starts.size and starts[k] >= ticks[k + 1]:
+                    return None
+        readings = starts + work
+        return readings, float(readings[-1] + POINT_OVERHEAD_S)
+
+    def _timer_of(self, stimulus: int) -> Timer | None:
+        """The timer whose event ``stimulus`` is, if this channel's ARMED event starts it and nothing but this
+        channel's source layer listens to it, and nothing listens to the run's point events."""
+        timer = next((t for t in self.inst.trigger.timers.values() if t.event_id == stimulus), None)
+        if timer is None or timer.detector.stimulus != self.event_ids["ARMED"]:
+            return None
+        point_events = {self.event_ids[name] for name in ("SOURCE_COMPLETE", "MEASURE_COMPLETE",
+                                                          "PULSE_COMPLETE", "SWEEP_COMPLETE")}
+        mine = {id(self.detectors["source"]), id(timer.detector)}
+        for detector in self.bus.detectors:
+            if id(detector) in mine:
+                continue
+            if detector.stimulus in point_events | {stimulus, self.event_ids["ARMED"]}:
+                return None
+        return timer
+
+    def _idle(self) -> float:
+        return self["source.levelv"] if self["source.func"] == 1 else self["source.leveli"]
+
+    def _start_dwell(self, times_s: np.ndarray, done_s: float) -> None:
+        sweep = self.sweep
+        assert sweep is not None
+        self._source_point()
+        sweep.dwell = BufferedDwell(self.inst.world, self.terminal, times_s, self._take_dwell, done_s,
+                                    lambda _t: self._finish(), sweep.events)
+
+    def _take_dwell(self, _first: int, times_s: np.ndarray, voltage_V: np.ndarray, current_A: np.ndarray
+                    ) -> None:
+        sweep = self.sweep
+        assert sweep is not None
+        level = self._level()
+        voltage_source = self["source.func"] == 1
+        limit = self["source.limiti"] if voltage_source else self["source.limitv"]
+        limit = self["trigger.source.limiti" if voltage_source else "trigger.source.limitv"] or limit
+        reached = False
+        for t_s, voltage, current in zip(times_s, voltage_V, current_A, strict=True):
+            voltage, current, self.compliance = within_limit(float(voltage), float(current),
+                                                             "V" if voltage_source else "I", limit)
+            reached |= self.compliance
+            i, v = self.readings_of(voltage, current)
+            self.store(sweep.kind, i, v, list(sweep.buffers), float(t_s), level)
+            sweep.index += 1
+        if reached:  # the world now drives the device at its limit, as the point-by-point path would
+            self.apply(level)
 
     def _emit(self, name: str, t_s: float) -> None:
         self.bus.emit(self.event_ids[name], t_s)
@@ -213,14 +317,22 @@ class ChannelTrigger:
             return None
         return sweep.levels[sweep.index % len(sweep.levels)]
 
-    def _source(self, t_s: float) -> None:
+    def _source_point(self) -> float | None:
+        """The source action of the present point: its list level (and function) applied, or the idle level
+        with the action disabled; returns the list level (None without the action)."""
         sweep = self.sweep
         assert sweep is not None
         level = self._level()
         if level is not None:
             self.state.values["source.func"] = 1.0 if sweep.voltage else 0.0
         self.apply(level)
-        delay = self["source.delay"] if self["source.delay"] >= 0 else 1e-3  # DELAY_AUTO: settling by range
+        return level
+
+    def _source(self, t_s: float) -> None:
+        level = self._source_point()
+        delay = 0.0  # the source delay follows an output step: none without the source action
+        if level is not None:
+            delay = self["source.delay"] if self["source.delay"] >= 0 else 1e-3  # DELAY_AUTO: settling by range
         self._after(t_s, delay, self._source_complete)
 
     def _source_complete(self, t_s: float) -> None:

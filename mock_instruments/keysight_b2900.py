@@ -53,7 +53,8 @@ def sense_source(suffix: str, *params: Any) -> list[str]:
 
 
 class MockKeysightB2900(KeysightB2900Channels):
-    """The simulated B2902A (options: ``serial``, ``line_frequency_Hz``, ``channels`` (2), base options)."""
+    """The simulated B2902A (options: ``serial``, ``line_frequency_Hz``, ``channels`` (2), ``buffered_dwells``,
+    base options)."""
 
     model = "keysight_b2900"
     error_queue_size = 30

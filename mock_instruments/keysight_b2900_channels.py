@@ -23,15 +23,33 @@ After a list or sweep run the output returns to the DC level programmed before i
 ``:SOURce:FUNCtion:TRIGgered:CONTinuous`` is ON, which keeps the last sweep value (User's Guide, Sweep dialog
 box, "Output after Sweep": START VALUE / END VALUE). A kept value stays until a level, function or output
 command changes the output.
+
+A finite run that holds one level (fixed mode, or a list of one value) with timing known at its start (one
+arm, acquire and transient counts equal, TIMer or AINT triggers, and no wait that follows an autoranged
+current range) is served as a :class:`~mock_instruments.smu_channel.BufferedDwell`: the acquisitions start
+and end when the trigger-by-trigger path would have them, and the readings come from the world in one pass.
+A compliance limit reached during it clamps the readings at the limit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from mock_instruments.scpi import ChannelList, Choice, Num, Opt, Raw, ScpiError, ScpiInstrument, scpi, stack
-from mock_instruments.smu_channel import NAN, SweepEvents, Trace, autoranged_reading, source_into_world
+from mock_instruments.smu_channel import (
+    NAN,
+    BufferedDwell,
+    ServesDwells,
+    SweepEvents,
+    Trace,
+    autoranged_reading,
+    source_into_world,
+    within_limit,
+)
 
 VOLTAGE_RANGES_V = (0.2, 2.0, 20.0, 200.0)
 CURRENT_RANGES_A = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 1.5, 3.0)
@@ -100,6 +118,8 @@ class Run:
     tran_index: int = 0
     acq_index: int = 0
     acq_free_s: float = 0.0
+    dwell: BufferedDwell | None = None  # set when the run is served as a buffered dwell
+    starts_s: np.ndarray | None = None  # a buffered dwell's aperture starts (the readings' stamps)
 
 
 @dataclass
@@ -133,7 +153,7 @@ class Channel:
     run: Run | None = None  # the running triggered sequence
 
 
-class KeysightB2900Channels(ScpiInstrument):
+class KeysightB2900Channels(ServesDwells, ScpiInstrument):
     """Channels and triggered runs of :class:`mock_instruments.keysight_b2900.MockKeysightB2900`."""
 
     n_channels: int
@@ -183,8 +203,13 @@ class KeysightB2900Channels(ScpiInstrument):
         return channel.nplc / self.line_frequency
 
     def _measure(self, c: int, t_s: float, level: float | None = None) -> Reading:
-        channel = self.channels[c]
         voltage, current = self._apply(c, level)
+        return self._reading(c, t_s, level, voltage, current)
+
+    def _reading(self, c: int, t_s: float, level: float | None, voltage: float, current: float) -> Reading:
+        """The reading stamped ``t_s`` of channel ``c`` sourcing ``level`` with the device at (voltage,
+        current): ranges, noise, source value, status (compliance as the channel's)."""
+        channel = self.channels[c]
         values = []
         for value, key, ranges, kind in ((voltage, "MV", VOLTAGE_RANGES_V, "V"),
                                          (current, "MI", CURRENT_RANGES_A, "I")):
@@ -282,7 +307,60 @@ class KeysightB2900Channels(ScpiInstrument):
         channel.run = run
         if channel.arm["ACQ"].source not in ("AINT", "TIMer") or acq.source not in ("AINT", "TIMer"):
             return  # waits for a BUS/LAN/EXT trigger: *TRG starts BUS runs, the others never come
+        if self.serve_dwells and self._start_dwell(c):
+            return
         self._fire(c, self.world.time_s + channel.arm["ACQ"].delay_s)
+
+    # ------------------------------------------------------------------------------ buffered dwell
+    def _start_dwell(self, c: int) -> bool:
+        """Serve the run starting now on channel ``c`` as a buffered dwell if it holds one level and its
+        timing is known now (see the module docstring): the trigger-by-trigger recurrence of :meth:`_fire`
+        without its events; False (nothing done) otherwise."""
+        channel, run = self.channels[c], self.channels[c].run
+        assert run is not None
+        acq, tran, arm = channel.trigger["ACQ"], channel.trigger["TRAN"], channel.arm["ACQ"]
+        waits_on = channel.waits["SENSE"].state or channel.waits["SOURCE"].state
+        if (not run.total or arm.count != 1 or acq.count != tran.count or len(set(run.levels)) != 1
+                or not channel.output or (waits_on and channel.auto["MI"])):
+            return False
+        current_range = channel.ranges["MI"]
+        source_wait = channel.waits["SOURCE"].time_s(current_range)
+        sense_wait = channel.waits["SENSE"].time_s(current_range)
+        aperture = self.aperture_s(channel)
+        fire, acq_free = self.world.time_s + arm.delay_s, self.world.time_s
+        starts, ends = np.empty(run.total), np.empty(run.total)
+        for k in range(run.total):
+            step = max(fire + tran.delay_s, channel.last_change_s + source_wait)
+            channel.last_change_s = step
+            start = fire + acq.delay_s + (tran.delay_s + AINT_SETTLING_S if acq.source == "AINT" else 0.0)
+            start = max(start, acq_free, step + sense_wait)
+            acq_free = start + aperture
+            starts[k], ends[k] = start, acq_free
+            fire = fire + acq.timer_s if acq.source == "TIMer" else acq_free
+        level = run.levels[0]
+        run.tran_index, run.starts_s = run.total, starts
+        self._apply(c, level)
+        run.dwell = BufferedDwell(self.world, self.terminal(c), ends, lambda first, _t, v, i: self._take_dwell(
+            c, first, v, i), float(ends[-1]), lambda _t: None, run.events)
+        return True
+
+    def _take_dwell(self, c: int, first: int, voltage_V: np.ndarray, current_A: np.ndarray) -> None:
+        channel, run = self.channels[c], self.channels[c].run
+        assert run is not None and run.starts_s is not None
+        level = run.levels[0]
+        v_source = channel.function == "VOLTage"
+        limit = channel.protection["CURRent" if v_source else "VOLTage"]
+        reached = False
+        for k, (voltage, current) in enumerate(zip(voltage_V, current_A, strict=True), start=first):
+            voltage, current, channel.compliance = within_limit(float(voltage), float(current),
+                                                                "V" if v_source else "I", limit)
+            reached |= channel.compliance
+            self._acquired(c, self._reading(c, float(run.starts_s[k]), level, voltage, current))
+        if reached and channel.run is not None:  # the world now drives the device at its limit
+            self._apply(c, level)
+
+    def buffered_dwells(self) -> Iterable[BufferedDwell]:
+        return [ch.run.dwell for ch in self.channels.values() if ch.run is not None and ch.run.dwell is not None]
 
     def trigger(self) -> None:
         for c, channel in self.channels.items():
@@ -319,10 +397,13 @@ class KeysightB2900Channels(ScpiInstrument):
         self._apply(c, level)
 
     def _acquire(self, c: int, start_s: float, level: float) -> None:
+        if self.channels[c].run is not None:
+            self._acquired(c, self._measure(c, start_s, level))
+
+    def _acquired(self, c: int, reading: Reading) -> None:
+        """A finished acquisition of the running sequence: stored, and the run ends with its last one."""
         channel, run = self.channels[c], self.channels[c].run
-        if run is None:
-            return
-        reading = self._measure(c, start_s, level)
+        assert run is not None
         channel.acquired.append(reading)
         run.acq_index += 1
         if channel.trace_feed == "SENSe":

@@ -9,6 +9,11 @@ channel, whatever its command language.
   with the range and 1/sqrt(NPLC) (:func:`noisy`; overflow above 105 % of the range).
 - Time: :class:`SweepEvents` holds the world events a running sweep or trigger model has scheduled (when the
   next is due, for ``*OPC?``/``waitcomplete()``; cancel them all on abort).
+- Buffered dwells: :class:`BufferedDwell` serves a run whose reading instants and drive are fixed when it
+  starts (one level held, the instrument's own timing) from ``World.readings_at`` in one pass instead of one
+  world event and one device step per reading; :class:`ServesDwells` brings a mock's dwells up to the world's
+  time before each message, so whatever the client asks meanwhile (a buffer count, an abort) sees exactly the
+  readings taken by then.
 - Reading buffers: :class:`ReadingBuffer` (a capacity, filled continuously or once) and :class:`Trace`
   (the SCPI-99 ``TRACe`` data store that collects while its feed control is NEXT).
 """
@@ -16,15 +21,18 @@ channel, whatever its command language.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from mock_instruments.scpi_errors import ScpiError
+
+log = logging.getLogger(__name__)
 
 OVERFLOW = 9.9e37  # an overflowed reading (SCPI +-9.9E37)
 NAN = 9.91e37  # a value that was not measured (SCPI NaN, 9.91E37)
@@ -57,6 +65,17 @@ def source_into_world(world: Any, terminal: str, function: str, level: float, li
         return voltage, world.current_at_voltage_A(terminal, voltage), True
     world.apply_current(terminal, level)
     return voltage, level, False
+
+
+def within_limit(voltage_V: float, current_A: float, function: str, limit: float) -> tuple[float, float, bool]:
+    """A reading of a source that was not re-checked against its compliance while it ran (a buffered dwell):
+    the measured quantity clamped to ``limit`` (the instrument reads its limit in compliance) and whether it
+    was. ``function`` is what is sourced, "V" or "I"."""
+    if function == "V" and abs(current_A) > limit:
+        return voltage_V, math.copysign(limit, current_A), True
+    if function == "I" and abs(voltage_V) > limit:
+        return math.copysign(limit, voltage_V), current_A, True
+    return voltage_V, current_A, False
 
 
 # --------------------------------------------------------------------------------- ranges, noise
@@ -118,6 +137,80 @@ class SweepEvents:
         for event, _ in self._due.values():
             self.world.cancel(event)
         self._due.clear()
+
+
+# ------------------------------------------------------------------------------ buffered dwells
+#: ``take(first_index, times_s, voltage_V, current_A)``: turn world readings into the model's readings.
+TakeReadings = Callable[[int, np.ndarray, np.ndarray, np.ndarray], None]
+
+
+class BufferedDwell:
+    """A run of ``times_s.size`` readings of ``terminal`` at the instants the instrument's timing fixed when
+    the run started, under a drive that stays the same throughout (one level held; docs/simulation.md §7).
+
+    One world event at ``done_s`` (the end of the run, in ``events`` so an abort cancels it with the rest)
+    serves every reading still due from :meth:`World.readings_at` in one pass and then calls ``finish(t)``;
+    :meth:`catch_up` serves the readings due by the world's time earlier, when the client asks (a buffer count,
+    an abort, any message: :class:`ServesDwells`). ``take`` turns the world's (voltage, current) into the
+    model's readings (ranges, noise, compliance, storage) in order, as the per-reading path would.
+
+    Simplifications (stated in each model's docstring): a compliance limit reached during the dwell clamps
+    the readings at the limit (:func:`within_limit`) while the device is held at the sourced level until the
+    model re-applies its source after the batch; if something else moved the device past instants not yet
+    served (a checkpoint bringing every device up to the clock), those readings are the device's values at the
+    time it was moved to (the world has no hook to serve them first), and a warning is logged.
+    """
+
+    def __init__(self, world: Any, terminal: str, times_s: np.ndarray, take: TakeReadings, done_s: float,
+                 finish: Callable[[float], None], events: SweepEvents) -> None:
+        self.world, self.terminal = world, terminal
+        self.times_s = np.asarray(times_s, dtype=float)
+        self.taken = 0
+        self.take, self.finish = take, finish
+        events.at(done_s, self._done)
+
+    def catch_up(self) -> None:
+        """Serve the readings due by the world's time that are not served yet."""
+        due = int(np.searchsorted(self.times_s, self.world.time_s + 1e-12, side="right"))
+        if due <= self.taken:
+            return
+        times = self.times_s[self.taken:due]
+        routed = self.world.device_at(self.terminal)
+        if routed is not None:
+            device_s = self.world.device_time_s(routed[0])
+            if times[0] < device_s - 1e-9:
+                log.warning("%s: device %s was moved to %.6f s, past %d buffered reading(s) not yet served; "
+                            "they read its state at that time", self.terminal, routed[0], device_s,
+                            int(np.sum(times < device_s - 1e-9)))
+                times = np.maximum(times, device_s)
+        voltage, current = self.world.readings_at(self.terminal, times)
+        first, self.taken = self.taken, due
+        self.take(first, self.times_s[first:due], voltage, current)
+
+    def _done(self, t_s: float) -> None:
+        self.catch_up()
+        self.finish(t_s)
+
+
+class ServesDwells:
+    """Mix-in for an SMU mock with :class:`BufferedDwell` runs: option ``buffered_dwells`` (default True;
+    False serves every reading as its own world event, the per-reading path the buffered one is tested
+    against), and before each message every active dwell catches up with the world's time."""
+
+    serve_dwells = True
+
+    def __init__(self, world: Any, name: str, **options: Any) -> None:
+        self.serve_dwells = bool(options.pop("buffered_dwells", True))
+        super().__init__(world, name, **options)  # type: ignore[call-arg]
+
+    def buffered_dwells(self) -> Iterable[BufferedDwell]:
+        """The dwells running now (the model's)."""
+        return ()
+
+    def handle(self, message: str) -> str | None:
+        for dwell in list(self.buffered_dwells()):
+            dwell.catch_up()
+        return super().handle(message)  # type: ignore[misc]
 
 
 # -------------------------------------------------------------------------------- reading buffers

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from mock_instruments.smu_channel import SweepEvents
 from mock_instruments.tsp import LuaRuntimeError, Node, Table, TspObject, arg, checked
 
@@ -120,6 +122,15 @@ class Timer(TspObject):
 
     def next_s(self) -> float | None:
         return self.events.next_s()
+
+    def ticks_s(self, t_s: float) -> np.ndarray:
+        """The times of every event the timer gives if its stimulus comes at ``t_s`` (one at once with
+        pass-through, then one as each of ``count`` delays expires); empty for an endless timer."""
+        if not self.count:
+            return np.empty(0)
+        delays = np.array([self.delays[k % len(self.delays)] for k in range(self.count)])
+        ticks = t_s + np.cumsum(delays)
+        return np.concatenate(([t_s], ticks)) if self.passthrough else ticks
 
     def tsp_get(self, key: str) -> Any:
         values = {"count": float(self.count), "delay": self.delays[0], "passthrough": self.passthrough,

@@ -159,9 +159,11 @@ def sweep_finish(last: str = "") -> list[tuple[str | None, str | None]]:
 
 SAFE = [(":ABOR", None), ("OUTPUT 0", None), (":SOUR:VOLT:MODE FIX", None), (":SOUR:VOLT 0", None),
         (":SOUR:CURR 0", None)]
-#: After a failed sweep: abort, buffer off, fixed mode, one trigger, auto source delay (best effort).
+#: After a failed sweep or dwell: abort, buffer off, fixed mode, one trigger without delay, an immediate arm
+#: layer of one pass, auto source delay (best effort).
 RECOVERY = [(":ABOR", None), (":TRAC:FEED:CONT NEV", None), (":SOUR:VOLT:MODE FIX", None),
-            (":TRIG:COUN 1", None), (":SOUR:DEL:AUTO ON", None)]
+            (":TRIG:COUN 1", None), (":TRIG:DEL 0", None), (":ARM:SOUR IMM", None), (":ARM:COUN 1", None),
+            (":SOUR:DEL:AUTO ON", None)]
 BUFFER_3 = ("0,-2.0E-02,9.91E37,0,21504,"  # V, I, R (not measured), buffer time (ABS), status
             "0.1,-1.9E-02,9.91E37,0.105,21504,"
             "0.2,-1.7E-02,9.91E37,0.21,21504")
@@ -412,3 +414,87 @@ def test_sweep_result_times_start_at_zero():
     result = smu_common.sweep_result(np.array([5.0, 5.5]), np.array([0, 0.5]), np.array([0, 0.0]), {})
     np.testing.assert_allclose(result.time_s, [0, 0.5])
     assert result.achieved_rate_V_s == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------------------ dwells
+def dwell_timing(sense: str = "CURR", compliance: str = "+1.050000E-01") -> list[tuple[str, str]]:
+    """What a dwell reads first: NPLC 0.1 at 60 Hz with auto-zero on, the source delay and autorange of the
+    measured function it puts back, and the compliance whose range it fixes."""
+    return [(f":SENS:{sense}:NPLC?", "+1.000000E-01"), (":SYST:LFR?", "60"), (":SYST:AZER?", "1"),
+            (":SOUR:DEL:AUTO?", "1"), (":SOUR:DEL?", "+0.000000E+00"), (f":SENS:{sense}:RANG:AUTO?", "1"),
+            (f":SENS:{sense}:PROT?", compliance)]
+
+
+def dwell_setup(source: str, sense: str, level: str, range_: str, delay: str, n: int) -> list:
+    """A dwell up to :INIT: fixed level, one measured function on a fixed range, no source delay, the arm-layer
+    timer (section 11; :ARM:SOUR TIM, :ARM:TIM, :ARM:COUN) with one trigger per pass delayed by ``delay``."""
+    return [FORMAT, *[(command, None) for command in (
+        f":SOUR:FUNC {source}", f":SOUR:{source}:MODE FIX", ":SENS:FUNC:OFF:ALL", f':SENS:FUNC "{sense}"',
+        f":SENS:{sense}:RANG {range_}", f":SOUR:{source} {level}", ":SOUR:DEL 0", f":TRIG:DEL {delay}",
+        ":TRIG:COUN 1", ":ARM:SOUR TIM", ":ARM:TIM 0.1", f":ARM:COUN {n}", ":TRAC:FEED:CONT NEV", ":TRAC:CLE",
+        f":TRAC:POIN {n}", ":TRAC:FEED SENS", ":TRAC:TST:FORM ABS", ":TRAC:FEED:CONT NEXT")],
+        NO_ERROR, ("OUTPUT 1", None), (":INIT", None)]
+
+
+def dwell_finish(sense: str) -> list:
+    """Buffer off, immediate arm layer of one pass, no trigger delay, source delay and autorange back."""
+    return [(":TRAC:FEED:CONT NEV", None), (":ARM:SOUR IMM", None), (":ARM:COUN 1", None), (":TRIG:DEL 0", None),
+            (":SOUR:DEL:AUTO ON", None), (f":SENS:{sense}:RANG:AUTO ON", None), NO_ERROR]
+
+
+def test_dwell_voltage_on_the_arm_timer():  # section 11 arm layer TIMER; appendix A cases V/VI; 18-115 TRACe
+    # trigger delay = 0.1 s - (500 µs + 3 x (0.1 / 60 s + 185 µs) + 1.8 ms) - 1 ms guard = 0.091145 s
+    buffer = ("0.85,-1.2E-03,9.91E37,0,21504,0.85,-1.21E-03,9.91E37,0.1002,21504,"
+              "0.85,-1.22E-03,9.91E37,0.2002,21504")
+    pairs = [*dwell_timing(), *dwell_setup("VOLT", "CURR", "0.85", "0.105", "0.091145", 3),
+             (":TRAC:POIN:ACT?", "2"), (":TRAC:POIN:ACT?", "3"), (":TRAC:DATA?", buffer), *dwell_finish("CURR")]
+    with protocol(*pairs) as inst:
+        result = inst.dwell_voltage(0.85, 3, 0.1)
+    np.testing.assert_allclose(result.current_A, [-1.2e-3, -1.21e-3, -1.22e-3])
+    np.testing.assert_allclose(result.voltage_V, 0.85)
+    np.testing.assert_allclose(result.time_s, [0, 0.1002, 0.2002])
+    assert np.isnan(result.achieved_rate_V_s)
+    assert result.settings["interval_s"] == 0.1 and result.settings["trigger_delay_s"] == pytest.approx(0.091145)
+    assert result.settings["function"] == "voltage" and result.settings["current_range_holds_A"] == 0.105
+
+
+def test_dwell_current_measures_voltage_with_the_source_i_overhead():  # appendix A: 2.15 ms firmware, source I
+    # trigger delay = 0.1 s - (500 µs + 3 x (0.1 / 60 s + 185 µs) + 2.15 ms) - 1 ms = 0.090795 s
+    buffer = "1.15,-1E-03,9.91E37,0,21504,1.151,-1E-03,9.91E37,0.1002,21504"
+    pairs = [*dwell_timing("VOLT", "+2.100000E+00"), *dwell_setup("CURR", "VOLT", "-0.001", "2.1", "0.090795", 2),
+             (":TRAC:POIN:ACT?", "2"), (":TRAC:DATA?", buffer), *dwell_finish("VOLT")]
+    with protocol(*pairs) as inst:
+        result = inst.dwell_current(-1e-3, 2, 0.1)
+    np.testing.assert_allclose(result.voltage_V, [1.15, 1.151])
+    np.testing.assert_allclose(result.current_A, -1e-3)
+
+
+def test_dwell_interval_shorter_than_the_static_cycle_is_refused_before_any_setting():
+    with protocol(*dwell_timing()) as inst, \
+            pytest.raises(ParameterError, match=r"interval_s = 0.008 s .* 0.008855 s .* sourcing voltage"):
+        inst.dwell_voltage(0.5, 10, 0.008)
+
+
+@pytest.mark.parametrize(("level", "n", "interval", "named"), [
+    (250.0, 10, 0.1, "voltage_V = 250"), (float("inf"), 10, 0.1, "voltage_V = inf"),
+    (0.5, 0, 0.1, "n_points = 0 .* 1–2500"), (0.5, 2501, 0.1, "n_points = 2501"),
+    (0.5, 2.0, 0.1, "n_points must be a whole number"), (0.5, True, 0.1, "n_points must be a whole number"),
+    (0.5, 10, 0.0, "interval_s = 0.0"), (0.5, 10, float("nan"), "interval_s = nan"),
+    (0.5, 10, 2000.0, "interval_s = 2000.0 s is outside the allowed range 1e-06–999.9999 s"),
+])
+def test_dwell_rejects_bad_parameters_before_sending(level, n, interval, named):
+    with protocol() as inst, pytest.raises(ParameterError, match=named):
+        inst.dwell_voltage(level, n, interval)
+
+
+def test_dwell_set_up_error_is_recovered_and_raised():
+    setup = dwell_setup("VOLT", "CURR", "0.85", "0.105", "0.091145", 3)
+    at = setup.index(NO_ERROR)
+    pairs = [*dwell_timing(), *setup[:at], ("SYST:ERR?", '-221,"Settings conflict"'), NO_ERROR, *RECOVERY]
+    with protocol(*pairs) as inst, pytest.raises(InstrumentError, match="Settings conflict"):
+        inst.dwell_voltage(0.85, 3, 0.1)
+
+
+def test_min_dwell_interval_is_the_static_cycle_plus_the_guard():
+    assert Keithley2400.min_dwell_interval_s(1.0) == pytest.approx(0.0639, abs=1e-4)  # 50 Hz, auto-zero on
+    assert Keithley2400.min_dwell_interval_s(0.01) == pytest.approx(0.004455)

@@ -180,7 +180,7 @@ def test_sweep_voltage_set_up_error_is_raised():
 
 
 def test_sweep_period_shorter_than_integration_is_refused():
-    with protocol(*timing()) as inst, \
+    with protocol(*timing()[:3]) as inst, \
             pytest.raises(ParameterError, match=r"dwell_s = 0.01 s .* 0.0168667 s.*readback off"):
         inst.sweep_voltage(np.array([0.0, 0.1]), 0.01)
 
@@ -297,3 +297,58 @@ def test_sweep_on_the_dark_cell_recalls_no_auto_delay_and_no_readback():
     np.testing.assert_allclose(np.diff(result.time_s), 0.01, rtol=1e-3)
     assert result.achieved_rate_V_s == pytest.approx(0.02, rel=1e-3)
     assert smu.source_delay_auto_enabled is True and smu.source_readback_enabled is True
+
+
+# ------------------------------------------------------------------------------------------ dwells
+def dwell_setup(source: str, sense: str, level: str, n: int, delay: str, readback: str = "1") -> list:
+    """A dwell up to :INIT: NPLC and line frequency (for the delay block) and the source readback to put back
+    (6-77), then the level, readback off, the buffer cleared and the Simple Loop template (3-104) with ``n``
+    readings, each after ``delay`` = interval - NPLC / 60 Hz - 0.2 ms."""
+    return [(f":SENS:{sense}:NPLC?", "1.000000E+00"), (":SYST:LFR?", "60"), (f":SOUR:{source}:READ:BACK?", readback),
+            (f":SOUR:FUNC {source}", None), (f':SENS:FUNC "{sense}"', None), (f":SOUR:{source}:READ:BACK OFF", None),
+            (f":SOUR:{source} {level}", None), (':TRAC:CLE "defbuffer1"', None),
+            (f':TRIG:LOAD "SimpleLoop", {n}, {delay}, "defbuffer1"', None), NO_ERROR, (":OUTP ON", None),
+            (":INIT", None)]
+
+
+def test_dwell_voltage_runs_the_simple_loop():  # 3-104 Simple Loop, 6-107 :TRAC:ACT?, :TRAC:DATA?
+    data = "8.5E-01,-1.2E-03,0.000,8.5E-01,-1.21E-03,0.1,8.5E-01,-1.22E-03,0.2"
+    pairs = [*dwell_setup("VOLT", "CURR", "0.85", 3, "0.08313333"), (':TRAC:ACT? "defbuffer1"', "3"),
+             (':TRAC:DATA? 1, 3, "defbuffer1", SOUR, READ, REL', data), (":SOUR:VOLT:READ:BACK 1", None), NO_ERROR]
+    with protocol(*pairs) as inst:
+        result = inst.dwell_voltage(0.85, 3, 0.1)
+    np.testing.assert_allclose(result.current_A, [-1.2e-3, -1.21e-3, -1.22e-3])
+    np.testing.assert_allclose(result.voltage_V, 0.85)
+    np.testing.assert_allclose(result.time_s, [0, 0.1, 0.2])
+    assert np.isnan(result.achieved_rate_V_s) and result.settings["delay_s"] == pytest.approx(0.1 - 1 / 60 - 2e-4)
+
+
+def test_dwell_current_reads_voltage_and_keeps_readback_off_if_it_was():
+    data = "-1E-03,1.15,0.000,-1E-03,1.151,0.1"
+    pairs = [*dwell_setup("CURR", "VOLT", "-0.001", 2, "0.08313333", readback="0"),
+             (':TRAC:ACT? "defbuffer1"', "1"), (':TRAC:ACT? "defbuffer1"', "2"),
+             (':TRAC:DATA? 1, 2, "defbuffer1", SOUR, READ, REL', data), (":SOUR:CURR:READ:BACK 0", None), NO_ERROR]
+    with protocol(*pairs) as inst:
+        result = inst.dwell_current(-1e-3, 2, 0.1)
+    np.testing.assert_allclose(result.voltage_V, [1.15, 1.151])
+    np.testing.assert_allclose(result.current_A, -1e-3)
+
+
+def test_dwell_interval_shorter_than_integration_is_refused():
+    with protocol((":SENS:CURR:NPLC?", "1.000000E+00"), (":SYST:LFR?", "60"), (":SOUR:VOLT:READ:BACK?", "1")) \
+            as inst, pytest.raises(ParameterError, match=r"interval_s = 0.01 s .* 0.0168667 s"):
+        inst.dwell_voltage(0.5, 10, 0.01)
+
+
+@pytest.mark.parametrize(("level", "n", "interval", "named"), [
+    (0.5, 100_001, 0.1, "n_points = 100001 .* 1–100000"), (0.5, 0, 0.1, "n_points = 0"),
+    (0.5, "10", 0.1, "n_points must be a whole number"), (0.5, 10, -0.1, "interval_s = -0.1"),
+    (0.5, 10, 2e4, "interval_s = 20000.0"), (-250.0, 10, 0.1, "voltage_V = -250.0")])
+def test_dwell_rejects_bad_parameters(level, n, interval, named):
+    with protocol() as inst, pytest.raises(ParameterError, match=named):
+        inst.dwell_voltage(level, n, interval)
+
+
+def test_dwell_current_out_of_range_is_refused():
+    with protocol() as inst, pytest.raises(ParameterError, match="current_A = 2"):
+        inst.dwell_current(2.0, 10, 0.1)

@@ -134,27 +134,35 @@ def list_lines(values: list[str]) -> list[str]:
     return ["labctl_list = {}", " ".join(f"labctl_list[{k}] = {v}" for k, v in enumerate(values, 1))]
 
 
+def timed_run(smu: str, n: int, period: str) -> tuple[list[str], list[str], list[str], list[str]]:
+    """What a timer-paced run shares, sweep or dwell: the stimuli and timer reset, the buffers (current with
+    timestamps, voltage), the measure action and the timer (triggered by ARMED, pass-through on) as the
+    source stimulus, and the initiate."""
+    timer = "trigger.timer[1]" if smu == "smua" else "trigger.timer[2]"
+    reset = [f"{smu}.abort()", f"{smu}.trigger.arm.stimulus = 0", f"{smu}.trigger.measure.stimulus = 0",
+             f"{smu}.trigger.endpulse.stimulus = 0", f"{timer}.reset()"]
+    buffers = [f"{smu}.nvbuffer1.clear()", f"{smu}.nvbuffer1.appendmode = 0",
+               f"{smu}.nvbuffer1.collecttimestamps = 1", f"{smu}.nvbuffer2.clear()", f"{smu}.nvbuffer2.appendmode = 0"]
+    run = [f"{smu}.trigger.measure.action = {smu}.ENABLE",
+           f"{smu}.trigger.measure.iv({smu}.nvbuffer1, {smu}.nvbuffer2)",
+           f"{smu}.trigger.endpulse.action = {smu}.SOURCE_HOLD", f"{smu}.trigger.endsweep.action = {smu}.SOURCE_HOLD",
+           f"{smu}.trigger.arm.count = 1", f"{smu}.trigger.count = {n}", f"{timer}.delay = {period}",
+           f"{timer}.count = {max(n - 1, 1)}", f"{timer}.passthrough = true",
+           f"{timer}.stimulus = {smu}.trigger.ARMED_EVENT_ID", f"{smu}.trigger.source.stimulus = {timer}.EVENT_ID"]
+    start = [f"{smu}.source.output = {smu}.OUTPUT_ON", f"{smu}.trigger.initiate()"]
+    return reset, buffers, run, start
+
+
 def sweep_setup(smu: str, values: list[str], period: str, delay: str) -> list[tuple[str | None, str | None]]:
     """Trigger-model list sweep paced by a timer ("Triggering": timers, event detectors): the channel's
     trigger model and the timer are reset first; the timer (triggered by the ARMED event, pass-through on)
     starts each source action; ``delay`` = period - NPLC 0.1 / 60 Hz - 0.1 ms places the measurement."""
-    timer = "trigger.timer[1]" if smu == "smua" else "trigger.timer[2]"
-    n = len(values)
+    reset, buffers, run, start = timed_run(smu, len(values), period)
     return [*timing(smu)] + [(command, None) for command in (
-        f"{smu}.abort()", f"{smu}.trigger.arm.stimulus = 0", f"{smu}.trigger.measure.stimulus = 0",
-        f"{smu}.trigger.endpulse.stimulus = 0", f"{timer}.reset()",
-        f"{smu}.source.func = {smu}.OUTPUT_DCVOLTS", f"{smu}.source.levelv = {values[0]}",
+        *reset, f"{smu}.source.func = {smu}.OUTPUT_DCVOLTS", f"{smu}.source.levelv = {values[0]}",
         f"{smu}.measure.count = 1", f"{smu}.measure.delay = {smu}.DELAY_OFF", f"{smu}.source.delay = {delay}",
-        f"{smu}.nvbuffer1.clear()", f"{smu}.nvbuffer1.appendmode = 0", f"{smu}.nvbuffer1.collecttimestamps = 1",
-        f"{smu}.nvbuffer2.clear()", f"{smu}.nvbuffer2.appendmode = 0", *list_lines(values),
-        f"{smu}.trigger.source.listv(labctl_list)", "labctl_list = nil",
-        f"{smu}.trigger.source.action = {smu}.ENABLE", f"{smu}.trigger.measure.action = {smu}.ENABLE",
-        f"{smu}.trigger.measure.iv({smu}.nvbuffer1, {smu}.nvbuffer2)",
-        f"{smu}.trigger.endpulse.action = {smu}.SOURCE_HOLD", f"{smu}.trigger.endsweep.action = {smu}.SOURCE_HOLD",
-        f"{smu}.trigger.arm.count = 1", f"{smu}.trigger.count = {n}", f"{timer}.delay = {period}",
-        f"{timer}.count = {max(n - 1, 1)}", f"{timer}.passthrough = true",
-        f"{timer}.stimulus = {smu}.trigger.ARMED_EVENT_ID", f"{smu}.trigger.source.stimulus = {timer}.EVENT_ID",
-    )] + [NO_ERROR, (f"{smu}.source.output = {smu}.OUTPUT_ON", None), (f"{smu}.trigger.initiate()", None)]
+        *buffers, *list_lines(values), f"{smu}.trigger.source.listv(labctl_list)", "labctl_list = nil",
+        f"{smu}.trigger.source.action = {smu}.ENABLE", *run)] + [NO_ERROR, *[(c, None) for c in start]]
 
 
 def sweep_finish(smu: str, last: str) -> list[tuple[str | None, str | None]]:
@@ -304,3 +312,68 @@ def test_only_source_and_measure_attributes_are_replayed():
 def test_channel_class_limits_are_usable_before_connecting():
     assert Keithley2600.voltage_range_V == (-202.0, 202.0)
     assert Keithley2600Channel.nplc_range == (0.001, 25.0)
+
+
+# ------------------------------------------------------------------------------------------ dwells
+def dwell_setup(smu: str, func: str, attribute: str, level: str, n: int, period: str, delay: str) -> list:
+    """A dwell up to initiate(): NPLC, line frequency and both delays it puts back (9-241, 9-221), the
+    stimuli and timer reset, the level, the measure delay ``delay`` = period - NPLC 0.1 / 60 Hz - 0.1 ms, no
+    source delay, the source action disabled (the level stays), the timer as for a sweep."""
+    reset, buffers, run, start = timed_run(smu, n, period)
+    return [*timing(smu), (f"print({smu}.measure.delay)", "-1.00000e+00")] + [(command, None) for command in (
+        *reset, f"{smu}.source.func = {smu}.{func}", f"{smu}.source.{attribute} = {level}",
+        f"{smu}.measure.count = 1", f"{smu}.measure.delay = {delay}", f"{smu}.source.delay = {smu}.DELAY_OFF",
+        *buffers, f"{smu}.trigger.source.action = {smu}.DISABLE", *run)] + [NO_ERROR, *[(c, None) for c in start]]
+
+
+def dwell_finish(smu: str) -> list:
+    """Both delays as they were (here: source delay off, measure delay auto), stimulus and timer reset."""
+    timer = "trigger.timer[1]" if smu == "smua" else "trigger.timer[2]"
+    return [(f"{smu}.source.delay = 0", None), (f"{smu}.measure.delay = -1", None),
+            (f"{smu}.trigger.source.stimulus = 0", None), (f"{timer}.reset()", None), NO_ERROR]
+
+
+def test_dwell_voltage_on_the_trigger_timer():  # section 3 "Timers"; source action disabled; printbuffer
+    pairs = [*dwell_setup("smua", "OUTPUT_DCVOLTS", "levelv", "0.85", 3, "0.2", "0.1982333"),
+             ("print(smua.nvbuffer1.n)", "3.00000e+00"),
+             ("printbuffer(1, 3, smua.nvbuffer1.readings, smua.nvbuffer2.readings, smua.nvbuffer1.timestamps)",
+              "-1.20000e-03, 8.50000e-01, 0.00000e+00, -1.21000e-03, 8.50000e-01, 2.00000e-01, -1.22000e-03, "
+              "8.50000e-01, 4.00000e-01"), *dwell_finish("smua")]
+    with protocol(*pairs) as inst:
+        result = inst.channel("a").dwell_voltage(0.85, 3, 0.2)
+    np.testing.assert_allclose(result.current_A, [-1.2e-3, -1.21e-3, -1.22e-3])
+    np.testing.assert_allclose(result.time_s, [0, 0.2, 0.4])
+    assert result.settings["measure_delay_s"] == pytest.approx(0.2 - 0.1 / 60 - 1e-4)
+    assert np.isnan(result.achieved_rate_V_s)
+
+
+def test_dwell_current_on_channel_b():  # OUTPUT_DCAMPS, smuX.source.leveli
+    pairs = [*dwell_setup("smub", "OUTPUT_DCAMPS", "leveli", "-0.001", 2, "0.2", "0.1982333"),
+             ("print(smub.nvbuffer1.n)", "2.00000e+00"),
+             ("printbuffer(1, 2, smub.nvbuffer1.readings, smub.nvbuffer2.readings, smub.nvbuffer1.timestamps)",
+              "-1.00000e-03, 1.15000e+00, 0.00000e+00, -1.00000e-03, 1.15100e+00, 2.00000e-01"),
+             *dwell_finish("smub")]
+    with protocol(*pairs) as inst:
+        result = inst.channel("b").dwell_current(-1e-3, 2, 0.2)
+    np.testing.assert_allclose(result.voltage_V, [1.15, 1.151])
+
+
+def test_dwell_interval_shorter_than_integration_is_refused():
+    with protocol(*timing("smua", "1.00000e+00"), ("print(smua.measure.delay)", "0.00000e+00")) as inst, \
+            pytest.raises(ParameterError, match=r"interval_s = 0.01 s .* 0.0167667 s"):
+        inst.channel("a").dwell_voltage(0.5, 10, 0.01)
+
+
+@pytest.mark.parametrize(("level", "n", "interval", "named"), [
+    (0.5, 60_001, 0.1, "n_points = 60001 .* 1–60000"), (0.5, -1, 0.1, "n_points = -1"),
+    (0.5, 10, 0.0, "interval_s = 0.0"), (250.0, 10, 0.1, "voltage_V = 250.0")])
+def test_dwell_rejects_bad_parameters(level, n, interval, named):
+    with protocol() as inst, pytest.raises(ParameterError, match=named):
+        inst.channel("a").dwell_voltage(level, n, interval)
+
+
+def test_dwell_limits_follow_the_identified_model():  # 2602B: ±40.4 V, ±3.03 A
+    with protocol(("*IDN?", "Keithley Instruments Inc., Model 2602B, 1234567, 4.0.4")) as inst:
+        inst.identify()
+        with pytest.raises(ParameterError, match=r"voltage_V = 50.*40.4"):
+            inst.channel("a").dwell_voltage(50.0, 10, 0.1)

@@ -216,7 +216,7 @@ def test_sweep_voltage_fetch_with_missing_points_raises():
     pairs = [*waits("1"), *sweep_commands("1", ["0,0.1"], 2, timer=None, acq_delay="0"),
              (":TRAC1:POIN:ACT?", "2"), (":FETC:ARR:VOLT? (@1)", "0,0.1"), (":FETC:ARR:CURR? (@1)", "1e-3"),
              (":FETC:ARR:TIME? (@1)", "0,0.01"), *recovery("1")]
-    with protocol(*pairs) as inst, pytest.raises(ValueError, match="2-point sweep"):
+    with protocol(*pairs) as inst, pytest.raises(ValueError, match="2-point run"):
         inst.channel("1").sweep_voltage(np.array([0.0, 0.1]), 0)
 
 
@@ -291,3 +291,56 @@ def test_actions_and_lists_are_not_replayed():
 def test_class_limits_are_usable_before_connecting():
     assert KeysightB2900.voltage_range_V == (-210.0, 210.0)
     assert KeysightB2900Channel.nplc_range == (4.8e-4, 100.0)
+
+
+# ------------------------------------------------------------------------------------------ dwells
+def dwell_commands(ch: str, source: str, level: str, n: int, acq_delay: str) -> list:
+    """A dwell: waits off, fixed source at the level, the trigger timer (period 0.1 s) and the trace buffer."""
+    return [(command, None) for command in (
+        f":SOUR{ch}:FUNC:MODE {source}", f':SENS{ch}:FUNC "VOLT","CURR"', f":SENS{ch}:WAIT OFF",
+        f":SOUR{ch}:WAIT OFF", f":SOUR{ch}:{source}:MODE FIX", f":SOUR{ch}:{source} {level}", f":TRIG{ch}:SOUR TIM",
+        f":TRIG{ch}:TIM 0.1", f":TRIG{ch}:COUN {n}", f":TRIG{ch}:TRAN:DEL 0", f":TRIG{ch}:ACQ:DEL {acq_delay}",
+        f":TRAC{ch}:FEED:CONT NEV", f":TRAC{ch}:CLE", f":TRAC{ch}:POIN {n}", f":TRAC{ch}:FEED SENS",
+        f":TRAC{ch}:FEED:CONT NEXT")] + [NO_ERROR, (f":OUTP{ch} 1", None), (f":INIT (@{ch})", None)]
+
+
+def dwell_finish(ch: str) -> list:
+    return [(f":TRAC{ch}:FEED:CONT NEV", None), (f":TRIG{ch}:SOUR AINT", None), (f":TRIG{ch}:COUN 1", None),
+            (f":TRIG{ch}:ACQ:DEL 0", None), (f":SENS{ch}:WAIT 1", None), (f":SOUR{ch}:WAIT 1", None), NO_ERROR]
+
+
+def test_dwell_voltage_on_the_trigger_timer():  # :TRIG:SOUR TIM, :TRIG:TIM, :TRIG:COUN; :FETC:ARR
+    pairs = [(":SENS1:CURR:APER?", "+2.000000E-02"), *waits("1"), *dwell_commands("1", "VOLT", "0.85", 3, "0.0798"),
+             (":TRAC1:POIN:ACT?", "3"), (":FETC:ARR:VOLT? (@1)", "+8.500010E-01,+8.500000E-01,+8.499990E-01"),
+             (":FETC:ARR:CURR? (@1)", "-1.200000E-03,-1.210000E-03,-1.220000E-03"),
+             (":FETC:ARR:TIME? (@1)", "+1.234080E+01,+1.244080E+01,+1.254080E+01"), *dwell_finish("1")]
+    with protocol(*pairs) as inst:
+        result = inst.channel("1").dwell_voltage(0.85, 3, 0.1)
+    np.testing.assert_allclose(result.time_s, [0, 0.1, 0.2], atol=1e-9)
+    np.testing.assert_allclose(result.current_A, [-1.2e-3, -1.21e-3, -1.22e-3])
+    assert np.isnan(result.achieved_rate_V_s) and result.settings["acquire_delay_s"] == pytest.approx(0.0798)
+
+
+def test_dwell_current_on_channel_2():  # :SOUR2:FUNC:MODE CURR
+    pairs = [(":SENS2:CURR:APER?", "+2.000000E-02"), *waits("2"),
+             *dwell_commands("2", "CURR", "-0.001", 2, "0.0798"), (":TRAC2:POIN:ACT?", "2"),
+             (":FETC:ARR:VOLT? (@2)", "+1.150000E+00,+1.151000E+00"), (":FETC:ARR:CURR? (@2)", "-1E-03,-1E-03"),
+             (":FETC:ARR:TIME? (@2)", "0,0.1"), *dwell_finish("2")]
+    with protocol(*pairs) as inst:
+        result = inst.channel("2").dwell_current(-1e-3, 2, 0.1)
+    np.testing.assert_allclose(result.voltage_V, [1.15, 1.151])
+
+
+def test_dwell_interval_shorter_than_the_aperture_is_refused():
+    with protocol((":SENS1:CURR:APER?", "+2.000000E-02"), *waits("1")) as inst, \
+            pytest.raises(ParameterError, match=r"interval_s = 0.02 s is shorter than the measurement"):
+        inst.channel("1").dwell_voltage(0.5, 10, 0.02)
+
+
+@pytest.mark.parametrize(("level", "n", "interval", "named"), [
+    (0.5, 100_001, 0.1, "n_points = 100001 .* 1–100000"), (0.5, 0, 0.1, "n_points = 0"),
+    (0.5, 10.5, 0.1, "n_points must be a whole number"), (0.5, 10, 0.0, "interval_s = 0.0"),
+    (0.5, 10, 2e5, "interval_s = 200000.0")])
+def test_dwell_rejects_bad_parameters(level, n, interval, named):
+    with protocol() as inst, pytest.raises(ParameterError, match=named):
+        inst.channel("1").dwell_voltage(level, n, interval)

@@ -31,12 +31,13 @@ def test_identification_reset_and_options(mock: MockKeithley2400) -> None:
         assert smu.check_errors() == []
 
 
-def source_0_V(smu: Keithley2400) -> None:
-    """pymeasure's way to source 0 V with a 10 mA compliance, measure current at 0.1 PLC, output on."""
+def source_0_V(smu: Keithley2400, voltage_V: float = 0.0, auto_range: bool = True) -> None:
+    """pymeasure's way to source 0 V (or ``voltage_V``) with a 10 mA compliance, measure current at 0.1 PLC
+    (on the 10 mA range, auto range or not), output on."""
     smu.source_mode = "voltage"
     smu.compliance_current = 0.01
-    smu.measure_current(nplc=0.1, current=0.01, auto_range=True)
-    smu.source_voltage = 0.0
+    smu.measure_current(nplc=0.1, current=0.01, auto_range=auto_range)
+    smu.source_voltage = voltage_V
     smu.enable_source()
 
 
@@ -98,3 +99,35 @@ def test_resistance_mode_and_source_delay_limit(mock: MockKeithley2400) -> None:
         assert int(code) == -222 and text.strip('"') == "Parameter data out of range"  # appendix B
         with pytest.raises(ValueError):
             smu.source_delay = 1000
+
+
+def buffered_readings(mock: MockKeithley2400) -> np.ndarray:
+    """pymeasure's buffer at one fixed level: 0.9 V on the 10 mA range (no autorange), 0.1 PLC, 20 readings with
+    a 50 ms trigger delay (its config_buffer: :TRAC:POIN, :TRIG:COUN, :TRIG:DEL), rows of V, I, R, t, status."""
+    with served(mock) as resource, pymeasure_client(Keithley2400, resource) as smu:
+        source_0_V(smu, 0.9, auto_range=False)
+        smu.config_buffer(points=20, delay=0.05)
+        smu.start_buffer()
+        assert smu.ask("*OPC?").strip() == "1"
+        data = smu.buffer_data.reshape(-1, 5)
+        assert smu.check_errors() == []
+    return data
+
+
+def test_a_buffer_at_one_level_is_served_in_one_pass_as_cycle_by_cycle() -> None:
+    """The same buffered run on a mock that serves it from the world in one pass and on one that steps every
+    cycle: equal readings (7 digits), and after the first (a changed source, appendix A case I) the cycles of an
+    unchanged source (case V): 500 µs latency + 3 x (0.1 PLC / 60 Hz + 185 µs) + 1.8 ms + the 50 ms delay."""
+    mock = wired_mock(MockKeithley2400, 5)
+    served_in_one_pass: list[int] = []
+    readings_at = mock.world.readings_at
+    mock.world.readings_at = lambda terminal, times: served_in_one_pass.append(len(times)) or readings_at(
+        terminal, times)
+    buffered = buffered_readings(mock)
+    assert sum(served_in_one_pass) == 20
+    stepped = buffered_readings(wired_mock(MockKeithley2400, 5, buffered_dwells=False))
+    np.testing.assert_allclose(buffered[:, 1], stepped[:, 1], rtol=2e-6)
+    np.testing.assert_allclose(buffered[:, 3], stepped[:, 3], atol=2e-6)
+    np.testing.assert_allclose(np.diff(buffered[1:, 3]), 0.05 + 500e-6 + 3 * (0.1 / 60 + 185e-6) + 1.8e-3,
+                               atol=2e-6)
+    assert np.all(buffered[:, 1] < 0) and np.ptp(buffered[:, 1]) > 0

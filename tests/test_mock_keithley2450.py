@@ -270,3 +270,18 @@ def test_auto_delay_is_long_on_the_lowest_current_ranges(bench: Bench) -> None:
 def test_a_delay_block_below_50_us_is_refused(bench: Bench) -> None:  # 6-85: 0, or 50 µs to 10 ks
     bench.write(":SOUR:LIST:VOLT 0, 0.1", ":SOUR:SWE:VOLT:LIST 1, 2e-5")
     assert bench.errors() == [-222]
+
+
+def test_simple_loop_has_no_source_block(bench: Bench) -> None:  # 3-104 Simple Loop: delay, measure, count
+    """The SimpleLoop template measures ``count`` times after a constant delay and leaves the source alone:
+    no source delay (the *RST auto delay of 1 ms would otherwise add to every point) and no output switched
+    on. Readings end delay + NPLC / 60 Hz + 0.2 ms apart (the previous mock recalled a source point each time)."""
+    bench.light.open_shutter()
+    bench.write(':SENS:FUNC "CURR"', ":SENS:CURR:NPLC 1", ":SOUR:VOLT:READ:BACK OFF", ":SOUR:VOLT:ILIM 0.01",
+                ":SOUR:VOLT 0.5", ':TRIG:LOAD "SimpleLoop", 5, 0.05, "defbuffer1"', ":INIT", "*WAI")
+    assert bench.ask(":OUTP?") == "0"
+    bench.write(":OUTP ON", ':TRIG:LOAD "SimpleLoop", 5, 0.05, "defbuffer1"', ":INIT", "*WAI")
+    times = bench.values(':TRAC:DATA? 6, 10, "defbuffer1", REL')
+    np.testing.assert_allclose(np.diff(times), 0.05 + 1 / 60 + 2e-4, atol=1e-6)
+    assert np.all(bench.values(':TRAC:DATA? 6, 10, "defbuffer1", READ') < -1e-3)
+    assert bench.errors() == []

@@ -106,3 +106,13 @@ def test_a_sweep_left_waiting_for_a_trigger_times_out_on_the_instrument_clock(be
     smu = bench.driver().channel("a")
     with pytest.raises(InstrumentTimeout, match="0 of 5 points"):
         smu.wait_for_readings("print(smua.nvbuffer1.n)", 5, 0.05)
+
+
+@pytest.mark.parametrize(("action", "period"), [("ENABLE", 0.05 + 0.01 / 60 + 1e-4), ("DISABLE", 0.01 / 60 + 1e-4)])
+def test_the_source_delay_follows_the_source_action(bench: Bench, action: str, period: float) -> None:
+    """smuX.source.delay is "additional delay (settling time) after an output step" (9-241): points back to
+    back take source delay + integration + 0.1 ms with the source action, and no source delay without it."""
+    bench.write(*TIMED_SWEEP[:6], f"smua.trigger.source.action = smua.{action}", *TIMED_SWEEP[7:10],
+                "smua.source.delay = 0.05", "smua.source.output = smua.OUTPUT_ON", "smua.trigger.initiate()",
+                "waitcomplete()")
+    np.testing.assert_allclose(np.diff(stamps(bench)), period, atol=1e-6)  # 6 digits of up to 0.2 s
