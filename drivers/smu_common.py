@@ -33,8 +33,9 @@ import numpy as np
 from drivers import base
 from drivers.base import attempt_all
 from drivers.limits import check_count, check_range
+from labctl.cancel import StopFlag, watching
 from labctl.clock import Clock
-from labctl.errors import ConnectionLost, InstrumentError, InstrumentTimeout, ParameterError
+from labctl.errors import ConnectionLost, InstrumentError, InstrumentTimeout, ParameterError, RunAborted
 from labctl.roles import FloatArray, SweepResult
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class _SourceMeter(_Timed, Protocol):
     """What :class:`SourceMeterMixin` needs from the instrument or channel it is mixed into."""
 
     _nplc: float
-    sweep_cancel: threading.Event
+    sweep_cancel: StopFlag
     dwell_range_s: tuple[float, float]
     max_sweep_points: int
     compliance_current_range_A: tuple[float, float]
@@ -213,7 +214,7 @@ def point_time_s(dwell_s: float, nplc: float) -> float:
 
 
 def wait_for_points(instrument: _Timed, count: Callable[[], int], n_points: int, *, dwell_s: float,
-                    nplc: float, cancel: threading.Event | None = None) -> None:
+                    nplc: float, cancel: threading.Event | StopFlag | None = None) -> None:
     """Wait on the instrument's clock until ``count()`` reports ``n_points`` readings.
 
     Call it *without* holding the instrument's lock: ``count()`` takes the lock for each query only, so
@@ -229,6 +230,10 @@ def wait_for_points(instrument: _Timed, count: Callable[[], int], n_points: int,
     earliest_end = start + n_points * dwell_s
     timeout = 2 * n_points * point_time_s(dwell_s, nplc) + 10.0
     poll = min(max(point_time_s(dwell_s, nplc), 0.05), 0.5)
+    # On virtual time the certain minimum is slept in one go — an abort or a safe state wakes the sleep through
+    # the cancel tokens — so a 10-minute dwell of an aging channel is one wait in the simulation's schedule,
+    # not 1200.
+    first_wait = n_points * dwell_s if getattr(clock, "virtual", False) and isinstance(cancel, StopFlag) else poll
     done = 0
     while True:
         if cancel is not None and cancel.is_set():
@@ -237,7 +242,15 @@ def wait_for_points(instrument: _Timed, count: Callable[[], int], n_points: int,
                                   address=instrument.address)
         now = clock.now()
         if now < earliest_end:
-            clock.sleep(min(poll, earliest_end - now))
+            if isinstance(cancel, StopFlag):
+                try:
+                    with watching(cancel):
+                        clock.sleep(min(first_wait, earliest_end - now))
+                except RunAborted:
+                    if not cancel.is_set():
+                        raise
+            else:
+                clock.sleep(min(first_wait, earliest_end - now))
             continue
         done = count()
         if done >= n_points:
@@ -363,7 +376,7 @@ class SourceMeterMixin:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._nplc = 1.0  # *RST default; only used to estimate how long a sweep takes
-        self.sweep_cancel = threading.Event()  # set by safe_state() to stop waiting for a sweep
+        self.sweep_cancel = StopFlag()  # set by safe_state() to stop waiting for a sweep
 
     def set_compliance_current(self: _SourceMeter, current_A: float) -> None:
         self.compliance_current = check_range("compliance current", current_A,

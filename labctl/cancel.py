@@ -79,6 +79,43 @@ class CancelToken:
             self._wakers.pop(key, None)
 
 
+class StopFlag(CancelToken):
+    """A re-armable token with the :class:`threading.Event` methods: an instrument's "stop waiting for this
+    sweep" that its safe state sets from another thread (:func:`watching` makes a wait see it)."""
+
+    def set(self) -> None:
+        self.cancel("the instrument was put in its safe state")
+
+    def is_set(self) -> bool:
+        return self.cancelled
+
+    def clear(self) -> None:
+        with self._lock:
+            self._event.clear()
+            self.reason = ""
+
+
+@contextmanager
+def watching(extra: CancelToken) -> Iterator[CancelToken]:
+    """For the block, the calling thread's waits end when its run is cancelled *or* ``extra`` is; the token
+    they raise from says which (``extra.cancelled``)."""
+    outer = current_token()
+    either = CancelToken()
+    keys: list[tuple[CancelToken, int]] = []
+    def relay(source: CancelToken) -> Waker:
+        return lambda: either.cancel(source.reason, source.status)
+
+    for source in (outer, extra):
+        if source is not None:
+            keys.append((source, source.add_waker(relay(source))))
+    try:
+        with cancel_scope(either):
+            yield either
+    finally:
+        for source, key in keys:
+            source.remove_waker(key)
+
+
 _local = threading.local()
 
 
