@@ -101,6 +101,14 @@ class Bench:
             self._reference_cells[spec.name] = ReferenceCellReader(spec, smu)
         return self._reference_cells[spec.name]
 
+    def simulated_mpp(self, sample: str) -> tuple[float, float] | None:
+        """On a simulated station, the sample's true steady-state (Vmpp V, Pmpp mW/cm²) now; None on hardware."""
+        if self.simulation is None:
+            return None
+        from labctl.sim_bench import true_mpp
+
+        return true_mpp(self.simulation, sample)
+
     def switch(self, sample: str | SampleSpec) -> Switch | None:
         spec = sample if isinstance(sample, SampleSpec) else self.station.sample(sample)
         return self.instrument(spec.switch) if spec.switch else None

@@ -84,7 +84,8 @@ def build_world(station: Station, clock: Clock) -> Simulation:
                 raise StationError(f"station {station.source}: instrument {sample.temperature!r} names stage "
                                    f"{location!r}; stages: {', '.join(world.stages)}")
         world.add_device(sample_name, cell, location=location, light=sample.light,
-                         temperature_K=float(device.get("temperature_K", world.ambient_K)))
+                         temperature_K=float(device.get("temperature_K", world.ambient_K)),
+                         idle_load_ohm_cm2=sample.idle_load_ohm_cm2)
 
     for ref in station.reference_cells.values():
         # A reference cell sits on the bench at room temperature under its light, wired to its SMU channel.
@@ -214,3 +215,26 @@ def served_station_text(station: Station, endpoints: list[tuple[str, str, str]])
     header = (f"# The instruments of station {station.source!r} as served by `labctl sim serve`: real transports "
               "to the simulated bench.\n")
     return header + tomli_w.dumps(out)
+
+
+def true_mpp(simulation: Simulation, sample: str) -> tuple[float, float]:
+    """The simulated cell's true steady-state maximum power point now — for that moment's light, temperature
+    and state of aging — as (Vmpp in V, Pmpp in mW/cm²); a tracker's result is judged against it. (0, 0) in the
+    dark."""
+    import numpy as np
+
+    world = simulation.world
+    with world.lock:
+        world.sync()
+        cell = world.device(sample)
+        suns, temperature = world.conditions(sample)
+    if suns <= 0:
+        return 0.0, 0.0
+    voc = float(cell.steady_voc_V(suns, temperature))
+    grid = np.linspace(0.0, voc, 64)
+    power = grid * np.asarray(cell.steady_state_jv(grid, suns, temperature))
+    k = int(np.clip(np.argmax(power), 1, grid.size - 2))
+    fine = np.linspace(grid[k - 1], grid[k + 1], 41)
+    fine_power = fine * np.asarray(cell.steady_state_jv(fine, suns, temperature))
+    best = int(np.argmax(fine_power))
+    return float(fine[best]), float(fine_power[best])

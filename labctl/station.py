@@ -80,6 +80,9 @@ class SampleSpec:
     voltage_min_V: float = -2.0
     voltage_max_V: float = 2.0
     current_max_mA: float = 100.0
+    #: What the pixel sees while its switch connects another one: None for open circuit, or the resistance of
+    #: a load across it (Ω·cm², a load board sized near its MPP).
+    idle_load_ohm_cm2: float | None = None
     notes: str = ""
 
     def as_metadata(self) -> dict[str, Any]:
@@ -88,7 +91,7 @@ class SampleSpec:
 
 _SAMPLE_KEYS = set(SampleSpec.__dataclass_fields__)
 #: Sample keys that are numbers (limits and area); a quoted "0.1" in the TOML is a string, and refused.
-_NUMBER_KEYS = {"area_cm2", "voltage_min_V", "voltage_max_V", "current_max_mA"}
+_NUMBER_KEYS = {"area_cm2", "voltage_min_V", "voltage_max_V", "current_max_mA", "idle_load_ohm_cm2"}
 
 
 class Station:
@@ -216,6 +219,9 @@ class Station:
             values[key] = float(value)
         if "area_cm2" not in values or not 0 < values["area_cm2"] < math.inf:
             raise StationError(f"station {self.source}: sample '{name}' needs area_cm2 > 0")
+        if values.get("idle_load_ohm_cm2", 1.0) <= 0:
+            raise StationError(f"station {self.source}: sample '{name}' needs idle_load_ohm_cm2 > 0 (or none: open "
+                               "circuit)")
         if values.get("current_max_mA", 1.0) <= 0:
             raise StationError(f"station {self.source}: sample '{name}' needs current_max_mA > 0")
         if "smu_channel" in values:

@@ -43,6 +43,28 @@ from mock_instruments.world_parts import AMBIENT_K, DeviceSlot, Drive, Event, Ev
 HISTORY_PRUNE_LENGTH = 256  # prune a light's or stage's history once it is this long
 
 
+#: How long a device on its idle load is held at one operating point before it is solved again (s).
+LOAD_STEP_S = 600.0
+
+
+def load_voltage_V(cell: Any, load_ohm_cm2: float, suns: float, temperature_K: float) -> float:
+    """The voltage at which a lit cell delivers J = V / R into a load of ``load_ohm_cm2`` (0 in the dark)."""
+    def excess(v: float) -> float:
+        return float(cell.current_density_mA_cm2(v, suns, temperature_K)) - 1e3 * v / load_ohm_cm2
+
+    high = 3.0
+    if excess(0.0) <= 0.0:
+        return 0.0
+    low = 0.0
+    for _ in range(60):  # bisection: J(V) − V/R falls monotonically
+        mid = 0.5 * (low + high)
+        if excess(mid) > 0:
+            low = mid
+        else:
+            high = mid
+    return 0.5 * (low + high)
+
+
 class World:
     """Shared state of the simulated bench (see the module docstring)."""
 
@@ -74,8 +96,9 @@ class World:
         return np.random.default_rng([self.seed, zlib.crc32(name.encode())])
 
     def add_device(self, name: str, cell: Any, location: str = "bench", light: str | None = "light",
-                   temperature_K: float = AMBIENT_K) -> Any:
-        """Put ``cell`` (a device.py cell) on a stage (by name) or the ``"bench"``, lit by light ``light``."""
+                   temperature_K: float = AMBIENT_K, idle_load_ohm_cm2: float | None = None) -> Any:
+        """Put ``cell`` (a device.py cell) on a stage (by name) or the ``"bench"``, lit by light ``light``;
+        ``idle_load_ohm_cm2``: the load across it while no instrument drives it (None: open circuit)."""
         if location != "bench" and location not in self.stages:
             raise ValueError(f"device {name!r}: location must be 'bench' or a stage "
                              f"({', '.join(self.stages)}), not {location!r}")
@@ -83,7 +106,10 @@ class World:
             self.sync()
             if name in self.devices:
                 raise ValueError(f"device {name!r} exists already")
-            self.devices[name] = DeviceSlot(name, cell, location, light, float(temperature_K), self.time_s)
+            if idle_load_ohm_cm2 is not None and not idle_load_ohm_cm2 > 0:
+                raise ValueError(f"device {name!r}: idle_load_ohm_cm2 must be > 0, got {idle_load_ohm_cm2!r}")
+            self.devices[name] = DeviceSlot(name, cell, location, light, float(temperature_K), self.time_s,
+                                            idle_load_ohm_cm2)
             self._reaching[name] = set()
             self._occupancy[location] += 1
             return cell
@@ -253,6 +279,10 @@ class World:
             drive = self._drives.get(terminal)
             if drive is not None and drive.kind != "open" and drive.seq > best.seq:
                 best = drive
+        if best.kind == "open":
+            load = self.devices[device].idle_load_ohm_cm2
+            if load is not None:
+                return Drive("load", float(load))
         return best
 
     # ------------------------------------------------------------------------------ observing
@@ -294,6 +324,8 @@ class World:
             drive = self._device_drive(routed[0])
             if drive.kind == "voltage":
                 return drive.value
+            if drive.kind == "load":
+                return load_voltage_V(routed[1], drive.value, *self._now(self.devices[routed[0]]))
             return self.voltage_at_current_V(terminal, drive.value if drive.kind == "current" else 0.0)
 
     def current_at_voltage_A(self, terminal: str, voltage_V: float) -> float:
@@ -421,6 +453,15 @@ class World:
     @staticmethod
     def _advance_cell(cell: Any, drive: Drive, dt_s: float, suns: float, temperature_K: float) -> None:
         if dt_s <= 0.0:
+            return
+        if drive.kind == "load":
+            # The operating point on the load line J = V/R, re-solved every LOAD_STEP_S: the cell's aging
+            # moves it slowly, and within a step it is held (the error is the drift within one step).
+            done = 0.0
+            while done < dt_s:
+                step = min(LOAD_STEP_S, dt_s - done)
+                cell.advance(step, load_voltage_V(cell, drive.value, suns, temperature_K), suns, temperature_K)
+                done += step
             return
         if drive.kind == "current":
             cell.advance_at_current(dt_s, -drive.value * 1e3 / cell.area_cm2, suns, temperature_K)

@@ -23,6 +23,9 @@ class DeviceSlot:
     light: str | None = "light"
     temperature_K: float = AMBIENT_K  # bench (hot-plate) temperature; the stage sets its own
     time_s: float = 0.0
+    #: A resistive load (Ω·cm²) across the device whenever no instrument drives it (a multiplexed pixel's load
+    #: board); None: open circuit.
+    idle_load_ohm_cm2: float | None = None
 
 
 @dataclass

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from labctl.cancel import CancelToken, cancel_scope, check_cancelled
+from labctl.cancel import CancelToken, cancel_scope, check_cancelled, watching
 from labctl.clock import VirtualClock, stepped_out
 from labctl.errors import ConnectionLost, InstrumentError, RunAborted
 
@@ -41,6 +41,13 @@ if TYPE_CHECKING:
     from labctl.station import SampleSpec, Station
 
 log = logging.getLogger("labctl.run")
+
+
+@contextmanager
+def watching_both(run: CancelToken, other: CancelToken) -> Iterator[None]:
+    """Waits in the block end when the run is cancelled or ``other`` is."""
+    with cancel_scope(run), watching(other):
+        yield
 
 
 @dataclass(frozen=True)
@@ -164,13 +171,15 @@ class ChannelGroup:
     #: How often the suspenders are read.
     monitor_interval_s = 10.0
 
-    def __init__(self, run: RunContext, specs: list[ChannelSpec], suspenders: list[Suspender]) -> None:
+    def __init__(self, run: RunContext, specs: list[ChannelSpec], suspenders: list[Suspender],
+                 background: Sequence[Callable[[RunContext], None]] = ()) -> None:
         names = [spec.name for spec in specs]
         if len(set(names)) != len(names):
             raise ValueError(f"channel names must be unique: {names}")
         self.ctx = run
         self.specs = specs
         self.suspenders = suspenders
+        self.background = list(background)
         self._locks: dict[str, Any] = {}
         self._state_lock = threading.Lock()
         self._reasons: dict[str, dict[str, str]] = {spec.name: {} for spec in specs}
@@ -298,6 +307,10 @@ class ChannelGroup:
         if self.suspenders:
             threads.append(threading.Thread(target=self._monitor, args=(monitor_slot,), name="suspenders",
                                             daemon=True))
+        for task in self.background:
+            slot = virtual.reserve(getattr(task, "__name__", "background")) if virtual else None
+            threads.append(threading.Thread(target=self._background, args=(task, slot), daemon=True,
+                                            name=f"background-{getattr(task, '__name__', 'task')}"))
         try:
             for thread in threads:
                 thread.start()
@@ -350,6 +363,22 @@ class ChannelGroup:
                 ch.event("channel_failed", f"{type(exc).__name__}: {exc}", reason=str(exc))
                 self._hold_quietly(ch, "failure")
                 return "failed"
+
+    def _background(self, task: Callable[[RunContext], None], slot: Any) -> None:
+        """A task beside the channels (the light and temperature schedule of an aging run): it runs until it
+        returns or the last channel ends (its waits end then), on the run's time."""
+        clock = self.ctx.clock
+        with ExitStack() as stack:
+            if isinstance(clock, VirtualClock) and slot is not None:
+                stack.enter_context(clock.attach(slot))
+            stack.enter_context(watching_both(self.ctx.control.token, self._finished))
+            try:
+                task(self.ctx)
+            except RunAborted:
+                return
+            except Exception as exc:
+                log.exception("background task failed")
+                self.ctx.event("background_failed", f"{getattr(task, '__name__', 'task')}: {exc}")
 
     def _monitor(self, slot: Any) -> None:
         clock = self.ctx.clock

@@ -236,9 +236,11 @@ class RunContext:
     # ------------------------------------------------------------------------------ channels
     def run_channels(self, body: Callable[[ChannelContext], None],
                      channels: Sequence[ChannelSpec] | None = None,
-                     suspenders: Sequence[Suspender] = ()) -> dict[str, str]:
+                     suspenders: Sequence[Suspender] = (),
+                     background: Sequence[Callable[[RunContext], None]] = ()) -> dict[str, str]:
         """Run ``body`` once per channel, concurrently (see :mod:`labctl.runner.channels`); returns how each
-        ended (``completed``, ``lost``, ``failed``, ``aborted``)."""
+        ended (``completed``, ``lost``, ``failed``, ``aborted``). ``background`` tasks run beside the channels
+        (e.g. the light schedule) until they return or the last channel ends."""
         from labctl.runner.channels import ChannelGroup
         from labctl.runner.suspenders import DiskSpace
 
@@ -251,6 +253,6 @@ class RunContext:
         if path is not None and not any(isinstance(s, DiskSpace) for s in suspenders):
             # Nothing recorded may be lost to a full disk: hold the channels before it fills.
             suspenders.append(DiskSpace(Path(path).parent, min_free_bytes=DISK_RESERVE_BYTES))
-        group = ChannelGroup(self, list(channels), suspenders)
+        group = ChannelGroup(self, list(channels), suspenders, background)
         self.channel_outcomes = group.run(body)
         return dict(self.channel_outcomes)
