@@ -42,8 +42,10 @@ def tid(preset: str, suns: float, temperatures: list[float]) -> None:
     start = time.perf_counter()
     bench = cryostat_bench(preset)
     try:
+        virtual_start = bench.clock.now()
         points = list(tid_sweep(bench.lcr, bench.cryo, bench.clock, temperatures, light=bench.light, suns=suns))
         wall = time.perf_counter() - start
+        virtual_h = (bench.clock.now() - virtual_start) / 3600
         cell = bench.cell
         transients = []
         for p in points:
@@ -59,9 +61,9 @@ def tid(preset: str, suns: float, temperatures: list[float]) -> None:
         ea, n = model[sp.sign]
         print(f"| {preset} | {'dark' if not suns else f'{suns:g} sun'} | {sp.sign} | {sp.ea_eV:.4f} ± "
               f"{sp.ea_err_eV:.4f} | {ea:.3f} | {sp.n_ion_cm3:.3g} | {n:.3g} ({sp.n_ion_cm3 / n - 1:+.1%}) | "
-              f"{len(sp.temperatures_K)}/{len(points)} | {wall:.1f} |")
+              f"{len(sp.temperatures_K)}/{len(points)} | {wall:.1f} | {virtual_h:.2f} |")
     if not any(sp.sign == "cation" for sp in result.species) and suns:
-        print(f"| {preset} | {suns:g} sun | cation | none found | – | – | {model['cation'][1]:.3g} | – | – |")
+        print(f"| {preset} | {suns:g} sun | cation | none found | – | – | {model['cation'][1]:.3g} | – | – | – |")
 
 
 def tas(preset: str, temperatures: list[float], points_per_decade: int) -> None:
@@ -112,7 +114,7 @@ def main() -> None:
     tas_temps = [280.0, 315.0, 350.0] if args.quick else [float(t) for t in range(280, 351, 10)]
     if args.only in (None, "tid"):
         print("TID (300 → 200 K): | preset | light | species | Ea (eV) | model | N_ion (cm⁻³) | model | "
-              "temperatures used | wall s |")
+              "temperatures used | wall s | virtual h |")
         for preset in TID_PRESETS[:2] if args.quick else TID_PRESETS:
             tid(preset, 0.0, tid_temps)
         for preset in ("fapbi3", "fapbibr_2p5"):

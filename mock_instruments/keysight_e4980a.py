@@ -42,7 +42,7 @@ DC bias: while ``:BIAS:STAT`` is ON the device sees the bias level through the w
 Free run (source INT) is lazy: a fetch measures the present state, and cycles are world events only while
 the data buffer fills, so a meter left free-running costs nothing (a free-run fetch reads the device at the
 moment of the fetch). Noise: the data sheet's basic accuracy for the aperture, frequency band and AC level,
-read as a 3σ bound, over √averages (:mod:`mock_instruments.keysight_e4980a_accuracy`): e.g. 3.3e-4 of |Y| at
+read as a 3σ bound, over √averages (:mod:`mock_instruments.keysight_e4980a_accuracy`): e.g. 6.7e-4 of |Y| at
 SHORT, 10 kHz, 50 mV; 1.7e-4 at MED, 1 V. No device at the terminal reads a fixture stray (5 fF, 0.1 nS).
 Not simulated: correction (open/short/load), comparator and bins (bin number 0), DCR beyond the functions
 that report it, ALC, impedance range hold, binary data transfer, the external bias options.

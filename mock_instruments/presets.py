@@ -34,8 +34,8 @@ from mock_instruments.tandem import TandemCell
 # mobile anions (0.5 per ion); band III is the deeper FA-related defect that governs FA⁺ migration under light,
 # so its density follows the light-activatable FA⁺ set (1 per ion). ξ0 places both responses at ≤ 1.5 kHz at
 # 300 K (band II 1.5 kHz, band III 250 Hz): C(f) is flat at the seed's 10 kHz over 200–300 K (Fig. S3), and
-# each inflection stays inside 20 Hz – 2 MHz (≥ 60 Hz, ≤ 20 kHz) over the TAS range 280–350 K, below the
-# Rs·C roll-off (≈ 1 MHz).
+# each inflection stays inside 20 Hz – 2 MHz (≥ 50 Hz, ≤ 25 kHz) over the TAS range 280–350 K, a decade below
+# the Rs·C roll-off (≈ 0.3–1 MHz).
 _FAPBI_BASE: dict[str, Any] = dict(
     ideality=1.5, rs_ohm_cm2=2.0, rsh_ohm_cm2=3000.0, area_cm2=0.1, thickness_nm=600.0, eps_r=35.0,
     n_a_cm3=3e16, v_bi_V=0.85, doping_type="p", ion_loss_ratio=0.05, ion_field_scale_V=0.2,

@@ -176,7 +176,8 @@ def tid_protocol_warnings(protocol: TIDProtocol, *, v_bi_V: float | None = None,
 
 def capture_tid(lcr: TransientLCRMeter, clock: Clock, protocol: TIDProtocol = TIDProtocol()) -> TIDCapture:
     """Pulse, step back and capture, ``protocol.repeats`` times; the average on the first capture's time axis
-    (later captures interpolated onto it if the host-timed second sweep started a little differently)."""
+    (later captures interpolated onto it if the host-timed second sweep started a little differently). The
+    capture window is also the rest at ``rest_V`` before the next pulse: make it ≥ 5τ of the slowest species."""
     lcr.set_frequency(protocol.frequency_Hz)
     lcr.set_ac_level(protocol.ac_level_V)
     captures: list[TransientResult] = []

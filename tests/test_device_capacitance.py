@@ -160,10 +160,21 @@ def test_light_enters_the_admittance_through_the_junction_voltage() -> None:
     dark_at_vj = cell.capacitance_F(v_j, 1e4, temp, 0.0)
     assert lit == pytest.approx(dark_at_vj, rel=2e-3)  # (the dark cell at V_j carries no current: Rs drops nothing)
     assert lit > 1.02 * cell.capacitance_F(0.0, 1e4, temp, 0.0)
-    _, j0, _, rsh, a = cell._diode(1.0, temp)
-    g_expected = ((j0 / a) * math.exp(v_j / a) + 1 / rsh) * 1e-3 * cell.area_cm2
-    g_low = cell.conductance_S(0.0, 25.0, temp, 1.0)  # far below the traps' ω0: mostly G_dc (+ ionic step)
-    assert g_low == pytest.approx(g_expected, rel=0.05)
+
+
+def test_the_dc_conductance_is_the_junctions_slope_at_v_plus_j_rs() -> None:
+    """Under light at 0.9 V (J ≈ 20 mA/cm², V_j = V + J·Rs ≈ 0.94 V) the recombination slope at V_j is ≈ 3×
+    the one at V: at 25 Hz, where ωC ≪ G, the terminal conductance is G_dc in series with Rs."""
+    cell = preset("fapbi3", n_ion_cation_cm3=0.0)
+    temp, v = 300.0, 0.9
+    v_j = cell_admittance.junction_voltage_V(cell, v, 1.0, temp)
+    _, j0, rs, rsh, a = cell._diode(1.0, temp)
+    assert v_j - v > 0.03
+    g_dc = ((j0 / a) * math.exp(v_j / a) + 1 / rsh) * 1e-3 * cell.area_cm2
+    rs_ohm = rs * 1e3 / cell.area_cm2
+    assert cell.conductance_S(v, 25.0, temp, 1.0) == pytest.approx(g_dc / (1 + rs_ohm * g_dc), rel=0.02)
+    g_at_v = ((j0 / a) * math.exp(v / a) + 1 / rsh) * 1e-3 * cell.area_cm2
+    assert g_dc > 2 * g_at_v
 
 
 def test_trap_band_ii_follows_the_mobile_halides_and_band_iii_the_fa_set() -> None:

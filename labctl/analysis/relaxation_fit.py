@@ -4,11 +4,12 @@ analyses.
 Model: y(x) = Σⱼ cⱼ·Bⱼ(x) + Σᵢ bᵢ·g(x, pᵢ), with B a fixed baseline (a constant by default), g a relaxation
 shape (an exponential decay in time, a Debye step in frequency) and pᵢ its log-rate (ln τ, ln ω0). For fixed
 pᵢ the amplitudes are linear, so a term is added by scanning its pᵢ over a grid with the amplitudes solved
-exactly (variable projection), then all parameters are refined together (``scipy.optimize.least_squares`` with the analytic Jacobian). Fits for 0..max terms are
-returned with the Bayesian information criterion BIC = N·ln(RSS/N) + k·ln N; :func:`choose` picks the lowest
-BIC whose refinement converged (within 200 evaluations), whose terms are distinct (ratio of neighbouring rates
-> ``distinct_ratio``) and whose covariance is finite; a model with more terms must beat every smaller valid one
-by a margin (ΔBIC > 10 is "very strong" evidence on Kass & Raftery's scale, J. Am. Stat. Assoc. 90, 773 (1995)).
+exactly (variable projection), then all parameters are refined together (``scipy.optimize.least_squares``
+with the analytic Jacobian). Fits for 0..max terms are returned with the Bayesian information criterion
+BIC = N·ln(RSS/N) + k·ln N; :func:`choose` picks the lowest BIC whose refinement converged (within 200
+evaluations), whose terms are distinct (ratio of neighbouring rates > ``distinct_ratio``) and whose covariance
+is finite; a model with more terms must beat every smaller valid one by a margin (ΔBIC > 10 is "very strong"
+evidence on Kass & Raftery's scale, J. Am. Stat. Assoc. 90, 773 (1995)).
 Terms given as ``always`` (e.g. the tail of a response below the fitted range) are part of every model.
 ``weights`` (1/σ of each point, up to a common factor) make it a weighted least-squares fit; the RSS and the
 BIC are then those of the weighted residuals.
