@@ -25,9 +25,9 @@ import numpy as np
 import numpy.typing as npt
 
 from mock_instruments import capacitance as cap
+from mock_instruments import cell_admittance, diode, ions, spectrum, stepping
 from mock_instruments import cell_dynamics as dyn
 from mock_instruments import degradation as deg
-from mock_instruments import diode, ions, spectrum, stepping
 from mock_instruments.capacitance import Trap
 from mock_instruments.cell_dynamics import DAMAGE_MAX, ChargeState, DiodeParams, Path
 from mock_instruments.stepping import OperatingPoint, check_conditions, check_step
@@ -149,6 +149,7 @@ class PerovskiteCell:
     eps_r: float = 30.0
     n_a_cm3: float = 1e17  # space-charge (Mott–Schottky) doping density
     v_bi_V: float = 0.9
+    doping_type: str = "p"  # majority dopant of the absorber's depletion region: sets the sign of TID transients
     # --- mobile ions -------------------------------------------------------------------------------
     ea_anion_eV: float = 0.30
     d0_anion_cm2_s: float = 1e-6
@@ -199,6 +200,8 @@ class PerovskiteCell:
         if self.longterm_mode not in deg.LONGTERM_MODES:
             raise ValueError(f"{self.name}: longterm_mode = {self.longterm_mode!r}, "
                              f"allowed: {deg.LONGTERM_MODES}")
+        if self.doping_type not in ions.DOPING_TYPES:
+            raise ValueError(f"{self.name}: doping_type = {self.doping_type!r}, allowed: {ions.DOPING_TYPES}")
         self.traps = tuple(_as_trap(t, self.name) for t in self.traps)
         self._ions = ions.IonState()
         self._deg = deg.DegradationState()
@@ -596,31 +599,17 @@ class PerovskiteCell:
         trap and ion responses, and the one a voltage step charges."""
         return dyn.junction_capacitance_F_cm2(self, voltage_V, temperature_K, suns)
 
-    # --- admittance --------------------------------------------------------------------------------
+    # --- admittance (cell_admittance.py) ----------------------------------------------------------------
     def _ionic_sigma(self, voltage_V: float, suns: float, temperature_K: float) -> float:
-        na, nc = self._n_ion_eff(suns)
-        m_eq = self._m_eq(voltage_V, temperature_K)
-        io = self._ions
-        return (ions.CAPACITANCE_SIGN["anion"] * na * (io.m_anion - m_eq)
-                + ions.CAPACITANCE_SIGN["cation"] * nc * (io.m_cation - m_eq)) / self.n_a_cm3
+        return cell_admittance.ionic_sigma(self, voltage_V, suns, temperature_K)
 
     def _admittance(self, voltage_V: float, frequency_Hz: float, temperature_K: float, suns: float
                     ) -> complex:
-        check_conditions(suns, temperature_K)
-        if not frequency_Hz > 0.0 or not math.isfinite(frequency_Hz):
-            raise ValueError(f"frequency_Hz = {frequency_Hz!r} is outside the allowed range (0, inf) Hz")
-        na, nc = self._n_ion_eff(suns)
-        steps = [(na / (2 * self.n_a_cm3), self.ion_tau_s("anion", temperature_K)),
-                 (nc / (2 * self.n_a_cm3), self.ion_tau_s("cation", temperature_K))]
-        j = self.current_and_slope(voltage_V, suns, temperature_K)[0]
-        _, j0, rs, rsh, a = self._diode(suns, temperature_K)
-        g_dc = diode.diode_slope(voltage_V, j, j0, 0.0, rsh, a) * 1e-3 * self.area_cm2
-        return cap.admittance_S(voltage_V=voltage_V, frequency_Hz=frequency_Hz, temperature_K=temperature_K,
-                                area_cm2=self.area_cm2, thickness_nm=self.thickness_nm, eps_r=self.eps_r,
-                                n_a_cm3=self.n_a_cm3, v_bi_V=self.v_bi_V,
-                                bandgap_eV=self.bandgap_at_eV(temperature_K),
-                                ionic_sigma=self._ionic_sigma(voltage_V, suns, temperature_K), traps=self.traps,
-                                ion_steps=steps, g_dc_S=g_dc, rs_ohm=rs * 1e3 / self.area_cm2)
+        return cell_admittance.admittance_S(self, voltage_V, frequency_Hz, temperature_K, suns)
+
+    def trap_levels(self) -> list[tuple[Trap, float]]:
+        """(trap, density in cm⁻³) of each trap band, a band that follows a mobile species included."""
+        return cell_admittance.trap_levels(self)
 
     def capacitance_F(self, voltage_V: float, frequency_Hz: float, temperature_K: float,
                       suns: float = 0.0) -> float:
@@ -694,6 +683,11 @@ def _as_trap(t: Any, owner: str) -> Trap:
     check_range("trap depth_eV", trap.depth_eV, (0.0, 3.0, False, True, "eV"), owner)
     check_range("trap density_cm3", trap.density_cm3, (0.0, 1e21, True, True, "cm⁻³"), owner)
     check_range("trap xi0_s_K2", trap.xi0_s_K2, (0.0, 1e20, False, True, "s⁻¹K⁻²"), owner)
+    check_range("trap per_ion", trap.per_ion, (0.0, 1e3, True, True, ""), owner)
+    if trap.follows not in cap.TRAP_FOLLOWS:
+        raise ValueError(f"{owner}: trap follows = {trap.follows!r}, allowed: {cap.TRAP_FOLLOWS}")
+    if trap.per_ion and not trap.follows:
+        raise ValueError(f"{owner}: trap per_ion = {trap.per_ion!r} needs follows = 'anion' or 'cation'")
     return trap
 
 

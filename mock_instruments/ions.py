@@ -14,9 +14,20 @@ variables, both relaxing exponentially with the *same* time constant τ(T):
     wrong contacts and photocurrent is lost to interface recombination — normal hysteresis, RS above FS.
 ``m`` (dimensionless)
     The fraction of the zero-bias depletion region filled with mobile ions (the Heiser–Mesli picture used by
-    TID): equilibrium ``m_eq(V) = 1 − W(V)/W(0)``. Out of equilibrium the ionic charge changes the effective
-    doping of the space-charge region, ``N_eff = N_A·(1 + Σ sign_s·(N_s/N_A)·(m_s − m_eq(V)))``, so
-    ``ΔC/C ≈ N_s/(2·N_A)`` after a bias pulse that filled the region: N_ion ≈ 2·N_A·|ΔC|/C∞.
+    TID): equilibrium ``m_eq(V) = 1 − W(V)/W(0)``. Out of equilibrium the ionic charge changes the net
+    space charge of the region, ``N_eff = N_A·(1 + Σ s_s·(N_s/N_A)·(m_s − m_eq(V)))``, so
+    ``|ΔC|/C ≈ N_s/(2·N_A)`` after a bias pulse that filled the region: N_ion ≈ 2·N_A·|ΔC|/C∞.
+
+Sign of the TID transient, from the electrostatics (:func:`space_charge_share`): s_s = +1 when the ion's
+charge has the sign of the fixed space charge of the depletion region (ionised acceptors, negative, in a
+p-type absorber), −1 when it is opposite. Ions of the same sign *add* to the space charge while they sit in
+the region, so right after the pulse W is narrower and C higher than at equilibrium; the built-in field then
+sweeps them out of the region (towards the junction interface) and C *decays*: ΔC = C(∞) − C(0⁺) < 0. Ions
+of the opposite sign *compensate* the space charge (Heiser & Mesli's Cu⁺ in p-Si): W wider, C lower, and C
+*rises* as the field pushes them into the neutral bulk: ΔC > 0. In the p-i-n cells of the TID seed (Xiang et
+al.), whose absorber behaves as p-type towards the electron-transport side, halide anions (dark) therefore
+give the negative ΔC the seed reports and FA⁺ cations (under light) the positive one; an n-type absorber
+(``doping_type="n"``) reverses both.
 
 Time constant (Heiser & Mesli 1993, as used by Futscher et al. 2019):
     D(T) = D0·exp(−Ea/kT),   τ(T) = k·T·ε·ε0 / (q²·N_A·D(T))
@@ -50,9 +61,16 @@ ION_PARAMETER_RANGES: dict[str, tuple[float, float, bool, bool, str]] = {
 }
 
 SPECIES = ("anion", "cation")
-# Sign of the TID capacitance step by species: anions (dark, halide) give a negative ΔC (C rises back to
-# C∞ after the pulse), light-activated cations the opposite (C decays to C∞).
-CAPACITANCE_SIGN = {"anion": -1.0, "cation": +1.0}
+ION_CHARGE = {"anion": -1.0, "cation": +1.0}
+# Sign of the fixed space charge in the depletion region: ionised acceptors (p) or donors (n).
+SPACE_CHARGE_SIGN = {"p": -1.0, "n": +1.0}
+DOPING_TYPES = tuple(SPACE_CHARGE_SIGN)
+
+
+def space_charge_share(species: str, doping_type: str) -> float:
+    """s = +1 if the species' charge has the sign of the depletion region's fixed charge (the ions add to the
+    space charge: C decays after the pulse, ΔC < 0), −1 if opposite (they compensate it: C rises, ΔC > 0)."""
+    return ION_CHARGE[species] * SPACE_CHARGE_SIGN[doping_type]
 
 
 @dataclass

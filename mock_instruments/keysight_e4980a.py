@@ -19,11 +19,12 @@ Trigger system: Idle -> (``:INIT`` or ``:INIT:CONT ON``) -> Wait For Trigger -> 
 ``:TRIG:IMM`` whatever the source, ``*TRG`` with source BUS) -> Measurement -> back to waiting
 (continuous) or idle. A measurement cycle is the spot measurement (MEAS, BNUM, BCO, MLAR pages) or, on the
 LIST page, the whole list (SEQ) or its next point (STEP): trigger delay, then each point takes the
-measurement time, points separated by the step delay. Each point is an event in world time: its C and G
-are the world's admittance of the device at the LCR terminal (``world.admittance``) at the middle of its
-integration, so a bias step's capacitance transient is sampled with the meter's timing; list bias levels are
-applied at the start of their point. The result is available (``:FETC?``, buffer record status 0) at the end
-of the point's integration; ``:FETC?`` and ``*TRG`` wait (on the clock) for a triggered cycle to finish.
+measurement time, points separated by the step delay. A point *averages* the device over its integration
+window, as the meter's detector does: the world's admittance of the device at the LCR terminal
+(``world.admittance``) is taken at the 3 Gauss–Legendre nodes of the window (world events at those instants)
+and averaged, so a bias step's capacitance transient is seen with the meter's timing and window; list bias
+levels are applied at the start of their point. The result is available (``:FETC?``, buffer record status 0)
+at the end of the point's integration; ``:FETC?`` and ``*TRG`` wait (on the clock) for a triggered cycle to finish.
 
 Measurement time (charged to the clock by those waits): averages × max(base, cycles / f) with base 5.6 ms
 (SHORT), 88 ms (MED), 220 ms (LONG) and 5.6 / 8 / 12 test-signal periods at low frequencies.
@@ -39,8 +40,10 @@ world time (``bias_changes``: (time, level or None for off)).
 
 DC bias: while ``:BIAS:STAT`` is ON the device sees the bias level through the world, OFF leaves it open.
 Free run (source INT) is lazy: a fetch measures the present state, and cycles are world events only while
-the data buffer fills, so a meter left free-running costs nothing. Noise: 5e-5 (SHORT), 2e-5 (MED), 1e-5
-(LONG) of |Y| over √averages. No device at the terminal reads a fixture stray (5 fF, 0.1 nS).
+the data buffer fills, so a meter left free-running costs nothing (a free-run fetch reads the device at the
+moment of the fetch). Noise: the data sheet's basic accuracy for the aperture, frequency band and AC level,
+read as a 3σ bound, over √averages (:mod:`mock_instruments.keysight_e4980a_accuracy`): e.g. 6.7e-4 of |Y| at
+SHORT, 10 kHz, 50 mV; 1.7e-4 at MED, 1 V. No device at the terminal reads a fixture stray (5 fF, 0.1 nS).
 Not simulated: correction (open/short/load), comparator and bins (bin number 0), DCR beyond the functions
 that report it, ALC, impedance range hold, binary data transfer, the external bias options.
 """
@@ -54,12 +57,18 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from mock_instruments import keysight_e4980a_accuracy as accuracy
 from mock_instruments import scpi as engine
 from mock_instruments.scpi import Bool, Choice, Num, Opt, Rest, ScpiError, ScpiInstrument, Setting, scpi
 
 FUNCTIONS = ("CPD", "CPQ", "CPG", "CPRP", "CSD", "CSQ", "CSRS", "LPD", "LPQ", "LPG", "LPRP", "LPRD", "LSD",
              "LSQ", "LSRS", "LSRD", "RX", "ZTD", "ZTR", "GB", "YTD", "YTR", "VDID")
-APERTURE = {"SHORt": (5.6e-3, 5.6, 5e-5), "MEDium": (88e-3, 8.0, 2e-5), "LONG": (220e-3, 12.0, 1e-5)}
+APERTURE = {"SHORt": (5.6e-3, 5.6), "MEDium": (88e-3, 8.0), "LONG": (220e-3, 12.0)}  # base time, test periods
+# A point's window is averaged at 3 Gauss–Legendre nodes: exact for C(t) polynomial up to degree 5 over the
+# window; for an exponential with τ ≥ window/4 the error is below 1.5e-3 of its amplitude.
+GL_NODES, GL_WEIGHTS = (tuple(float(v) for v in a) for a in np.polynomial.legendre.leggauss(3))
 PAGES = ("MEASurement", "BNUMber", "BCOunt", "LIST", "MSETup", "CSETup", "LTABle", "LSETup", "CATalog",
          "SYSTem", "SELF", "MLARge", "SCONfig", "SERVice")
 SPOT_PAGES = ("MEASurement", "BNUMber", "BCOunt", "MLARge")
@@ -277,7 +286,7 @@ class MockKeysightE4980A(ScpiInstrument):
 
     # ----------------------------------------------------------------------------- trigger system
     def measurement_time_s(self, frequency_Hz: float) -> float:
-        base, cycles, _ = APERTURE[self.aperture[0]]
+        base, cycles = APERTURE[self.aperture[0]]
         return self.aperture[1] * max(base, cycles / frequency_Hz)
 
     def _arm(self) -> None:
@@ -323,8 +332,11 @@ class MockKeysightE4980A(ScpiInstrument):
             if point.bias_V is not None:
                 bias = lambda _t, p=point: self._apply_bias(level=p.bias_V)  # noqa: E731
                 cycle.events.append(self.world.schedule(point.start_s, bias))
-            middle = point.start_s + point.duration_s / 2
-            cycle.events.append(self.world.schedule(middle, lambda t, p=point: self._sample(p, t)))
+            n = len(GL_NODES)
+            for k, (x, w) in enumerate(zip(GL_NODES, GL_WEIGHTS, strict=True)):
+                at = point.start_s + point.duration_s * (1.0 + float(x)) / 2.0
+                node = lambda t, p=point, w=float(w) / 2.0, last=k == n - 1: self._sample(p, w, last)  # noqa: E731
+                cycle.events.append(self.world.schedule(at, node))
         cycle.events.append(self.world.schedule(cycle.end_s, self._cycle_done))
         self.cycle, self.state = cycle, "measuring"
 
@@ -404,13 +416,19 @@ class MockKeysightE4980A(ScpiInstrument):
             self._arm()
 
     # ------------------------------------------------------------------------------- measurement
-    def _sample(self, point: Point, t_s: float) -> None:
-        """One point's measurement at the middle of its integration (a world event)."""
+    def _sample(self, point: Point, weight: float, last: bool) -> None:
+        """One node of a point's integration window (a world event): the device's admittance now, weighted;
+        the last node finishes the point (average, noise, the function's values, the buffer)."""
         measured = self.world.admittance(self.name, point.frequency_Hz)
         c, g = STRAY if measured is None else measured
-        w = 2 * math.pi * point.frequency_Hz
-        y = complex(g, w * c)
-        sigma = APERTURE[self.aperture[0]][2] / math.sqrt(self.aperture[1]) * abs(y)
+        point.y += weight * complex(g, 2 * math.pi * point.frequency_Hz * c)
+        if last:
+            self._finish(point)
+
+    def _finish(self, point: Point) -> None:
+        y = point.y
+        sigma = accuracy.noise_fraction(self.aperture[0], self.aperture[1], point.frequency_Hz,
+                                        self.ac_level_V) * abs(y)
         y += complex(sigma * float(self.rng.standard_normal()), sigma * float(self.rng.standard_normal()))
         rdc, dc = math.inf, (0.0, 0.0)
         if self.function in ("LPRD", "LSRD"):
@@ -448,7 +466,7 @@ class MockKeysightE4980A(ScpiInstrument):
         if self.state == "free":
             points = self._plan(self.world.time_s)
             for point in points:
-                self._sample(point, self.world.time_s)
+                self._sample(point, 1.0, True)
             self.last = points
         if not self.last:
             raise ScpiError(-230, "no measurement data")

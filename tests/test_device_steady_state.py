@@ -168,8 +168,8 @@ def test_tandem_is_two_subcells_in_series() -> None:
 
 
 def test_presets_listing_and_overrides() -> None:
-    assert set(PRESETS) == {"fapbi3", "fapbibr_2p5", "fapbibr_15", "fapbibr_25", "wbg_ref", "wbg_5avai",
-                            "tandem"}
+    assert set(PRESETS) == {"fapbi3", "fapbi3_fai5", "fapbibr_2p5", "fapbibr_15", "fapbibr_25", "wbg_ref",
+                            "wbg_5avai", "tandem"}
     cell = preset("fapbi3", ea_anion_eV=0.29)
     assert isinstance(cell, PerovskiteCell) and cell.ea_anion_eV == 0.29 and cell.name == "fapbi3"
     assert preset("fapbi3").ea_anion_eV == pytest.approx(0.131)

@@ -186,10 +186,10 @@ def test_ion_step_is_exact_while_segregation_lowers_the_ion_ea() -> None:
     one.advance(30.0, v, 1.0, 150.0)
     many = one.copy()
     tau0 = one.ion_tau_s("anion", 150.0)
-    one.advance(0.025, v, 1.0, 150.0)
+    step = 3.0 * tau0
+    one.advance(step, v, 1.0, 150.0)
     for _ in range(1000):
-        many.advance(2.5e-5, v, 1.0, 150.0)
+        many.advance(step / 1000, v, 1.0, 150.0)
     assert 1 - one.ion_tau_s("anion", 150.0) / tau0 > 5e-3  # τ changed noticeably during the step
-    assert 1.0 < 0.025 / tau0 < 10.0  # ... and the ions were caught mid-relaxation
     _assert_states_close(one.state_dict(), many.state_dict(), slow=1e-6, theta=1e-6, ions_V=1e-9)
     assert np.isfinite(one.current_density_mA_cm2(v, 1.0, 150.0))
