@@ -9,7 +9,9 @@ with :meth:`RunContext.run_channels` (see :mod:`labctl.runner.channels`).
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -35,6 +37,11 @@ T = TypeVar("T")
 
 #: Free space a multi-channel run keeps on the data disk; below it the channels hold until space is freed.
 DISK_RESERVE_BYTES = 256 * 2**20
+
+#: A channel's checkpoints reach the file at most this often (s of the run's clock).
+CHANNEL_CHECKPOINT_S = 60.0
+#: The simulated world's state (every cell) is saved with a checkpoint at most this often (s of the run's clock).
+WORLD_SNAPSHOT_S = 600.0
 
 #: Root attribute holding the simulated world's state at the last checkpoint (simulated stations only).
 SIMULATED_WORLD_ATTR = "simulated_world"
@@ -105,6 +112,10 @@ class RunContext:
         self.state: dict[str, Any] = {}
         #: How many times this run was resumed: 0 for data measured before any interruption.
         self.segment = int(segment)
+        self._status: dict[str, dict[str, Any]] = {}
+        self._checkpoint_written_s = -math.inf
+        self._world_written_s = -math.inf
+        self._status_written_real_s = -math.inf
 
     @property
     def bench(self) -> Bench:
@@ -153,9 +164,13 @@ class RunContext:
             self._write_checkpoint()
 
     def checkpoint_channel(self, channel: str, state: Mapping[str, Any]) -> None:
+        """A channel's state. Kept at once (a channel restarted after a fault takes it up), written to the
+        file at most every :data:`CHANNEL_CHECKPOINT_S` of the run's time: a channel saving after every
+        reading of a 1000 h run must not make the file's checkpoints its biggest table."""
         with self._checkpoint_lock:
             self._channel_states[channel] = dict(state)
-            self._write_checkpoint()
+            if self.clock.now() - self._checkpoint_written_s >= CHANNEL_CHECKPOINT_S:
+                self._write_checkpoint()
 
     def channel_resume_state(self, channel: str) -> dict[str, Any] | None:
         state = self._channel_states.get(channel)
@@ -166,13 +181,49 @@ class RunContext:
         if self._channel_states:
             merged["channels"] = dict(self._channel_states)
         self._writer.checkpoint(merged)
+        now = self.clock.now()
+        self._checkpoint_written_s = now
         simulation = getattr(self._bench, "simulation", None)
-        if simulation is not None:
+        if simulation is not None and now - self._world_written_s >= WORLD_SNAPSHOT_S:
             self._writer.set_root_attrs(**{SIMULATED_WORLD_ATTR: simulation.world.state_dict()})
+            self._world_written_s = now
 
     def write_analysis(self, name: str, results: Mapping[str, Any], attrs: Mapping[str, Any] | None = None
                        ) -> None:
         self._writer.write_analysis(name, results, dict(attrs or {}))
+
+    # ------------------------------------------------------------------------------- status
+    @property
+    def status_path(self) -> Path | None:
+        """The status file beside the data file (``<file>.status.json``)."""
+        path = getattr(self._writer, "path", None)
+        return None if path is None else Path(str(path) + ".status.json")
+
+    def publish_status(self, channel: str, **fields: Any) -> None:
+        """What a channel is doing now, for people and scripts that look at a long run: merged into the status
+        file beside the data file, rewritten (atomically) at most once a second of real time."""
+        with self._checkpoint_lock:
+            entry = self._status.setdefault(channel, {})
+            entry.update({k: v for k, v in fields.items() if v is not None})
+            entry["updated_s"] = self.clock.now()
+            due = real_elapsed_s() - self._status_written_real_s >= 1.0
+        if due:
+            self.write_status()
+
+    def write_status(self, run_status: str | None = None) -> None:
+        path = self.status_path
+        if path is None:
+            return
+        with self._checkpoint_lock:
+            document = {"time_s": self.clock.now(), "run_status": run_status or "running",
+                        "channels": {name: dict(entry) for name, entry in self._status.items()}}
+            self._status_written_real_s = real_elapsed_s()
+        try:
+            temporary = path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(document, indent=1, default=str), encoding="utf-8")
+            temporary.replace(path)
+        except OSError as exc:  # a status file never stops a measurement
+            log.warning("status file %s not written: %s", path, exc)
 
     # ---------------------------------------------------------------------------- reporting
     def emit(self, event: RunEvent) -> None:

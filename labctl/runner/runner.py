@@ -291,6 +291,8 @@ class Runner:
                 self._set_status("shutting down", reason)
                 with cancel_scope(None):
                     self._shutdown(ctx, bench, writer)
+                if ctx is not None and ctx._status:
+                    ctx.write_status(status)
                 self._finish(status, reason, writer, bench)
 
     def _connect(self, names: list[str], clock: Clock, writer: RunWriter,
