@@ -79,15 +79,17 @@ def test_reading_a_file_still_open_for_writing_sees_flushed_rows(tmp_path: Path)
             blk.append_row(t_s=i)  # buffered, not flushed yet
         with RunReader(path) as r:  # same process (GUI next to the runner)
             np.testing.assert_array_equal(r.block("trace")["t_s"], np.arange(1000.0))
-        # Another process reads the disk: RunReader, and plain h5py with file locking off.
+        # Another process reads the disk: RunReader merges the journal; plain h5py (file locking off)
+        # sees the compressed rows only, none yet: a 1000-row block fills no 4096-row chunk.
         script = ("import sys, h5py; from labctl.store import RunReader\n"
                   "r = RunReader(sys.argv[1]); b = r.block('trace')\n"
                   "f = h5py.File(sys.argv[1], 'r', locking=False)\n"
                   "print(b.n_rows, b['t_s'].sum(), f['blocks/trace/t_s'].shape[0])")
         out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True,
                              timeout=60, cwd=Path(__file__).resolve().parents[1])
-        assert out.stdout.split() == ["1000", str(float(sum(range(1000)))), "1000"], out.stderr
-        w.event("mark", "after 1500 rows")  # an event flushes everything
+        assert out.stdout.split() == ["1000", str(float(sum(range(1000)))), "0"], out.stderr
+        w.event("mark", "after 1500 rows")  # queued with the rows: one cycle writes both
+        w.flush()
         with RunReader(path) as r:
             assert r.block("trace").n_rows == 1500 and r.events()[-1].kind == "mark"
 

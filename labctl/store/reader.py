@@ -1,7 +1,18 @@
-"""Reading run files: finished, still being written, or left behind by a killed writer."""
+"""Reading run files: finished, still being written (by this or another process), or left by a killed writer.
+
+Version 2 keeps a block's rows in two places: its compressed column datasets (compacted rows) and the
+journal (recent rows); :class:`RunReader` merges them. Version-1 files have only the column datasets.
+
+Live reading: the writer holds HDF5's file lock, so the reader opens with locking off and sees the file as
+it was on disk when it opened it (HDF5 caches what it read; reopen to see more: :meth:`RunReader.refresh`).
+A reader may open the file while a flush cycle is writing it; what it then meets half-written (an HDF5
+error, or journal rows that no longer follow the compacted ones because a compaction landed in between)
+makes it reopen and read again, a few times, before it gives up.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -10,8 +21,16 @@ from typing import Any
 import h5py
 import numpy as np
 
+from labctl.clock import real_pause
 from labctl.errors import DataFileError
-from labctl.store import schema
+from labctl.store import journal as jr
+from labctl.store import metadata, nexus, schema
+from labctl.store.query import BlockSource, Decimated
+
+#: Reopen attempts when a file being written is met half-way through a flush.
+RETRIES = 8
+#: HDF5 chunk cache per dataset for readers: a bisection and a window share decompressed chunks.
+READER_CACHE_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -22,17 +41,38 @@ class Event:
     kind: str
     message: str
     data: dict[str, Any] = field(default_factory=dict)
+    channel: str = ""
+
+
+@dataclass(frozen=True)
+class BlockInfo:
+    """What a block is, without its rows: columns and units, rows, NeXus plot, kind, attributes."""
+
+    name: str
+    attrs: dict[str, Any]
+    units: dict[str, str]
+    n_rows: int
+    signal: str
+    axes: str
+    kind: str
+    time_column: str | None
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.units)
 
 
 class BlockData:
-    """One block read into memory: ``block["voltage_V"]`` is a float64 array; units and attributes."""
+    """One block (or a part of it) in memory: ``block["voltage_V"]`` is a float64 array; units, attributes."""
 
     def __init__(self, name: str, attrs: dict[str, Any], data: dict[str, np.ndarray],
-                 units: dict[str, str]) -> None:
+                 units: dict[str, str], first_row: int = 0) -> None:
         self.name = name
         self.attrs = attrs
         self._data = data
         self.units = units
+        #: Row number of the first row here within the block (a window or a slice starts later).
+        self.first_row = first_row
 
     @property
     def columns(self) -> list[str]:
@@ -65,25 +105,40 @@ class BlockData:
 class RunReader:
     """Read-only view of a run file. Use as a context manager.
 
-    Opens with HDF5 file locking off, so a file that a running labctl is still writing can be read (it sees
-    what was flushed when it was opened). After a kill, what the one unfinished flush left half-written is
-    not returned: columns and table fields are cut to the rows that are complete on disk.
+    ``block(name)`` loads a whole block; for long blocks use ``window`` (a time range), ``decimate``
+    (min/max/mean per time bin, in time independent of the block's length) or ``iter_block`` (slices).
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise DataFileError(f"{self.path}: no such data file")
+        self._h5: h5py.File | None = None
+        self._open()
+
+    def _open(self) -> None:
         try:
             self._h5 = _open_read_only(self.path)
         except OSError as exc:
             raise DataFileError(f"{self.path}: cannot be read as an HDF5 file: {exc}") from exc
         try:
             self.format_version = schema.check_labctl_file(self._h5, self.path)
-            self.attrs: dict[str, Any] = schema.read_attrs(self._h5.attrs)
+            self.attrs: dict[str, Any] = metadata.read_root(self._h5)
         except BaseException:
             self._h5.close()
             raise
+        self._sources: dict[str, BlockSource] = {}
+        self._tails: dict[int, jr.Segment] | None = None
+
+    def refresh(self) -> None:
+        """Reopen the file to see what a running writer added since this reader opened it."""
+        self.close()
+        self._open()
+
+    @property
+    def h5(self) -> h5py.File:
+        assert self._h5 is not None
+        return self._h5
 
     # --------------------------------------------------------------------------------- metadata
     @property
@@ -104,54 +159,192 @@ class RunReader:
 
     def instruments(self) -> dict[str, dict[str, Any]]:
         """Instrument name -> {idn, address, driver, settings (dict), ...}."""
-        group = self._h5.get(schema.INSTRUMENTS)
+        group = self.h5.get(schema.INSTRUMENTS)
         return {} if group is None else {name: schema.read_attrs(g.attrs) for name, g in group.items()}
 
     def analysis(self) -> dict[str, dict[str, Any]]:
         """Analysis name -> {key: scalar, ndarray, list of str or nested dict}."""
-        group = self._h5.get(schema.ANALYSIS)
+        group = self.h5.get(schema.ANALYSIS)
         return {} if group is None else {name: schema.read_tree(g) for name, g in group.items()}
 
     # ----------------------------------------------------------------------------------- blocks
     def block_names(self) -> list[str]:
         """Block names in creation order."""
-        return schema.block_order(self._h5[schema.BLOCKS])
+        return schema.block_order(self.h5[schema.BLOCKS])
 
-    def block(self, name: str) -> BlockData:
-        group = self._h5[schema.BLOCKS].get(name)
+    def _group(self, name: str) -> h5py.Group:
+        group = self.h5[schema.BLOCKS].get(name)
         if not isinstance(group, h5py.Group):
             raise DataFileError(f"{self.path}: no block {name!r}; blocks: {self.block_names()}")
-        dsets = {c: group[c] for c in schema.column_order(group)}
-        n = min((schema.stored_rows(ds) for ds in dsets.values()), default=0)
-        data = {c: np.asarray(ds[:n], dtype=np.float64) for c, ds in dsets.items()}
-        units = {c: str(schema.read_attrs(ds.attrs).get(schema.UNITS_ATTR, "")) for c, ds in dsets.items()}
-        return BlockData(name, schema.read_attrs(group.attrs), data, units)
+        return group
+
+    def info(self, name: str) -> BlockInfo:
+        """A block's columns, units, rows, plot and attributes, without reading its rows."""
+        group = self._group(name)
+        src = self._source(name)
+        attrs = schema.read_attrs(group.attrs)
+        units = {c: str(schema.read_attrs(ds.attrs).get(schema.UNITS_ATTR, "")) for c, ds in
+                 zip(src.columns, src.dsets, strict=True)}
+        signal, axes = (str(attrs.get("signal", "")), str(attrs.get("axes", ""))) if "signal" in attrs else \
+            nexus.choose_plot(src.columns, None, None, "data")
+        time_col = attrs.get(nexus.TIME_COLUMN_ATTR, nexus.time_column(src.columns, axes))
+        return BlockInfo(name, attrs, units, src.n_rows, signal, axes, str(attrs.get(nexus.KIND_ATTR, "data")),
+                         None if time_col is None else str(time_col))
+
+    def block(self, name: str) -> BlockData:
+        """The whole block in memory."""
+        return self.rows(name)
 
     def blocks(self) -> list[BlockData]:
+        """Every block in memory; for big files iterate ``block_names()`` and read what you need."""
         return [self.block(name) for name in self.block_names()]
+
+    def rows(self, name: str, start: int = 0, stop: int | None = None,
+             columns: Sequence[str] | None = None) -> BlockData:
+        """Rows ``start:stop`` of a block (all columns unless ``columns`` is given)."""
+        info = self.info(name)
+        src = self._source(name)
+        cols = list(info.columns if columns is None else columns)
+        idx = [src.index(c) for c in cols]
+        stop = src.n_rows if stop is None else min(stop, src.n_rows)
+        values = src.rows(start, stop, idx)
+        return BlockData(name, info.attrs, {c: values[i] for i, c in enumerate(cols)},
+                         {c: info.units[c] for c in cols}, max(0, start))
+
+    def iter_block(self, name: str, rows_per_slice: int = 1 << 16,
+                   columns: Sequence[str] | None = None) -> Iterator[BlockData]:
+        """A block in consecutive slices of at most ``rows_per_slice`` rows: memory bounded by the slice."""
+        info = self.info(name)
+        src = self._source(name)
+        cols = list(info.columns if columns is None else columns)
+        idx = [src.index(c) for c in cols]
+        for first, values in src.iter_rows(step=rows_per_slice, cols=idx):
+            yield BlockData(name, info.attrs, {c: values[i] for i, c in enumerate(cols)},
+                            {c: info.units[c] for c in cols}, first)
+
+    def window(self, name: str, start_s: float | None, stop_s: float | None,
+               columns: Sequence[str] | None = None, time_column: str | None = None) -> BlockData:
+        """Rows whose time is in ``[start_s, stop_s)`` (on the block's time column, which must not decrease).
+
+        Cost: a bisection over chunk boundaries plus the rows returned, whatever the block's length.
+        """
+        src = self._source(name)
+        a, b = src.window_rows(src.index(self._time_column(name, time_column)), start_s, stop_s)
+        return self.rows(name, a, b, columns)
+
+    def decimate(self, name: str, bins: int = 2000, start_s: float | None = None, stop_s: float | None = None,
+                 columns: Sequence[str] | None = None, time_column: str | None = None) -> Decimated:
+        """Min, max and mean of each column per time bin, ``bins`` equal bins over ``[start_s, stop_s)``
+        (default: the whole block). Reads the block's pyramid where the window is long, so a 1000-hour
+        channel costs about what a 1-hour one does."""
+        info = self.info(name)
+        src = self._source(name)
+        tcol = self._time_column(name, time_column)
+        cols = [c for c in info.columns if c != tcol] if columns is None else list(columns)
+        edges, count, vmin, vmax, vmean = src.decimate(src.index(tcol), [src.index(c) for c in cols], bins,
+                                                       start_s, stop_s)
+        return Decimated(edges, count, {c: vmin[i] for i, c in enumerate(cols)},
+                         {c: vmax[i] for i, c in enumerate(cols)}, {c: vmean[i] for i, c in enumerate(cols)})
+
+    def _time_column(self, name: str, given: str | None) -> str:
+        if given is not None:
+            return given
+        info = self.info(name)
+        if info.time_column is None or info.time_column not in info.units:
+            raise DataFileError(f"block {name!r} has no time column; name one with time_column=")
+        return info.time_column
+
+    def _source(self, name: str) -> BlockSource:
+        src = self._sources.get(name)
+        if src is None:
+            src = self._sources[name] = self._retrying(lambda: self._make_source(name))
+        return src
+
+    def _make_source(self, name: str) -> BlockSource:
+        group = self._group(name)
+        columns = schema.column_order(group)
+        dsets = [group[c] for c in columns]
+        n = min((schema.stored_rows(ds) for ds in dsets), default=0)
+        levels: list[h5py.Dataset] = []
+        tail = np.empty((len(columns), 0))
+        if self.format_version >= 2:
+            summary = self.h5.get(f"{schema.SUMMARY}/{name}")
+            k = 1
+            while isinstance(summary, h5py.Group) and f"L{k}" in summary:
+                levels.append(summary[f"L{k}"])
+                k += 1
+            seg = self._journal_tails().get(int(group.attrs.get(schema.BLOCK_INDEX_ATTR, -1)))
+            if seg is not None and seg.values.shape[0] >= len(columns):
+                skip = n - seg.first_row
+                if skip < 0:
+                    raise _Stale(f"block {name!r}: journal rows start at {seg.first_row}, compacted rows end at {n}")
+                tail = np.array(seg.values[:len(columns), skip:]) if skip < seg.values.shape[1] else tail
+        return BlockSource(columns, dsets, n, tail, levels)
+
+    def _journal_tails(self) -> dict[int, jr.Segment]:
+        if self._tails is None:
+            blocks = self.h5[schema.BLOCKS]
+            widths = {int(g.attrs.get(schema.BLOCK_INDEX_ATTR, -1)): len(schema.column_order(g))
+                      for g in blocks.values() if isinstance(g, h5py.Group)}
+            ring = self.h5.get(f"{schema.JOURNAL}/{jr.RING}")
+            segments = jr.read_ring(ring, widths)[2] if isinstance(ring, h5py.Dataset) else []
+            self._tails = {s.block_index: s for s in segments}
+        return self._tails
+
+    def _retrying(self, read: Any) -> Any:
+        for attempt in range(RETRIES):
+            try:
+                return read()
+            except (_Stale, OSError) as exc:
+                if attempt == RETRIES - 1:
+                    raise DataFileError(f"{self.path}: changed while being read, {RETRIES} times: {exc}") from exc
+                real_pause(0.02 * (attempt + 1))
+                self.refresh()
+        raise AssertionError("unreachable")
 
     # ----------------------------------------------------------------------- events, checkpoints
     def _table(self, name: str, fields: tuple[str, ...]) -> list[list[Any]]:
-        group = self._h5.get(name)
+        group = self.h5.get(name)
         if group is None:
             return [[] for _ in fields]
-        dsets = [group[f] for f in fields]
+        present = [f for f in fields if f in group]
+        dsets = [group[f] for f in present]
         n = min(ds.shape[0] for ds in dsets)
         for ds in dsets:
             n = schema.readable_rows(ds, n)
-        return [ds[:n].tolist() if ds.dtype.kind == "f" else ds.asstr()[:n].tolist() for ds in dsets]
+        columns = {f: ds[:n].tolist() if ds.dtype.kind == "f" else ds.asstr()[:n].tolist()
+                   for f, ds in zip(present, dsets, strict=True)}
+        return [columns.get(f, [""] * n) for f in fields]
 
     def events(self) -> list[Event]:
         """Every event, oldest first."""
-        times, kinds, messages, data = self._table(schema.EVENTS, schema.EVENT_FIELDS)
-        return [Event(float(t), k, m, _loads(d))
-                for t, k, m, d in zip(times, kinds, messages, data, strict=True)]
+        times, kinds, messages, data, channels = self._table(schema.EVENTS, schema.EVENT_FIELDS)
+        return [Event(float(t), k, m, _loads(d), c)
+                for t, k, m, d, c in zip(times, kinds, messages, data, channels, strict=True)]
+
+    def n_events(self) -> int:
+        group = self.h5.get(schema.EVENTS)
+        return 0 if group is None else min(group[f].shape[0] for f in group)
 
     def checkpoints(self) -> list[dict[str, Any]]:
-        """Every checkpoint, oldest first: ``{"state", "time_s", "block_rows"}``."""
+        """Every checkpoint, oldest first: ``{"state", "time_s", "block_rows"}``.
+
+        A checkpoint that counts rows the file does not hold was written by a flush that a kill
+        interrupted (its rows did not all land): it is left out.
+        """
         times, states, rows = self._table(schema.CHECKPOINTS, schema.CHECKPOINT_FIELDS)
-        return [{"state": _loads(s), "time_s": float(t), "block_rows": _loads(r)}
-                for t, s, r in zip(times, states, rows, strict=True)]
+        out = []
+        for t, s, r in zip(times, states, rows, strict=True):
+            claims = _loads(r)
+            if all(self._n_rows_or_zero(b) >= int(n) for b, n in claims.items()):
+                out.append({"state": _loads(s), "time_s": float(t), "block_rows": claims})
+        return out
+
+    def _n_rows_or_zero(self, name: str) -> int:
+        try:
+            return self._source(name).n_rows
+        except DataFileError:
+            return 0
 
     def last_checkpoint(self) -> dict[str, Any] | None:
         """The newest checkpoint, or None when the run never checkpointed."""
@@ -160,7 +353,9 @@ class RunReader:
 
     # -------------------------------------------------------------------------------- lifecycle
     def close(self) -> None:
-        self._h5.close()
+        if self._h5 is not None:
+            self._h5.close()
+            self._h5 = None
 
     def __enter__(self) -> RunReader:
         return self
@@ -173,9 +368,13 @@ class RunReader:
         return f"RunReader({str(self.path)!r}, procedure={self.procedure!r}, status={self.status!r})"
 
 
+class _Stale(Exception):
+    """What this reader saw of a file being written no longer fits together: reopen."""
+
+
 def _open_read_only(path: Path) -> h5py.File:
     try:
-        return h5py.File(path, "r", locking=False)
+        return h5py.File(path, "r", locking=False, rdcc_nbytes=READER_CACHE_BYTES)
     except OSError as exc:
         # A writer in this same process (GUI and runner) holds the file with HDF5 locking on, and HDF5
         # shares an already-open file only when the locking flags match.
