@@ -201,7 +201,10 @@ def soak(folder: Path, kills: int, rows_per_step: int) -> int:
         path.unlink(missing_ok=True)
         proc = start(path, pause_s=0.0, flush_every_step=True, rows_per_step=rows_per_step)
         progress = Progress(proc)
-        real_pause(random.uniform(0.8, 2.0))
+        deadline = real_elapsed_s() + 60.0
+        while not progress.lines and proc.poll() is None and real_elapsed_s() < deadline:
+            real_pause(0.01)  # a loaded machine takes a while to start Python: kill a writer, not a start-up
+        real_pause(random.uniform(0.0, 1.2))
         lines = list(progress.lines)  # read before the kill: each line was printed after its flush
         done = lines[-1] if lines else {}
         proc.send_signal(signal.SIGKILL)

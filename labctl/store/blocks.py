@@ -231,12 +231,10 @@ class BlockWriter:
             self._trim = False
 
     def restore_tail(self, segment: jr.Segment) -> None:
-        """After a reopen: the rows the journal holds beyond the compacted ones (if they follow on)."""
-        skip = self.n_compacted - segment.first_row
-        if skip < 0 or skip >= segment.values.shape[1]:
-            return
-        self.tail = np.array(segment.values[:len(self._names), skip:])
-        self.tail_seq = np.array(segment.seqs[skip:], dtype=np.int64)
+        """After a reopen: the rows the journal holds right after the compacted ones."""
+        values, seqs = segment.run_from(self.n_compacted)
+        self.tail = np.array(values[:len(self._names)])
+        self.tail_seq = np.array(seqs, dtype=np.int64)
         self._n_total = self.n_compacted + self.tail.shape[1]
 
     def direct(self, rows: np.ndarray) -> np.ndarray:

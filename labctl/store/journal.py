@@ -114,13 +114,22 @@ class JournalWriter:
 
 @dataclass
 class Segment:
-    """Consecutive rows of one block found in the journal: ``values`` is columns x rows."""
+    """The whole rows of one block found in the journal, in row order (there may be gaps: rows already
+    compacted sit before rows journaled later)."""
 
     block_index: int
-    first_row: int
-    values: np.ndarray
-    #: journal number of each row's first record
-    seqs: np.ndarray
+    rows: np.ndarray  #: row numbers, increasing
+    values: np.ndarray  #: columns x rows
+    seqs: np.ndarray  #: journal number of each row's first record
+
+    def run_from(self, first_row: int) -> tuple[np.ndarray, np.ndarray]:
+        """(values, seqs) of the consecutive rows starting at ``first_row`` (empty if it is not there)."""
+        i = int(np.searchsorted(self.rows, first_row))
+        if i == len(self.rows) or self.rows[i] != first_row:
+            return self.values[:, :0], self.seqs[:0]
+        step = self.rows[i:] - first_row != np.arange(len(self.rows) - i)
+        j = len(self.rows) if not step.any() else i + int(np.argmax(step))
+        return self.values[:, i:j], self.seqs[i:j]
 
 
 def read_ring(ring: h5py.Dataset, n_columns: dict[int, int] | None = None) -> tuple[int, int, list[Segment]]:
@@ -180,20 +189,18 @@ def _segments(records: np.ndarray, n_columns: dict[int, int] | None) -> list[Seg
         if width is None:
             width = int(np.max(mine[:, 3])) + VALUES_PER_RECORD
         per_row = records_per_row(width)
+        # whole rows only: a row missing one of its records (torn by a kill) is left out
         rows = mine[:, 2].astype(np.int64)
-        first = int(rows[0])
-        # whole rows only, consecutive from the first: a row missing a record (torn) ends the segment
-        n_rows = int(rows[-1]) - first + 1
-        counts = np.bincount(rows - first, minlength=n_rows)
-        complete = counts == per_row
-        n_ok = n_rows if complete.all() else int(np.argmin(complete))
-        if n_ok == 0:
+        uniq, _first_index, counts = np.unique(rows, return_index=True, return_counts=True)
+        whole = counts == per_row
+        if not whole.any():
             continue
-        mine = mine[rows - first < n_ok]
-        values = np.empty((width, n_ok))
+        keep = np.repeat(whole, counts)
+        mine = mine[keep]
+        values = np.empty((width, int(whole.sum())))
         for part in range(per_row):
             lo = part * VALUES_PER_RECORD
             hi = min(width, lo + VALUES_PER_RECORD)
             values[lo:hi] = mine[part::per_row, 4:4 + hi - lo].T
-        out.append(Segment(int(b), first, values, mine[0::per_row, 0].astype(np.int64)))
+        out.append(Segment(int(b), uniq[whole], values, mine[0::per_row, 0].astype(np.int64)))
     return out

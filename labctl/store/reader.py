@@ -257,10 +257,10 @@ class RunReader:
     def _source(self, name: str) -> BlockSource:
         src = self._sources.get(name)
         if src is None:
-            src = self._sources[name] = self._retrying(lambda: self._make_source(name))
+            src = self._sources[name] = self._retrying(lambda strict: self._make_source(name, strict))
         return src
 
-    def _make_source(self, name: str) -> BlockSource:
+    def _make_source(self, name: str, strict: bool = True) -> BlockSource:
         group = self._group(name)
         columns = schema.column_order(group)
         dsets = [group[c] for c in columns]
@@ -275,10 +275,13 @@ class RunReader:
                 k += 1
             seg = self._journal_tails().get(int(group.attrs.get(schema.BLOCK_INDEX_ATTR, -1)))
             if seg is not None and seg.values.shape[0] >= len(columns):
-                skip = n - seg.first_row
-                if skip < 0:
-                    raise _Stale(f"block {name!r}: journal rows start at {seg.first_row}, compacted rows end at {n}")
-                tail = np.array(seg.values[:len(columns), skip:]) if skip < seg.values.shape[1] else tail
+                values, _ = seg.run_from(n)
+                if strict and not values.shape[1] and bool((seg.rows > n).any()):
+                    # journal rows beyond the compacted ones but none right after them: the compaction that
+                    # moved the rows in between landed after this reader read the block's length (in a
+                    # killed file, the interrupted cycle's rows: then the last attempt takes what follows on)
+                    raise _Stale(f"block {name!r}: journal rows start at {seg.rows[0]}, compacted rows end at {n}")
+                tail = np.array(values[:len(columns)])
         return BlockSource(columns, dsets, n, tail, levels)
 
     def _journal_tails(self) -> dict[int, jr.Segment]:
@@ -294,7 +297,7 @@ class RunReader:
     def _retrying(self, read: Any) -> Any:
         for attempt in range(RETRIES):
             try:
-                return read()
+                return read(attempt < RETRIES - 1)
             except (_Stale, OSError) as exc:
                 if attempt == RETRIES - 1:
                     raise DataFileError(f"{self.path}: changed while being read, {RETRIES} times: {exc}") from exc

@@ -2,8 +2,10 @@
 
 Kept for the record; running it now would write a format-2 file.
 """
+import shutil
+import tempfile
 from pathlib import Path
-import shutil, tempfile
+
 from labctl.runner import Runner
 from labctl.station import Station
 from procedures.jv_hysteresis import JVHysteresis
