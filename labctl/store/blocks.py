@@ -53,11 +53,11 @@ def chunk_rows_for(expected_rows: int | None) -> int:
 class BlockWriter:
     """One block of a run being written. Get it from ``RunWriter.create_block`` or ``RunWriter.block``."""
 
-    def __init__(self, writer: RunWriter, group: h5py.Group, columns: dict[str, str], index: int,
+    def __init__(self, writer: RunWriter, name: str, group: h5py.Group, columns: dict[str, str], index: int,
                  n_compacted: int, *, frozen: bool = False) -> None:
         self._writer = writer
         self._group = group
-        self.name: str = group.name.rsplit("/", 1)[-1]
+        self.name = name
         self.index = index
         self._columns = columns
         self._names = list(columns)
@@ -84,17 +84,20 @@ class BlockWriter:
     def create(cls, writer: RunWriter, h5: h5py.File, name: str, columns: dict[str, str],
                attrs: Mapping[str, Any], *, index: int, chunk_rows: int, signal: str, axis: str,
                kind: str) -> BlockWriter:
-        group = h5[schema.BLOCKS].create_group(name)
+        # Created unlinked and linked into /blocks by the next cycle, once its headers are on disk.
+        group = h5py.Group(h5py.h5g.create(h5.id, None))
         group.attrs[schema.COLUMNS_ATTR] = np.array(list(columns), dtype=schema.STR_DTYPE)
         for col, unit in columns.items():
             # NaN fill: a row that never reached the disk reads as NaN, never as a plausible 0.0.
             ds = group.create_dataset(col, shape=(0,), maxshape=(None,), chunks=(chunk_rows,), dtype="f8",
                                       fillvalue=np.nan, **COMPRESSION)
             ds.attrs[schema.UNITS_ATTR] = unit
-        nexus.annotate_block(group, columns, signal, axis, kind, nexus.time_column(list(columns), axis))
+        nexus.annotate_block(group, columns, signal, axis, kind, nexus.time_column(list(columns), axis),
+                             f"/{schema.BLOCKS}/{name}")
         schema.write_attrs(group.attrs, attrs)
-        block = cls(writer, group, columns, index, 0)
-        block.pyramid = pyramid.PyramidWriter(h5[schema.SUMMARY], name, list(columns))
+        writer._link_later(h5[schema.BLOCKS], name, group)
+        block = cls(writer, name, group, columns, index, 0)
+        block.pyramid = pyramid.PyramidWriter(h5[schema.SUMMARY], name, list(columns), writer._link_later)
         return block
 
     @classmethod
@@ -104,13 +107,13 @@ class BlockWriter:
                    for c in schema.column_order(group)}
         n = min((schema.stored_rows(group[c]) for c in columns), default=0)
         index = int(group.attrs.get(schema.BLOCK_INDEX_ATTR, -1))
-        block = cls(writer, group, columns, index, n, frozen=version < 2)
+        block = cls(writer, group.name.rsplit("/", 1)[-1], group, columns, index, n, frozen=version < 2)
         # Rows of an interrupted flush (a column longer than the others, or rows whose chunk never reached
         # the disk and read as NaN) are cut off in the first cycle; new rows continue after the whole ones.
         block._trim = any(group[c].shape[0] != n for c in columns)
         if version >= 2:
             block.pyramid = pyramid.PyramidWriter.attach(h5[schema.SUMMARY], block.name, list(columns),
-                                                         block._dsets, n)
+                                                         block._dsets, n, writer._link_later)
         return block
 
     # ----------------------------------------------------------------------------------- public

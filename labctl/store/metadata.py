@@ -52,7 +52,8 @@ def check(values: Mapping[str, Any]) -> None:
             raise schema.DataFileError(f"attribute {key!r}: {exc}") from None
 
 
-def write_root(h5: h5py.File, values: Mapping[str, Any]) -> None:
+def write_root(h5: h5py.File, values: Mapping[str, Any],
+               link: Any = None) -> None:
     """Root metadata: attributes for small values, ``/metadata/<key>`` datasets for large ones.
 
     A value that moves from one to the other (a parameter list that grew) leaves no stale copy behind.
@@ -66,10 +67,10 @@ def write_root(h5: h5py.File, values: Mapping[str, Any]) -> None:
     for key, (stored, is_json, to_ds) in encoded.items():
         if to_ds:
             assert isinstance(group, h5py.Group)
-            if key in group:
-                del group[key]  # replaced: derived from the run's state, the newest text is the record
-            ds = group.create_dataset(key, data=stored, dtype=schema.STR_DTYPE)
+            ds = group.create_dataset(None if link else key, data=stored, dtype=schema.STR_DTYPE)
             ds.attrs[JSON_FLAG] = int(is_json)
+            if link:  # linked (replacing the old text) by the writer's next cycle, once it is on disk
+                link(group, key, ds)
             _drop_attr(h5.attrs, key)
         elif isinstance(group, h5py.Group) and key in group:
             del group[key]

@@ -72,7 +72,7 @@ def choose_plot(columns: Sequence[str], signal: str | None, axes: str | None, ki
 
 
 def annotate_block(group: h5py.Group, units: Mapping[str, str], signal: str, axis: str, kind: str,
-                   time_column: str | None) -> None:
+                   time_column: str | None, path: str) -> None:
     """NeXus attributes on a new block group and its columns (the columns exist already)."""
     group.attrs[NX_CLASS] = "NXlog" if kind == "log" else "NXdata"
     group.attrs["signal"] = signal
@@ -84,8 +84,9 @@ def annotate_block(group: h5py.Group, units: Mapping[str, str], signal: str, axi
         group[column].attrs["long_name"] = long_name(column, unit)
     if kind == "log":
         # NXlog names its fields time and value; soft links keep the columns under their own names too.
-        group["time"] = h5py.SoftLink(group[time_column or axis].name)
-        group["value"] = h5py.SoftLink(group[signal].name)
+        # (``path`` is where the group will be linked: it is created unlinked)
+        group["time"] = h5py.SoftLink(f"{path}/{time_column or axis}")
+        group["value"] = h5py.SoftLink(f"{path}/{signal}")
 
 
 def annotate_root(h5: h5py.File) -> None:

@@ -13,6 +13,7 @@ channel instead of 3.6 M rows, and a spike survives as the maximum of its entry.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import h5py
 import numpy as np
@@ -72,9 +73,12 @@ def stored_entries(ds: h5py.Dataset) -> int:
 class PyramidWriter:
     """Appends the entries that compacted rows complete, at every level (the writer's lock held)."""
 
-    def __init__(self, parent: h5py.Group, name: str, columns: list[str]) -> None:
+    def __init__(self, parent: h5py.Group, name: str, columns: list[str],
+                 link: Callable[[h5py.Group, str, h5py.HLObject], None]) -> None:
         self._parent = parent
         self._name = name
+        self._link = link  # links a new object in the next cycle, once it is whole on disk
+        self._group: h5py.Group | None = parent.get(name)
         self._columns = columns
         self._n_cols = n_columns = len(columns)
         self._levels: list[h5py.Dataset] = []
@@ -83,9 +87,9 @@ class PyramidWriter:
 
     @classmethod
     def attach(cls, parent: h5py.Group, name: str, names: list[str], columns: list[h5py.Dataset],
-               n_rows: int) -> PyramidWriter:
+               n_rows: int, link: Callable[[h5py.Group, str, h5py.HLObject], None]) -> PyramidWriter:
         """Continue a block's pyramid after a reopen: drop entries beyond the rows, rebuild the carries."""
-        pyr = cls(parent, name, names)
+        pyr = cls(parent, name, names, link)
         group = parent.get(name)
         counts: list[int] = []
         if isinstance(group, h5py.Group):
@@ -129,13 +133,17 @@ class PyramidWriter:
 
     def _level(self, level: int) -> h5py.Dataset:
         while len(self._levels) < level:
-            group = self._parent.get(self._name)
-            if group is None:
-                group = self._parent.create_group(self._name)
-                group.attrs["columns"] = np.array(self._columns, dtype=h5py.string_dtype("utf-8"))
+            if self._group is None:
+                # created unlinked; the writer links it in its next cycle, when it is whole on disk (a kill
+                # in the middle of a flush could otherwise leave a link to an object header never written)
+                self._group = h5py.Group(h5py.h5g.create(self._parent.file.id, None))
+                self._group.attrs["columns"] = np.array(self._columns, dtype=h5py.string_dtype("utf-8"))
+                self._link(self._parent, self._name, self._group)
+            group = self._group
             k = len(self._levels) + 1
-            ds = group.create_dataset(level_name(k), shape=(0, 3, self._n_cols), maxshape=(None, 3, self._n_cols),
+            ds = group.create_dataset(None, shape=(0, 3, self._n_cols), maxshape=(None, 3, self._n_cols),
                                       chunks=(CHUNK_ENTRIES, 3, self._n_cols), dtype="f8", fillvalue=np.nan)
+            self._link(group, level_name(k), ds)
             ds.attrs["rows_per_entry"] = factor(k)
             ds.attrs["stats"] = np.array(STATS, dtype=h5py.string_dtype("utf-8"))
             self._levels.append(ds)

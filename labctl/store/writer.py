@@ -107,6 +107,7 @@ class RunWriter:
         #: journal was full (diagnostics for the benchmark and tests).
         self.cycle_times_s: collections.deque[float] = collections.deque(maxlen=1 << 16)
         self.forced_compactions = 0
+        self._links: list[tuple[h5py.Group, str, h5py.HLObject]] = []
         self._journal: jr.JournalWriter | None = None
         for name in schema.block_order(h5[schema.BLOCKS]):
             self._blocks[name] = BlockWriter.attach(self, h5, h5[schema.BLOCKS][name], version)
@@ -219,7 +220,9 @@ class RunWriter:
             raise DataFileError("format_version is set by labctl and cannot be changed")
         if self.format_version >= 2:
             metadata.check(attrs)
-            self._mutate(metadata.value_bytes(attrs), lambda: metadata.write_root(self._h5, attrs))
+            self._mutate(metadata.value_bytes(attrs), lambda: metadata.write_root(self._h5, attrs, self._link_later))
+            if self._links:
+                self._mutate(0, None)
         else:
             schema.check_attrs(attrs)
             self._mutate(metadata.value_bytes(attrs), lambda: schema.write_attrs(self._h5.attrs, attrs))
@@ -284,6 +287,7 @@ class RunWriter:
             self._mutate((64 << 10) + len(columns) * (24 << 10) + metadata.value_bytes(attrs or {}), apply)
             with self._buf_lock:
                 self._blocks[name] = created[0]
+            self._mutate(0, None)  # links the block, whole on disk since the cycle before
             return created[0]
 
     def block(self, name: str) -> BlockWriter:
@@ -356,6 +360,8 @@ class RunWriter:
             try:
                 if error is None:
                     self._run_cycle(0, None, finish_all=True, final=True)
+                    if self._links:
+                        self._run_cycle(0, None)
             except Exception as exc:
                 error = exc
             finally:
@@ -404,13 +410,30 @@ class RunWriter:
         if self._failure is not None:
             raise DataFileError(f"{self.path}: writing failed: {self._failure}") from self._failure
 
-    def _mutate(self, nbytes: int, apply: Callable[[], None]) -> None:
+    def _mutate(self, nbytes: int, apply: Callable[[], None] | None) -> None:
         with self._io_lock:
             self._check_usable()
             self._run_cycle(nbytes, apply)
 
+    def _link_later(self, parent: h5py.Group, name: str, obj: h5py.HLObject) -> None:
+        """Link ``obj`` (created unlinked in this cycle) as ``parent[name]`` at the start of the next cycle.
+
+        A kill in the middle of a flush may leave a new link on disk but not the object it points to (HDF5
+        does not order its metadata writes); an object linked a cycle after it was created is whole.
+        """
+        self._links.append((parent, name, obj))
+
+    def _apply_links(self) -> None:
+        links, self._links = self._links, []
+        for parent, name, obj in links:
+            if name in parent:
+                del parent[name]  # a replaced metadata text
+            parent[name] = obj
+
     def _has_work(self) -> bool:
-        """Anything for a background cycle: buffered rows, queued rows of a table, compaction due."""
+        """Anything for a background cycle: buffered rows, queued rows of a table, compaction due, links."""
+        if self._links:
+            return True
         with self._buf_lock:
             if self._events.pending() or self._checkpoints.pending() or \
                     any(b._n_pend or b.finish_requested for b in self._blocks.values()):
@@ -439,6 +462,7 @@ class RunWriter:
                 if rows_due:
                     need += b.compact_bytes(rows_due) + b.records_for(rows_due) * 8 * jr.RECORD_WIDTH
             self._reserve.ensure(need)
+            self._apply_links()
             for b in self._blocks.values():
                 b.prepare()
             self._journal_rows(pending)
