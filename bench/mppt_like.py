@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mock_instruments.presets import preset  # noqa: E402
+from mock_instruments.presets import preset
 
 COLUMNS = {"time_s": "s", "voltage_V": "V", "current_A": "A", "current_density_mA_cm2": "mA/cm2",
            "power_mW_cm2": "mW/cm2"}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import store_crash_child as child  # noqa: E402
+import store_crash_child as child
 
 
 def main() -> None:

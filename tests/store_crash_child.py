@@ -5,6 +5,12 @@
         block now and then, events and checkpoints. After every step it prints one JSON line,
         {"t": <real monotonic s>, "rows": {block: rows appended}}, so the parent knows what was appended when.
 
+    python tests/store_crash_child.py read FILE [--seconds 4]
+        A reader in its own process, as the GUI or a user's script is: reopens FILE every ~50 ms while the
+        writer runs, reads the newest rows of "fast" (a time window by index), the whole block decimated and
+        the events, checks every value, and prints one JSON line per read: {"t", "rows", "events"}; any
+        error ends it with a non-zero exit.
+
     python tests/store_crash_child.py soak DIR [--kills 200] [--rows-per-step 20]
         Kill-anywhere soak test (not part of pytest; ~1.5 s per kill): writers that call flush() after
         every step, so HDF5 is writing most of the time, are SIGKILLed at random moments; plain h5py must
@@ -162,6 +168,24 @@ def check_file(path: Path, done: dict[str, Any]) -> list[str]:
     return notes
 
 
+def read(path: Path, seconds: float) -> None:
+    deadline = real_elapsed_s() + seconds
+    while real_elapsed_s() < deadline:
+        with RunReader(path) as r:
+            if "fast" in r.block_names():
+                n = r.info("fast").n_rows
+                # the newest 500 rows (the column "index" is a time-like, increasing column)
+                got = r.window("fast", n - 500.0, None, time_column="index")
+                want = expected("fast", n, start=max(0, n - 500))
+                for col, values in want.items():
+                    np.testing.assert_array_equal(got[col], values, err_msg=col)
+                d = r.decimate("fast", 100, time_column="index")
+                assert int(d.count.sum()) == n, (d.count.sum(), n)
+                assert np.nanmax(d.max["current_A"]) == 0.0 and np.nanmin(d.min["voltage_V"]) == 0.5
+                print(json.dumps({"t": real_elapsed_s(), "rows": n, "events": len(r.events())}), flush=True)
+        real_pause(0.05)
+
+
 def start(path: Path, flush_interval_s: float = 0.5, pause_s: float = 0.002,
           flush_every_step: bool = False, rows_per_step: int = 20) -> subprocess.Popen[str]:
     extra = ["--flush-every-step"] if flush_every_step else []
@@ -235,6 +259,9 @@ def main() -> None:
     w.add_argument("--pause-s", type=float, default=0.002)
     w.add_argument("--flush-every-step", action="store_true")
     w.add_argument("--rows-per-step", type=int, default=20)
+    rd = sub.add_parser("read")
+    rd.add_argument("path", type=Path)
+    rd.add_argument("--seconds", type=float, default=4.0)
     s = sub.add_parser("soak")
     s.add_argument("folder", type=Path)
     s.add_argument("--kills", type=int, default=200)
@@ -243,6 +270,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.cmd == "write":
         write(args.path, args.flush_interval_s, args.pause_s, args.flush_every_step, args.rows_per_step)
+    elif args.cmd == "read":
+        read(args.path, args.seconds)
     else:
         sys.exit(1 if soak(args.folder, args.kills, args.rows_per_step) else 0)
 

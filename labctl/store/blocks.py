@@ -73,8 +73,10 @@ class BlockWriter:
         self.chunk_rows = int(self._dsets[0].chunks[0]) if self._dsets and self._dsets[0].chunks else \
             DEFAULT_CHUNK_ROWS
         self.n_compacted = n_compacted
-        self.tail = np.empty((len(self._names), 0))
-        self.tail_seq = np.empty(0, dtype=np.int64)  # journal number of each tail row's first record
+        # the tail: rows journaled, not yet compacted, in a buffer that grows by doubling
+        self._tail = np.empty((len(self._names), _FIRST_BUFFER_ROWS))
+        self._tail_seq = np.empty(_FIRST_BUFFER_ROWS, dtype=np.int64)  # journal number of each row's record
+        self.n_tail = 0
         self._partial_rows = 0  # rows of the last chunk when it was last written partial (0: never)
         self._trim = False
         self.pyramid: pyramid.PyramidWriter | None = None
@@ -233,12 +235,42 @@ class BlockWriter:
                 ds.resize((self.n_compacted,))
             self._trim = False
 
+    @property
+    def tail(self) -> np.ndarray:
+        """The rows journaled but not compacted (columns x rows; a view)."""
+        return self._tail[:, :self.n_tail]
+
+    @property
+    def tail_seq(self) -> np.ndarray:
+        return self._tail_seq[:self.n_tail]
+
+    def tail_append(self, rows: np.ndarray, seqs: np.ndarray) -> None:
+        n, k = self.n_tail, rows.shape[1]
+        if n + k > self._tail.shape[1]:
+            cap = max(2 * self._tail.shape[1], n + k)
+            grown = np.empty((len(self._names), cap))
+            grown[:, :n] = self._tail[:, :n]
+            grown_seq = np.empty(cap, dtype=np.int64)
+            grown_seq[:n] = self._tail_seq[:n]
+            self._tail, self._tail_seq = grown, grown_seq
+        self._tail[:, n:n + k] = rows
+        self._tail_seq[n:n + k] = seqs
+        self.n_tail = n + k
+
+    def _tail_drop(self, k: int) -> None:
+        """Forget the first ``k`` tail rows (compacted)."""
+        rest = self.n_tail - k
+        if rest > 0:
+            self._tail[:, :rest] = self._tail[:, k:self.n_tail].copy()
+            self._tail_seq[:rest] = self._tail_seq[k:self.n_tail].copy()
+        self.n_tail = max(0, rest)
+
     def restore_tail(self, segment: jr.Segment) -> None:
         """After a reopen: the rows the journal holds right after the compacted ones."""
         values, seqs = segment.run_from(self.n_compacted)
-        self.tail = np.array(values[:len(self._names)])
-        self.tail_seq = np.array(seqs, dtype=np.int64)
-        self._n_total = self.n_compacted + self.tail.shape[1]
+        self.n_tail = 0
+        self.tail_append(values[:len(self._names)], seqs)
+        self._n_total = self.n_compacted + self.n_tail
 
     def direct(self, rows: np.ndarray) -> np.ndarray:
         """Whole chunks of a large append go straight to the compressed datasets (with the tail before
@@ -246,51 +278,40 @@ class BlockWriter:
         c = self.chunk_rows
         if rows.shape[1] < c:
             return rows
-        joined = np.concatenate([self.tail, rows], axis=1) if self.tail.shape[1] else rows
-        start = self.n_compacted
-        # whole chunks only: up to the last chunk boundary inside the joined rows
-        stop = (start + joined.shape[1]) // c * c
-        k = stop - start
-        if k <= 0:
-            return rows
+        n_tail = self.n_tail
+        joined = np.concatenate([self.tail, rows], axis=1) if n_tail else rows
+        # whole chunks only: up to the last chunk boundary inside the joined rows (past the whole tail,
+        # since the rows are at least a chunk)
+        k = (self.n_compacted + joined.shape[1]) // c * c - self.n_compacted
         self._compact(joined[:, :k])
-        n_tail = self.tail.shape[1]
-        self.tail = np.empty((len(self._names), 0))
-        self.tail_seq = np.empty(0, dtype=np.int64)
-        return rows[:, k - n_tail:] if k >= n_tail else rows  # k < n_tail cannot happen: c <= rows
+        self.n_tail = 0
+        return rows[:, k - n_tail:]
 
-    def journal_records(self, rows: np.ndarray, first_seq: int) -> np.ndarray:
-        """Records for ``rows`` appended to the tail; the tail remembers their sequence numbers."""
-        first_row = self.n_compacted + self.tail.shape[1]
-        records = jr.encode(self.index, first_row, rows, first_seq)
-        per_row = jr.records_per_row(len(self._names))
-        seqs = first_seq + per_row * np.arange(rows.shape[1], dtype=np.int64)
-        self.tail = np.concatenate([self.tail, rows], axis=1)
-        self.tail_seq = np.concatenate([self.tail_seq, seqs])
-        return records
+    def first_row_to_journal(self) -> int:
+        return self.n_compacted + self.n_tail
 
     def rejournal_records(self, first_seq: int) -> np.ndarray:
         """The whole tail journaled again at ``first_seq`` (its old records may then be overwritten)."""
         records = jr.encode(self.index, self.n_compacted, self.tail, first_seq)
         per_row = jr.records_per_row(len(self._names))
-        self.tail_seq = first_seq + per_row * np.arange(self.tail.shape[1], dtype=np.int64)
+        self._tail_seq[:self.n_tail] = first_seq + per_row * np.arange(self.n_tail, dtype=np.int64)
         return records
 
     def records_for(self, n_rows: int) -> int:
         return n_rows * jr.records_per_row(len(self._names))
 
     def oldest_seq(self) -> int | None:
-        return int(self.tail_seq[0]) if len(self.tail_seq) else None
+        return int(self._tail_seq[0]) if self.n_tail else None
 
     def whole_chunk_rows(self) -> int:
         """Tail rows that complete whole chunks (what a compaction may take without a partial chunk)."""
         c = self.chunk_rows
-        return max(0, (self.n_compacted + self.tail.shape[1]) // c * c - self.n_compacted)
+        return max(0, (self.n_compacted + self.n_tail) // c * c - self.n_compacted)
 
     def may_write_partial(self) -> bool:
         """The doubling rule for idle blocks: a partial chunk is rewritten only when its rows doubled."""
         c = self.chunk_rows
-        end = self.n_compacted + self.tail.shape[1]
+        end = self.n_compacted + self.n_tail
         if end // c > self.n_compacted // c:
             return True  # the old partial chunk is completed; the new one was never written
         return end - end // c * c >= 2 * self._partial_rows
@@ -300,8 +321,7 @@ class BlockWriter:
         if k <= 0:
             return
         self._compact(self.tail[:, :k])
-        self.tail = np.array(self.tail[:, k:])
-        self.tail_seq = np.array(self.tail_seq[k:])
+        self._tail_drop(k)
 
     def _compact(self, rows: np.ndarray) -> None:
         n0, k = self.n_compacted, rows.shape[1]
@@ -314,12 +334,16 @@ class BlockWriter:
         c = self.chunk_rows
         self._partial_rows = self.n_compacted % c
 
-    def compact_bytes(self, k: int) -> int:
-        """Generous estimate of the file space compacting ``k`` rows allocates (for the reserve)."""
-        chunks = k // self.chunk_rows + 2
-        raw = chunks * self.chunk_rows * 8 * len(self._names)
-        pyr = self.pyramid.alloc_bytes(k) if self.pyramid is not None else 0
-        return raw + len(self._names) * chunks * 4096 + pyr
+    def alloc_bytes(self, new_rows: int) -> int:
+        """Generous estimate of the file space a cycle with ``new_rows`` allocates for this block (for the
+        reserve): journal records, and compressed chunks and pyramid entries if a chunk may complete."""
+        n_cols = len(self._names)
+        rows = self.n_tail + new_rows
+        journal = (rows if new_rows < self.chunk_rows else 0) * n_cols * 16 + 1024
+        if rows < self.chunk_rows and not (self.n_tail and self.finish_requested):
+            return journal + 8 * n_cols * self.chunk_rows  # an idle block may compact its partial chunk
+        chunks = rows // self.chunk_rows + 2
+        return journal + chunks * (self.chunk_rows * 8 + 4096) * n_cols + (64 << 10) + rows * n_cols * 2
 
     # ------------------------------------------------------------------------------- messages
     def _key_error(self, row: Mapping[str, Any]) -> ColumnError:

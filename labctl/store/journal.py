@@ -40,22 +40,30 @@ def records_per_row(n_columns: int) -> int:
     return -(-n_columns // VALUES_PER_RECORD)
 
 
-def encode(block_index: int, first_row: int, values: np.ndarray, first_seq: int) -> np.ndarray:
-    """Records for the rows of ``values`` (columns x rows), numbered from ``first_seq``."""
+def encode_many(blocks: np.ndarray, rows: np.ndarray, values: np.ndarray, first_seq: int) -> np.ndarray:
+    """Records for rows of several blocks of the same width at once: ``blocks`` and ``rows`` give each
+    row's block index and row number, ``values`` is columns x rows."""
     n_cols, n = values.shape
     per_row = records_per_row(n_cols)
     out = np.full((n * per_row, RECORD_WIDTH), np.nan)
     seq = first_seq + np.arange(n * per_row, dtype=np.float64)
     out[:, 0] = seq
     out[:, -1] = seq
-    out[:, 1] = block_index
-    out[:, 2] = np.repeat(np.arange(first_row, first_row + n, dtype=np.float64), per_row)
+    out[:, 1] = np.repeat(blocks, per_row)
+    out[:, 2] = np.repeat(rows, per_row)
     for part in range(per_row):
         lo = part * VALUES_PER_RECORD
         hi = min(n_cols, lo + VALUES_PER_RECORD)
         out[part::per_row, 3] = lo
         out[part::per_row, 4:4 + hi - lo] = values[lo:hi].T
     return out
+
+
+def encode(block_index: int, first_row: int, values: np.ndarray, first_seq: int) -> np.ndarray:
+    """Records for the rows of one block (columns x rows), numbered from ``first_seq``."""
+    n = values.shape[1]
+    return encode_many(np.full(n, float(block_index)), np.arange(first_row, first_row + n, dtype=np.float64),
+                       values, first_seq)
 
 
 class JournalWriter:
@@ -96,16 +104,23 @@ class JournalWriter:
             raise RuntimeError(f"journal overrun: {n} records, {self.free()} free")  # the writer prevents it
         start = 1 + self.head % self.capacity
         first = min(n, self.capacity + 1 - start)
-        self.ring[start:start + first] = records[:first]
+        self._write(start, records[:first])
         if first < n:
-            self.ring[1:1 + n - first] = records[first:]
+            self._write(1, records[first:])
         self.head += n
 
     def write_header(self, oldest: int) -> None:
         header = np.zeros(RECORD_WIDTH)
         header[:4] = (MAGIC, self.head, oldest, self.capacity)
         header[-1] = self.head
-        self.ring[0] = header
+        self._write(0, header[None, :])
+
+    def _write(self, row: int, records: np.ndarray) -> None:
+        """``ring[row:row + len(records)] = records`` through HDF5's own call (h5py's slicing is slower)."""
+        records = np.ascontiguousarray(records, dtype=np.float64)
+        file_space = self.ring.id.get_space()
+        file_space.select_hyperslab((row, 0), records.shape)
+        self.ring.id.write(h5py.h5s.create_simple(records.shape), file_space, records)
 
     def committed(self, oldest: int) -> None:
         """The cycle whose header said ``oldest`` reached the file: older records may be overwritten."""

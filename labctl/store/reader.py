@@ -12,11 +12,12 @@ makes it reopen and read again, a few times, before it gives up.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import h5py
 import numpy as np
@@ -31,6 +32,37 @@ from labctl.store.query import BlockSource, Decimated
 RETRIES = 8
 #: HDF5 chunk cache per dataset for readers: a bisection and a window share decompressed chunks.
 READER_CACHE_BYTES = 16 << 20
+
+
+_T = TypeVar("_T")
+
+
+def _live(method: Callable[..., _T]) -> Callable[..., _T]:
+    """Run a public read again after reopening the file when it met a file being written half-way through
+    a flush (only the outermost call retries, so no HDF5 object outlives a reopen)."""
+    @functools.wraps(method)
+    def wrapper(self: RunReader, *args: Any, **kwargs: Any) -> _T:
+        if self._depth:
+            return method(self, *args, **kwargs)
+        self._depth += 1
+        try:
+            for attempt in range(RETRIES):
+                self._strict = attempt < RETRIES - 1
+                try:
+                    return method(self, *args, **kwargs)
+                except (_Stale, OSError, ValueError) as exc:
+                    if isinstance(exc, ValueError) and "id" not in str(exc):
+                        raise  # not an HDF5 identifier closed by a reopen: a real error
+                    if attempt == RETRIES - 1:
+                        raise DataFileError(f"{self.path}: changed while being read, {RETRIES} times: "
+                                            f"{exc}") from exc
+                    real_pause(0.02 * (attempt + 1))
+                    self.refresh()
+            raise AssertionError("unreachable")
+        finally:
+            self._depth -= 1
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -114,18 +146,27 @@ class RunReader:
         if not self.path.is_file():
             raise DataFileError(f"{self.path}: no such data file")
         self._h5: h5py.File | None = None
+        self._depth = 0
+        self._strict = True
         self._open()
 
     def _open(self) -> None:
+        for attempt in range(RETRIES):
+            try:
+                self._h5 = _open_read_only(self.path)
+                break
+            except OSError as exc:
+                # A writer's flush extends the file after it wrote the superblock that claims the new end:
+                # met in between, the file looks truncated for a moment.
+                if "truncated" not in str(exc) or attempt == RETRIES - 1:
+                    raise DataFileError(f"{self.path}: cannot be read as an HDF5 file: {exc}") from exc
+                real_pause(0.01 * (attempt + 1))
+        h5 = self.h5
         try:
-            self._h5 = _open_read_only(self.path)
-        except OSError as exc:
-            raise DataFileError(f"{self.path}: cannot be read as an HDF5 file: {exc}") from exc
-        try:
-            self.format_version = schema.check_labctl_file(self._h5, self.path)
-            self.attrs: dict[str, Any] = metadata.read_root(self._h5)
+            self.format_version = schema.check_labctl_file(h5, self.path)
+            self.attrs: dict[str, Any] = metadata.read_root(h5)
         except BaseException:
-            self._h5.close()
+            h5.close()
             raise
         self._sources: dict[str, BlockSource] = {}
         self._tails: dict[int, jr.Segment] | None = None
@@ -157,17 +198,20 @@ class RunReader:
     def status(self) -> str:
         return str(self.attrs.get("status", ""))
 
+    @_live
     def instruments(self) -> dict[str, dict[str, Any]]:
         """Instrument name -> {idn, address, driver, settings (dict), ...}."""
         group = self.h5.get(schema.INSTRUMENTS)
         return {} if group is None else {name: schema.read_attrs(g.attrs) for name, g in group.items()}
 
+    @_live
     def analysis(self) -> dict[str, dict[str, Any]]:
         """Analysis name -> {key: scalar, ndarray, list of str or nested dict}."""
         group = self.h5.get(schema.ANALYSIS)
         return {} if group is None else {name: schema.read_tree(g) for name, g in group.items()}
 
     # ----------------------------------------------------------------------------------- blocks
+    @_live
     def block_names(self) -> list[str]:
         """Block names in creation order."""
         return schema.block_order(self.h5[schema.BLOCKS])
@@ -178,10 +222,11 @@ class RunReader:
             raise DataFileError(f"{self.path}: no block {name!r}; blocks: {self.block_names()}")
         return group
 
+    @_live
     def info(self, name: str) -> BlockInfo:
         """A block's columns, units, rows, plot and attributes, without reading its rows."""
-        group = self._group(name)
         src = self._source(name)
+        group = self._group(name)
         attrs = schema.read_attrs(group.attrs)
         units = {c: str(schema.read_attrs(ds.attrs).get(schema.UNITS_ATTR, "")) for c, ds in
                  zip(src.columns, src.dsets, strict=True)}
@@ -191,14 +236,17 @@ class RunReader:
         return BlockInfo(name, attrs, units, src.n_rows, signal, axes, str(attrs.get(nexus.KIND_ATTR, "data")),
                          None if time_col is None else str(time_col))
 
+    @_live
     def block(self, name: str) -> BlockData:
         """The whole block in memory."""
         return self.rows(name)
 
+    @_live
     def blocks(self) -> list[BlockData]:
         """Every block in memory; for big files iterate ``block_names()`` and read what you need."""
         return [self.block(name) for name in self.block_names()]
 
+    @_live
     def rows(self, name: str, start: int = 0, stop: int | None = None,
              columns: Sequence[str] | None = None) -> BlockData:
         """Rows ``start:stop`` of a block (all columns unless ``columns`` is given)."""
@@ -222,6 +270,7 @@ class RunReader:
             yield BlockData(name, info.attrs, {c: values[i] for i, c in enumerate(cols)},
                             {c: info.units[c] for c in cols}, first)
 
+    @_live
     def window(self, name: str, start_s: float | None, stop_s: float | None,
                columns: Sequence[str] | None = None, time_column: str | None = None) -> BlockData:
         """Rows whose time is in ``[start_s, stop_s)`` (on the block's time column, which must not decrease).
@@ -232,6 +281,7 @@ class RunReader:
         a, b = src.window_rows(src.index(self._time_column(name, time_column)), start_s, stop_s)
         return self.rows(name, a, b, columns)
 
+    @_live
     def decimate(self, name: str, bins: int = 2000, start_s: float | None = None, stop_s: float | None = None,
                  columns: Sequence[str] | None = None, time_column: str | None = None) -> Decimated:
         """Min, max and mean of each column per time bin, ``bins`` equal bins over ``[start_s, stop_s)``
@@ -257,7 +307,7 @@ class RunReader:
     def _source(self, name: str) -> BlockSource:
         src = self._sources.get(name)
         if src is None:
-            src = self._sources[name] = self._retrying(lambda strict: self._make_source(name, strict))
+            src = self._sources[name] = self._make_source(name, self._strict)
         return src
 
     def _make_source(self, name: str, strict: bool = True) -> BlockSource:
@@ -294,17 +344,6 @@ class RunReader:
             self._tails = {s.block_index: s for s in segments}
         return self._tails
 
-    def _retrying(self, read: Any) -> Any:
-        for attempt in range(RETRIES):
-            try:
-                return read(attempt < RETRIES - 1)
-            except (_Stale, OSError) as exc:
-                if attempt == RETRIES - 1:
-                    raise DataFileError(f"{self.path}: changed while being read, {RETRIES} times: {exc}") from exc
-                real_pause(0.02 * (attempt + 1))
-                self.refresh()
-        raise AssertionError("unreachable")
-
     # ----------------------------------------------------------------------- events, checkpoints
     def _table(self, name: str, fields: tuple[str, ...]) -> list[list[Any]]:
         group = self.h5.get(name)
@@ -319,16 +358,19 @@ class RunReader:
                    for f, ds in zip(present, dsets, strict=True)}
         return [columns.get(f, [""] * n) for f in fields]
 
+    @_live
     def events(self) -> list[Event]:
         """Every event, oldest first."""
         times, kinds, messages, data, channels = self._table(schema.EVENTS, schema.EVENT_FIELDS)
         return [Event(float(t), k, m, _loads(d), c)
                 for t, k, m, d, c in zip(times, kinds, messages, data, channels, strict=True)]
 
+    @_live
     def n_events(self) -> int:
         group = self.h5.get(schema.EVENTS)
         return 0 if group is None else min(group[f].shape[0] for f in group)
 
+    @_live
     def checkpoints(self) -> list[dict[str, Any]]:
         """Every checkpoint, oldest first: ``{"state", "time_s", "block_rows"}``.
 
@@ -349,6 +391,7 @@ class RunReader:
         except DataFileError:
             return 0
 
+    @_live
     def last_checkpoint(self) -> dict[str, Any] | None:
         """The newest checkpoint, or None when the run never checkpointed."""
         checkpoints = self.checkpoints()

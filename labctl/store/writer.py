@@ -439,7 +439,7 @@ class RunWriter:
                     any(b._n_pend or b.finish_requested for b in self._blocks.values()):
                 return True
         now = real_elapsed_s()
-        return any(b.whole_chunk_rows() or (b.tail.shape[1] and now - b.last_append_s >= self.idle_compact_s
+        return any(b.whole_chunk_rows() or (b.n_tail and now - b.last_append_s >= self.idle_compact_s
                                             and b.may_write_partial()) for b in self._blocks.values())
 
     def _run_cycle(self, extra_bytes: int, apply: Callable[[], None] | None, *, finish_all: bool = False,
@@ -458,9 +458,9 @@ class RunWriter:
                 Table.alloc_bytes(checkpoints)
             new_rows = {b.name: rows.shape[1] for b, rows in pending}
             for b in self._blocks.values():
-                rows_due = b.tail.shape[1] + new_rows.get(b.name, 0)
-                if rows_due:
-                    need += b.compact_bytes(rows_due) + b.records_for(rows_due) * 8 * jr.RECORD_WIDTH
+                k = new_rows.get(b.name, 0)
+                if k or b.n_tail:
+                    need += b.alloc_bytes(k)
             self._reserve.ensure(need)
             self._apply_links()
             for b in self._blocks.values():
@@ -502,28 +502,43 @@ class RunWriter:
         # the space they move to is free; their old records are dropped by a later cycle's header.
         horizon = journal.head - journal.capacity // 2
         moving = [b for b in self._blocks.values() if (s := b.oldest_seq()) is not None and s < horizon]
-        n = sum(b.records_for(b.tail.shape[1]) for b in moving) + \
-            sum(b.records_for(rows.shape[1]) for b, rows in parts)
+        n = sum(b.records_for(b.n_tail) for b in moving) + sum(b.records_for(rows.shape[1]) for b, rows in parts)
         if n > journal.free():
             # More than the ring can take without overwriting records still needed (far more channels
             # than it was sized for): compress those rows now, partial chunks and all.
             self.forced_compactions += 1
             for b, rows in parts:
-                b.tail = np.concatenate([b.tail, rows], axis=1)
-                b.tail_seq = np.concatenate([b.tail_seq, np.full(rows.shape[1], journal.head, dtype=np.int64)])
+                b.tail_append(rows, np.full(rows.shape[1], journal.head, dtype=np.int64))
             for b in self._blocks.values():
-                b.compact(b.tail.shape[1])
+                b.compact(b.n_tail)
             return
         records = []
         seq = journal.head
         for b in moving:
             records.append(b.rejournal_records(seq))
             seq += len(records[-1])
+        # One vectorised encoding per row width (usually one for all channels): per-block Python work
+        # would make the cycle grow with the number of channels.
+        by_width: dict[int, list[tuple[BlockWriter, np.ndarray]]] = {}
         for b, rows in parts:
-            records.append(b.journal_records(rows, seq))
-            seq += len(records[-1])
+            by_width.setdefault(rows.shape[0], []).append((b, rows))
+        for group in by_width.values():
+            counts = np.array([rows.shape[1] for _, rows in group])
+            values = np.concatenate([rows for _, rows in group], axis=1) if len(group) > 1 else group[0][1]
+            block_ids = np.repeat(np.array([b.index for b, _ in group], dtype=np.float64), counts)
+            starts = np.array([b.first_row_to_journal() for b, _ in group], dtype=np.float64)
+            offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+            row_no = np.repeat(starts, counts) + offsets
+            recs = jr.encode_many(block_ids, row_no, values, seq)
+            per_row = jr.records_per_row(values.shape[0])
+            first = 0
+            for (b, rows), k in zip(group, counts.tolist(), strict=True):
+                b.tail_append(rows, seq + per_row * np.arange(first, first + k, dtype=np.int64))
+                first += k
+            records.append(recs)
+            seq += len(recs)
         if records:
-            journal.append(np.concatenate(records))
+            journal.append(np.concatenate(records) if len(records) > 1 else records[0])
 
     def _compact(self, finishing: set[str]) -> None:
         """Whole chunks within the cycle's budget (oldest journal records first); finished and idle blocks
@@ -539,11 +554,11 @@ class RunWriter:
             budget -= k * 8 * len(b.columns)
         now = real_elapsed_s()
         for b in self._blocks.values():
-            if not b.tail.shape[1]:
+            if not b.n_tail:
                 continue
             idle = now - b.last_append_s >= self.idle_compact_s
             if b.name in finishing or (idle and b.may_write_partial()):
-                b.compact(b.tail.shape[1])
+                b.compact(b.n_tail)
 
     def _update_default(self) -> None:
         """Point ``/blocks@default`` at a block with rows if the current one has none."""
