@@ -137,3 +137,9 @@ def test_another_process_reads_the_file_while_it_is_written(tmp_path: Path) -> N
         writer.kill()
         writer.wait()
         progress.join()
+
+
+def test_short_soak_kills_writers_inside_flush_cycles(tmp_path: Path) -> None:
+    # The short version of bench/store_soak.py: writers that flush after every step (journal wraps,
+    # compactions, new blocks), killed at random moments; every file must hold what was flushed.
+    assert child.soak(tmp_path, kills=6, rows_per_step=2000) == 0

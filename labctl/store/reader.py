@@ -30,8 +30,10 @@ from labctl.store.query import BlockSource, Decimated
 
 #: Reopen attempts when a file being written is met half-way through a flush.
 RETRIES = 8
-#: HDF5 chunk cache per dataset for readers: a bisection and a window share decompressed chunks.
-READER_CACHE_BYTES = 16 << 20
+#: HDF5 chunk cache per open dataset for readers: a few decompressed chunks (a window's bisection reads
+#: each chunk once). Small, so that a reader that went through every block of a long file (an export)
+#: holds at most this much per column, whatever the file's length.
+READER_CACHE_BYTES = 256 << 10
 
 
 _T = TypeVar("_T")
