@@ -103,10 +103,11 @@ class RunWriter:
         events_fields = schema.EVENT_FIELDS if version >= 2 else schema.EVENT_FIELDS_V1
         self._events = Table(h5[schema.EVENTS], events_fields)
         self._checkpoints = Table(h5[schema.CHECKPOINTS], schema.CHECKPOINT_FIELDS)
-        #: Real seconds of each recent cycle, and cycles that had to compress partial chunks because the
-        #: journal was full (diagnostics for the benchmark and tests).
+        #: Real seconds of each recent cycle, cycles that had to compress partial chunks because the journal
+        #: was full, tails moved ahead in the ring (diagnostics for the benchmark and tests).
         self.cycle_times_s: collections.deque[float] = collections.deque(maxlen=1 << 16)
         self.forced_compactions = 0
+        self.relocations = 0  # tails journaled again because the ring was about to reach them
         self._links: list[tuple[h5py.Group, str, h5py.HLObject]] = []
         self._journal: jr.JournalWriter | None = None
         for name in schema.block_order(h5[schema.BLOCKS]):
@@ -281,13 +282,15 @@ class RunWriter:
                 created.append(BlockWriter.create(self, self._h5, name, dict(columns), {**meta, **(attrs or {})},
                                                   index=index, chunk_rows=chunk_rows, signal=sig, axis=axis,
                                                   kind=kind))
+
+            def link() -> None:  # the block was linked at the start of this cycle
                 if nexus.DEFAULT not in self._h5[schema.BLOCKS].attrs:
                     nexus.set_default_block(self._h5, name)
 
             self._mutate((64 << 10) + len(columns) * (24 << 10) + metadata.value_bytes(attrs or {}), apply)
             with self._buf_lock:
                 self._blocks[name] = created[0]
-            self._mutate(0, None)  # links the block, whole on disk since the cycle before
+            self._mutate(0, link)  # links the block, whole on disk since the cycle before
             return created[0]
 
     def block(self, name: str) -> BlockWriter:
@@ -514,6 +517,7 @@ class RunWriter:
             return
         records = []
         seq = journal.head
+        self.relocations += len(moving)
         for b in moving:
             records.append(b.rejournal_records(seq))
             seq += len(records[-1])
