@@ -24,10 +24,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import mppt_like  # noqa: E402
+import mppt_like
 
-from labctl.clock import VirtualClock  # noqa: E402
-from labctl.store import RunWriter  # noqa: E402
+from labctl.clock import VirtualClock
+from labctl.store import RunWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 1.2
