@@ -30,7 +30,7 @@ def _header_cell(column: str, unit: str) -> str:
     return '"' + cell.replace('"', '""') + '"' if any(ch in cell for ch in ',"\n') else cell
 
 
-def write_block_csv(reader: RunReader, name: str, path: Path, rows_per_slice: int = 1 << 16) -> None:
+def write_block_csv(reader: RunReader, name: str, path: Path, rows_per_slice: int = 8192) -> None:
     """One block as CSV: ``#`` comment lines (file and block metadata), ``col [unit]`` header, rows.
 
     The block is read and written in slices of ``rows_per_slice`` rows: memory stays flat for a

@@ -14,6 +14,7 @@ from typing import Any
 
 import h5py
 
+from labctl.errors import DataFileError
 from labctl.store import schema
 
 #: Always datasets in format 2: they grow with the station, the procedure and the simulated bench.
@@ -32,11 +33,11 @@ def encode(key: str, value: Any) -> tuple[Any, bool, bool]:
     """(value as stored, is JSON, goes to a dataset); DataFileError for a bad name or type, never for size."""
     schema.check_name(key, "attribute")
     if key == schema.JSON_ATTRS:
-        raise schema.DataFileError(f"attribute name {schema.JSON_ATTRS!r} is reserved by labctl")
+        raise DataFileError(f"attribute name {schema.JSON_ATTRS!r} is reserved by labctl")
     try:
         stored, is_json = schema.encode_attr(key, value)
         return stored, is_json, _as_dataset(key, stored)
-    except schema.DataFileError:
+    except DataFileError:
         # Too big for an attribute: text (a string, or JSON for anything else) in a dataset.
         if isinstance(value, str):
             return value, False, True
@@ -49,7 +50,7 @@ def check(values: Mapping[str, Any]) -> None:
         try:
             encode(key, value)
         except (TypeError, ValueError) as exc:
-            raise schema.DataFileError(f"attribute {key!r}: {exc}") from None
+            raise DataFileError(f"attribute {key!r}: {exc}") from None
 
 
 def write_root(h5: h5py.File, values: Mapping[str, Any],
