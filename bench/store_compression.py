@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import mppt_like  # noqa: E402
+import mppt_like
 
 CANDIDATES: list[tuple[str, dict]] = [
     ("none", {}),
