@@ -22,6 +22,7 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -85,6 +86,30 @@ def sample(writer: RunWriter, blocks: list, trajs: list[np.ndarray], at_s: int, 
     return times, time.process_time() - cpu0, n_rows
 
 
+LIVE_READER = """
+import statistics, sys, time
+from labctl.store import RunReader
+path, name = sys.argv[1], sys.argv[2]
+runs = []
+for _ in range(7):
+    t0 = time.perf_counter()
+    with RunReader(path) as r:  # what a GUI does every second: reopen, read the newest hour
+        n = r.info(name).n_rows
+        last = r.rows(name, n - 1, n, ["time_s"])["time_s"][0]
+        w = r.window(name, last - 3600.0, last + 1.0)
+    runs.append(time.perf_counter() - t0)
+print(statistics.median(runs), w.n_rows, n)
+"""
+
+
+def live_edge_read(path: Path, name: str) -> tuple[float, int]:
+    """Median seconds for another process to open the running file and read its newest hour (journal
+    included), and the rows that hour had."""
+    out = subprocess.run([sys.executable, "-c", LIVE_READER, str(path), name], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[1]).stdout.split()
+    return float(out[0]), int(out[1])
+
+
 def baseline_s() -> float:
     data = np.random.default_rng(0).standard_normal(1_000_000)
     runs = []
@@ -139,6 +164,7 @@ def main() -> None:
         print(f"  at {mark:5d} h: cycle median {np.median(ms):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms, "
               f"max {ms.max():.1f} ms; CPU {per_row_us:.1f} us per row, {pct:.2f} % of a core at 64 rows/s "
               f"(target <= {TARGET_CPU_PCT} %); feeding {mark} h took {fed:.0f} s")
+    live = live_edge_read(path, blocks[5].name)
     writer.close()
     with RunReader(path) as r:
         total_rows = sum(r.info(b).n_rows for b in r.block_names())
@@ -172,6 +198,8 @@ def main() -> None:
     print(f"  one whole channel decimated to 2,000 bins: {dec * 1e3:.2f} ms (target <= 100 ms)")
     print(f"  all {len(names)} channels decimated to 2,000 bins: {dec_all * 1e3:.0f} ms (target <= 1000 ms)")
     print(f"  opening the file: {t_open * 1e3:.1f} ms")
+    print(f"  while the writer runs (another process; open, then the newest hour, {live[1]} rows, journal "
+          f"included): {live[0] * 1e3:.1f} ms")
     if args.keep is None:
         path.unlink()
 
