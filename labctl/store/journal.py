@@ -147,19 +147,50 @@ class Segment:
         return self.values[:, i:j], self.seqs[i:j]
 
 
+class RingView:
+    """The valid records a reader may need, with each block's rows assembled when first asked for (a
+    reader looking at one channel of 64 does not sort the other 63)."""
+
+    def __init__(self, records: np.ndarray) -> None:
+        self.records = records
+        self._order: np.ndarray | None = None  # records sorted by block, when a second block is asked for
+        self._cache: dict[int, Segment | None] = {}
+
+    def segment(self, block_index: int, n_columns: int) -> Segment | None:
+        if block_index not in self._cache:
+            if not self._cache:  # the first block: one pass over the records
+                mine = self.records[self.records[:, 1] == block_index]
+            else:  # more: sort once by block (stable, so sequence order stays), then slice
+                if self._order is None:
+                    self._order = np.argsort(self.records[:, 1], kind="stable")
+                    self._sorted_blocks = self.records[self._order, 1]
+                lo, hi = np.searchsorted(self._sorted_blocks, [block_index, block_index + 1])
+                mine = self.records[self._order[lo:hi]]
+            found = _segments(mine, {block_index: n_columns})
+            self._cache[block_index] = found[0] if found else None
+        return self._cache[block_index]
+
+
 def read_ring(ring: h5py.Dataset, n_columns: dict[int, int] | None = None) -> tuple[int, int, list[Segment]]:
     """(head, oldest, rows per block) of a ring: every whole, valid record a reader may need.
 
     ``n_columns`` (block index -> columns) decides how many records make a row; without it, rows are
     assembled from whatever records are there (the writer passes it after it knows its blocks).
     """
+    head, oldest, view = read_ring_view(ring)
+    return head, oldest, _segments(view.records, n_columns)
+
+
+def read_ring_view(ring: h5py.Dataset) -> tuple[int, int, RingView]:
+    """(head, oldest, the valid records a reader may need)."""
     capacity = ring.shape[0] - 1
     header = ring[0]
     if header[0] == MAGIC and header[1] == header[-1] and header[3] == capacity:
         head, oldest = int(header[1]), int(header[2])
         oldest = max(oldest, head - capacity)
         records = _read_range(ring, oldest, head)
-        position = oldest + np.arange(len(records))  # records were read in sequence order from oldest
+        position = oldest + np.arange(len(records), dtype=np.float64)  # read in sequence order from oldest
+        in_order = True
     else:  # a kill tore the header: take every valid record of the newest lap
         records = ring[1:]
         seq = records[:, 0]
@@ -167,12 +198,16 @@ def read_ring(ring: h5py.Dataset, n_columns: dict[int, int] | None = None) -> tu
         head = int(np.max(seq[ok])) + 1 if ok.any() else 0
         oldest = max(0, head - capacity)
         position = np.arange(capacity)
+        in_order = False
     seq = records[:, 0]
     # A record is valid where its number is the one that belongs there in this lap, at both of its ends
     # (a stale record from the lap before, a torn one or a never-written one fails this).
-    valid = (seq == records[:, -1]) & (seq >= oldest) & (seq < head) & (np.mod(seq, capacity) ==
-                                                                         np.mod(position, capacity))
-    return head, oldest, _segments(records[valid], n_columns)
+    if in_order:
+        valid = (seq == records[:, -1]) & (seq == position)
+    else:
+        valid = (seq == records[:, -1]) & (seq >= oldest) & (seq < head) & \
+            (np.mod(seq, capacity) == np.mod(position, capacity))
+    return head, oldest, RingView(records[valid])
 
 
 def _read_range(ring: h5py.Dataset, first: int, stop: int) -> np.ndarray:
@@ -188,34 +223,41 @@ def _read_range(ring: h5py.Dataset, first: int, stop: int) -> np.ndarray:
 
 
 def _segments(records: np.ndarray, n_columns: dict[int, int] | None) -> list[Segment]:
+    """Whole rows per block: the newest copy of each record, rows with all their records.
+
+    One stable sort on an integer key (block, row, part) for all blocks at once: records arrive in
+    sequence order, so the last of equal keys is the newest copy.
+    """
     out: list[Segment] = []
     if len(records) == 0:
         return out
     block = records[:, 1].astype(np.int64)
-    for b in np.unique(block):
-        mine = records[block == b]
-        # newest copy of each (row, part) wins: a row re-journaled later carries the same values
-        order = np.lexsort((mine[:, 0], mine[:, 3], mine[:, 2]))
-        mine = mine[order]
-        key = mine[:, 2] * 1e6 + mine[:, 3]  # rows < 2**53 / 1e6 (9e9): far beyond any block
-        last = np.append(key[1:] != key[:-1], True)
-        mine = mine[last]
+    part = (records[:, 3] // VALUES_PER_RECORD).astype(np.int64)
+    keys = (block << 44) | (records[:, 2].astype(np.int64) << 4) | part
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    last = np.append(keys[1:] != keys[:-1], True)
+    records, keys = records[order[last]], keys[last]
+    row_keys = keys >> 4
+    starts = np.flatnonzero(np.append(True, row_keys[1:] != row_keys[:-1]))
+    counts = np.diff(np.append(starts, len(row_keys)))
+    row_block = row_keys[starts] >> 40
+    row_no = row_keys[starts] & ((1 << 40) - 1)
+    first_part_ok = (keys[starts] & 15) == 0
+    for b in np.unique(row_block):
+        sel = row_block == b
         width = n_columns.get(int(b)) if n_columns else None
         if width is None:
-            width = int(np.max(mine[:, 3])) + VALUES_PER_RECORD
+            width = int(np.max(records[row_block.repeat(counts) == b, 3])) + VALUES_PER_RECORD
         per_row = records_per_row(width)
-        # whole rows only: a row missing one of its records (torn by a kill) is left out
-        rows = mine[:, 2].astype(np.int64)
-        uniq, _first_index, counts = np.unique(rows, return_index=True, return_counts=True)
-        whole = counts == per_row
-        if not whole.any():
+        whole = sel & (counts == per_row) & first_part_ok
+        idx = starts[whole]
+        if not len(idx):
             continue
-        keep = np.repeat(whole, counts)
-        mine = mine[keep]
-        values = np.empty((width, int(whole.sum())))
-        for part in range(per_row):
-            lo = part * VALUES_PER_RECORD
+        values = np.empty((width, len(idx)))
+        for p in range(per_row):
+            lo = p * VALUES_PER_RECORD
             hi = min(width, lo + VALUES_PER_RECORD)
-            values[lo:hi] = mine[part::per_row, 4:4 + hi - lo].T
-        out.append(Segment(int(b), uniq[whole], values, mine[0::per_row, 0].astype(np.int64)))
+            values[lo:hi] = records[idx + p, 4:4 + hi - lo].T
+        out.append(Segment(int(b), row_no[whole], values, records[idx, 0].astype(np.int64)))
     return out

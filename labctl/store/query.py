@@ -174,15 +174,24 @@ class _Bins:
         mid = 0.5 * (t_lo + t_hi)
         inside = (mid >= self.edges[0]) & (mid < self.edges[-1])
         idx = np.searchsorted(self.edges, mid[inside], side="right") - 1
+        if not len(idx):
+            return
         count = count[inside]
-        np.add.at(self.count, idx, count)
-        for i in range(self.min.shape[0]):
-            np.fmin.at(self.min[i], idx, vmin[i][inside])
-            np.fmax.at(self.max[i], idx, vmax[i][inside])
-            m = vmean[i][inside]
-            ok = ~np.isnan(m)
-            np.add.at(self._sum[i], idx[ok], m[ok] * count[ok])
-            np.add.at(self._weight[i], idx[ok], count[ok])
+        vmin, vmax, vmean = vmin[:, inside], vmax[:, inside], vmean[:, inside]
+        if np.any(idx[1:] < idx[:-1]):  # a time column that goes back: one piece at a time
+            order = np.argsort(idx, kind="stable")
+            idx, count, vmin, vmax, vmean = idx[order], count[order], vmin[:, order], vmax[:, order], \
+                vmean[:, order]
+        # pieces in time order: reduce each run of pieces that falls in one bin, then merge into the bins
+        starts = np.flatnonzero(np.append(True, idx[1:] != idx[:-1]))
+        bins = idx[starts]
+        self.count[bins] += np.add.reduceat(count, starts)
+        ok = ~np.isnan(vmean)
+        weights = np.where(ok, count, 0.0)
+        self.min[:, bins] = np.fmin(self.min[:, bins], np.fmin.reduceat(vmin, starts, axis=1))
+        self.max[:, bins] = np.fmax(self.max[:, bins], np.fmax.reduceat(vmax, starts, axis=1))
+        self._sum[:, bins] += np.add.reduceat(np.where(ok, vmean, 0.0) * weights, starts, axis=1)
+        self._weight[:, bins] += np.add.reduceat(weights, starts, axis=1)
 
     def mean(self) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -171,7 +171,8 @@ class RunReader:
             h5.close()
             raise
         self._sources: dict[str, BlockSource] = {}
-        self._tails: dict[int, jr.Segment] | None = None
+        self._ring: jr.RingView | None = None
+        self._infos: dict[str, BlockInfo] = {}
 
     def refresh(self) -> None:
         """Reopen the file to see what a running writer added since this reader opened it."""
@@ -227,6 +228,8 @@ class RunReader:
     @_live
     def info(self, name: str) -> BlockInfo:
         """A block's columns, units, rows, plot and attributes, without reading its rows."""
+        if name in self._infos:
+            return self._infos[name]
         src = self._source(name)
         group = self._group(name)
         attrs = schema.read_attrs(group.attrs)
@@ -235,8 +238,10 @@ class RunReader:
         signal, axes = (str(attrs.get("signal", "")), str(attrs.get("axes", ""))) if "signal" in attrs else \
             nexus.choose_plot(src.columns, None, None, "data")
         time_col = attrs.get(nexus.TIME_COLUMN_ATTR, nexus.time_column(src.columns, axes))
-        return BlockInfo(name, attrs, units, src.n_rows, signal, axes, str(attrs.get(nexus.KIND_ATTR, "data")),
-                         None if time_col is None else str(time_col))
+        info = self._infos[name] = BlockInfo(name, attrs, units, src.n_rows, signal, axes,
+                                             str(attrs.get(nexus.KIND_ATTR, "data")),
+                                             None if time_col is None else str(time_col))
+        return info
 
     @_live
     def block(self, name: str) -> BlockData:
@@ -325,7 +330,7 @@ class RunReader:
             while isinstance(summary, h5py.Group) and f"L{k}" in summary:
                 levels.append(summary[f"L{k}"])
                 k += 1
-            seg = self._journal_tails().get(int(group.attrs.get(schema.BLOCK_INDEX_ATTR, -1)))
+            seg = self._journal().segment(int(group.attrs.get(schema.BLOCK_INDEX_ATTR, -1)), len(columns))
             if seg is not None and seg.values.shape[0] >= len(columns):
                 values, _ = seg.run_from(n)
                 if strict and not values.shape[1] and bool((seg.rows > n).any()):
@@ -336,15 +341,12 @@ class RunReader:
                 tail = np.array(values[:len(columns)])
         return BlockSource(columns, dsets, n, tail, levels)
 
-    def _journal_tails(self) -> dict[int, jr.Segment]:
-        if self._tails is None:
-            blocks = self.h5[schema.BLOCKS]
-            widths = {int(g.attrs.get(schema.BLOCK_INDEX_ATTR, -1)): len(schema.column_order(g))
-                      for g in blocks.values() if isinstance(g, h5py.Group)}
+    def _journal(self) -> jr.RingView:
+        if self._ring is None:
             ring = self.h5.get(f"{schema.JOURNAL}/{jr.RING}")
-            segments = jr.read_ring(ring, widths)[2] if isinstance(ring, h5py.Dataset) else []
-            self._tails = {s.block_index: s for s in segments}
-        return self._tails
+            self._ring = jr.read_ring_view(ring)[2] if isinstance(ring, h5py.Dataset) else \
+                jr.RingView(np.empty((0, jr.RECORD_WIDTH)))
+        return self._ring
 
     # ----------------------------------------------------------------------- events, checkpoints
     def _table(self, name: str, fields: tuple[str, ...]) -> list[list[Any]]:

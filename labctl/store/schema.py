@@ -156,12 +156,10 @@ def column_order(group: h5py.Group) -> list[str]:
     Only hard-linked datasets count: an NXlog block's ``time`` and ``value`` are soft links to columns.
     """
     listed = group.attrs.get(COLUMNS_ATTR)
-    present = [c for c in group if isinstance(group.get(c, getlink=True), h5py.HardLink)
-               and isinstance(group[c], h5py.Dataset) and group[c].ndim == 1]
-    if listed is None:
-        return present
-    ordered = [_plain(c) for c in listed]
-    return [c for c in ordered if c in present] + [c for c in present if c not in ordered]
+    if listed is not None:
+        return [c for c in (_plain(x) for x in listed) if c in group]
+    return [c for c in group if isinstance(group.get(c, getlink=True), h5py.HardLink)
+            and isinstance(group[c], h5py.Dataset) and group[c].ndim == 1]
 
 
 def _plain(value: Any) -> Any:

@@ -37,7 +37,7 @@ import labctl
 from labctl.clock import Clock, RealClock, real_elapsed_s
 from labctl.errors import DataFileError
 from labctl.store import journal as jr
-from labctl.store import metadata, nexus, schema
+from labctl.store import metadata, nexus, scheduling, schema
 from labctl.store.blocks import MAX_BUFFER_ROWS as MAX_BUFFER_ROWS  # re-exported (old import path)
 from labctl.store.blocks import BlockWriter, chunk_rows_for
 from labctl.store.blocks import ColumnError as ColumnError  # re-exported (old import path)
@@ -47,9 +47,6 @@ from labctl.store.tables import Table
 
 #: Metadata a cycle may allocate besides raw data (index nodes, object headers, heap collections).
 METADATA_SLACK_BYTES = 256 << 10
-#: Raw bytes of whole chunks compressed per cycle at most (gzip runs at ~50-100 MB/s): 64 channels
-#: reaching a chunk boundary together are compacted over several cycles instead of one long one.
-COMPACT_BUDGET_BYTES = 1 << 20
 #: A block with no new rows for this long (real seconds) has its partial chunk compressed, so plain h5py
 #: sees a finished J–V scan while the run goes on (see BlockWriter for why not sooner).
 IDLE_COMPACT_S = 10.0
@@ -497,73 +494,12 @@ class RunWriter:
         return min(seqs, default=self._journal.head)
 
     def _journal_rows(self, pending: list[tuple[BlockWriter, np.ndarray]]) -> None:
-        """Big appends straight to their compressed datasets; every other new row to the journal."""
-        parts = [(b, rest) for b, rows in pending if (rest := b.direct(rows)).shape[1]]
-        journal = self._journal
-        if journal is None:
-            return  # a version-1 file: its blocks refuse rows before they get here
-        # Tails whose records the ring will reach within half a lap are journaled again now, while
-        # the space they move to is free; their old records are dropped by a later cycle's header.
-        horizon = journal.head - journal.capacity // 2
-        moving = [b for b in self._blocks.values() if (s := b.oldest_seq()) is not None and s < horizon]
-        n = sum(b.records_for(b.n_tail) for b in moving) + sum(b.records_for(rows.shape[1]) for b, rows in parts)
-        if n > journal.free():
-            # More than the ring can take without overwriting records still needed (far more channels
-            # than it was sized for): compress those rows now, partial chunks and all.
-            self.forced_compactions += 1
-            for b, rows in parts:
-                b.tail_append(rows, np.full(rows.shape[1], journal.head, dtype=np.int64))
-            for b in self._blocks.values():
-                b.compact(b.n_tail)
-            return
-        records = []
-        seq = journal.head
-        self.relocations += len(moving)
-        for b in moving:
-            records.append(b.rejournal_records(seq))
-            seq += len(records[-1])
-        # One vectorised encoding per row width (usually one for all channels): per-block Python work
-        # would make the cycle grow with the number of channels.
-        by_width: dict[int, list[tuple[BlockWriter, np.ndarray]]] = {}
-        for b, rows in parts:
-            by_width.setdefault(rows.shape[0], []).append((b, rows))
-        for group in by_width.values():
-            counts = np.array([rows.shape[1] for _, rows in group])
-            values = np.concatenate([rows for _, rows in group], axis=1) if len(group) > 1 else group[0][1]
-            block_ids = np.repeat(np.array([b.index for b, _ in group], dtype=np.float64), counts)
-            starts = np.array([b.first_row_to_journal() for b, _ in group], dtype=np.float64)
-            offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-            row_no = np.repeat(starts, counts) + offsets
-            recs = jr.encode_many(block_ids, row_no, values, seq)
-            per_row = jr.records_per_row(values.shape[0])
-            first = 0
-            for (b, rows), k in zip(group, counts.tolist(), strict=True):
-                b.tail_append(rows, seq + per_row * np.arange(first, first + k, dtype=np.int64))
-                first += k
-            records.append(recs)
-            seq += len(recs)
-        if records:
-            journal.append(np.concatenate(records) if len(records) > 1 else records[0])
+        relocated, forced = scheduling.journal_rows(list(self._blocks.values()), self._journal, pending)
+        self.relocations += relocated
+        self.forced_compactions += forced
 
     def _compact(self, finishing: set[str]) -> None:
-        """Whole chunks within the cycle's budget (oldest journal records first); finished and idle blocks
-        whole."""
-        budget = COMPACT_BUDGET_BYTES
-        due = sorted((b for b in self._blocks.values() if b.whole_chunk_rows()),
-                     key=lambda b: b.oldest_seq() or 0)
-        for b in due:
-            if budget <= 0:
-                break
-            k = b.whole_chunk_rows()
-            b.compact(k)
-            budget -= k * 8 * len(b.columns)
-        now = real_elapsed_s()
-        for b in self._blocks.values():
-            if not b.n_tail:
-                continue
-            idle = now - b.last_append_s >= self.idle_compact_s
-            if b.name in finishing or (idle and b.may_write_partial()):
-                b.compact(b.n_tail)
+        scheduling.compact(list(self._blocks.values()), finishing, self.idle_compact_s)
 
     def _update_default(self) -> None:
         """Point ``/blocks@default`` at a block with rows if the current one has none."""
