@@ -27,6 +27,7 @@ from labctl.errors import DataFileError
 from labctl.store import journal as jr
 from labctl.store import metadata, nexus, schema
 from labctl.store.query import BlockSource, Decimated
+from labctl.store.tables import read_copies
 
 #: Reopen attempts when a file being written is met half-way through a flush.
 RETRIES = 8
@@ -172,6 +173,7 @@ class RunReader:
             raise
         self._sources: dict[str, BlockSource] = {}
         self._ring: jr.RingView | None = None
+        self._text_copies: dict[str, dict[int, dict[str, Any]]] | None = None
         self._infos: dict[str, BlockInfo] = {}
 
     def refresh(self) -> None:
@@ -350,17 +352,30 @@ class RunReader:
 
     # ----------------------------------------------------------------------- events, checkpoints
     def _table(self, name: str, fields: tuple[str, ...]) -> list[list[Any]]:
+        """Columns of a table: the rows every field can read, then those only the text copy still holds."""
         group = self.h5.get(name)
         if group is None:
             return [[] for _ in fields]
         present = [f for f in fields if f in group]
         dsets = [group[f] for f in present]
-        n = min(ds.shape[0] for ds in dsets)
+        total = min(ds.shape[0] for ds in dsets)
+        n = total
         for ds in dsets:
             n = schema.readable_rows(ds, n)
         columns = {f: ds[:n].tolist() if ds.dtype.kind == "f" else ds.asstr()[:n].tolist()
                    for f, ds in zip(present, dsets, strict=True)}
+        if n < total or self.format_version >= 2:
+            copies = self._copies().get(name, {})
+            while n in copies:  # strings a kill made unreadable, or rows whose fields did not all land
+                for f in present:
+                    columns[f].append(copies[n].get(f, ""))
+                n += 1
         return [columns.get(f, [""] * n) for f in fields]
+
+    def _copies(self) -> dict[str, dict[int, dict[str, Any]]]:
+        if self._text_copies is None:
+            self._text_copies = read_copies(self.h5.get(schema.JOURNAL))
+        return self._text_copies
 
     @_live
     def events(self) -> list[Event]:

@@ -43,7 +43,7 @@ from labctl.store.blocks import BlockWriter, chunk_rows_for
 from labctl.store.blocks import ColumnError as ColumnError  # re-exported (old import path)
 from labctl.store.reserve import MIN_RESERVE_BYTES as MIN_RESERVE_BYTES  # re-exported
 from labctl.store.reserve import EndOfFileReserve
-from labctl.store.tables import Table
+from labctl.store.tables import Table, TextLog, read_copies
 
 #: Metadata a cycle may allocate besides raw data (index nodes, object headers, heap collections).
 METADATA_SLACK_BYTES = 256 << 10
@@ -98,8 +98,12 @@ class RunWriter:
         self._reserve = EndOfFileReserve(h5, path)
         self._blocks: dict[str, BlockWriter] = {}
         events_fields = schema.EVENT_FIELDS if version >= 2 else schema.EVENT_FIELDS_V1
-        self._events = Table(h5[schema.EVENTS], events_fields)
-        self._checkpoints = Table(h5[schema.CHECKPOINTS], schema.CHECKPOINT_FIELDS)
+        journal_group = h5.get(schema.JOURNAL)
+        copies = read_copies(journal_group)
+        self._events = Table(h5[schema.EVENTS], events_fields, copies.get(schema.EVENTS))
+        self._checkpoints = Table(h5[schema.CHECKPOINTS], schema.CHECKPOINT_FIELDS, copies.get(schema.CHECKPOINTS))
+        self._text = TextLog(journal_group["text"]) if journal_group is not None and "text" in journal_group \
+            else None
         #: Real seconds of each recent cycle, cycles that had to compress partial chunks because the journal
         #: was full, tails moved ahead in the ring (diagnostics for the benchmark and tests).
         self.cycle_times_s: collections.deque[float] = collections.deque(maxlen=1 << 16)
@@ -162,7 +166,9 @@ class RunWriter:
             nexus.annotate_root(h5)
             Table.create(h5.create_group(schema.EVENTS), schema.EVENT_FIELDS)
             Table.create(h5.create_group(schema.CHECKPOINTS), schema.CHECKPOINT_FIELDS)
-            jr.JournalWriter.create(h5.create_group(schema.JOURNAL), journal_records)
+            journal_group = h5.create_group(schema.JOURNAL)
+            jr.JournalWriter.create(journal_group, journal_records)
+            TextLog.create(journal_group)
             return cls(h5, path, clock, flush_interval_s, key, schema.FORMAT_VERSION)
         except BaseException:
             h5.close()
@@ -468,8 +474,10 @@ class RunWriter:
                 b.prepare()
             self._journal_rows(pending)
             self._compact(finishing)
-            self._events.write(events)
-            self._checkpoints.write(checkpoints)
+            for table, table_rows in ((self._events, events), (self._checkpoints, checkpoints)):
+                if self._text is not None:
+                    self._text.append(table.name, table.next_row(), table_rows)  # the rows it is about to get
+                table.write(table_rows)
             if finishing or final:
                 self._update_default()
             if apply is not None:
