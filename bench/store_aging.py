@@ -170,8 +170,8 @@ def main() -> None:
         total_rows = sum(r.info(b).n_rows for b in r.block_names())
         data_bytes = sum(r.h5["blocks"][b][c].id.get_storage_size() for b in r.block_names()
                          for c in mppt_like.COLUMNS)
-        summary_bytes = sum(r.h5["summary"][b][lvl].id.get_storage_size() for b in r.h5["summary"]
-                            for lvl in r.h5["summary"][b])
+        summary_bytes = sum(r.h5["blocks"][b]["summary"][lvl].id.get_storage_size() for b in r.block_names()
+                            for lvl in r.h5["blocks"][b]["summary"])
         journal_bytes = r.h5["journal/ring"].id.get_storage_size()
     size = path.stat().st_size
     values = total_rows * len(mppt_like.COLUMNS)

@@ -315,7 +315,7 @@ def test_closed_file_carries_no_reserve(tmp_path: Path) -> None:
             blk.append_row(x=i)
         w.flush()
         assert path.stat().st_size > writer_module.MIN_RESERVE_BYTES  # claimed (sparse) while open
-    assert path.stat().st_size < 200_000
+    assert path.stat().st_size < 1_000_000  # the reserve (>= 4 MiB) is cut off
 
 
 def test_a_failed_background_flush_is_reported_to_the_acquisition_thread(

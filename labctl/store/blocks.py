@@ -97,9 +97,12 @@ class BlockWriter:
         nexus.annotate_block(group, columns, signal, axis, kind, nexus.time_column(list(columns), axis),
                              f"/{schema.BLOCKS}/{name}")
         schema.write_attrs(group.attrs, attrs)
+        # the pyramid's group exists before the block is linked: adding it later would change a linked group
+        summary = group.create_group(schema.SUMMARY)
+        summary.attrs[schema.COLUMNS_ATTR] = np.array(list(columns), dtype=schema.STR_DTYPE)
         writer._link_later(h5[schema.BLOCKS], name, group)
         block = cls(writer, name, group, columns, index, 0)
-        block.pyramid = pyramid.PyramidWriter(h5[schema.SUMMARY], name, list(columns), writer._link_later)
+        block.pyramid = pyramid.PyramidWriter(group, schema.SUMMARY, list(columns), writer._link_later)
         return block
 
     @classmethod
@@ -114,8 +117,8 @@ class BlockWriter:
         # the disk and read as NaN) are cut off in the first cycle; new rows continue after the whole ones.
         block._trim = any(group[c].shape[0] != n for c in columns)
         if version >= 2:
-            block.pyramid = pyramid.PyramidWriter.attach(h5[schema.SUMMARY], block.name, list(columns),
-                                                         block._dsets, n, writer._link_later)
+            block.pyramid = pyramid.PyramidWriter.attach(group, schema.SUMMARY, list(columns), block._dsets, n,
+                                                         writer._link_later)
         return block
 
     # ----------------------------------------------------------------------------------- public

@@ -1,4 +1,4 @@
-"""The min/max/mean pyramid of a block: ``/summary/<block>/L1, L2, ...``, written as rows are compacted.
+"""The min/max/mean pyramid of a block: ``/blocks/<block>/summary/L1, L2, ...``, written as rows are compacted.
 
 Level k holds one entry per ``FIRST_FACTOR * RATIO**(k-1)`` consecutive rows (128, 512, 2048, ...):
 float64 ``(entries, 3, columns)`` with ``[:, 0]`` the minimum, ``[:, 1]`` the maximum and ``[:, 2]`` the

@@ -327,7 +327,7 @@ class RunReader:
         levels: list[h5py.Dataset] = []
         tail = np.empty((len(columns), 0))
         if self.format_version >= 2:
-            summary = self.h5.get(f"{schema.SUMMARY}/{name}")
+            summary = group.get(schema.SUMMARY)
             k = 1
             while isinstance(summary, h5py.Group) and f"L{k}" in summary:
                 levels.append(summary[f"L{k}"])

@@ -29,7 +29,8 @@ EVENTS = "events"
 INSTRUMENTS = "instruments"
 ANALYSIS = "analysis"
 CHECKPOINTS = "checkpoints"
-#: Version 2: the journal of recent rows, the min/max/mean pyramid per block, large metadata as datasets.
+#: Version 2: the journal of recent rows, the min/max/mean pyramid (a subgroup of each block), large
+#: metadata as datasets.
 JOURNAL = "journal"
 SUMMARY = "summary"
 METADATA = "metadata"

@@ -22,6 +22,7 @@ close) runs a cycle under the I/O lock. Every public method may be called from a
 from __future__ import annotations
 
 import collections
+import os
 import threading
 import time
 import weakref
@@ -36,8 +37,8 @@ import numpy as np
 import labctl
 from labctl.clock import Clock, RealClock, real_elapsed_s
 from labctl.errors import DataFileError
+from labctl.store import hdf5_hints, metadata, nexus, scheduling, schema
 from labctl.store import journal as jr
-from labctl.store import metadata, nexus, scheduling, schema
 from labctl.store.blocks import MAX_BUFFER_ROWS as MAX_BUFFER_ROWS  # re-exported (old import path)
 from labctl.store.blocks import BlockWriter, chunk_rows_for
 from labctl.store.blocks import ColumnError as ColumnError  # re-exported (old import path)
@@ -72,10 +73,21 @@ def _release(key: Path) -> None:
 
 
 def _open_h5(path: Path, mode: str) -> h5py.File:
-    extra: dict[str, Any] = {"fs_strategy": "none"} if mode == "x" else {}
     # rdcc_nbytes=0: no chunk cache, so a chunk is allocated and written during the dataset write itself,
     # before the reserve is placed; with a cache HDF5 would allocate it during H5Fflush, after the reserve.
-    return h5py.File(path, mode, rdcc_nbytes=0, **extra)
+    if mode != "x":
+        return h5py.File(path, mode, rdcc_nbytes=0)
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    # as h5py opens files: a reader in this process (which shares the open file) must use the same degree
+    fapl.set_fclose_degree(h5py.h5f.CLOSE_WEAK)
+    # the oldest formats HDF5 can write, as h5py asks for (HDF5's own default would make new-style groups,
+    # whose fractal heaps get their addresses during the flush, behind the reserve)
+    fapl.set_libver_bounds(h5py.h5f.LIBVER_EARLIEST, h5py.h5f.LIBVER_LATEST)
+    nslots, _, w0 = fapl.get_cache()[1:]
+    fapl.set_cache(0, nslots, 0, w0)
+    # "x": exclusive create, so a file appearing meanwhile is not clobbered
+    fid = h5py.h5f.create(os.fsencode(path), h5py.h5f.ACC_EXCL, fcpl=hdf5_hints.file_create_plist(), fapl=fapl)
+    return h5py.File(fid)
 
 
 class RunWriter:
@@ -161,7 +173,8 @@ class RunWriter:
                 "sample": dict(sample or {}), "conditions": dict(conditions or {}),
                 "status": schema.STATUS_RUNNING, "end_reason": "",
             })
-            for group in (schema.BLOCKS, schema.INSTRUMENTS, schema.ANALYSIS, schema.SUMMARY):
+            hdf5_hints.create_big_group(h5, schema.BLOCKS)
+            for group in (schema.INSTRUMENTS, schema.ANALYSIS):
                 h5.create_group(group)
             nexus.annotate_root(h5)
             Table.create(h5.create_group(schema.EVENTS), schema.EVENT_FIELDS)
