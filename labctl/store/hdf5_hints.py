@@ -1,10 +1,14 @@
-"""Two HDF5 settings h5py does not expose, set through the HDF5 library h5py itself loaded.
+"""HDF5 settings h5py does not expose, set through the HDF5 library h5py itself loaded.
 
 Both make HDF5 rewrite existing group metadata in place less often (a kill in the middle of such a rewrite
 is the crash risk the run file cannot rule out; docs/data-format.md, "Crash safety"):
 
 - ``H5Pset_sym_k``: 64 links per symbol-table node instead of 8, so a group's B-tree splits 8 times less
   often (the soak found a torn split: a node pointing at a new node that never reached the disk);
+- ``H5Pset_istore_k``: 1024 chunks per chunk-index node instead of 64, so a column of a 1000-hour channel
+  (~900 chunks of 4096 rows) never splits its index; the soak met one torn split of a chunk index, which
+  made older chunks unreachable. Adding a chunk rewrites the node in place, but only its entry count and
+  its newest entry change, so a torn rewrite can only lose the newest chunk (the interrupted cycle's);
 - ``H5Pset_local_heap_size_hint``: ``/blocks`` starts with room for ~3,000 block names, so its name heap is
   not moved (reallocated and re-pointed) while blocks are added.
 
@@ -23,6 +27,8 @@ import h5py
 
 #: Internal and leaf "K" of the group B-trees: 2K children per internal node, 2K links per leaf node.
 SYMBOL_K = (16, 32)
+#: "K" of the chunk-index B-trees: 2K chunks per node.
+CHUNK_INDEX_K = 512
 BLOCKS_NAME_HEAP_BYTES = 64 << 10
 
 
@@ -36,6 +42,7 @@ def _library() -> ctypes.CDLL | None:
         lib = ctypes.CDLL(found[0])  # the copy h5py's extensions already loaded: same identifiers
         lib.H5Pset_sym_k.argtypes = [ctypes.c_int64, ctypes.c_uint, ctypes.c_uint]
         lib.H5Pset_local_heap_size_hint.argtypes = [ctypes.c_int64, ctypes.c_size_t]
+        lib.H5Pset_istore_k.argtypes = [ctypes.c_int64, ctypes.c_uint]
     except (OSError, AttributeError):
         return None
     return lib
@@ -52,6 +59,7 @@ def file_create_plist() -> h5py.h5p.PropFCID:
     lib = _library()
     if lib is not None:
         lib.H5Pset_sym_k(fcpl.id, *SYMBOL_K)
+        lib.H5Pset_istore_k(fcpl.id, CHUNK_INDEX_K)
     return fcpl
 
 
