@@ -24,6 +24,7 @@ import os
 from functools import cache
 
 import h5py
+from h5py._objects import phil  # h5py's lock around every HDF5 call: HDF5 itself is not thread-safe
 
 #: Internal and leaf "K" of the group B-trees: 2K children per internal node, 2K links per leaf node.
 SYMBOL_K = (16, 32)
@@ -58,8 +59,9 @@ def file_create_plist() -> h5py.h5p.PropFCID:
     fcpl.set_file_space_strategy(h5py.h5f.FSPACE_STRATEGY_NONE, False, 1)
     lib = _library()
     if lib is not None:
-        lib.H5Pset_sym_k(fcpl.id, *SYMBOL_K)
-        lib.H5Pset_istore_k(fcpl.id, CHUNK_INDEX_K)
+        with phil:  # another thread's flush may be inside HDF5 right now
+            lib.H5Pset_sym_k(fcpl.id, *SYMBOL_K)
+            lib.H5Pset_istore_k(fcpl.id, CHUNK_INDEX_K)
     return fcpl
 
 
@@ -68,5 +70,6 @@ def create_big_group(parent: h5py.Group, name: str, heap_bytes: int = BLOCKS_NAM
     gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
     lib = _library()
     if lib is not None:
-        lib.H5Pset_local_heap_size_hint(gcpl.id, heap_bytes)
+        with phil:
+            lib.H5Pset_local_heap_size_hint(gcpl.id, heap_bytes)
     return h5py.Group(h5py.h5g.create(parent.id, name.encode(), None, gcpl))
