@@ -5,12 +5,12 @@ is the crash risk the run file cannot rule out; docs/data-format.md, "Crash safe
 
 - ``H5Pset_sym_k``: 64 links per symbol-table node instead of 8, so a group's B-tree splits 8 times less
   often (the soak found a torn split: a node pointing at a new node that never reached the disk);
-- ``H5Pset_istore_k``: 1024 chunks per chunk-index node instead of 64, so a column of a 1000-hour channel
-  (~900 chunks of 4096 rows) never splits its index; the soak met one torn split of a chunk index, which
-  made older chunks unreachable. Adding a chunk rewrites the node in place, but only its entry count and
-  its newest entry change, so a torn rewrite can only lose the newest chunk (the interrupted cycle's);
 - ``H5Pset_local_heap_size_hint``: ``/blocks`` starts with room for ~3,000 block names, so its name heap is
   not moved (reallocated and re-pointed) while blocks are added.
+
+Larger chunk-index nodes (``H5Pset_istore_k``) were tried against the torn chunk-index split the soak met
+once in 1000 kills: they made it worse (a torn in-place rewrite of a 32 KiB node left NaN rows in 2 files
+in ~300 kills) and are not used.
 
 If h5py was built against an HDF5 that cannot be found this way, the file is written with HDF5's defaults:
 still valid, just without the hardening (``available()`` says which).
@@ -28,8 +28,6 @@ from h5py._objects import phil  # h5py's lock around every HDF5 call: HDF5 itsel
 
 #: Internal and leaf "K" of the group B-trees: 2K children per internal node, 2K links per leaf node.
 SYMBOL_K = (16, 32)
-#: "K" of the chunk-index B-trees: 2K chunks per node.
-CHUNK_INDEX_K = 512
 BLOCKS_NAME_HEAP_BYTES = 64 << 10
 
 
@@ -43,7 +41,6 @@ def _library() -> ctypes.CDLL | None:
         lib = ctypes.CDLL(found[0])  # the copy h5py's extensions already loaded: same identifiers
         lib.H5Pset_sym_k.argtypes = [ctypes.c_int64, ctypes.c_uint, ctypes.c_uint]
         lib.H5Pset_local_heap_size_hint.argtypes = [ctypes.c_int64, ctypes.c_size_t]
-        lib.H5Pset_istore_k.argtypes = [ctypes.c_int64, ctypes.c_uint]
     except (OSError, AttributeError):
         return None
     return lib
@@ -61,7 +58,6 @@ def file_create_plist() -> h5py.h5p.PropFCID:
     if lib is not None:
         with phil:  # another thread's flush may be inside HDF5 right now
             lib.H5Pset_sym_k(fcpl.id, *SYMBOL_K)
-            lib.H5Pset_istore_k(fcpl.id, CHUNK_INDEX_K)
     return fcpl
 
 
