@@ -155,22 +155,30 @@ class RunReader:
 
     def _open(self) -> None:
         for attempt in range(RETRIES):
+            last = attempt == RETRIES - 1
             try:
                 self._h5 = _open_read_only(self.path)
-                break
             except OSError as exc:
                 # A writer's flush extends the file after it wrote the superblock that claims the new end:
                 # met in between, the file looks truncated for a moment.
-                if "truncated" not in str(exc) or attempt == RETRIES - 1:
+                if "truncated" not in str(exc) or last:
                     raise DataFileError(f"{self.path}: cannot be read as an HDF5 file: {exc}") from exc
                 real_pause(0.01 * (attempt + 1))
-        h5 = self.h5
-        try:
-            self.format_version = schema.check_labctl_file(h5, self.path)
-            self.attrs: dict[str, Any] = metadata.read_root(h5)
-        except BaseException:
-            h5.close()
-            raise
+                continue
+            h5 = self._h5
+            try:
+                self.format_version = schema.check_labctl_file(h5, self.path)
+                self.attrs: dict[str, Any] = metadata.read_root(h5)
+                break
+            except (KeyError, RuntimeError, OSError) as exc:
+                # the root's header met while its writer creates or flushes it (it opened, so it is HDF5)
+                h5.close()
+                if last:
+                    raise DataFileError(f"{self.path}: cannot be read: {exc}") from exc
+                real_pause(0.01 * (attempt + 1))
+            except BaseException:
+                h5.close()
+                raise
         self._sources: dict[str, BlockSource] = {}
         self._ring: jr.RingView | None = None
         self._text_copies: dict[str, dict[int, dict[str, Any]]] | None = None
