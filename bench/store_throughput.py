@@ -3,7 +3,8 @@
     .venv/bin/python bench/store_throughput.py [--quick]
 
 Both sides create a file, append the same rows to a 4-column block (float64, 4096-row chunks, unlimited
-length) and close the file, so both pay for getting the data to disk. Each case is repeated and the best
+length, gzip + shuffle as labctl stores blocks) and close the file, so both pay for getting the data to disk
+and for compressing it. Each case is repeated and the best
 run is kept (the benchmark machine is noisy); labctl and bare h5py alternate within a repeat so a ratio is
 always measured under the same conditions.
 
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from labctl.clock import real_elapsed_s
 from labctl.store import RunWriter
+from labctl.store.blocks import COMPRESSION
 
 COLUMNS = {"time_s": "s", "voltage_V": "V", "current_A": "A", "current_density_mA_cm2": "mA/cm2"}
 CHUNK_ROWS = 4096
@@ -52,7 +54,8 @@ def h5py_batched(path: Path, cols: dict[str, np.ndarray], batch: int) -> None:
         group = f.create_group("blocks/trace")
         dsets = {}
         for c, unit in COLUMNS.items():
-            dsets[c] = group.create_dataset(c, shape=(0,), maxshape=(None,), chunks=(CHUNK_ROWS,), dtype="f8")
+            dsets[c] = group.create_dataset(c, shape=(0,), maxshape=(None,), chunks=(CHUNK_ROWS,), dtype="f8",
+                                            **COMPRESSION)
             dsets[c].attrs["units"] = unit
         n = len(cols["time_s"])
         for start in range(0, n, batch):

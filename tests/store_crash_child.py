@@ -5,6 +5,12 @@
         block now and then, events and checkpoints. After every step it prints one JSON line,
         {"t": <real monotonic s>, "rows": {block: rows appended}}, so the parent knows what was appended when.
 
+    python tests/store_crash_child.py read FILE [--seconds 4]
+        A reader in its own process, as the GUI or a user's script is: reopens FILE every ~50 ms while the
+        writer runs, reads the newest rows of "fast" (a time window by index), the whole block decimated and
+        the events, checks every value, and prints one JSON line per read: {"t", "rows", "events"}; any
+        error ends it with a non-zero exit.
+
     python tests/store_crash_child.py soak DIR [--kills 200] [--rows-per-step 20]
         Kill-anywhere soak test (not part of pytest; ~1.5 s per kill): writers that call flush() after
         every step, so HDF5 is writing most of the time, are SIGKILLed at random moments; plain h5py must
@@ -33,9 +39,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from labctl.clock import VirtualClock, real_elapsed_s, real_pause
-from labctl.store import RunWriter
+from labctl.store import RunReader, RunWriter
 
 SCAN_ROWS = 151
+JOURNAL_RECORDS = 4096
 EVENT_EVERY = 25  # steps
 CHECKPOINT_EVERY = 100
 
@@ -54,11 +61,15 @@ def expected(block: str, n: int, start: int = 0) -> dict[str, np.ndarray]:
 def write(path: Path, flush_interval_s: float, pause_s: float, flush_every_step: bool = False,
           rows_per_step: int = 20) -> None:
     clock = VirtualClock()
+    # A small journal, so that it wraps within seconds: the kills land on overwrites and relocations too.
     writer = RunWriter.create(path, procedure="crash_test", parameters={"pause_s": pause_s},
                               sample={"id": "cell-1", "area_cm2": 0.1},
                               conditions={"light": "1 sun", "temperature": "25 C", "atmosphere": "N2"},
-                              clock=clock, flush_interval_s=flush_interval_s)
-    fast = writer.create_block("fast", {"index": "", "voltage_V": "V", "current_A": "A"}, {"kind": "mpp"})
+                              clock=clock, flush_interval_s=flush_interval_s, journal_records=JOURNAL_RECORDS)
+    writer.idle_compact_s = 0.3  # and idle blocks get their partial chunks compressed during the run
+    # 256-row chunks: compaction (compressed chunks, pyramid) happens every few steps
+    fast = writer.create_block("fast", {"index": "", "voltage_V": "V", "current_A": "A"}, {"kind": "mpp"},
+                               expected_rows=256)
     slow = writer.create_block("slow", {"index": "", "temperature_K": "K"})
     rows = {"fast": 0, "slow": 0}
     n_events = n_checkpoints = 0
@@ -79,6 +90,7 @@ def write(path: Path, flush_interval_s: float, pause_s: float, flush_every_step:
             k = step // 50
             scan = writer.create_block(f"scan_{k}", {"voltage_V": "V", "current_A": "A"}, {"direction": "RS"})
             scan.append_columns(expected(f"scan_{k}", SCAN_ROWS))
+            scan.finish()
             rows[f"scan_{k}"] = SCAN_ROWS
         if step % EVENT_EVERY == 0:
             writer.event("progress", f"step {step}", rows=dict(rows))
@@ -107,44 +119,71 @@ def _readable(ds: h5py.Dataset) -> int:
     return lo
 
 
+def _read_everything(f: h5py.File) -> None:
+    """Plain h5py reads every dataset whole (damage shows as an OSError: addr overflow, bad B-tree...)."""
+    def visit(name: str, obj: object) -> None:
+        if isinstance(obj, h5py.Dataset) and obj.dtype.kind != "O":
+            obj[()]
+
+    f.visititems(visit)
+
+
 def check_file(path: Path, done: dict[str, Any]) -> list[str]:
-    """Plain h5py (no labctl) opens the file and holds what ``done`` says was appended, values exact.
+    """Plain h5py (no labctl) opens the file and reads every numeric dataset whole; labctl's reader, which
+    merges the journal, holds what ``done`` says was appended, values exact.
 
     ``done`` is a progress line: {"rows": {block: n}, "events": n, "checkpoints": n}. Returns notes on
-    tables whose newest string entry cannot be read (the kill hit its flush; reading the whole dataset
-    fails until ``open_existing`` repairs it, slices up to it work).
+    tables whose strings plain h5py cannot read whole (a kill tore a global heap collection; the reader
+    takes those rows from their copy, and ``open_existing`` writes them again).
     """
     notes = []
     with h5py.File(path, "r") as f:
         dict(f.attrs)
-        blocks = f["blocks"]
-        for name, n in done.get("rows", {}).items():
-            group = blocks[name]
-            want = expected(name, max(group[c].shape[0] for c in group.attrs["columns"]))
-            for col, values in want.items():
-                got = group[col][:]
-                assert len(got) >= n, f"{name}/{col}: {len(got)} rows on disk, {n} appended before"
-                np.testing.assert_array_equal(got[:n], values[:n], err_msg=f"{name}/{col}")
-                # Younger rows, from the flush the kill interrupted: exact, or NaN (never reached the disk).
-                tail, want_tail = got[n:], values[n:len(got)]
-                assert np.all((tail == want_tail) | np.isnan(tail)), f"{name}/{col}: wrong values after row {n}"
-        for table, every in (("events", EVENT_EVERY), ("checkpoints", CHECKPOINT_EVERY)):
+        _read_everything(f)
+        for table in ("events", "checkpoints"):
             group = f[table]
             n = min(_readable(group[field]) for field in group)
-            assert n >= done.get(table, 0), f"{table}: {n} readable, {done.get(table, 0)} appended before"
             if n < max(group[field].shape[0] for field in group):
-                notes.append(f"{table}: newest entry unreadable as a whole, first {n} readable")
-            if table == "events":  # the writer's own events (a test may add others after a resume)
-                kinds, texts = group["kind"].asstr()[:n], group["message"].asstr()[:n]
-                steps = [int(t.split()[1]) for k, t in zip(kinds, texts, strict=True) if k == "progress"]
-            else:
-                steps = [json.loads(t)["step"] for t in group["state"].asstr()[:n]]
-            assert steps == [every * (i + 1) for i in range(len(steps))], f"{table} contents"
-        claims = f["checkpoints/block_rows"].asstr()[:n]
-        for name, rows in (json.loads(claims[-1]).items() if len(claims) else ()):
-            for col in blocks[name].attrs["columns"]:
-                assert blocks[name][col].shape[0] >= rows, f"checkpoint claims {rows} rows of {name}/{col}"
+                notes.append(f"{table}: strings of row {n} on unreadable with plain h5py")
+    with RunReader(path) as r:  # which takes rows it cannot read from their copy in /journal/text
+        events = [e for e in r.events() if e.kind == "progress"]  # (a test may add others after a resume)
+        assert len(events) >= done.get("events", 0), \
+            f"events: {len(events)} readable, {done.get('events', 0)} appended before"
+        assert [int(e.message.split()[1]) for e in events] == [EVENT_EVERY * (i + 1) for i in range(len(events))]
+        steps = [c["state"]["step"] for c in r.checkpoints()]
+        assert steps == [CHECKPOINT_EVERY * (i + 1) for i in range(len(steps))], "checkpoint contents"
+    with RunReader(path) as r:
+        for name, n in done.get("rows", {}).items():
+            block = r.block(name)
+            want = expected(name, block.n_rows)
+            assert block.n_rows >= n, f"{name}: {block.n_rows} rows readable, {n} appended before"
+            for col, values in want.items():
+                # every row is exact, the younger ones from the interrupted flush included
+                np.testing.assert_array_equal(block[col], values, err_msg=f"{name}/{col}")
+        checkpoints = r.checkpoints()  # only those whose rows are all in the file
+        assert len(checkpoints) >= done.get("checkpoints", 0), "a checkpoint older than the kill is missing"
+        for checkpoint in checkpoints:
+            for name, rows in checkpoint["block_rows"].items():
+                assert r.block(name).n_rows >= rows, f"checkpoint claims {rows} rows of {name}"
     return notes
+
+
+def read(path: Path, seconds: float) -> None:
+    deadline = real_elapsed_s() + seconds
+    while real_elapsed_s() < deadline:
+        with RunReader(path) as r:
+            if "fast" in r.block_names():
+                n = r.info("fast").n_rows
+                # the newest 500 rows (the column "index" is a time-like, increasing column)
+                got = r.window("fast", n - 500.0, None, time_column="index")
+                want = expected("fast", n, start=max(0, n - 500))
+                for col, values in want.items():
+                    np.testing.assert_array_equal(got[col], values, err_msg=col)
+                d = r.decimate("fast", 100, time_column="index")
+                assert int(d.count.sum()) == n, (d.count.sum(), n)
+                assert np.nanmax(d.max["current_A"]) == 0.0 and np.nanmin(d.min["voltage_V"]) == 0.5
+                print(json.dumps({"t": real_elapsed_s(), "rows": n, "events": len(r.events())}), flush=True)
+        real_pause(0.05)
 
 
 def start(path: Path, flush_interval_s: float = 0.5, pause_s: float = 0.002,
@@ -180,13 +219,16 @@ class Progress:
 
 def soak(folder: Path, kills: int, rows_per_step: int) -> int:
     folder.mkdir(parents=True, exist_ok=True)
-    damaged = repaired = 0
+    damaged = repaired = lost = 0
     for i in range(kills):
         path = folder / f"soak_{i}.h5"
         path.unlink(missing_ok=True)
         proc = start(path, pause_s=0.0, flush_every_step=True, rows_per_step=rows_per_step)
         progress = Progress(proc)
-        real_pause(random.uniform(0.8, 2.0))
+        deadline = real_elapsed_s() + 60.0
+        while not progress.lines and proc.poll() is None and real_elapsed_s() < deadline:
+            real_pause(0.01)  # a loaded machine takes a while to start Python: kill a writer, not a start-up
+        real_pause(random.uniform(0.0, 1.2))
         lines = list(progress.lines)  # read before the kill: each line was printed after its flush
         done = lines[-1] if lines else {}
         proc.send_signal(signal.SIGKILL)
@@ -200,9 +242,11 @@ def soak(folder: Path, kills: int, rows_per_step: int) -> int:
             path.unlink()
         except Exception as exc:
             damaged += 1
-            print(f"kill {i}: {type(exc).__name__}: {exc}", flush=True)
-    print(f"{damaged} damaged files in {kills} kills; {repaired} more had an unreadable newest event or "
-          f"checkpoint, repaired by open_existing", flush=True)
+            lost += "appended before" in str(exc) or "older than the kill" in str(exc)
+            print(f"kill {i}: {type(exc).__name__}: {exc} (file kept)", flush=True)
+    print(f"{damaged} damaged files in {kills} kills ({lost} of them missing rows, events or checkpoints "
+          f"flushed before the kill); {repaired} more had event or checkpoint strings plain h5py could not "
+          f"read (labctl's reader returned them from their copy), repaired by open_existing", flush=True)
     return damaged
 
 
@@ -215,6 +259,9 @@ def main() -> None:
     w.add_argument("--pause-s", type=float, default=0.002)
     w.add_argument("--flush-every-step", action="store_true")
     w.add_argument("--rows-per-step", type=int, default=20)
+    rd = sub.add_parser("read")
+    rd.add_argument("path", type=Path)
+    rd.add_argument("--seconds", type=float, default=4.0)
     s = sub.add_parser("soak")
     s.add_argument("folder", type=Path)
     s.add_argument("--kills", type=int, default=200)
@@ -223,6 +270,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.cmd == "write":
         write(args.path, args.flush_interval_s, args.pause_s, args.flush_every_step, args.rows_per_step)
+    elif args.cmd == "read":
+        read(args.path, args.seconds)
     else:
         sys.exit(1 if soak(args.folder, args.kills, args.rows_per_step) else 0)
 

@@ -1,4 +1,5 @@
-"""kill -9 a writer: plain h5py must open what is left, with every row appended more than ~1 s before.
+"""kill -9 a writer: plain h5py must open what is left, with every row appended more than ~1 s before; and a
+reader in another process follows a writer that is running.
 
 The writer is tests/store_crash_child.py, started as a separate process; it prints after every step how
 many rows it has appended and at which real (monotonic, system-wide) time.
@@ -6,7 +7,9 @@ many rows it has appended and at which real (monotonic, system-wide) time.
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -107,3 +110,36 @@ def test_resume_appends_to_a_killed_file(killed_files: list[tuple[Path, dict[str
     with RunReader(path) as r:
         np.testing.assert_array_equal(r.block("fast")["index"], np.arange(n_before + 500, dtype=float))
         assert r.events()[-1].message == "continued after kill -9"
+
+
+def test_another_process_reads_the_file_while_it_is_written(tmp_path: Path) -> None:
+    # A real writer process and a real reader process: the reader reopens every ~50 ms, and every read
+    # must be whole and exact (values are a known function of the row), and follow the writer within ~1 s.
+    path = tmp_path / "live.h5"
+    writer = child.start(path)
+    progress = child.Progress(writer)
+    try:
+        deadline = real_elapsed_s() + 30.0
+        while not progress.lines:
+            assert writer.poll() is None and real_elapsed_s() < deadline, "the writer did not start"
+            real_pause(0.01)
+        reader = subprocess.run([sys.executable, child.__file__, "read", str(path), "--seconds", "4"],
+                                capture_output=True, text=True, timeout=120)
+        assert reader.returncode == 0, reader.stderr
+        reads = [json.loads(line) for line in reader.stdout.splitlines()]
+        assert len(reads) >= 10, "the reader hardly read"
+        rows = [r["rows"] for r in reads]
+        assert rows == sorted(rows) and len(set(rows)) >= 5  # it sees the run grow
+        last = reads[-1]
+        behind = progress.before(last["t"] - GUARANTEE_S)["rows"]["fast"]
+        assert last["rows"] >= behind  # what was appended more than ~1 s before the read is visible
+    finally:
+        writer.kill()
+        writer.wait()
+        progress.join()
+
+
+def test_short_soak_kills_writers_inside_flush_cycles(tmp_path: Path) -> None:
+    # The short version of bench/store_soak.py: writers that flush after every step (journal wraps,
+    # compactions, new blocks), killed at random moments; every file must hold what was flushed.
+    assert child.soak(tmp_path, kills=6, rows_per_step=2000) == 0

@@ -16,8 +16,9 @@ from labctl.analysis.jv import METRIC_KEYS, JVAnalysisError, hysteresis_indices,
 from labctl.store import BlockData, RunReader
 
 
-def _scan_blocks(reader: RunReader) -> list[BlockData]:
-    return [b for b in reader.blocks() if b.name.startswith("scan_")]
+def _blocks(reader: RunReader, prefix: str) -> list[BlockData]:
+    """The J–V procedure's blocks of one kind (``scan_``, ``spo_``); other blocks are never read."""
+    return [reader.block(name) for name in reader.block_names() if name.startswith(prefix)]
 
 
 def _clean(value: Any) -> Any:
@@ -36,7 +37,7 @@ def analyze_jv(reader: RunReader, *, pair_across_resume: bool = False) -> dict[s
     # (pixel, rate, repeat, position of the rate in the list, segment): a rate listed twice is two pairs
     curves: dict[tuple[str, float, int, int, int], dict[str, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
     irradiances: dict[tuple[str, float, int, int, int], float] = {}
-    for block in _scan_blocks(reader):
+    for block in _blocks(reader, "scan_"):
         attrs = block.attrs
         irradiance = float(attrs.get("irradiance_mW_cm2", 100.0))
         v, j = block["voltage_V"], block["current_density_mA_cm2"]
@@ -72,21 +73,20 @@ def analyze_jv(reader: RunReader, *, pair_across_resume: bool = False) -> dict[s
             hysteresis.append({"scan_rate_V_s": rate, "pixel": pixel, "repeat": repeat, "segment": segment,
                                **{k: _clean(v) for k, v in hi.items()}})
     spo: dict[str, Any] = {}
-    for block in reader.blocks():
-        if block.name.startswith("spo_"):
-            irradiance = float(block.attrs.get("irradiance_mW_cm2", 100.0))
-            t, p = block["time_s"], block["power_mW_cm2"]
-            if t.size >= 3:
-                result = stabilised_power(t, p, irradiance if irradiance > 0 else 100.0)
-                result["vmpp_V"] = float(block.attrs.get("vmpp_V", math.nan))
-                spo[str(block.attrs.get("pixel", block.name[4:]))] = {k: _clean(v) for k, v in result.items()}
+    for block in _blocks(reader, "spo_"):
+        irradiance = float(block.attrs.get("irradiance_mW_cm2", 100.0))
+        t, p = block["time_s"], block["power_mW_cm2"]
+        if t.size >= 3:
+            result = stabilised_power(t, p, irradiance if irradiance > 0 else 100.0)
+            result["vmpp_V"] = float(block.attrs.get("vmpp_V", math.nan))
+            spo[str(block.attrs.get("pixel", block.name[4:]))] = {k: _clean(v) for k, v in result.items()}
     return {"scans": scans, "hysteresis": hysteresis, "spo": spo, "dark": dark}
 
 
 def _dark_rows(reader: RunReader) -> list[dict[str, Any]]:
     """Ideality factor, J0, Rs and Rsh of every scan measured in the dark."""
     rows: list[dict[str, Any]] = []
-    for block in _scan_blocks(reader):
+    for block in _blocks(reader, "scan_"):
         attrs = block.attrs
         if float(attrs.get("irradiance_mW_cm2", 100.0)) > 0:
             continue
@@ -143,7 +143,7 @@ def plot_jv_report(path: Path, out_dir: Path) -> list[Path]:
     written: list[Path] = []
     with RunReader(path) as reader:
         result = analyze_jv(reader)
-        blocks = {b.name: b for b in reader.blocks()}
+        blocks = {b.name: b for prefix in ("scan_", "spo_") for b in _blocks(reader, prefix)}
     stem = path.stem
     pixels = sorted({s["pixel"] for s in result["scans"]})
     rates = sorted({s["scan_rate_V_s"] for s in result["scans"]})

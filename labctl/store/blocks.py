@@ -1,11 +1,14 @@
-"""Row storage of a run file: :class:`BlockWriter` (one block's float64 columns) and :class:`Table`
-(``/events``, ``/checkpoints``).
+"""One block being written: rows buffered in memory, journaled, then compacted into compressed chunks.
 
-Both are owned and driven by :class:`labctl.store.writer.RunWriter`, which keeps the crash-safety rules
-(see that module): rows are only buffered here, and HDF5 is written only when the writer calls
-``write_pending``/``write_arrays`` (or creates a block) inside one of its cycles, under its lock.
-``pending_bytes``/``direct_bytes`` tell the cycle how much file space those writes may allocate, so that
-its end-of-file reserve covers them.
+A row goes through three places. ``append_row`` puts it in the block's *pending* buffer (any thread, under
+the writer's buffer lock). The next flush cycle writes it to the journal and keeps it in the block's
+*tail*, the rows not yet compacted. When the tail holds a whole chunk (or the block is finished, or idle),
+a cycle writes it to the block's compressed column datasets and to its min/max/mean pyramid; its journal
+records are then no longer needed. An array of at least a chunk goes straight to the compressed datasets.
+
+A compressed chunk is written once: rewriting one would leave its old copy behind, since file space is
+never reused (crash safety). Only a block that goes idle with a partial chunk has that chunk rewritten when
+it gets more rows, and only once its tail has doubled since (so the wasted space stays below one chunk).
 """
 
 from __future__ import annotations
@@ -16,63 +19,109 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
+from labctl.clock import real_elapsed_s
 from labctl.errors import DataFileError
-from labctl.store import schema
+from labctl.store import journal as jr
+from labctl.store import nexus, pyramid, schema
 
 if TYPE_CHECKING:
     from labctl.store.writer import RunWriter
 
-#: Rows a block buffers before a cycle is forced (64 Ki rows = 512 KiB per column). Large batches amortise
-#: the per-write cost of HDF5; the background flusher empties the buffers every flush_interval_s anyway.
+#: Rows a block buffers before the appending thread runs a cycle itself (64 Ki rows = 512 KiB per column).
 MAX_BUFFER_ROWS = 1 << 16
-_FIRST_BUFFER_ROWS = 256
+#: Chunk rows of a block without an ``expected_rows`` hint: 32 KiB per column, ~900 chunks per 1000 h at 1 Hz.
+DEFAULT_CHUNK_ROWS = 4096
+MIN_CHUNK_ROWS = pyramid.FIRST_FACTOR
+#: gzip (deflate) with byte shuffling: built into every HDF5 (h5py, HDFView, MATLAB, silx, h5web).
+COMPRESSION: dict[str, Any] = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+_FIRST_BUFFER_ROWS = 64
 
 
 class ColumnError(DataFileError, ValueError):
     """Rows or arrays that do not match a block's columns (missing, unknown, not numbers, lengths)."""
 
 
-class BlockWriter:
-    """One block being written: buffers rows in a (columns x rows) float64 array until the next cycle."""
+def chunk_rows_for(expected_rows: int | None) -> int:
+    """Rows per compressed chunk: the expected block length rounded up to a power of two, 128..4096."""
+    if expected_rows is None:
+        return DEFAULT_CHUNK_ROWS
+    if not isinstance(expected_rows, int) or expected_rows < 1:
+        raise DataFileError(f"expected_rows must be a whole number >= 1, got {expected_rows!r}")
+    return int(min(DEFAULT_CHUNK_ROWS, max(MIN_CHUNK_ROWS, 1 << (expected_rows - 1).bit_length())))
 
-    def __init__(self, writer: RunWriter, group: h5py.Group, columns: dict[str, str], n_disk: int) -> None:
+
+class BlockWriter:
+    """One block of a run being written. Get it from ``RunWriter.create_block`` or ``RunWriter.block``."""
+
+    def __init__(self, writer: RunWriter, name: str, group: h5py.Group, columns: dict[str, str], index: int,
+                 n_compacted: int, *, frozen: bool = False) -> None:
         self._writer = writer
-        self._lock = writer._lock
         self._group = group
-        self.name: str = group.name.rsplit("/", 1)[-1]
+        self.name = name
+        self.index = index
         self._columns = columns
         self._names = list(columns)
+        self._frozen = frozen  # a version-1 block: readable, not appendable
+        # pending: written by appending threads under the writer's buffer lock
+        self._pend = np.empty((len(self._names), _FIRST_BUFFER_ROWS))
+        self._n_pend = 0
+        self._n_total = n_compacted
+        self.last_append_s = real_elapsed_s()
+        self.finish_requested = False
+        # the rest is the cycle's (the writer's I/O lock)
         self._dsets = [group[c] for c in self._names]
-        self._n_disk = n_disk
-        self._buf = np.empty((len(self._names), _FIRST_BUFFER_ROWS))
-        self._n_buf = 0
+        self.chunk_rows = int(self._dsets[0].chunks[0]) if self._dsets and self._dsets[0].chunks else \
+            DEFAULT_CHUNK_ROWS
+        self.n_compacted = n_compacted
+        # the tail: rows journaled, not yet compacted, in a buffer that grows by doubling
+        self._tail = np.empty((len(self._names), _FIRST_BUFFER_ROWS))
+        self._tail_seq = np.empty(_FIRST_BUFFER_ROWS, dtype=np.int64)  # journal number of each row's record
+        self.n_tail = 0
+        self._partial_rows = 0  # rows of the last chunk when it was last written partial (0: never)
         self._trim = False
+        self.pyramid: pyramid.PyramidWriter | None = None
 
+    # --------------------------------------------------------------------------------- creation
     @classmethod
-    def create(cls, writer: RunWriter, parent: h5py.Group, name: str, columns: dict[str, str],
-               attrs: Mapping[str, Any]) -> BlockWriter:
-        group = parent.create_group(name)
+    def create(cls, writer: RunWriter, h5: h5py.File, name: str, columns: dict[str, str],
+               attrs: Mapping[str, Any], *, index: int, chunk_rows: int, signal: str, axis: str,
+               kind: str) -> BlockWriter:
+        # Created unlinked and linked into /blocks by the next cycle, once its headers are on disk.
+        group = h5py.Group(h5py.h5g.create(h5.id, None))
         group.attrs[schema.COLUMNS_ATTR] = np.array(list(columns), dtype=schema.STR_DTYPE)
         for col, unit in columns.items():
             # NaN fill: a row that never reached the disk reads as NaN, never as a plausible 0.0.
-            ds = group.create_dataset(col, shape=(0,), maxshape=(None,), chunks=(schema.CHUNK_ROWS,),
-                                      dtype="f8", fillvalue=np.nan)
+            ds = group.create_dataset(col, shape=(0,), maxshape=(None,), chunks=(chunk_rows,), dtype="f8",
+                                      fillvalue=np.nan, **COMPRESSION)
             ds.attrs[schema.UNITS_ATTR] = unit
+        nexus.annotate_block(group, columns, signal, axis, kind, nexus.time_column(list(columns), axis),
+                             f"/{schema.BLOCKS}/{name}")
         schema.write_attrs(group.attrs, attrs)
-        return cls(writer, group, columns, 0)
+        # the pyramid's group exists before the block is linked: adding it later would change a linked group
+        summary = group.create_group(schema.SUMMARY)
+        summary.attrs[schema.COLUMNS_ATTR] = np.array(list(columns), dtype=schema.STR_DTYPE)
+        writer._link_later(h5[schema.BLOCKS], name, group)
+        block = cls(writer, name, group, columns, index, 0)
+        block.pyramid = pyramid.PyramidWriter(group, schema.SUMMARY, list(columns), writer._link_later)
+        return block
 
     @classmethod
-    def attach(cls, writer: RunWriter, group: h5py.Group) -> BlockWriter:
+    def attach(cls, writer: RunWriter, h5: h5py.File, group: h5py.Group, version: int) -> BlockWriter:
         """An existing block; after a kill its columns may differ by one cycle: the shortest length wins."""
         columns = {c: str(schema.read_attrs(group[c].attrs).get(schema.UNITS_ATTR, ""))
                    for c in schema.column_order(group)}
         n = min((schema.stored_rows(group[c]) for c in columns), default=0)
-        block = cls(writer, group, columns, n)
+        index = int(group.attrs.get(schema.BLOCK_INDEX_ATTR, -1))
+        block = cls(writer, group.name.rsplit("/", 1)[-1], group, columns, index, n, frozen=version < 2)
         # Rows of an interrupted flush (a column longer than the others, or rows whose chunk never reached
         # the disk and read as NaN) are cut off in the first cycle; new rows continue after the whole ones.
         block._trim = any(group[c].shape[0] != n for c in columns)
+        if version >= 2:
+            block.pyramid = pyramid.PyramidWriter.attach(group, schema.SUMMARY, list(columns), block._dsets, n,
+                                                         writer._link_later)
         return block
 
+    # ----------------------------------------------------------------------------------- public
     @property
     def columns(self) -> dict[str, str]:
         """Column name -> unit, in creation order."""
@@ -80,11 +129,11 @@ class BlockWriter:
 
     @property
     def n_rows(self) -> int:
-        """Rows appended so far, including those still buffered."""
-        return self._n_disk + self._n_buf
+        """Rows appended so far, including those not yet on disk."""
+        return self._n_total
 
     def append_row(self, values: Mapping[str, float] | None = None, /, **kw: float) -> None:
-        """One row; every column is required (``values`` mapping and/or keywords)."""
+        """One row; every column is required (``values`` mapping and/or keywords). Thread-safe."""
         row: Mapping[str, Any] = kw if values is None else ({**values, **kw} if kw else values)
         try:
             vals = [row[c] for c in self._names]
@@ -92,18 +141,22 @@ class BlockWriter:
             raise self._key_error(row) from None
         if len(row) != len(self._names):
             raise self._key_error(row)
-        with self._lock:
-            if self._writer._closed or self._writer._failure is not None:
-                self._writer._check_usable()
-            n = self._n_buf
-            if n == self._buf.shape[1]:
-                self._make_room(1)
-                n = self._n_buf
+        full = False
+        with self._writer._buf_lock:
+            self._check_open()
+            n = self._n_pend
+            if n == self._pend.shape[1]:
+                self._grow(1)
             try:
-                self._buf[:, n] = vals
+                self._pend[:, n] = vals
             except (TypeError, ValueError):
                 raise self._value_error(row) from None
-            self._n_buf = n + 1
+            self._n_pend = n + 1
+            self._n_total += 1
+            self.last_append_s = real_elapsed_s()
+            full = self._n_pend >= MAX_BUFFER_ROWS
+        if full:
+            self._writer.flush()
 
     def append_columns(self, values: Mapping[str, Any] | None = None, /, **kw: Any) -> None:
         """Equal-length 1-D arrays, one per column; same result as appending their rows one by one."""
@@ -126,65 +179,176 @@ class BlockWriter:
         k = len(arrays[0])
         if k == 0:
             return
-        with self._lock:
-            self._writer._check_usable()
-            if self._n_buf + k > MAX_BUFFER_ROWS and k > MAX_BUFFER_ROWS // 4:
-                # A big array goes straight to the file (after what is buffered): no copy, no huge buffer.
-                self._writer._run_cycle(0, None, direct=(self, arrays))
-                return
-            self._make_room(k)
-            n = self._n_buf
+        with self._writer._buf_lock:
+            self._check_open()
+            self._grow(k)
+            n = self._n_pend
             for i, a in enumerate(arrays):
-                self._buf[i, n:n + k] = a
-            self._n_buf = n + k
+                self._pend[i, n:n + k] = a
+            self._n_pend = n + k
+            self._n_total += k
+            self.last_append_s = real_elapsed_s()
+            full = self._n_pend >= MAX_BUFFER_ROWS
+        if full:
+            self._writer.flush()
 
     def set_attrs(self, **attrs: Any) -> None:
         """Block attributes (direction, rate, setpoint, ...); dict/list values as JSON. Written at once."""
-        self._writer._mutate(attrs_bytes(attrs), lambda: schema.write_attrs(self._group.attrs, attrs))
+        self._writer._mutate(sum(len(repr(v)) + 4096 for v in attrs.values()),
+                             lambda: schema.write_attrs(self._group.attrs, attrs))
+
+    def finish(self) -> None:
+        """The block is complete: the next cycle compresses its last, partial chunk and makes it the file's
+        default plot if none has data yet. More rows may still follow (they cost that chunk once more)."""
+        with self._writer._buf_lock:
+            self.finish_requested = True
 
     def __repr__(self) -> str:
         return f"BlockWriter({self.name!r}, columns={self._columns}, n_rows={self.n_rows})"
 
-    # ------------------------------------------------------------------ used by RunWriter (lock held)
-    def _make_room(self, k: int) -> None:
-        if self._n_buf + k > MAX_BUFFER_ROWS:
-            self._writer._run_cycle(0, None)  # empties every buffer, this one included
-        if self._n_buf + k > self._buf.shape[1]:
-            cap = max(min(2 * self._buf.shape[1], MAX_BUFFER_ROWS), self._n_buf + k)
+    # ---------------------------------------------------------------- pending side (buffer lock)
+    def _check_open(self) -> None:
+        self._writer._check_usable()
+        if self._frozen:
+            raise DataFileError(f"{self._writer.path}: block {self.name!r} was written in format version 1; "
+                                f"labctl {schema.FORMAT_VERSION} reads it but does not append to it")
+
+    def _grow(self, k: int) -> None:
+        if self._n_pend + k > self._pend.shape[1]:
+            cap = max(2 * self._pend.shape[1], self._n_pend + k)
             grown = np.empty((len(self._names), cap))
-            grown[:, :self._n_buf] = self._buf[:, :self._n_buf]
-            self._buf = grown
+            grown[:, :self._n_pend] = self._pend[:, :self._n_pend]
+            self._pend = grown
 
-    def _alloc_bytes(self, k: int) -> int:
-        if k == 0:
-            return 0
-        chunk = schema.CHUNK_ROWS
-        new_chunks = -(-(self._n_disk + k) // chunk) - -(-self._n_disk // chunk)  # ceil - ceil
-        return len(self._names) * (new_chunks * chunk * 8 + 4096)
+    def take_pending(self) -> np.ndarray | None:
+        """The rows appended since the last cycle (columns x rows), or None; the buffer is emptied."""
+        if self._n_pend == 0:
+            return None
+        rows = self._pend[:, :self._n_pend].copy()
+        self._n_pend = 0
+        if self._pend.shape[1] > 4 * _FIRST_BUFFER_ROWS and rows.shape[1] < self._pend.shape[1] // 8:
+            self._pend = np.empty((len(self._names), _FIRST_BUFFER_ROWS))  # give back a big array's buffer
+        return rows
 
-    def pending_bytes(self) -> int:
-        return self._alloc_bytes(self._n_buf) + int(self._trim)
-
-    def direct_bytes(self, arrays: list[np.ndarray]) -> int:
-        return self._alloc_bytes(self._n_buf + len(arrays[0])) - self.pending_bytes()
-
-    def write_pending(self) -> None:
+    # ----------------------------------------------------------------------- cycle side (I/O lock)
+    def prepare(self) -> None:
+        """First thing in a cycle after a reopen: cut columns to their common, stored length."""
         if self._trim:
             for ds in self._dsets:
-                ds.resize((self._n_disk,))
+                ds.resize((self.n_compacted,))
             self._trim = False
-        if self._n_buf:
-            k = self._n_buf
-            self.write_arrays([self._buf[i, :k] for i in range(len(self._names))])
-            self._n_buf = 0
 
-    def write_arrays(self, arrays: list[np.ndarray]) -> None:
-        n0, k = self._n_disk, len(arrays[0])
-        for ds, a in zip(self._dsets, arrays, strict=True):
+    @property
+    def tail(self) -> np.ndarray:
+        """The rows journaled but not compacted (columns x rows; a view)."""
+        return self._tail[:, :self.n_tail]
+
+    @property
+    def tail_seq(self) -> np.ndarray:
+        return self._tail_seq[:self.n_tail]
+
+    def tail_append(self, rows: np.ndarray, seqs: np.ndarray) -> None:
+        n, k = self.n_tail, rows.shape[1]
+        if n + k > self._tail.shape[1]:
+            cap = max(2 * self._tail.shape[1], n + k)
+            grown = np.empty((len(self._names), cap))
+            grown[:, :n] = self._tail[:, :n]
+            grown_seq = np.empty(cap, dtype=np.int64)
+            grown_seq[:n] = self._tail_seq[:n]
+            self._tail, self._tail_seq = grown, grown_seq
+        self._tail[:, n:n + k] = rows
+        self._tail_seq[n:n + k] = seqs
+        self.n_tail = n + k
+
+    def _tail_drop(self, k: int) -> None:
+        """Forget the first ``k`` tail rows (compacted)."""
+        rest = self.n_tail - k
+        if rest > 0:
+            self._tail[:, :rest] = self._tail[:, k:self.n_tail].copy()
+            self._tail_seq[:rest] = self._tail_seq[k:self.n_tail].copy()
+        self.n_tail = max(0, rest)
+
+    def restore_tail(self, segment: jr.Segment) -> None:
+        """After a reopen: the rows the journal holds right after the compacted ones."""
+        values, seqs = segment.run_from(self.n_compacted)
+        self.n_tail = 0
+        self.tail_append(values[:len(self._names)], seqs)
+        self._n_total = self.n_compacted + self.n_tail
+
+    def direct(self, rows: np.ndarray) -> np.ndarray:
+        """Whole chunks of a large append go straight to the compressed datasets (with the tail before
+        them); returns the rows that still need the journal."""
+        c = self.chunk_rows
+        if rows.shape[1] < c:
+            return rows
+        n_tail = self.n_tail
+        joined = np.concatenate([self.tail, rows], axis=1) if n_tail else rows
+        # whole chunks only: up to the last chunk boundary inside the joined rows (past the whole tail,
+        # since the rows are at least a chunk)
+        k = (self.n_compacted + joined.shape[1]) // c * c - self.n_compacted
+        self._compact(joined[:, :k])
+        self.n_tail = 0
+        return rows[:, k - n_tail:]
+
+    def first_row_to_journal(self) -> int:
+        return self.n_compacted + self.n_tail
+
+    def rejournal_records(self, first_seq: int) -> np.ndarray:
+        """The whole tail journaled again at ``first_seq`` (its old records may then be overwritten)."""
+        records = jr.encode(self.index, self.n_compacted, self.tail, first_seq)
+        per_row = jr.records_per_row(len(self._names))
+        self._tail_seq[:self.n_tail] = first_seq + per_row * np.arange(self.n_tail, dtype=np.int64)
+        return records
+
+    def records_for(self, n_rows: int) -> int:
+        return n_rows * jr.records_per_row(len(self._names))
+
+    def oldest_seq(self) -> int | None:
+        return int(self._tail_seq[0]) if self.n_tail else None
+
+    def whole_chunk_rows(self) -> int:
+        """Tail rows that complete whole chunks (what a compaction may take without a partial chunk)."""
+        c = self.chunk_rows
+        return max(0, (self.n_compacted + self.n_tail) // c * c - self.n_compacted)
+
+    def may_write_partial(self) -> bool:
+        """The doubling rule for idle blocks: a partial chunk is rewritten only when its rows doubled."""
+        c = self.chunk_rows
+        end = self.n_compacted + self.n_tail
+        if end // c > self.n_compacted // c:
+            return True  # the old partial chunk is completed; the new one was never written
+        return end - end // c * c >= 2 * self._partial_rows
+
+    def compact(self, k: int) -> None:
+        """Move the first ``k`` tail rows to the compressed datasets and the pyramid."""
+        if k <= 0:
+            return
+        self._compact(self.tail[:, :k])
+        self._tail_drop(k)
+
+    def _compact(self, rows: np.ndarray) -> None:
+        n0, k = self.n_compacted, rows.shape[1]
+        for ds, values in zip(self._dsets, rows, strict=True):
             ds.resize((n0 + k,))
-            ds[n0:n0 + k] = a
-        self._n_disk = n0 + k
+            ds[n0:n0 + k] = values
+        if self.pyramid is not None:
+            self.pyramid.add(rows)
+        self.n_compacted = n0 + k
+        c = self.chunk_rows
+        self._partial_rows = self.n_compacted % c
 
+    def alloc_bytes(self, new_rows: int) -> int:
+        """Generous estimate of the file space a cycle with ``new_rows`` allocates for this block (for the
+        reserve): journal records, and compressed chunks and pyramid entries if a chunk may complete."""
+        n_cols = len(self._names)
+        rows = self.n_tail + new_rows
+        journal = (rows if new_rows < self.chunk_rows else 0) * n_cols * 16 + 1024
+        if rows < self.chunk_rows and not (self.n_tail and self.finish_requested):
+            return journal + 8 * n_cols * self.chunk_rows  # an idle block may compact its partial chunk
+        chunks = rows // self.chunk_rows + 2
+        return journal + chunks * (self.chunk_rows * 8 + 4096) * n_cols + (64 << 10) + rows * n_cols * 2
+
+    # ------------------------------------------------------------------------------- messages
     def _key_error(self, row: Mapping[str, Any]) -> ColumnError:
         missing = [c for c in self._names if c not in row]
         unknown = [c for c in row if c not in self._columns]
@@ -199,54 +363,3 @@ class BlockWriter:
             except (TypeError, ValueError):
                 return ColumnError(f"block {self.name!r}: column {c!r} = {row[c]!r} is not a number")
         return ColumnError(f"block {self.name!r}: row {dict(row)!r} cannot be stored")
-
-
-class Table:
-    """An append-only table stored as one extensible dataset per field (``/events``, ``/checkpoints``)."""
-
-    def __init__(self, group: h5py.Group, fields: tuple[str, ...]) -> None:
-        self._dsets = [group[f] for f in fields]
-        n = min(ds.shape[0] for ds in self._dsets)
-        for ds in self._dsets:
-            n = schema.readable_rows(ds, n)
-        self._n_disk = n
-        # After a kill the fields can differ in length, or the newest string rows can be unreadable: cut
-        # every field to the rows that are whole, in the first cycle, so plain h5py reads the table again.
-        self._trim = any(ds.shape[0] != n for ds in self._dsets)
-        self._rows: list[tuple[Any, ...]] = []
-
-    @staticmethod
-    def create(group: h5py.Group, fields: tuple[str, ...]) -> None:
-        for f in fields:
-            is_time = f.endswith("_s")
-            ds = group.create_dataset(f, shape=(0,), maxshape=(None,), chunks=(schema.TABLE_CHUNK_ROWS,),
-                                      dtype="f8" if is_time else schema.STR_DTYPE)
-            if is_time:
-                ds.attrs[schema.UNITS_ATTR] = "s"
-
-    def append(self, row: tuple[Any, ...]) -> None:
-        self._rows.append(row)
-
-    def pending_bytes(self) -> int:
-        return sum(len(str(v)) + 256 for row in self._rows for v in row) + (64 << 10 if self._rows else 0) \
-            + int(self._trim)
-
-    def write_pending(self) -> None:
-        if self._trim:
-            for ds in self._dsets:
-                ds.resize((self._n_disk,))
-            self._trim = False
-        if not self._rows:
-            return
-        n0, k = self._n_disk, len(self._rows)
-        for j, ds in enumerate(self._dsets):
-            values = [row[j] for row in self._rows]
-            ds.resize((n0 + k,))
-            ds[n0:n0 + k] = np.array(values, dtype=ds.dtype if ds.dtype.kind == "f" else object)
-        self._n_disk = n0 + k
-        self._rows.clear()
-
-
-def attrs_bytes(attrs: Mapping[str, Any]) -> int:
-    """Generous estimate of the file space writing ``attrs`` allocates (for the writer's reserve)."""
-    return sum(len(repr(v)) + 4096 for v in attrs.values())

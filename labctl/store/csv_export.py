@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from labctl.store import schema
-from labctl.store.reader import BlockData, RunReader
+from labctl.store.reader import RunReader
 
 #: File metadata repeated in every CSV header, in this order.
 _FILE_KEYS = ("procedure", "procedure_class", "created", "operator", "station", "status", "parameters",
@@ -30,17 +30,24 @@ def _header_cell(column: str, unit: str) -> str:
     return '"' + cell.replace('"', '""') + '"' if any(ch in cell for ch in ',"\n') else cell
 
 
-def write_block_csv(reader: RunReader, block: BlockData, path: Path) -> None:
-    """One block as CSV: ``#`` comment lines (file and block metadata), ``col [unit]`` header, rows."""
+def write_block_csv(reader: RunReader, name: str, path: Path, rows_per_slice: int = 8192) -> None:
+    """One block as CSV: ``#`` comment lines (file and block metadata), ``col [unit]`` header, rows.
+
+    The block is read and written in slices of ``rows_per_slice`` rows: memory stays flat for a
+    1000-hour channel.
+    """
+    info = reader.info(name)
     lines = [f"# labctl run file: {reader.path.name}", f"# format_version: {reader.format_version}"]
     lines += [f"# {key}: {_comment_value(reader.attrs[key])}" for key in _FILE_KEYS if key in reader.attrs]
-    lines.append(f"# block: {block.name}")
-    lines += [f"# block.{key}: {_comment_value(value)}" for key, value in block.attrs.items()]
-    lines.append(",".join(_header_cell(c, block.units[c]) for c in block.columns))
-    columns = [block[c].tolist() for c in block.columns]
-    # repr of a Python float is the shortest text that reads back to the same float64.
-    lines += [",".join(map(repr, row)) for row in zip(*columns, strict=True)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lines.append(f"# block: {name}")
+    lines += [f"# block.{key}: {_comment_value(value)}" for key, value in info.attrs.items()]
+    lines.append(",".join(_header_cell(c, info.units[c]) for c in info.columns))
+    with path.open("w", encoding="utf-8", newline="\n") as out:
+        out.write("\n".join(lines) + "\n")
+        for part in reader.iter_block(name, rows_per_slice):
+            columns = [part[c].tolist() for c in info.columns]
+            # repr of a Python float is the shortest text that reads back to the same float64.
+            out.writelines(",".join(map(repr, row)) + "\n" for row in zip(*columns, strict=True))
 
 
 def export_csv(h5_path: str | Path, out_dir: str | Path) -> list[Path]:
@@ -55,8 +62,8 @@ def export_csv(h5_path: str | Path, out_dir: str | Path) -> list[Path]:
     with RunReader(h5_path) as reader:
         stem = _safe_filename(reader.path.stem)
         used: set[str] = set()
-        for block in reader.blocks():
-            name = f"{stem}_{_safe_filename(block.name)}"
+        for block in reader.block_names():
+            name = f"{stem}_{_safe_filename(block)}"
             base, i = name, 1
             while name in used:  # two block names that sanitise to the same file name
                 i += 1

@@ -18,14 +18,22 @@ import numpy as np
 from labctl.errors import DataFileError
 
 #: Major version of the layout. Readers refuse a file with a newer major version; additions that old readers
-#: can ignore (new attributes, new groups) do not bump it.
-FORMAT_VERSION = 1
+#: can ignore (new attributes, new groups) do not bump it. Version 2 (journal, compressed NeXus blocks, summary
+#: pyramid, metadata datasets) reads version-1 files as well.
+FORMAT_VERSION = 2
+#: Every version this labctl reads.
+READABLE_VERSIONS = (1, 2)
 
 BLOCKS = "blocks"
 EVENTS = "events"
 INSTRUMENTS = "instruments"
 ANALYSIS = "analysis"
 CHECKPOINTS = "checkpoints"
+#: Version 2: the journal of recent rows, the min/max/mean pyramid (a subgroup of each block), large
+#: metadata as datasets.
+JOURNAL = "journal"
+SUMMARY = "summary"
+METADATA = "metadata"
 
 STATUS_RUNNING = "running"
 
@@ -45,7 +53,9 @@ CHUNK_ROWS = 4096
 #: Rows per chunk of the event and checkpoint tables (variable-length strings: 16-byte references each).
 TABLE_CHUNK_ROWS = 1024
 
-EVENT_FIELDS = ("time_s", "kind", "message", "data")
+EVENT_FIELDS_V1 = ("time_s", "kind", "message", "data")
+#: Version 2 adds the channel an event belongs to ("" for the run as a whole).
+EVENT_FIELDS = ("time_s", "kind", "message", "data", "channel")
 CHECKPOINT_FIELDS = ("time_s", "state", "block_rows")
 
 STR_DTYPE = h5py.string_dtype("utf-8")
@@ -142,13 +152,15 @@ def block_order(blocks: h5py.Group) -> list[str]:
 
 
 def column_order(group: h5py.Group) -> list[str]:
-    """Column names of a block in creation order (``columns`` attribute, else every 1-D dataset by name)."""
+    """Column names of a block in creation order (``columns`` attribute, else every 1-D dataset by name).
+
+    Only hard-linked datasets count: an NXlog block's ``time`` and ``value`` are soft links to columns.
+    """
     listed = group.attrs.get(COLUMNS_ATTR)
-    present = [c for c, ds in group.items() if isinstance(ds, h5py.Dataset) and ds.ndim == 1]
-    if listed is None:
-        return present
-    ordered = [_plain(c) for c in listed]
-    return [c for c in ordered if c in present] + [c for c in present if c not in ordered]
+    if listed is not None:
+        return [c for c in (_plain(x) for x in listed) if c in group]
+    return [c for c in group if isinstance(group.get(c, getlink=True), h5py.HardLink)
+            and isinstance(group[c], h5py.Dataset) and group[c].ndim == 1]
 
 
 def _plain(value: Any) -> Any:
@@ -267,8 +279,14 @@ def stored_rows(ds: h5py.Dataset) -> int:
         return n
     chunk = ds.chunks[0]
     k = (n - 1) // chunk
-    while k >= 0 and ds.id.get_chunk_info_by_coord((k * chunk,)).byte_offset is None:
-        k -= 1
+    try:
+        while k >= 0 and ds.id.get_chunk_info_by_coord((k * chunk,)).byte_offset is None:
+            k -= 1
+    except (RuntimeError, OSError):
+        # The chunk index cannot be walked this way (a kill tore a B-tree split: the soak met one where a
+        # sibling pointer led to a node never written, while every chunk still read by lookup). Trust the
+        # length: rows whose chunk is missing then read as NaN, never as made-up numbers.
+        return n
     return min(n, (k + 1) * chunk)
 
 
@@ -300,7 +318,8 @@ def check_labctl_file(h5: h5py.File, path: PurePath) -> int:
     version = h5.attrs.get("format_version")
     if version is None or BLOCKS not in h5:
         raise DataFileError(f"{path}: not a labctl data file (no format_version attribute or /blocks)")
-    if int(version) > FORMAT_VERSION:
-        raise DataFileError(f"{path}: format version {int(version)} is newer than this labctl reads "
-                            f"({FORMAT_VERSION}); upgrade labctl")
+    if int(version) not in READABLE_VERSIONS:
+        newer = "newer than" if int(version) > FORMAT_VERSION else "not one"
+        raise DataFileError(f"{path}: format version {int(version)} is {newer} this labctl reads "
+                            f"({', '.join(map(str, READABLE_VERSIONS))}); upgrade labctl")
     return int(version)
