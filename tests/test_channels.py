@@ -65,7 +65,7 @@ def test_one_unreachable_smu_suspends_its_channel_only(tmp_path: Path) -> None:
     gap = np.diff(lost)
     assert 1800.0 <= gap.max() <= 1800.0 + 400.0  # back within one capped back-off interval
     assert lost[-1] > t0 + 3 * 3600.0 - 120.0  # and it carried on to the end
-    story = [(e.kind, e.data.get("channel"), e.data.get("instrument")) for e in events(path)]
+    story = [(e.kind, e.channel or None, e.data.get("instrument")) for e in events(path)]
     assert ("link_lost", None, "smu1") in story
     assert ("channel_suspended", "ch01", "smu1") in story
     assert ("link_restored", None, "smu1") in story
@@ -89,7 +89,7 @@ def test_two_identical_virtual_runs_write_identical_data(tmp_path: Path) -> None
                 assert np.array_equal(block_a[column], block_b[column]), (name, column)
 
     def story(path: Path) -> list[tuple[Any, ...]]:
-        return [(e.time_s, e.kind, e.message, e.data.get("channel")) for e in events(path)]
+        return [(e.time_s, e.kind, e.message, e.channel) for e in events(path)]
 
     assert story(first_path) == story(second_path)
 
@@ -126,7 +126,7 @@ def test_an_irradiance_excursion_suspends_and_resumes_the_channels(tmp_path: Pat
     assert t0 + 1800.0 + 120.0 <= cleared.time_s <= t0 + 1800.0 + 120.0 + 15.0
     assert sorted(tripped.data["channels"]) == samples
     for channel in samples:
-        kinds = [e.kind for e in story if e.data.get("channel") == channel]
+        kinds = [e.kind for e in story if e.channel == channel]
         assert "channel_suspended" in kinds and "channel_resumed" in kinds
         during = times(path, channel)
         during = during[(during > tripped.time_s + 31.0) & (during < cleared.time_s)]
@@ -187,6 +187,6 @@ def test_pause_holds_every_channel_and_records_the_paused_time(tmp_path: Path) -
     story = events(tmp_path / "pause.h5")
     paused = [e for e in story if e.kind == "paused"]
     resumed = [e for e in story if e.kind == "resumed"]
-    assert {e.data["channel"] for e in paused} == set(samples)
-    assert {e.data["channel"] for e in resumed} == set(samples)
+    assert {e.channel for e in paused} == set(samples)
+    assert {e.channel for e in resumed} == set(samples)
     assert all("paused_s" in e.data for e in resumed)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from labctl.analyze import analyze_file
+from labctl.runner.registry import procedure_of_file
 from labctl.errors import DataFileError
 from labctl.store import RunReader, RunWriter, export_csv
 
@@ -43,7 +44,7 @@ def test_a_version_1_file_opens_with_its_blocks_events_and_metadata(v1_file: Pat
 
 
 def test_a_version_1_file_analyses_and_exports(v1_file: Path, tmp_path: Path) -> None:
-    result = analyze_file(v1_file)
+    result = analyze_file(v1_file, procedure_of_file(v1_file))  # the file names its procedure: jv
     assert "note" not in result, result.get("note")
     assert len(result["scans"]) == 4 and len(result["hysteresis"]) == 2
     assert 10 < result["scans"][0]["pce_pct"] < 25
