@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,15 @@ DISK_RESERVE_BYTES = 256 * 2**20
 
 #: Root attribute holding the simulated world's state at the last checkpoint (simulated stations only).
 SIMULATED_WORLD_ATTR = "simulated_world"
+
+
+@dataclass(frozen=True)
+class RecordedEvent(LogLine):
+    """An entry just written to the run's ``/events`` (``kind``, ``message`` and its ``data``), for subscribers
+    that act on it; shown as a log line ``"kind: message"`` by those that only print log lines."""
+
+    kind: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 class BlockSink:
@@ -114,8 +124,11 @@ class RunContext:
         return self._writer.block_names()
 
     def event(self, kind: str, message: str, **data: Any) -> None:
+        """An entry of the run file's ``/events``; subscribers (the engine's alarms, front ends) get it as a
+        :class:`RecordedEvent`, which is also a log line."""
         self._writer.event(kind, message, **data)
-        self.log(f"{kind}: {message}")
+        log.info("%s: %s", kind, message)
+        self.emit(RecordedEvent("info", f"{kind}: {message}", kind=kind, data=dict(data)))
 
     def checkpoint(self, state: Mapping[str, Any]) -> None:
         """Save a small JSON-able state dict; `labctl resume` hands the last one back as ``resume_state``.
