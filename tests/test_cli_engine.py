@@ -71,3 +71,18 @@ def test_status_and_history_for_scripts(engine: Engine, tmp_path: Path) -> None:
 def test_without_an_engine_the_commands_say_so_and_exit_1() -> None:
     result = labctl("queue", "list")
     assert result.exit_code == 1 and "no engine is running for station sim" in result.output
+
+
+def test_labctl_run_goes_to_the_engine_and_reports_like_a_local_run(engine: Engine, tmp_path: Path) -> None:
+    result = labctl("run", "helpers_procedures:CountingProcedure", "--station", "sim", "--param", "n_points=5",
+                    "--out", str(tmp_path / "mine"))
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "submitted to the engine of station sim" in text and "completed: procedure finished" in text
+    (file,) = (tmp_path / "mine").glob("*.h5")  # where this command said, not the engine's data folder
+    assert file.name in "".join(result.output.split())
+    failing = labctl("run", "helpers_procedures:CountingProcedure", "--station", "sim", "--param", "n_points=5",
+                     "--param", "fail_at=1", "--out", str(tmp_path / "mine"))
+    assert failing.exit_code == 1 and "failed: RuntimeError: injected failure at 1" in " ".join(failing.output.split())
+    refused = labctl("run", "helpers_procedures:CountingProcedure", "--station", "sim", "--local")
+    assert refused.exit_code == 2 and "the labctl engine of station sim owns it" in " ".join(refused.output.split())

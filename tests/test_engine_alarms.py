@@ -15,7 +15,7 @@ from labctl.engine.alarms import Alarm, Alarms, Notifier, make_rule
 from labctl.engine.config import EngineConfig, NotifyConfig
 from labctl.engine.errors import EngineError
 from labctl.runner.context import RecordedEvent
-from labctl.runner.events import DataRows, StatusChanged
+from labctl.runner.events import DataRows, LogLine, StatusChanged
 
 
 def _book(*tables: dict[str, object], clock: VirtualClock | None = None) -> tuple[Alarms, list[Alarm]]:
@@ -84,8 +84,23 @@ def test_disk_low_and_run_ended(tmp_path: Path) -> None:
     assert fired[1].message == "the run ended failed: RuntimeError: boom"
 
 
+def test_log_lines_of_a_level_fire_each_time_within_the_rate_limit() -> None:
+    clock = VirtualClock(start_s=0.0)
+    alarms, fired = _book({"kind": "log", "levels": ["error"], "contains": "compliance", "min_interval_s": 600},
+                          clock=clock)
+    feed = alarms.subscriber("i")
+    feed(LogLine("warning", "compliance reached"))  # not the level
+    feed(LogLine("error", "lamp off"))  # not the text
+    feed(LogLine("error", "a: compliance reached at 1.2 V"))
+    feed(LogLine("error", "b: compliance reached at 1.1 V"))  # within the rate limit: held back
+    clock.advance(601)
+    feed(LogLine("error", "c: compliance reached at 1.0 V"))
+    assert [(a.message, a.held_back) for a in fired] == [("error: a: compliance reached at 1.2 V", 0),
+                                                         ("error: c: compliance reached at 1.0 V", 1)]
+
+
 @pytest.mark.parametrize(("table", "error"), [
-    ({"kind": "power"}, "kind = 'power'; allowed: power_drop, out_of_band, channel, disk_low, run_ended"),
+    ({"kind": "power"}, "kind = 'power'; allowed: power_drop, out_of_band, channel, disk_low, run_ended, log"),
     ({"kind": "power_drop"}, "kind 'power_drop' needs 'max_drop_per_h'"),
     ({"kind": "power_drop", "max_drop_per_h": -1}, "max_drop_per_h = -1; allowed: a number > 0"),
     ({"kind": "out_of_band", "column": "temperature_K"}, "needs low, high or both"),

@@ -24,6 +24,8 @@ Rules (``[[engine.alarms]]`` tables; every rule also takes ``name`` and ``min_in
 ``kind = "disk_low"``     ``min_free_GB`` (required): the disk of the data folder
 ``kind = "run_ended"``    ``statuses`` (``failed``, ``interrupted``, ``aborted``): a run ending other than
                           completed
+``kind = "log"``          ``levels`` (``["error"]``), ``contains`` (``""``): a log line of the run at one of
+                          the levels containing the text; every such line is an episode of its own
 ========================  ===================================================================================
 """
 
@@ -46,7 +48,7 @@ from labctl.clock import Clock, RealClock
 from labctl.engine.config import NotifyConfig, check_keys
 from labctl.engine.errors import EngineError
 from labctl.runner.context import RecordedEvent
-from labctl.runner.events import DataRows, RunEvent, StatusChanged
+from labctl.runner.events import DataRows, LogLine, RunEvent, StatusChanged
 
 log = logging.getLogger("labctl.engine.alarm")
 
@@ -227,7 +229,30 @@ class RunEnded(Rule):
         return [Condition(item, event.status in self.statuses, f"the run ended {event.status}: {event.reason}")]
 
 
-RULES: dict[str, type[Rule]] = {cls.kind: cls for cls in (PowerDrop, OutOfBand, ChannelTrouble, DiskLow, RunEnded)}
+class LogLineRule(Rule):
+    kind = "log"
+    options: ClassVar[Options] = {"levels": (False, ["error"]), "contains": (False, "")}
+
+    def __init__(self, table: dict[str, Any], where: str) -> None:
+        super().__init__(table, where)
+        self.levels = set(_texts(self.values["levels"], f"{where}: levels"))
+        contains = self.values["contains"]
+        if not isinstance(contains, str):
+            raise EngineError(f"{where}: contains = {contains!r}; allowed: a piece of text")
+        self.contains = contains
+
+    def on_event(self, item: str, event: RunEvent) -> list[Condition]:
+        if not isinstance(event, LogLine) or isinstance(event, RecordedEvent) or event.level not in self.levels:
+            return []
+        if self.contains not in event.message:
+            return []
+        # Each matching line is an episode of its own: it fires, and the rule is armed again at once (the rate
+        # limit keeps a flood of lines to one notification per min_interval_s).
+        return [Condition(event.level, True, f"{event.level}: {event.message}"), Condition(event.level, False)]
+
+
+RULES: dict[str, type[Rule]] = {cls.kind: cls for cls in (PowerDrop, OutOfBand, ChannelTrouble, DiskLow, RunEnded,
+                                                          LogLineRule)}
 
 
 def make_rule(table: dict[str, Any], where: str) -> Rule:
