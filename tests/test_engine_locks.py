@@ -91,3 +91,16 @@ def test_another_process_holding_an_instrument_is_named_and_its_death_frees_the_
     finally:
         if holder.poll() is None:
             holder.kill()
+
+
+def test_a_lock_directory_shared_by_the_lab_leaves_the_holder_readable(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = tmp_path / "lab-locks"
+    monkeypatch.setenv("LABCTL_LOCK_DIR", str(shared))
+    station = Station.load("sim")
+    with StationLock(station, command="labctl engine start --station sim"):
+        (holder,) = shared.glob("*.json")
+        assert holder.stat().st_mode & 0o777 == 0o644  # other users' refusals can name the holder
+        with pytest.raises(InstrumentBusy, match="`labctl engine start --station sim`"):
+            StationLock(station).acquire()
+    assert not list(shared.glob("*.json"))

@@ -33,7 +33,16 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from labctl.engine.errors import InstrumentBusy
-from labctl.engine.paths import lock_dir, make_private_dir, pid_alive, read_json, slug, station_key, write_private_json
+from labctl.engine.paths import (
+    lock_dir,
+    make_private_dir,
+    pid_alive,
+    read_json,
+    shared_locks,
+    slug,
+    station_key,
+    write_private_json,
+)
 
 if TYPE_CHECKING:
     from labctl.station import Station
@@ -98,7 +107,10 @@ class _OsLock:
         self._fd: int | None = None
 
     def try_acquire(self) -> bool:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666 if shared_locks() else 0o600)
+        except PermissionError:  # another user's lock file in a shared lock directory: flock needs no write
+            fd = os.open(self.path, os.O_RDONLY)
         try:
             if sys.platform == "win32":
                 import msvcrt
@@ -192,7 +204,11 @@ class StationLock:
 
     def acquire(self) -> StationLock:
         """Take every lock, or none: raises :class:`InstrumentBusy` naming the holder."""
-        directory = make_private_dir(lock_dir())
+        directory = lock_dir()
+        if shared_locks():
+            directory.mkdir(parents=True, exist_ok=True)  # its permissions are the lab's (docs/engine.md)
+        else:
+            make_private_dir(directory)
         info = {"pid": os.getpid(), "command": self.command,
                 "since": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "host": socket.gethostname(),
                 "user": _user(), "station": self.station.name,
@@ -204,7 +220,8 @@ class StationLock:
                 self.release()
                 raise InstrumentBusy(_refusal(self.station, key, holder))
             self._held.append((key, lock))
-            write_private_json(directory / f"{key.key}.json", {"key": key.key, "what": key.what, **info})
+            write_private_json(directory / f"{key.key}.json", {"key": key.key, "what": key.what, **info},
+                               mode=0o644 if shared_locks() else 0o600)
         return self
 
     def release(self) -> None:

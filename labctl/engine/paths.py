@@ -69,6 +69,11 @@ def lock_dir() -> Path:
     return Path(os.environ.get("LABCTL_LOCK_DIR") or state_home() / "locks")
 
 
+def shared_locks() -> bool:
+    """Whether the locks live in a directory several users share (``LABCTL_LOCK_DIR``)."""
+    return bool(os.environ.get("LABCTL_LOCK_DIR"))
+
+
 def make_private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) readable by the owner only; an existing directory is tightened."""
     for folder in [*reversed(path.parents), path]:
@@ -79,10 +84,11 @@ def make_private_dir(path: Path) -> Path:
     return path
 
 
-def write_private_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON, readable by the owner only, replacing the file in one step."""
+def write_private_json(path: Path, data: dict[str, Any], mode: int = 0o600) -> None:
+    """Write ``data`` as JSON, readable by the owner only (unless ``mode`` says otherwise), replacing the file
+    in one step."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2)
         fh.flush()
