@@ -89,6 +89,8 @@ def write_private_json(path: Path, data: dict[str, Any], mode: int = 0o600) -> N
     in one step."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    if sys.platform != "win32":
+        os.fchmod(fd, mode)  # exactly ``mode``, whatever the umask
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2)
         fh.flush()
