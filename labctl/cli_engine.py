@@ -1,4 +1,6 @@
-"""`labctl engine ...` and `labctl queue ...`: start, stop and watch a station's engine, and edit its queue.
+"""`labctl engine ...`: start, stop, watch and control a station's engine; the path `labctl run` takes when an
+engine runs for its station; the station lock of in-process commands; helpers shared with `labctl queue`
+(:mod:`labctl.cli_queue`).
 
 Every command finds the station's engine through the station's instrument locks (or ``--state-dir``) and
 talks to it with :class:`labctl.engine.EngineClient`. Exit codes as for the rest of labctl: 0 done, 1 a run
@@ -18,7 +20,6 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from labctl.errors import LabctlError
 
@@ -31,7 +32,7 @@ EXIT_DETACHED = 130
 
 
 @contextmanager
-def _errors(exit_code: int = EXIT_BAD_INPUT) -> Iterator[None]:
+def user_errors(exit_code: int = EXIT_BAD_INPUT) -> Iterator[None]:
     from labctl.engine.errors import EngineUnavailable
 
     try:
@@ -44,14 +45,14 @@ def _errors(exit_code: int = EXIT_BAD_INPUT) -> Iterator[None]:
         sys.exit(exit_code)
 
 
-def _where(command: Callable[..., Any]) -> Callable[..., Any]:
+def station_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
                            help="The engine's state directory (default: found from the station).")(command)
     return click.option("--station", "station_name", default="sim", show_default=True,
                         help="Station file (TOML) or a built-in station name.")(command)
 
 
-def _client(station_name: str, state_dir: Path | None, name: str) -> Any:
+def connect(station_name: str, state_dir: Path | None, name: str) -> Any:
     from labctl.engine import EngineClient
     from labctl.station import Station
 
@@ -60,11 +61,11 @@ def _client(station_name: str, state_dir: Path | None, name: str) -> Any:
     return EngineClient.for_station(Station.load(station_name), client=name)
 
 
-def _json(value: Any) -> None:
+def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, allow_nan=False))
 
 
-def _when(seconds: float | None) -> str:
+def local_time(seconds: float | None) -> str:
     if seconds is None:
         return ""
     from datetime import datetime
@@ -80,7 +81,7 @@ def engine() -> None:
 
 
 @engine.command("start")
-@_where
+@station_options
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Where to listen; 127.0.0.1 keeps the engine to this computer.")
 @click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
@@ -107,7 +108,7 @@ def engine_start(station_name: str, state_dir: Path | None, host: str, port: int
     from labctl.engine.paths import default_state_dir
     from labctl.station import Station
 
-    with _errors():
+    with user_errors():
         station = Station.load(station_name)
         _check_clock(station, clock_name, speed)
         config = EngineConfig.load(config_path) if config_path else EngineConfig.from_text(station.text,
@@ -188,7 +189,7 @@ def _start_detached(station: Any, state_dir: Path, options: list[str]) -> None:
 
 
 @engine.command("stop")
-@_where
+@station_options
 @click.option("--timeout", "timeout_s", default=300.0, show_default=True, type=click.FloatRange(min=1),
               help="How long to wait for the running run to reach its safe state, s.")
 def engine_stop(station_name: str, state_dir: Path | None, timeout_s: float) -> None:
@@ -196,8 +197,8 @@ def engine_stop(station_name: str, state_dir: Path | None, timeout_s: float) -> 
     from labctl.clock import real_elapsed_s, real_pause
     from labctl.engine.paths import pid_alive
 
-    with _errors():
-        with _client(station_name, state_dir, "labctl engine stop") as client:
+    with user_errors():
+        with connect(station_name, state_dir, "labctl engine stop") as client:
             pid = int(client.shutdown()["pid"])
         deadline = real_elapsed_s() + timeout_s
         while pid_alive(pid) and real_elapsed_s() < deadline:
@@ -209,14 +210,14 @@ def engine_stop(station_name: str, state_dir: Path | None, timeout_s: float) -> 
 
 
 @engine.command("status")
-@_where
+@station_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def engine_status(station_name: str, state_dir: Path | None, as_json: bool) -> None:
     """Is an engine running for the station, what is it doing."""
-    with _errors(), _client(station_name, state_dir, "labctl engine status") as client:
+    with user_errors(), connect(station_name, state_dir, "labctl engine status") as client:
         status = client.status()
     if as_json:
-        _json(status)
+        print_json(status)
         return
     session = status["session"]
     queue = status["queue"] or {}
@@ -242,11 +243,11 @@ def engine_status(station_name: str, state_dir: Path | None, as_json: bool) -> N
 
 def _run_control(name: str, help_text: str) -> None:
     @engine.command(name, help=help_text)
-    @_where
+    @station_options
     @click.option("--item", "uid", default=None, help="The running queue item (default: whichever runs).")
     @click.option("--reason", default="", help="Why (abort only; recorded in the file).")
     def command(station_name: str, state_dir: Path | None, uid: str | None, reason: str) -> None:
-        with _errors(), _client(station_name, state_dir, f"labctl engine {name}") as client:
+        with user_errors(), connect(station_name, state_dir, f"labctl engine {name}") as client:
             if name == "abort":
                 result = client.abort(uid, reason=reason or "aborted by the user (labctl engine abort)")
             else:
@@ -260,14 +261,14 @@ _run_control("abort", "Abort the running run (safe state; the file says aborted)
 
 
 @engine.command("watch")
-@_where
+@station_options
 @click.option("--item", "uid", default=None, help="Follow only this queue item.")
 @click.option("--until-end", is_flag=True, help="Exit when the followed run (or the running one) ends.")
 @click.option("--json", "as_json", is_flag=True, help="Print every event as one JSON line.")
 def engine_watch(station_name: str, state_dir: Path | None, uid: str | None, until_end: bool,
                  as_json: bool) -> None:
     """Attach to the engine and follow its runs (Ctrl-C detaches; the runs go on)."""
-    with _errors(), _client(station_name, state_dir, "labctl engine watch") as client:
+    with user_errors(), connect(station_name, state_dir, "labctl engine watch") as client:
         snapshot = client.watch(uid)
         target = uid or ((snapshot["status"].get("run") or {}).get("item") if until_end else None)
         if as_json:
@@ -412,183 +413,3 @@ def station_lock(station: Any | None) -> Iterator[None]:
         return
     with StationLock(station):
         yield
-
-
-# ---------------------------------------------------------------------------------------- queue
-@click.group()
-def queue() -> None:
-    """The engine's queue of runs: add, edit, reorder, remove, start, stop, history."""
-
-
-def _item_rows(items: list[dict[str, Any]]) -> Table:
-    table = Table()
-    for column in ("#", "uid", "state", "procedure", "parameters", "on failure", "file"):
-        table.add_column(column)
-    for item in items:
-        params = ", ".join(f"{k}={v}" for k, v in _set_parameters(item["procedure"], item["parameters"]).items())
-        if item["resume"]:
-            params = f"(continues its file) {params}"
-        table.add_row(str(item["position"]), item["uid"], item["state"], escape(item["procedure"]),
-                      escape(params if len(params) < 120 else params[:117] + "..."),
-                      item["on_failure"] or "(queue)", escape(item["file"] or item["out_dir"] + "/"))
-    return table
-
-
-def _set_parameters(procedure: str, values: dict[str, Any]) -> dict[str, Any]:
-    """The parameters that differ from the procedure's defaults (all of them if it cannot be loaded here)."""
-    from labctl.runner import procedure_class
-
-    try:
-        declared = procedure_class(procedure).parameters()
-    except LabctlError:
-        return values
-    shown = {}
-    for key, value in values.items():
-        param = declared.get(key)
-        if param is None or param.required or value != param.validate(param.default):
-            shown[key] = value
-    return shown
-
-
-@queue.command("add")
-@click.argument("procedure", required=False, default="")
-@_where
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="A procedure parameter; repeat.")
-@click.option("--params", "params_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="A TOML file of parameters (--param overrides it).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Directory for the data file (default: the engine's data folder).")
-@click.option("--file", "file_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Exact data file path (must not exist).")
-@click.option("--operator", default="", help="Who runs the measurement.")
-@click.option("--on-failure", type=click.Choice(["stop", "continue"]), default=None,
-              help="If this run does not complete: stop the queue or go on (default: the queue's policy).")
-@click.option("--position", type=click.IntRange(min=0), default=None, help="0 = next; default: last.")
-@click.option("--resume", "resume_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              default=None, help="Continue this interrupted run file (no PROCEDURE then).")
-@click.option("--json", "as_json", is_flag=True)
-def queue_add(procedure: str, station_name: str, state_dir: Path | None, params: tuple[str, ...],
-              params_file: Path | None, out_dir: Path | None, file_path: Path | None, operator: str,
-              on_failure: str | None, position: int | None, resume_file: Path | None, as_json: bool) -> None:
-    """Add a run of PROCEDURE (or, with --resume, the continuation of a run file) to the queue."""
-    with _errors():
-        if bool(procedure) == bool(resume_file):
-            raise LabctlError("give either PROCEDURE or --resume FILE")
-        values = None
-        if procedure:
-            from labctl.runner import procedure_class
-
-            values = procedure_class(procedure).from_strings(params, params_file).values
-        with _client(station_name, state_dir, "labctl queue add") as client:
-            item = client.queue_add(procedure, parameters=values,
-                                    out_dir=str(out_dir.resolve()) if out_dir else None,
-                                    file=str(file_path.resolve()) if file_path else None, operator=operator,
-                                    on_failure=on_failure, position=position,
-                                    resume=str(resume_file.resolve()) if resume_file else None)
-    if as_json:
-        _json(item)
-    else:
-        console.print(f"queued item {item['uid']} at position {item['position']}")
-
-
-@queue.command("list")
-@_where
-@click.option("--json", "as_json", is_flag=True)
-def queue_list(station_name: str, state_dir: Path | None, as_json: bool) -> None:
-    """The queue, in run order."""
-    with _errors(), _client(station_name, state_dir, "labctl queue list") as client:
-        listing = client.queue_list()
-    if as_json:
-        _json(listing)
-        return
-    console.print(f"queue {'started' if listing['active'] else 'stopped'}; on failure: {listing['on_failure']}")
-    console.print(_item_rows(listing["items"]))
-
-
-@queue.command("edit")
-@click.argument("uid")
-@_where
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="A parameter to change; repeat.")
-@click.option("--on-failure", type=click.Choice(["stop", "continue", "queue"]), default=None,
-              help="This item's failure policy ('queue': follow the queue's).")
-@click.option("--operator", default=None)
-@click.option("--json", "as_json", is_flag=True)
-def queue_edit(uid: str, station_name: str, state_dir: Path | None, params: tuple[str, ...],
-               on_failure: str | None, operator: str | None, as_json: bool) -> None:
-    """Change a queued item's parameters (checked again against the station) or its failure policy."""
-    with _errors(), _client(station_name, state_dir, "labctl queue edit") as client:
-        item = client.queue_edit(uid, pairs=list(params) or None, on_failure=on_failure, operator=operator)
-    if as_json:
-        _json(item)
-    else:
-        console.print(f"item {item['uid']} edited")
-
-
-@queue.command("move")
-@click.argument("uid")
-@click.argument("position", type=click.IntRange(min=0))
-@_where
-def queue_move(uid: str, position: int, station_name: str, state_dir: Path | None) -> None:
-    """Move a waiting item to POSITION (0 = next)."""
-    with _errors(), _client(station_name, state_dir, "labctl queue move") as client:
-        item = client.queue_move(uid, position)
-    console.print(f"item {item['uid']} at position {item['position']}")
-
-
-@queue.command("remove")
-@click.argument("uid")
-@_where
-def queue_remove(uid: str, station_name: str, state_dir: Path | None) -> None:
-    """Take a waiting item off the queue."""
-    with _errors(), _client(station_name, state_dir, "labctl queue remove") as client:
-        item = client.queue_remove(uid)
-    console.print(f"item {item['uid']} removed")
-
-
-@queue.command("start")
-@_where
-def queue_start(station_name: str, state_dir: Path | None) -> None:
-    """Run the queue's items in order (kept across engine restarts)."""
-    with _errors(), _client(station_name, state_dir, "labctl queue start") as client:
-        listing = client.queue_start()
-    console.print(f"queue started; {len(listing['items'])} item(s)")
-
-
-@queue.command("stop")
-@_where
-def queue_stop(station_name: str, state_dir: Path | None) -> None:
-    """Stop after the running run (which goes on; labctl engine abort stops it)."""
-    with _errors(), _client(station_name, state_dir, "labctl queue stop") as client:
-        client.queue_stop()
-    console.print("queue stopped (a running run goes on)")
-
-
-@queue.command("policy")
-@click.argument("on_failure", type=click.Choice(["stop", "continue"]))
-@_where
-def queue_policy(on_failure: str, station_name: str, state_dir: Path | None) -> None:
-    """What the queue does when a run does not complete: stop, or continue with the next item."""
-    with _errors(), _client(station_name, state_dir, "labctl queue policy") as client:
-        client.queue_policy(on_failure)
-    console.print(f"on failure: {on_failure}")
-
-
-@queue.command("history")
-@_where
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
-@click.option("--json", "as_json", is_flag=True)
-def queue_history(station_name: str, state_dir: Path | None, limit: int, as_json: bool) -> None:
-    """Runs that ended: how (the file's end state), why, and where their data are."""
-    with _errors(), _client(station_name, state_dir, "labctl queue history") as client:
-        entries = client.history(limit)
-    if as_json:
-        _json(entries)
-        return
-    table = Table()
-    for column in ("ended", "uid", "procedure", "status", "reason", "file"):
-        table.add_column(column)
-    for entry in entries:
-        colour = "green" if entry["status"] == "completed" else "red"
-        table.add_row(_when(entry["ended_s"]), entry["uid"], escape(entry["procedure"]),
-                      f"[{colour}]{entry['status']}[/]", escape(entry["reason"]), escape(entry["file"] or ""))
-    console.print(table)
