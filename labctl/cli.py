@@ -132,11 +132,18 @@ def _execute(runner: Any, title: str) -> None:
               help="Exact data file path (must not exist).")
 @click.option("--operator", default="", help="Who runs the measurement (saved in the file).")
 @click.option("--list-params", is_flag=True, help="Show the procedure's parameters and exit.")
+@click.option("--local", is_flag=True,
+              help="Run in this process even when an engine runs for the station (it then refuses: the engine "
+                   "holds the instruments).")
 @_clock_options
 def run(procedure: str, station_name: str, params: tuple[str, ...], params_file: Path | None,
-        out_dir: Path, file_path: Path | None, operator: str, list_params: bool, clock_name: str | None,
-        speed: float) -> None:
-    """Run PROCEDURE (see `labctl procedures`) on a station."""
+        out_dir: Path, file_path: Path | None, operator: str, list_params: bool, local: bool,
+        clock_name: str | None, speed: float) -> None:
+    """Run PROCEDURE (see `labctl procedures`) on a station.
+
+    When an engine runs for the station (labctl engine start), the run is submitted to it and followed here;
+    closing this terminal then does not stop the run."""
+    from labctl.cli_engine import engine_client_for, run_with_engine, station_lock
     from labctl.runner import Runner, procedure_class
     from labctl.station import Station
 
@@ -147,14 +154,25 @@ def run(procedure: str, station_name: str, params: tuple[str, ...], params_file:
             return
         proc = cls.from_strings(params, params_file)
         station = Station.load(station_name)
-        clock = run_clock(station, clock_name, speed)
         if file_path is not None and file_path.exists():
             from labctl.errors import DataFileError
 
             raise DataFileError(f"{file_path} exists; labctl never overwrites a data file")
+        client = None if local else engine_client_for(station)
+        if client is not None:
+            if clock_name is not None or speed != 1.0:
+                from labctl.errors import ParameterError
+
+                raise ParameterError("--clock/--speed: the engine of this station runs its session on the clock it "
+                                     "was started with (labctl engine start --clock ...); use --local to run here")
+            with client:
+                run_with_engine(client, station, procedure, proc.values, out_dir=out_dir, file_path=file_path,
+                                operator=operator, title=cls.title or cls.name)
+            return
+        clock = run_clock(station, clock_name, speed)
         runner = Runner(proc, station=station, path=file_path, directory=out_dir, operator=operator, clock=clock)
         runner.validate()  # before the progress bar, any file or any instrument
-    with _user_errors():
+    with _user_errors(), station_lock(station):
         _execute(runner, cls.title or cls.name)
 
 
@@ -175,6 +193,7 @@ def _print_params(cls: Any) -> None:
 @_clock_options
 def resume(file: Path, station_name: str | None, clock_name: str | None, speed: float) -> None:
     """Continue an interrupted run from its last checkpoint, appending to FILE."""
+    from labctl.cli_engine import station_lock
     from labctl.runner import resume_runner
     from labctl.station import Station
 
@@ -184,7 +203,8 @@ def resume(file: Path, station_name: str | None, clock_name: str | None, speed: 
         if clock_name is not None or speed != 1.0:
             assert runner.station is not None
             runner._explicit_clock = run_clock(runner.station, clock_name, speed)
-        _execute(runner, f"resume {runner.procedure.name}")
+        with station_lock(runner.station):
+            _execute(runner, f"resume {runner.procedure.name}")
 
 
 @cli.command()
@@ -302,11 +322,13 @@ def export(file: Path, csv_dir: Path) -> None:
 def instruments(station_name: str, as_json: bool) -> None:
     """Connect to every instrument of a station and show what answered, and with which link settings."""
     from labctl.bench import probe_station
+    from labctl.cli_engine import station_lock
     from labctl.station import Station
 
     with _user_errors():
         station = Station.load(station_name)
-        rows = probe_station(station)
+        with station_lock(station):
+            rows = probe_station(station)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
@@ -417,6 +439,17 @@ def demo(out_dir: Path) -> None:
         except DemoRunFailed as exc:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             sys.exit(EXIT_FAILED)
+
+
+def _register_engine_commands() -> None:
+    from labctl.cli_engine import engine
+    from labctl.cli_queue import queue
+
+    cli.add_command(engine)
+    cli.add_command(queue)
+
+
+_register_engine_commands()
 
 
 def main() -> None:

@@ -3,8 +3,11 @@ mock test module's ``Bench`` is its ``bench`` fixture."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,10 @@ if str(TESTS_DIR) not in sys.path:
 pytest.register_assert_rewrite("instrument_helpers")
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Engines' state and the instrument locks of the tests (and of the labctl processes they start) stay out of
+# the user's own state home, where a real engine may hold the built-in simulated station.
+os.environ["LABCTL_HOME"] = tempfile.mkdtemp(prefix="labctl-tests-")
+atexit.register(shutil.rmtree, os.environ["LABCTL_HOME"], True)
 
 
 @pytest.fixture

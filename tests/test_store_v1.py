@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from labctl.analyze import analyze_file
-from labctl.runner.registry import procedure_of_file
 from labctl.errors import DataFileError
+from labctl.runner.registry import procedure_of_file
 from labctl.store import RunReader, RunWriter, export_csv
 
 #: A J–V run (wbg_ref, RS+FS at 0.1 and 1 V/s, SPO 10 s) written by the format-1 store; see make_v1_fixture.py.

@@ -14,6 +14,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -45,6 +46,15 @@ WORLD_SNAPSHOT_S = 600.0
 
 #: Root attribute holding the simulated world's state at the last checkpoint (simulated stations only).
 SIMULATED_WORLD_ATTR = "simulated_world"
+
+
+@dataclass(frozen=True)
+class RecordedEvent(LogLine):
+    """An entry just written to the run's ``/events`` (``kind``, ``message`` and its ``data``), for subscribers
+    that act on it; shown as a log line ``"kind: message"`` by those that only print log lines."""
+
+    kind: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 class BlockSink:
@@ -144,13 +154,15 @@ class RunContext:
         return self._writer.block_names()
 
     def event(self, kind: str, message: str, **data: Any) -> None:
-        """An entry in the file's ``/events``. On real time it carries the system's wall time too
+        """An entry of the run file's ``/events``; subscribers (the engine's alarms, front ends) get it as a
+        :class:`RecordedEvent`, which is also a log line. On real time it carries the system's wall time too
         (``wall_time_s``): the event's own time follows the monotonic clock, so an NTP step or a daylight-saving
         change shows as a difference between the two, never as a jump in the data."""
         if not getattr(self.clock, "virtual", False):
             data.setdefault("wall_time_s", self.clock.wall_time())
         self._writer.event(kind, message, **data)
-        self.log(f"{kind}: {message}")
+        log.info("%s: %s", kind, message)
+        self.emit(RecordedEvent("info", f"{kind}: {message}", kind=kind, data=dict(data)))
 
     def checkpoint(self, state: Mapping[str, Any]) -> None:
         """Save a small JSON-able state dict; `labctl resume` hands the last one back as ``resume_state``.
