@@ -151,6 +151,14 @@ class Bench:
             except BaseException as exc:
                 log.error("%s: safe state failed: %s", name, exc)
                 problems[name] = str(exc) or type(exc).__name__
+        # The SMUs under the reference cells are off now: the readers must set them up again on the next
+        # reading (a session kept across runs would otherwise read a dark cell on an SMU left off).
+        for reader in self._reference_cells.values():
+            try:
+                reader.safe_state()
+            except BaseException as exc:
+                log.error("reference cell %s: safe state failed: %s", reader.name, exc)
+                problems.setdefault(reader.spec.smu, str(exc) or type(exc).__name__)
         return problems
 
     def close(self) -> None:

@@ -342,8 +342,8 @@ def run_with_engine(client: Any, station: Any, procedure: str, values: dict[str,
                     file_path: Path | None, operator: str, title: str) -> None:
     """Submit a run to the station's engine and follow it like a run in this process; Ctrl-C stops following,
     not the run. Exits with the run's exit code."""
-    from labctl.progress import RunProgressView
     from labctl.engine.protocol import decode_run_event
+    from labctl.progress import RunProgressView
 
     client.watch()
     item = client.submit(procedure, parameters=values, out_dir=str(out_dir.resolve()),

@@ -75,14 +75,19 @@ class BlockSink:
     def append_row(self, values: Mapping[str, float] | None = None, **kw: float) -> None:
         row = dict(values or {}, **kw)
         self._writer.append_row(row)
-        self._ctx.emit(DataRows(self.name, {k: np.atleast_1d(np.asarray(v, float)) for k, v in row.items()},
-                                self._writer.columns))
+        if self._ctx.bus.subscribers:  # plain numbers: the bus turns the rows it delivers into arrays at once
+            self._ctx.emit(DataRows(self.name, row, self._writer.columns))
 
     def append_columns(self, values: Mapping[str, Any] | None = None, **kw: Any) -> None:
         cols = dict(values or {}, **kw)
         self._writer.append_columns(cols)
-        self._ctx.emit(DataRows(self.name, {k: np.asarray(v, float) for k, v in cols.items()},
-                                self._writer.columns))
+        if self._ctx.bus.subscribers:
+            self._ctx.emit(DataRows(self.name, {k: np.asarray(v, float) for k, v in cols.items()},
+                                    self._writer.columns))
+
+    def finish(self) -> None:
+        """The block is complete (a scan measured): the file compresses it and may plot it by default."""
+        self._writer.finish()
 
     def set_attrs(self, **attrs: Any) -> None:
         self._writer.set_attrs(**attrs)
@@ -141,10 +146,14 @@ class RunContext:
         return self._bench is not None
 
     # --------------------------------------------------------------------------------- data
-    def create_block(self, name: str, columns: Mapping[str, str], attrs: Mapping[str, Any] | None = None
-                     ) -> BlockSink:
-        """A new block (group) with one column per entry of ``columns`` (name → unit)."""
-        return BlockSink(self._writer.create_block(name, dict(columns), dict(attrs or {})), self)
+    def create_block(self, name: str, columns: Mapping[str, str], attrs: Mapping[str, Any] | None = None, *,
+                     signal: str | None = None, axes: str | None = None, kind: str = "data",
+                     expected_rows: int | None = None) -> BlockSink:
+        """A new block (group) with one column per entry of ``columns`` (name → unit). ``signal``/``axes``: what
+        a generic viewer plots against what; ``kind="log"`` for a temperature or irradiance log;
+        ``expected_rows`` sizes the file's chunks (a 150-point scan wants 150)."""
+        return BlockSink(self._writer.create_block(name, dict(columns), dict(attrs or {}), signal=signal, axes=axes,
+                                                   kind=kind, expected_rows=expected_rows), self)
 
     def block(self, name: str) -> BlockSink:
         """An existing block, to append to after a resume."""

@@ -21,10 +21,11 @@ class Progress:
 
 @dataclass(frozen=True)
 class DataRows:
-    """Rows just appended to a block: column name → 1-D array (one element for a single row)."""
+    """Rows just appended to a block: column name → 1-D array (one element for a single row). Subscribers
+    always get arrays; inside the engine a single row may travel as plain numbers until it is delivered."""
 
     block: str
-    columns: Mapping[str, np.ndarray]
+    columns: Mapping[str, np.ndarray] | Mapping[str, float]
     units: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -175,19 +175,13 @@ class Runner:
 
         if self._append:
             return
-        if self.path is not None:
-            parent = self.path.parent
-            if self.path.exists():
-                raise DataFileError(f"{self.path} exists; labctl never overwrites a data file")
-            if not parent.is_dir():
-                raise DataFileError(f"cannot write {self.path}: the directory {parent} does not exist")
-            if not _can_create_files_in(parent):
-                raise DataFileError(f"cannot write {self.path}: files cannot be created in {parent}")
-            return
-        existing = next((p for p in (self._directory, *self._directory.parents) if p.exists()), None)
+        if self.path is not None and self.path.exists():
+            raise DataFileError(f"{self.path} exists; labctl never overwrites a data file")
+        directory = self.path.parent if self.path is not None else self._directory
+        existing = next((p for p in (directory, *directory.parents) if p.exists()), None)
         if existing is not None and (not existing.is_dir() or not _can_create_files_in(existing)):
-            raise DataFileError(f"cannot write data files to {self._directory}: files cannot be created in "
-                                f"{existing}")
+            what = str(self.path) if self.path is not None else f"data files to {directory}"
+            raise DataFileError(f"cannot write {what}: files cannot be created in {existing}")
 
     def run(self) -> RunResult:
         """Run to the end and return how it ended. Ctrl-C in the calling thread aborts the run (a second
@@ -239,6 +233,8 @@ class Runner:
         if self.path is None:
             self._directory.mkdir(parents=True, exist_ok=True)
             self.path = new_data_path(self._directory, self.procedure.file_stem(), clock)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         return RunWriter.create(
             self.path,
             procedure=self.procedure.name,
