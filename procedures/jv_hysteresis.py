@@ -389,9 +389,11 @@ class JVHysteresis(Procedure):
                 "segment": ctx.segment, "after_resume": ctx.resumed_run,
                 "smu_settings": json.dumps(_snapshot(smu)), "sweep_settings": json.dumps(result.settings),
             },
+            signal="current_density_mA_cm2", axes="voltage_V", expected_rows=len(result.voltage_V),
         )
         block.append_columns(voltage_V=result.voltage_V, current_A=result.current_A,
                              current_density_mA_cm2=density, time_s=result.time_s)
+        block.finish()
         entry = ctx.state.setdefault("vmpp_V", {}).setdefault(step.pixel, {})
         entry["last"] = _vmpp_of(np.asarray(result.voltage_V), density)
         if step.direction == "RS":
@@ -415,6 +417,7 @@ class JVHysteresis(Procedure):
             {"pixel": pixel, "vmpp_V": vmpp, "hold_s": self.spo_s, "irradiance_mW_cm2": irradiance,
              "area_cm2": spec.area_cm2, "temperature_K": read_temperature(ctx, pixel), "segment": ctx.segment,
              "after_resume": ctx.resumed_run},
+            signal="power_mW_cm2", axes="time_s", expected_rows=SPO_READINGS,
         )
         smu.source_voltage(vmpp)
         smu.output_on()
@@ -428,6 +431,7 @@ class JVHysteresis(Procedure):
                              current_density_mA_cm2=density, power_mW_cm2=voltage * density)
         self._after_measuring(ctx, pixel)
         smu.output_off()
+        block.finish()
 
     def _light_for_measuring(self, ctx: RunContext, pixel: str) -> float:
         """Open the shutter if it closes between measurements; the irradiance now (0 in the dark)."""

@@ -124,6 +124,13 @@ def test_a_data_file_that_cannot_be_created_is_refused_before_the_progress_bar(t
     assert "cannot write /proc/x.h5" in result.stderr
 
 
+def test_exporting_a_file_that_is_not_a_run_file_creates_no_directory(tmp_path: Path) -> None:
+    (tmp_path / "noise.h5").write_bytes(os.urandom(3000))
+    result = labctl("export", "noise.h5", "--csv", "csv", cwd=tmp_path)
+    assert result.returncode == 2 and "cannot be read as an HDF5 file" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "csv").exists()
+
+
 # -------------------------------------------------------------------------------------- minimal station
 @pytest.mark.parametrize("light", ["wavelabs_sinus70", "newport_lss7120"])
 def test_a_minimal_simulated_station_measures(tmp_path: Path, light: str) -> None:

@@ -13,7 +13,19 @@ from rich.table import Table
 
 from labctl.analysis.dark_jv import DarkJVError, dark_jv_metrics
 from labctl.analysis.jv import METRIC_KEYS, JVAnalysisError, hysteresis_indices, jv_metrics, stabilised_power
+from labctl.reports.jv_figures import (
+    HI_LABELS,
+    conditions_line,
+    figure_dark_jv,
+    figure_hysteresis,
+    figure_pixel_jv,
+    figure_spo,
+    save,
+)
 from labctl.store import BlockData, RunReader
+
+#: The stabilised power output has settled when it stays within this fraction of its final level.
+SPO_TOLERANCE = 0.01
 
 
 def _blocks(reader: RunReader, prefix: str) -> list[BlockData]:
@@ -45,7 +57,9 @@ def analyze_jv(reader: RunReader, *, pair_across_resume: bool = False) -> dict[s
                                "scan_rate_V_s": float(attrs.get("scan_rate_V_s", math.nan)),
                                "achieved_rate_V_s": float(attrs.get("achieved_rate_V_s", math.nan)),
                                "pixel": str(attrs.get("pixel", "")), "repeat": int(attrs.get("repeat", 0)),
-                               "irradiance_mW_cm2": irradiance}
+                               "irradiance_mW_cm2": irradiance,
+                               "temperature_K": _clean(float(attrs.get("temperature_K", math.nan))),
+                               "temperature_spread_K": _clean(float(attrs.get("temperature_spread_K", math.nan)))}
         try:
             metrics = jv_metrics(v, j, irradiance if irradiance > 0 else 100.0, photocurrent_sign="positive")
         except JVAnalysisError as exc:
@@ -77,7 +91,8 @@ def analyze_jv(reader: RunReader, *, pair_across_resume: bool = False) -> dict[s
         irradiance = float(block.attrs.get("irradiance_mW_cm2", 100.0))
         t, p = block["time_s"], block["power_mW_cm2"]
         if t.size >= 3:
-            result = stabilised_power(t, p, irradiance if irradiance > 0 else 100.0)
+            result = stabilised_power(t, p, irradiance if irradiance > 0 else 100.0, tolerance=SPO_TOLERANCE)
+            result["settling_tolerance"] = SPO_TOLERANCE
             result["vmpp_V"] = float(block.attrs.get("vmpp_V", math.nan))
             spo[str(block.attrs.get("pixel", block.name[4:]))] = {k: _clean(v) for k, v in result.items()}
     return {"scans": scans, "hysteresis": hysteresis, "spo": spo, "dark": dark}
@@ -107,37 +122,71 @@ def _dark_rows(reader: RunReader) -> list[dict[str, Any]]:
 
 def print_jv(result: dict[str, Any], console: Console) -> None:
     table = Table(title="J–V metrics")
-    columns = ("pixel", "dir", "rate V/s", "Voc V", "Jsc mA/cm²", "FF", "PCE %", "Rs Ω·cm²", "Rsh Ω·cm²")
+    columns = ("pixel", "dir", "rate V/s", "T K", "Voc V", "Jsc mA/cm²", "FF", "PCE %", "Rs Ω·cm²", "Rsh Ω·cm²")
     for column in columns:
         table.add_column(column, justify="right")
 
     def fmt(value: Any, spec: str) -> str:
         return "—" if value is None else format(value, spec)
 
-    for s in result["scans"]:
-        table.add_row(s["pixel"], s["direction"], f"{s['scan_rate_V_s']:g}", fmt(s["voc_V"], ".4f"),
-                      fmt(s["jsc_mA_cm2"], ".2f"), fmt(s["ff"], ".3f"), fmt(s["pce_pct"], ".2f"),
-                      fmt(s["rs_ohm_cm2"], ".2f"), fmt(s["rsh_ohm_cm2"], ".0f"))
-    console.print(table)
-    if result["hysteresis"]:
+    notes: list[str] = []
+    lit = [s for s in result["scans"] if s["irradiance_mW_cm2"] > 0]
+    for s in lit:
+        mark = ""
+        if s.get("note"):
+            notes.append(f"{s['block']} ({s['pixel']} {s['direction']} {s['scan_rate_V_s']:g} V/s): {s['note']}")
+            mark = f" [{len(notes)}]"
+        table.add_row(s["pixel"], s["direction"] + mark, f"{s['scan_rate_V_s']:g}", fmt(s.get("temperature_K"), ".1f"),
+                      fmt(s["voc_V"], ".4f"), fmt(s["jsc_mA_cm2"], ".2f"), fmt(s["ff"], ".3f"),
+                      fmt(s["pce_pct"], ".2f"), fmt(s["rs_ohm_cm2"], ".2f"), fmt(s["rsh_ohm_cm2"], ".0f"))
+    if lit:
+        console.print(table)
+    for number, note in enumerate(notes, 1):
+        console.print(f"  [{number}] {note}")
+    if result.get("dark"):
+        print_dark_jv(result["dark"], console)
+    measured = [h for h in result["hysteresis"] if any(h[key] is not None for key in HI_LABELS)]
+    if measured:
         hys = Table(title="hysteresis indices (RS − FS)/RS")
-        for column in ("pixel", "rate V/s", "HI_PCE", "HI_J0.8Voc", "HI_area"):
+        for column in ("pixel", "rate V/s", "repeat", *HI_LABELS.values()):
             hys.add_column(column, justify="right")
-        for h in result["hysteresis"]:
-            hys.add_row(h["pixel"], f"{h['scan_rate_V_s']:g}", fmt(h["hi_pce"], ".3f"), fmt(h["hi_j08"], ".3f"),
-                        fmt(h["hi_area"], ".3f"))
+        for h in measured:
+            hys.add_row(h["pixel"], f"{h['scan_rate_V_s']:g}", str(h["repeat"] + 1),
+                        *(fmt(h[key], ".3f") for key in HI_LABELS))
         console.print(hys)
     for pixel, s in result["spo"].items():
-        console.print(f"SPO {pixel}: {fmt(s['spo_pce_pct'], '.2f')} % at {fmt(s['vmpp_V'], '.3f')} V, "
-                      f"settled after {fmt(s['settling_s'], '.1f')} s")
+        band = 100 * s.get("settling_tolerance", SPO_TOLERANCE)
+        settled = (f"within ±{band:g} % of its final level from {s['settling_s']:.1f} s"
+                   if s["settling_s"] is not None else f"never settled within ±{band:g} %")
+        console.print(f"SPO {pixel}: {fmt(s['spo_pce_pct'], '.2f')} % at {fmt(s['vmpp_V'], '.3f')} V, {settled}")
+
+
+def print_dark_jv(rows: list[dict[str, Any]], console: Console) -> None:
+    """The dark scans: ideality factor and J0 from the exponential region, Rs and Rsh."""
+    table = Table(title="dark J–V (single diode)")
+    for column in ("pixel", "dir", "rate V/s", "T K", "n", "J0 mA/cm²", "Rs Ω·cm²", "Rsh Ω·cm²", "fit window V"):
+        table.add_column(column, justify="right")
+    notes = []
+    for row in rows:
+        if "note" in row:
+            notes.append(f"{row['block']}: {row['note']}")
+            table.add_row(row["pixel"], row["direction"], f"{row['scan_rate_V_s']:g}", "—", "—", "—", "—", "—",
+                          f"[{len(notes)}]")
+            continue
+        low, high = row["fit_window_V"]
+        table.add_row(row["pixel"], row["direction"], f"{row['scan_rate_V_s']:g}", f"{row['temperature_K']:.1f}",
+                      f"{row['ideality']:.2f}", f"{row['j0_mA_cm2']:.3g}", f"{row['rs_ohm_cm2']:.2f}",
+                      f"{row['rsh_ohm_cm2']:.0f}", f"{low:.2f}–{high:.2f}")
+    console.print(table)
+    for number, note in enumerate(notes, 1):
+        console.print(f"  [{number}] {note}")
 
 
 def plot_jv_report(path: Path, out_dir: Path) -> list[Path]:
-    """PNG figures: J–V (RS solid, FS dashed, one colour per rate), P–V, HI vs rate, SPO trace."""
+    """PNG figures: J–V and P–V per pixel, hysteresis against scan rate, every stabilised power hold."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -146,62 +195,23 @@ def plot_jv_report(path: Path, out_dir: Path) -> list[Path]:
         blocks = {b.name: b for prefix in ("scan_", "spo_") for b in _blocks(reader, prefix)}
     stem = path.stem
     pixels = sorted({s["pixel"] for s in result["scans"]})
-    rates = sorted({s["scan_rate_V_s"] for s in result["scans"]})
-    cmap = plt.get_cmap("viridis")
-    colour = {rate: cmap(i / max(1, len(rates) - 1) * 0.9) for i, rate in enumerate(rates)}
     for pixel in pixels:
-        fig, (ax_jv, ax_pv) = plt.subplots(1, 2, figsize=(11, 4.5), constrained_layout=True)
-        for s in result["scans"]:
-            if s["pixel"] != pixel:
-                continue
-            b = blocks[s["block"]]
-            style = "-" if s["direction"] == "RS" else "--"
-            label = f"{s['direction']} {s['scan_rate_V_s']:g} V/s"
-            v, j = b["voltage_V"], b["current_density_mA_cm2"]
-            ax_jv.plot(v, j, style, color=colour[s["scan_rate_V_s"]], label=label)
-            ax_pv.plot(v, v * j, style, color=colour[s["scan_rate_V_s"]], label=label)
-        ax_jv.axhline(0, color="0.6", lw=0.8)
-        ax_jv.set(xlabel="voltage (V)", ylabel="current density (mA/cm²)", title=f"{pixel}: J–V")
-        top = max((s["jsc_mA_cm2"] or 0) for s in result["scans"] if s["pixel"] == pixel)
-        if top > 0:
-            ax_jv.set_ylim(-0.3 * top, 1.25 * top)
-        ax_pv.set(xlabel="voltage (V)", ylabel="power density (mW/cm²)", title=f"{pixel}: P–V")
-        ax_pv.set_ylim(bottom=0)
-        ax_jv.legend(fontsize=8)
-        out = out_dir / f"{stem}_{pixel}_jv.png"
-        fig.savefig(out, dpi=120)
-        plt.close(fig)
-        written.append(out)
-    if len(rates) > 1 and result["hysteresis"]:
-        fig, ax = plt.subplots(figsize=(6, 4.5), constrained_layout=True)
-        for pixel in pixels:
-            rows = sorted((h for h in result["hysteresis"] if h["pixel"] == pixel),
-                          key=lambda h: h["scan_rate_V_s"])
-            x = [h["scan_rate_V_s"] for h in rows]
-            for key, marker in (("hi_pce", "o"), ("hi_j08", "s"), ("hi_area", "^")):
-                ax.plot(x, [np.nan if h[key] is None else h[key] for h in rows], marker=marker,
-                        label=f"{pixel} {key}")
-        ax.set_xscale("log")
-        ax.axhline(0, color="0.6", lw=0.8)
-        ax.set(xlabel="scan rate (V/s)", ylabel="hysteresis index (RS − FS)/RS", title="hysteresis vs scan rate")
-        ax.legend(fontsize=8)
-        out = out_dir / f"{stem}_hysteresis.png"
-        fig.savefig(out, dpi=120)
-        plt.close(fig)
-        written.append(out)
+        pixel_blocks = [blocks[s["block"]] for s in result["scans"] if s["pixel"] == pixel]
+        title = f"{pixel} — {conditions_line(pixel_blocks)} — {path.name}"
+        if any(r["pixel"] == pixel for r in result["dark"]):
+            figure = figure_dark_jv(pixel, result["dark"], blocks, title)
+            written.append(save(figure, out_dir / f"{stem}_{pixel}_dark_jv.png"))
+        if not any(s["pixel"] == pixel and s["irradiance_mW_cm2"] > 0 for s in result["scans"]):
+            continue
+        written.append(save(figure_pixel_jv(pixel, result["scans"], blocks, title), out_dir / f"{stem}_{pixel}_jv.png"))
+    if len({s["scan_rate_V_s"] for s in result["scans"]}) > 1 and result["hysteresis"]:
+        scan_blocks = [b for name, b in blocks.items() if name.startswith("scan_")]
+        title = f"{', '.join(pixels)} — {conditions_line(scan_blocks)} — {path.name}"
+        written.append(save(figure_hysteresis(result["hysteresis"], title), out_dir / f"{stem}_hysteresis.png"))
     for name, block in blocks.items():
         if name.startswith("spo_") and block["time_s"].size:
-            fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
             pixel = str(block.attrs.get("pixel", name[4:]))  # a hold redone after a resume is spo_<pixel>_2
-            irradiance = float(block.attrs.get("irradiance_mW_cm2", 100.0)) or 100.0
-            ax.plot(block["time_s"], 100 * block["power_mW_cm2"] / irradiance)
-            spo = result["spo"].get(pixel, {})
-            if spo.get("spo_pce_pct") is not None:
-                ax.axhline(spo["spo_pce_pct"], color="C3", ls=":", label=f"SPO {spo['spo_pce_pct']:.2f} %")
-                ax.legend()
-            ax.set(xlabel="time at Vmpp (s)", ylabel="PCE (%)", title=f"{pixel}: stabilised power output")
-            out = out_dir / f"{stem}_{name}.png"
-            fig.savefig(out, dpi=120)
-            plt.close(fig)
-            written.append(out)
+            title = f"{pixel} — {conditions_line([block])} — {path.name}"
+            figure = figure_spo(block, result["spo"].get(pixel, {}), SPO_TOLERANCE, title)
+            written.append(save(figure, out_dir / f"{stem}_{name}.png"))
     return written

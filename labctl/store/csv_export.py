@@ -57,9 +57,9 @@ def export_csv(h5_path: str | Path, out_dir: str | Path) -> list[Path]:
     record). Returns the paths written, in block order.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    with RunReader(h5_path) as reader:
+    with RunReader(h5_path) as reader:  # a file that is not a run file is refused before anything is created
+        out.mkdir(parents=True, exist_ok=True)
         stem = _safe_filename(reader.path.stem)
         used: set[str] = set()
         for block in reader.block_names():
