@@ -12,6 +12,7 @@ from helpers_procedures import CountingProcedure
 from labctl.clock import VirtualClock
 from labctl.errors import DataFileError
 from labctl.runner import LogLine, Progress, Runner, StatusChanged, resume_runner
+from labctl.runner.context import RecordedEvent
 from labctl.store import RunReader
 
 
@@ -42,6 +43,8 @@ def test_successful_run_records_everything(tmp_path: Path) -> None:
     assert fractions[-1] == 1.0 and fractions == sorted(fractions)
     statuses = [e.status for e in seen if isinstance(e, StatusChanged)]
     assert statuses[0] == "validating" and statuses[-1] == "completed"
+    # a front end sees every entry of the file's /events, the run's own included, in the file's order
+    assert [e.kind for e in seen if isinstance(e, RecordedEvent)] == kinds
 
 
 def test_thousand_hours_of_virtual_waiting_take_no_real_time(tmp_path: Path) -> None:

@@ -276,15 +276,15 @@ class RunContext:
     def _pause_hold(self, channel: ChannelContext | None) -> None:
         where = {"channel": channel.name} if channel is not None else {}
         started = self.clock.now()
-        self._writer.event("paused", "run paused: holding", **where)
+        self.event("paused", "run paused: holding", **where)
         if self.procedure is not None:
             self.procedure.hold(channel if channel is not None else self, "paused")
         self.control.wait_while_paused(self.clock)
         self.control.token.raise_if_cancelled()
         if self.procedure is not None:
             self.procedure.release(channel if channel is not None else self)
-        self._writer.event("resumed", f"run resumed after a pause of {self.clock.now() - started:.3g} s",
-                           paused_s=self.clock.now() - started, **where)
+        self.event("resumed", f"run resumed after a pause of {self.clock.now() - started:.3g} s",
+                   paused_s=self.clock.now() - started, **where)
 
     def sleep(self, seconds: float) -> None:
         """Wait on the run's clock; an abort ends the wait at once, a pause holds."""

@@ -4,7 +4,10 @@ Acquisition threads only put events on a queue; one dispatcher thread hands them
 order they were emitted. Status changes, log lines and recorded events are never dropped. Data rows for
 display are coalesced while they wait: rows of one block that follow each other in the queue become one
 event (joined once, when delivered), keeping at most :attr:`EventBus.max_rows_per_block` of the newest rows
-(the file has them all); a progress report replaces the one before it. When the queue holds more than
+(the file has them all); a progress report replaces the one before it. Rows alone do not wake the dispatcher
+at once: it lets them gather for :attr:`EventBus.row_batch_s` (a display needs no more than ~50 deliveries a
+second), so a fast acquisition pays one thread switch per batch rather than one per row; anything else
+(status, events, log lines, progress) wakes it immediately. When the queue holds more than
 :attr:`EventBus.max_pending` events, a block's new rows join its waiting rows wherever they are. A slow or
 failing subscriber therefore never slows a measurement, and the data file never depends on a subscriber.
 """
@@ -57,6 +60,7 @@ class EventBus:
 
     max_rows_per_block = 100_000
     max_pending = 10_000
+    row_batch_s = 0.02
 
     def __init__(self, subscribers: Iterable[Subscriber] = ()) -> None:
         self.subscribers: list[Subscriber] = list(subscribers)
@@ -67,6 +71,7 @@ class EventBus:
         self.coalesced_rows = 0
         self._thread: threading.Thread | None = None
         self._dispatching = False
+        self._urgent = False  # something other than rows waits: deliver without gathering
 
     # --------------------------------------------------------------------------------- producers
     def emit(self, event: RunEvent) -> None:
@@ -85,10 +90,14 @@ class EventBus:
                     pending.add(event)
                     self._pending_rows[event.block] = pending
                     self._queue.append(pending)
-            elif isinstance(event, Progress) and isinstance(last, Progress):
-                self._queue[-1] = event
             else:
-                self._queue.append(event)
+                if isinstance(event, Progress) and isinstance(last, Progress):
+                    self._queue[-1] = event
+                else:
+                    self._queue.append(event)
+                if not self._urgent:
+                    self._urgent = True
+                    self._lock.notify()
             if was_empty:
                 self._lock.notify()
         self._ensure_thread()
@@ -123,6 +132,9 @@ class EventBus:
             with self._lock:
                 while not self._queue and not self._closed:
                     self._lock.wait(0.5)
+                if not self._urgent and not self._closed:
+                    self._lock.wait(self.row_batch_s)  # only rows so far: let more gather
+                self._urgent = False
                 batch = self._take()
                 if not batch and self._closed:
                     self._dispatching = False
@@ -134,6 +146,7 @@ class EventBus:
         self.close(timeout_s)
         with self._lock:
             batch = self._take()
+            self._urgent = False
             self._closed = False
         self._deliver(batch)
 

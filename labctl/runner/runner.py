@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from labctl.cancel import cancel_scope
 from labctl.clock import Clock, RealClock, VirtualClock
 from labctl.errors import ConnectionLost, InstrumentError, InterlockTripped, RunAborted
-from labctl.runner.context import SIMULATED_WORLD_ATTR, RunContext
+from labctl.runner.context import SIMULATED_WORLD_ATTR, RecordedEvent, RunContext
 from labctl.runner.control import RunControl
 from labctl.runner.dispatch import EventBus
 from labctl.runner.events import StatusChanged, Subscriber
@@ -143,6 +143,12 @@ class Runner:
         """Stop the run from any thread: its waits end at once and it goes to the safe state. ``status``
         ``"interrupted"`` keeps it resumable (SIGTERM)."""
         self.control.abort(reason, status)
+
+    def _record(self, writer: RunWriter, kind: str, message: str, **data: Any) -> None:
+        """An event of the run's own (resume, end, safe state) in the file and to the subscribers, as the
+        procedure's events go (:meth:`RunContext.event`)."""
+        writer.event(kind, message, **data)
+        self.bus.emit(RecordedEvent("info", f"{kind}: {message}", kind=kind, data=dict(data)))
 
     def _set_status(self, status: str, reason: str = "") -> None:
         self.status = status
@@ -261,7 +267,8 @@ class Runner:
                         # The station's whole definition, so `labctl resume` rebuilds the same bench.
                         writer.set_root_attrs(station_definition=self.station.describe())
                     if self._append:
-                        writer.event("resume", "run resumed from its last checkpoint", checkpoint=bool(checkpoint))
+                        self._record(writer, "resume", "run resumed from its last checkpoint",
+                                     checkpoint=bool(checkpoint))
                     writer.set_status("running")
                     bench = self._connect(names, clock, writer, world_state)
                     ctx = RunContext(clock=clock, writer=writer, bench=bench, control=self.control, bus=self.bus,
@@ -305,7 +312,7 @@ class Runner:
             bench = Bench.connect(self.station, names, clock=clock)
             if world_state is not None and bench.simulation is not None:
                 bench.simulation.world.load_state(world_state)
-                writer.event("simulation_restored", "simulated devices restored from the last checkpoint")
+                self._record(writer, "simulation_restored", "simulated devices restored from the last checkpoint")
         self.bench = bench
         for name, info in bench.describe_instruments(names).items():
             writer.add_instrument(name, **info)
@@ -315,7 +322,7 @@ class Runner:
         # A broken data file (disk full, file gone) must not keep the instruments connected or the file
         # open: each bookkeeping step is tried on its own.
         wall = {} if getattr(writer.clock, "virtual", True) else {"wall_time_s": writer.clock.wall_time()}
-        problems = [_quietly(writer.event, "end", reason, status=status, **wall),
+        problems = [_quietly(self._record, writer, "end", reason, status=status, **wall),
                     _quietly(writer.set_status, status, reason), _quietly(writer.close)]
         problem = next((p for p in problems if p is not None), None)
         if problem is not None and status == "completed":
@@ -351,7 +358,7 @@ class Runner:
                 self.procedure.shutdown(ctx)
             except BaseException as exc:  # Ctrl-C twice must still leave the instruments safe
                 log.exception("procedure shutdown failed")
-                _quietly(writer.event, "shutdown_failed", f"procedure shutdown: {type(exc).__name__}: {exc}")
+                _quietly(self._record, writer, "shutdown_failed", f"procedure shutdown: {type(exc).__name__}: {exc}")
         if bench is not None:
             with ExitStack() as stack:
                 for driver in bench.drivers.values():
@@ -359,8 +366,8 @@ class Runner:
                         stack.enter_context(driver.quick_link())
                 problems = bench.safe_state_all()
             for name, problem in problems.items():
-                _quietly(writer.event, "safe_state_failed", problem, instrument=name)
-            _quietly(writer.event, "safe_state", "instruments in safe state", instruments=sorted(bench.names))
+                _quietly(self._record, writer, "safe_state_failed", problem, instrument=name)
+            _quietly(self._record, writer, "safe_state", "instruments in safe state", instruments=sorted(bench.names))
 
 
 def _can_create_files_in(directory: Path) -> bool:
