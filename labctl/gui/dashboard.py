@@ -1,0 +1,187 @@
+"""The aging dashboard: one tile per channel, laid out like the sample holder.
+
+Each tile shows the channel's state as a colour (tracking, suspended, lost, done), its PCE now, its retention
+(PCE over PCE₀, the value of a robust line through the first hour of tracking, as `labctl analyze` defines
+it), a sparkline of the whole run and T80 so far ("> 412 h" while it has not been reached). Clicking a tile
+asks for that channel's detail plots (:attr:`AgingDashboard.channel_clicked`).
+
+States follow the run's events as the engine relays them: ``channel_suspended`` → suspended,
+``channel_resumed`` → tracking, ``channel_lost``/``channel_failed`` → lost, ``channel_completed`` → done.
+Points arrive in batches and go into bounded :class:`~labctl.gui.live_series.LiveSeries`; the tiles redraw
+on a timer (1 Hz), and T80 is recomputed every few seconds from the overview, never from every point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PyQt6.QtCore import QPointF, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF
+from PyQt6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from labctl.gui.live_series import LiveSeries
+
+STATE_COLOURS = {"waiting": "#9e9e9e", "tracking": "#2e7d32", "suspended": "#f9a825", "lost": "#c62828",
+                 "done": "#1565c0"}
+EVENT_STATES = {"channel_suspended": "suspended", "channel_resumed": "tracking", "channel_lost": "lost",
+                "channel_failed": "lost", "channel_completed": "done"}
+HOUR_S = 3600.0
+#: How often T80 so far is recomputed (s of real time): it needs the whole overview, not each batch.
+METRICS_INTERVAL_S = 5.0
+
+
+class Sparkline(QWidget):
+    """The whole run of one channel in a few dozen pixels: the overview's mean per bin."""
+
+    def __init__(self, series: LiveSeries, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.series = series
+        self.setMinimumHeight(34)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def paintEvent(self, event: QPaintEvent | None) -> None:
+        centres, _, _, means = self.series.overview()
+        if centres.size < 2:
+            return
+        width, height = self.width() - 4, self.height() - 4
+        if centres.size > width:  # one point per pixel is all a sparkline shows
+            pick = np.linspace(0, centres.size - 1, width).astype(int)
+            centres, means = centres[pick], means[pick]
+        low, high = float(np.nanmin(means)), float(np.nanmax(means))
+        span_t = float(centres[-1] - centres[0]) or 1.0
+        span_v = (high - low) or 1.0
+        points = [QPointF(2 + width * (t - centres[0]) / span_t, 2 + height * (1 - (v - low) / span_v))
+                  for t, v in zip(centres, means, strict=True) if math.isfinite(v)]
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(QColor("#37474f"), 1.3))
+        painter.drawPolyline(QPolygonF(points))
+        painter.end()
+
+
+class ChannelTile(QFrame):
+    """One channel of the dashboard."""
+
+    clicked = pyqtSignal(str)
+
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self.state = "waiting"
+        self.message = ""
+        self.series = LiveSeries(overview_bins=512, tail_points=64)
+        self.pce0_pct: float | None = None
+        self.t80_text = "—"
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.title = QLabel(f"<b>{name}</b>")
+        self.badge = QLabel()
+        self.pce = QLabel("PCE —")
+        self.retention = QLabel("retention —")
+        self.t80 = QLabel("T80 —")
+        self.spark = Sparkline(self.series)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.setSpacing(1)
+        for widget in (self.title, self.badge, self.pce, self.retention, self.t80, self.spark):
+            layout.addWidget(widget)
+        self.refresh()
+
+    def mousePressEvent(self, event: QMouseEvent | None) -> None:
+        self.clicked.emit(self.name)
+
+    def set_state(self, state: str, message: str = "") -> None:
+        self.state, self.message = state, message
+        self.refresh()
+
+    def retention_pct(self) -> float | None:
+        if self.pce0_pct is None or not self.pce0_pct > 0 or not math.isfinite(self.series.last_value):
+            return None
+        return 100.0 * self.series.last_value / self.pce0_pct
+
+    def update_metrics(self) -> None:
+        """PCE₀ and T80 so far from the overview (the analysis' definitions, on binned means)."""
+        from labctl.analysis.stability import StabilityAnalysisError, reference_value, stability_metrics
+
+        centres, _, _, means = self.series.overview()
+        if self.series.origin_s is None or centres.size < 8:
+            return
+        hours = (centres - self.series.origin_s) / HOUR_S
+        try:
+            self.pce0_pct = reference_value(hours, means)
+            metrics = stability_metrics(hours, means)
+        except StabilityAnalysisError:
+            return
+        if metrics.t80_h is not None:
+            self.t80_text = f"> {metrics.t80_h:.0f} h" if metrics.t80_censored else f"{metrics.t80_h:.0f} h"
+
+    def refresh(self) -> None:
+        colour = STATE_COLOURS.get(self.state, "#9e9e9e")
+        self.setStyleSheet(f"ChannelTile {{ border: 2px solid {colour}; border-radius: 4px; }}")
+        self.badge.setText(f"<span style='color:{colour}'>● {self.state}</span>")
+        self.badge.setToolTip(self.message)
+        last = self.series.last_value
+        self.pce.setText(f"PCE {last:.2f} %" if math.isfinite(last) else "PCE —")
+        retention = self.retention_pct()
+        self.retention.setText(f"retention {retention:.1f} %" if retention is not None else "retention —")
+        self.t80.setText(f"T80 {self.t80_text}")
+        self.spark.update()
+
+
+class AgingDashboard(QWidget):
+    """Tiles for every channel of an aging run (see the module docstring)."""
+
+    channel_clicked = pyqtSignal(str)
+
+    def __init__(self, channels: Sequence[str], layout: Sequence[Sequence[str]] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tiles: dict[str, ChannelTile] = {}
+        grid = QGridLayout(self)
+        grid.setSpacing(6)
+        rows = [list(r) for r in layout] if layout else _square(list(channels))
+        for r, row in enumerate(rows):
+            for c, name in enumerate(row):
+                tile = ChannelTile(name)
+                tile.clicked.connect(self.channel_clicked)
+                self.tiles[name] = tile
+                grid.addWidget(tile, r, c)
+        self._dirty: set[str] = set()
+        self._since_metrics_s = 0.0
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start(1000)
+
+    def add_points(self, channel: str, time_s: Any, pce_pct: Any) -> None:
+        tile = self.tiles.get(channel)
+        if tile is None:
+            return
+        tile.series.extend(time_s, pce_pct)
+        if tile.state == "waiting":
+            tile.state = "tracking"
+        self._dirty.add(channel)
+
+    def on_event(self, kind: str, channel: str, message: str = "") -> None:
+        """A run event relayed by the engine; channel events change the tile's state."""
+        state = EVENT_STATES.get(kind)
+        if state is not None and channel in self.tiles:
+            self.tiles[channel].set_state(state, message)
+
+    def _tick(self) -> None:
+        self._since_metrics_s += 1.0
+        if self._since_metrics_s >= METRICS_INTERVAL_S:
+            self._since_metrics_s = 0.0
+            for tile in self.tiles.values():
+                tile.update_metrics()
+            self._dirty |= set(self.tiles)
+        for name in self._dirty:
+            self.tiles[name].refresh()
+        self._dirty.clear()
+
+
+def _square(names: list[str]) -> list[list[str]]:
+    columns = max(1, math.ceil(math.sqrt(len(names))))
+    return [names[i:i + columns] for i in range(0, len(names), columns)]

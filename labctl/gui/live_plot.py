@@ -1,0 +1,179 @@
+"""A live plot of many channels against hours since the start, fast for 1000 h × 64 channels.
+
+Data arrive in batches (:meth:`LivePlot.add_points`, called on the GUI thread from a Qt signal) and only go
+into each channel's :class:`~labctl.gui.live_series.LiveSeries`; nothing is drawn then. A timer redraws at
+most ``redraw_hz`` times a second, and only when something changed: each curve gets what fits the view —
+raw points when zoomed in, a min/max stroke per pixel otherwise — so a redraw costs the same at 10 h and at
+1000 h. A window the series cannot answer (an old hour zoomed into after it left the memory) is read from
+the run file's multi-resolution summary on a worker thread and drawn when it arrives.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QObject, QRunnable, QThreadPool, QTimer, pyqtSignal
+from PyQt6.QtWidgets import QVBoxLayout, QWidget
+
+from labctl.gui.live_series import LiveSeries, SeriesView
+
+HOUR_S = 3600.0
+#: A printable qualitative palette (matplotlib's tab10) so neighbouring channels differ.
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf"]
+
+
+class _FileWindow(QObject):
+    """Carries a window read from the run file back to the GUI thread."""
+
+    ready = pyqtSignal(str, object, object)  # channel, (start_s, stop_s, width), SeriesView
+
+
+class _ReadWindow(QRunnable):
+    def __init__(self, path: Path, block: str, column: str, key: tuple[float, float, int],
+                 channel: str, carrier: _FileWindow) -> None:
+        super().__init__()
+        self.path, self.block, self.column, self.key = path, block, column, key
+        self.channel, self.carrier = channel, carrier
+
+    def run(self) -> None:
+        from labctl.store import RunReader
+
+        start_s, stop_s, width = self.key
+        try:
+            with RunReader(self.path) as reader:
+                found = reader.decimate(self.block, bins=width, start_s=start_s, stop_s=stop_s,
+                                        columns=[self.column])
+        except Exception:  # a file being replaced or a block not there yet: the next view change asks again
+            return
+        filled = np.asarray(found.count) > 0
+        view = SeriesView(found.centers_s[filled], np.asarray(found.min[self.column])[filled],
+                          np.asarray(found.max[self.column])[filled], raw=False)
+        self.carrier.ready.emit(self.channel, self.key, view)
+
+
+class LivePlot(QWidget):
+    """One quantity of many channels against time in hours (see the module docstring)."""
+
+    redrawn = pyqtSignal(float)  # seconds the redraw took
+
+    def __init__(self, title: str, y_label: str, unit: str, *, redraw_hz: float = 2.0,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.series: dict[str, LiveSeries] = {}
+        self.start_s: float | None = None
+        self._curves: dict[str, pg.PlotDataItem] = {}
+        self._dirty = False
+        self._file: tuple[Path, Callable[[str], str], str] | None = None
+        self._file_views: dict[str, tuple[tuple[float, float, int], SeriesView]] = {}
+        self._asked: set[tuple[str, tuple[float, float, int]]] = set()
+        self._carrier = _FileWindow()
+        self._carrier.ready.connect(self._file_window_ready)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setTitle(title, color="k")
+        self.plot.setLabel("bottom", "time since start", units="h")
+        self.plot.setLabel("left", y_label, units=unit)
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.plot.getPlotItem().getAxis("bottom").enableAutoSIPrefix(False)
+        self.plot.getPlotItem().getAxis("left").enableAutoSIPrefix(False)
+        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="k")
+        self.plot.getViewBox().sigXRangeChanged.connect(self._view_changed)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot)
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start(int(1000 / redraw_hz))
+        self.last_redraw_s = 0.0
+
+    # ------------------------------------------------------------------------------------ feeding
+    def use_run_file(self, path: Path, block_of: Callable[[str], str], column: str) -> None:
+        """Where windows the memory cannot answer are read: ``block_of(channel)`` names the block."""
+        self._file = (Path(path), block_of, column)
+
+    def add_points(self, channel: str, time_s: Any, values: Any) -> None:
+        """A batch of one channel (epoch seconds on the run's clock); drawn at the next redraw."""
+        t = np.asarray(time_s, dtype=float).ravel()
+        if t.size == 0:
+            return
+        if self.start_s is None:
+            self.start_s = float(t[0])
+        series = self.series.get(channel)
+        if series is None:
+            series = self.series[channel] = LiveSeries()
+            colour = PALETTE[(len(self.series) - 1) % len(PALETTE)]
+            self._curves[channel] = self.plot.plot([], [], pen=pg.mkPen(colour, width=1.2), name=channel)
+        series.extend(t, values)
+        self._dirty = True
+
+    # ------------------------------------------------------------------------------------ drawing
+    def _view_changed(self, *_args: Any) -> None:
+        self._dirty = True
+
+    def _tick(self) -> None:
+        if self._dirty:
+            self.redraw()
+
+    def visible_window_s(self) -> tuple[float, float] | None:
+        """The time window to draw: the view's, unless it follows the whole run (auto range)."""
+        if self.start_s is None:
+            return None
+        spans = [s.span_s for s in self.series.values() if s.span_s is not None]
+        whole = (min(a for a, _ in spans), max(b for _, b in spans))
+        view_box = self.plot.getViewBox()
+        if view_box.autoRangeEnabled()[0]:
+            return whole
+        x0, x1 = view_box.viewRange()[0]
+        return self.start_s + x0 * HOUR_S, self.start_s + x1 * HOUR_S
+
+    def redraw(self) -> float:
+        """Hand every curve what fits the view; returns the seconds it took."""
+        began = time.perf_counter()
+        self._dirty = False
+        window = self.visible_window_s()
+        if window is None or self.start_s is None:
+            return 0.0
+        width = max(100, int(self.plot.getViewBox().width()) or 1000)
+        for channel, series in self.series.items():
+            view = series.view(window[0], window[1], width)
+            if view is None:
+                view = self._from_file(channel, (window[0], window[1], width))
+            if view is None:
+                continue
+            x, y = view.polyline()
+            self._curves[channel].setData((x - self.start_s) / HOUR_S, y, connect="all", skipFiniteCheck=True)
+        self.last_redraw_s = time.perf_counter() - began
+        self.redrawn.emit(self.last_redraw_s)
+        return self.last_redraw_s
+
+    def _from_file(self, channel: str, key: tuple[float, float, int]) -> SeriesView | None:
+        cached = self._file_views.get(channel)
+        if cached is not None and _close(cached[0], key):
+            return cached[1]
+        if self._file is not None and (channel, key) not in self._asked:
+            self._asked.add((channel, key))
+            path, block_of, column = self._file
+            pool = QThreadPool.globalInstance()
+            assert pool is not None  # a QApplication exists whenever a widget does
+            pool.start(_ReadWindow(path, block_of(channel), column, key, channel, self._carrier))
+        return cached[1] if cached is not None else None
+
+    def _file_window_ready(self, channel: str, key: tuple[float, float, int], view: SeriesView) -> None:
+        self._file_views[channel] = (key, view)
+        self._asked.discard((channel, key))
+        self._dirty = True
+
+    def stored_points(self) -> int:
+        """Points held in memory over all channels (bounded: see LiveSeries)."""
+        return sum(s.nbytes for s in self.series.values()) // 8
+
+
+def _close(a: tuple[float, float, int], b: tuple[float, float, int]) -> bool:
+    """Two windows that draw alike (within 1 % of their span, same width)."""
+    span = max(b[1] - b[0], 1e-9)
+    return a[2] == b[2] and abs(a[0] - b[0]) < 0.01 * span and abs(a[1] - b[1]) < 0.01 * span

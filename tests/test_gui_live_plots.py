@@ -1,0 +1,98 @@
+"""The live plots and the aging dashboard offscreen: a plot receiving batches draws what fits its width
+whatever the run's length, an old hour zoomed into is read from the run file, and the dashboard shows a
+suspended channel as such."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PyQt6.QtCore import Qt
+
+from labctl.clock import VirtualClock
+from labctl.gui.dashboard import STATE_COLOURS, AgingDashboard
+from labctl.gui.live_plot import HOUR_S, LivePlot
+from labctl.store import RunWriter
+
+T0 = 1.8e9
+
+
+def _aging(hours: float, step_s: float = 10.0, loss_per_h: float = 3e-4) -> tuple[np.ndarray, np.ndarray]:
+    t = T0 + np.arange(0.0, hours * HOUR_S, step_s)
+    pce = 18.0 * (1.0 - loss_per_h * (t - T0) / HOUR_S) + np.random.default_rng(3).normal(0, 0.02, t.size)
+    return t, pce
+
+
+def test_a_live_plot_draws_no_more_than_its_width_after_a_thousand_hours(qtbot) -> None:
+    plot = LivePlot("MPPT", "PCE", "%")
+    qtbot.addWidget(plot)
+    plot.resize(1200, 600)
+    t, pce = _aging(1000)
+    for channel in ("a", "b", "c"):
+        for k in range(0, t.size, 5000):
+            plot.add_points(channel, t[k:k + 5000], pce[k:k + 5000] - ord(channel) * 0.01)
+    with qtbot.waitSignal(plot.redrawn, timeout=3000):
+        pass  # the timer redraws on its own: nothing was drawn while the batches came in
+    x, y = plot._curves["a"].getData()
+    strokes = x.size // 2  # one min-to-max stroke per pixel column
+    assert strokes <= 1200 and x[0] >= 0
+    assert x[-1] == pytest.approx(1000, abs=1000 / strokes)  # hours since start, to within one stroke
+    assert y.max() == pytest.approx(pce.max() - ord("a") * 0.01)  # extremes kept
+    assert plot.stored_points() < 3 * 60_000  # bounded per channel (overview + tail), not 3 × 360,000 points
+
+
+def test_zoomed_into_the_newest_hour_the_plot_shows_the_raw_points(qtbot) -> None:
+    plot = LivePlot("MPPT", "PCE", "%")
+    qtbot.addWidget(plot)
+    t, pce = _aging(100)
+    plot.add_points("a", t, pce)
+    plot.plot.setXRange(99.0, 100.0, padding=0)
+    plot.redraw()
+    x, y = plot._curves["a"].getData()
+    newest = t >= T0 + 99 * HOUR_S
+    assert x.size == int(newest.sum())
+    np.testing.assert_allclose(y, pce[newest])
+
+
+def test_an_old_hour_is_read_from_the_run_file(qtbot, tmp_path: Path) -> None:
+    t, pce = _aging(1000, step_s=30.0)
+    path = tmp_path / "aging.h5"
+    with RunWriter.create(path, procedure="mppt", parameters={}, clock=VirtualClock(T0)) as writer:
+        block = writer.create_block("mppt_a", {"time_s": "s", "pce_pct": "%"})
+        block.append_columns({"time_s": t, "pce_pct": pce})
+    plot = LivePlot("MPPT", "PCE", "%")
+    qtbot.addWidget(plot)
+    plot.resize(1000, 500)
+    plot.use_run_file(path, lambda channel: f"mppt_{channel}", "pce_pct")
+    plot.add_points("a", t, pce)
+    plot.plot.setXRange(100.0, 101.0, padding=0)
+    plot.redraw()  # memory holds only an overview of hour 100: the file is asked on a worker thread
+    qtbot.waitUntil(lambda: "a" in plot._file_views, timeout=5000)
+    plot.redraw()
+    x, y = plot._curves["a"].getData()
+    inside = (t >= T0 + 100 * HOUR_S) & (t < T0 + 101 * HOUR_S)
+    assert x.min() >= 99.99 and x.max() <= 101.01
+    assert y.min() == pytest.approx(pce[inside].min()) and y.max() == pytest.approx(pce[inside].max())
+
+
+def test_the_dashboard_shows_a_suspended_channel_and_its_retention(qtbot) -> None:
+    dashboard = AgingDashboard([f"px{i}" for i in range(16)])
+    qtbot.addWidget(dashboard)
+    t, pce = _aging(300, step_s=60.0, loss_per_h=1e-3)
+    dashboard.add_points("px3", t, pce)
+    dashboard.on_event("channel_suspended", "px3", "irradiance 62 mW/cm2 below 90")
+    tile = dashboard.tiles["px3"]
+    for other in dashboard.tiles.values():
+        other.update_metrics()
+        other.refresh()
+    assert tile.state == "suspended" and STATE_COLOURS["suspended"] in tile.styleSheet()
+    assert "suspended" in tile.badge.text() and "62 mW/cm2" in tile.badge.toolTip()
+    assert tile.retention.text() == f"retention {100 * pce[-1] / tile.pce0_pct:.1f} %"
+    assert tile.pce0_pct == pytest.approx(18.0, abs=0.05)
+    assert tile.t80.text() == "T80 200 h"  # 0.1 %/h of the start: 80 % of PCE₀ at 200 h
+    dashboard.on_event("channel_resumed", "px3")
+    assert tile.state == "tracking"
+    with qtbot.waitSignal(dashboard.channel_clicked) as clicked:
+        qtbot.mouseClick(tile, Qt.MouseButton.LeftButton)
+    assert clicked.args == ["px3"]
