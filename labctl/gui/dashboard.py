@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from PyQt6.QtCore import QPointF, Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QObject, QPointF, QRunnable, Qt, QThreadPool, QTimer, pyqtSignal
 from PyQt6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF
 from PyQt6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
@@ -31,6 +31,32 @@ EVENT_STATES = {"channel_suspended": "suspended", "channel_resumed": "tracking",
 HOUR_S = 3600.0
 #: How often T80 so far is recomputed (s of real time): it needs the whole overview, not each batch.
 METRICS_INTERVAL_S = 5.0
+
+
+def channel_metrics(hours: np.ndarray, pce: np.ndarray) -> tuple[float, float | None, bool] | None:
+    """(PCE₀, T80 so far in h, censored) by the analysis' definitions, on the overview's binned means; None
+    when the data cannot say yet. ~40 ms for a few hundred bins: never on the GUI thread for 64 channels."""
+    from labctl.analysis.stability import StabilityAnalysisError, reference_value, stability_metrics
+
+    try:
+        pce0 = reference_value(hours, pce)
+        metrics = stability_metrics(hours, pce)
+    except StabilityAnalysisError:
+        return None
+    return pce0, metrics.t80_h, metrics.t80_censored
+
+
+class _MetricsCarrier(QObject):
+    ready = pyqtSignal(object)  # {channel: result}
+
+
+class _MetricsJob(QRunnable):
+    def __init__(self, inputs: dict[str, tuple[np.ndarray, np.ndarray]], carrier: _MetricsCarrier) -> None:
+        super().__init__()
+        self.inputs, self.carrier = inputs, carrier
+
+    def run(self) -> None:
+        self.carrier.ready.emit({name: channel_metrics(*args) for name, args in self.inputs.items()})
 
 
 class Sparkline(QWidget):
@@ -75,6 +101,7 @@ class ChannelTile(QFrame):
         self.series = LiveSeries(overview_bins=512, tail_points=64)
         self.pce0_pct: float | None = None
         self.t80_text = "—"
+        self._styled = ""
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.title = QLabel(f"<b>{name}</b>")
@@ -102,25 +129,31 @@ class ChannelTile(QFrame):
             return None
         return 100.0 * self.series.last_value / self.pce0_pct
 
-    def update_metrics(self) -> None:
-        """PCE₀ and T80 so far from the overview (the analysis' definitions, on binned means)."""
-        from labctl.analysis.stability import StabilityAnalysisError, reference_value, stability_metrics
-
+    def metrics_input(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(hours, mean PCE) of the overview, copied for a computation off the GUI thread."""
         centres, _, _, means = self.series.overview()
         if self.series.origin_s is None or centres.size < 8:
+            return None
+        return (centres - self.series.origin_s) / HOUR_S, means.copy()
+
+    def apply_metrics(self, result: tuple[float, float | None, bool] | None) -> None:
+        if result is None:
             return
-        hours = (centres - self.series.origin_s) / HOUR_S
-        try:
-            self.pce0_pct = reference_value(hours, means)
-            metrics = stability_metrics(hours, means)
-        except StabilityAnalysisError:
-            return
-        if metrics.t80_h is not None:
-            self.t80_text = f"> {metrics.t80_h:.0f} h" if metrics.t80_censored else f"{metrics.t80_h:.0f} h"
+        self.pce0_pct, t80_h, censored = result
+        if t80_h is not None:
+            self.t80_text = f"> {t80_h:.0f} h" if censored else f"{t80_h:.0f} h"
+
+    def update_metrics(self) -> None:
+        """PCE₀ and T80 so far, computed here (the dashboard does it on a worker thread)."""
+        found = self.metrics_input()
+        if found is not None:
+            self.apply_metrics(channel_metrics(*found))
 
     def refresh(self) -> None:
         colour = STATE_COLOURS.get(self.state, "#9e9e9e")
-        self.setStyleSheet(f"ChannelTile {{ border: 2px solid {colour}; border-radius: 4px; }}")
+        if self._styled != colour:  # restyling re-polishes the widget: only when the state changed
+            self._styled = colour
+            self.setStyleSheet(f"ChannelTile {{ border: 2px solid {colour}; border-radius: 4px; }}")
         self.badge.setText(f"<span style='color:{colour}'>● {self.state}</span>")
         self.badge.setToolTip(self.message)
         last = self.series.last_value
@@ -151,6 +184,9 @@ class AgingDashboard(QWidget):
                 grid.addWidget(tile, r, c)
         self._dirty: set[str] = set()
         self._since_metrics_s = 0.0
+        self._metrics_running = False
+        self._carrier = _MetricsCarrier()
+        self._carrier.ready.connect(self._metrics_ready)
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._tick)
         self._timer.start(1000)
@@ -172,14 +208,24 @@ class AgingDashboard(QWidget):
 
     def _tick(self) -> None:
         self._since_metrics_s += 1.0
-        if self._since_metrics_s >= METRICS_INTERVAL_S:
+        if self._since_metrics_s >= METRICS_INTERVAL_S and not self._metrics_running:
             self._since_metrics_s = 0.0
-            for tile in self.tiles.values():
-                tile.update_metrics()
-            self._dirty |= set(self.tiles)
+            inputs = {name: found for name, tile in self.tiles.items() if (found := tile.metrics_input()) is not None}
+            if inputs:
+                self._metrics_running = True
+                pool = QThreadPool.globalInstance()
+                assert pool is not None  # a QApplication exists whenever a widget does
+                pool.start(_MetricsJob(inputs, self._carrier))
         for name in self._dirty:
             self.tiles[name].refresh()
         self._dirty.clear()
+
+
+    def _metrics_ready(self, results: dict[str, tuple[float, float | None, bool] | None]) -> None:
+        self._metrics_running = False
+        for name, result in results.items():
+            self.tiles[name].apply_metrics(result)
+            self._dirty.add(name)
 
 
 def _square(names: list[str]) -> list[list[str]]:

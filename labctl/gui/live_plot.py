@@ -107,7 +107,9 @@ class LivePlot(QWidget):
         if series is None:
             series = self.series[channel] = LiveSeries()
             colour = PALETTE[(len(self.series) - 1) % len(PALETTE)]
-            self._curves[channel] = self.plot.plot([], [], pen=pg.mkPen(colour, width=1.2), name=channel)
+            # a 1-pixel cosmetic pen: Qt's fast path (a wider pen costs ~10× per segment to stroke)
+            self._curves[channel] = self.plot.plot([], [], pen=pg.mkPen(colour, width=1, cosmetic=True),
+                                                   name=channel, antialias=False)
         series.extend(t, values)
         self._dirty = True
 
