@@ -39,7 +39,7 @@ HOUR_S = 3600.0
 
 def writer(conn: Connection, channels: int, rate: float, hours: float) -> None:
     """Batches of every channel every TICK_S of real time until ``hours`` of simulated data are sent."""
-    per_tick = max(1, int(round(rate * TICK_S)))
+    per_tick = max(1, round(rate * TICK_S))
     total = int(hours * HOUR_S / STEP_S)
     rng = np.random.default_rng(7)
     loss_per_h = rng.uniform(1e-4, 6e-4, channels)
