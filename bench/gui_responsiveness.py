@@ -5,7 +5,8 @@ A writer in a second process feeds 64 channels — a tracked cell's PCE with its
 simulated time — at ``--rate`` points per second per channel of real time, in batches every 0.1 s, through a
 pipe (as the engine's client link brings them). The GUI process holds a 1920×1080 window (offscreen) with the
 live MPPT plot of all 64 channels and the aging dashboard's 64 tiles, fed through a Qt signal from a reader
-thread, exactly as the desktop GUI is fed.
+thread through a :class:`labctl.gui.live_feed.LiveFeed` that hands the GUI thread everything gathered four
+times a second, as the desktop GUI is fed.
 
 Measured in the GUI process:
 - **stalls**: a 10 ms timer on the GUI thread records how late each tick fires; the lateness during the feed
@@ -76,6 +77,7 @@ def main() -> None:
     from PyQt6.QtWidgets import QApplication, QSplitter
 
     from labctl.gui.dashboard import AgingDashboard
+    from labctl.gui.live_feed import LiveFeed
     from labctl.gui.live_plot import LivePlot
 
     app = QApplication(sys.argv[:1])
@@ -89,8 +91,9 @@ def main() -> None:
     window.setSizes([1100, 820])
     window.show()
 
+    feed = LiveFeed()
+
     class Reader(QObject):
-        batch = pyqtSignal(object)
         done = pyqtSignal()
 
         def __init__(self, conn: Connection) -> None:
@@ -103,7 +106,8 @@ def main() -> None:
                 if item is None:
                     self.done.emit()
                     return
-                self.batch.emit(item)
+                for name, (t, pce) in item.items():  # as the engine bridge does with each DataRows
+                    feed.put(name, {"time_s": t, "pce_pct": pce})
 
     lateness: list[tuple[float, float]] = []  # (real time, ms late)
     probe_interval_ms = 10
@@ -120,11 +124,11 @@ def main() -> None:
 
     state: dict[str, Any] = {"hours": 0.0, "rss_10h": None, "feed_start": None, "feed_end": None}
 
-    def on_batch(batch: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-        for name, (t, pce) in batch.items():
-            plot.add_points(name, t, pce)
-            dashboard.add_points(name, t, pce)
-        state["hours"] = float((next(iter(batch.values()))[0][-1] - T0) / HOUR_S)
+    def on_batch(batch: dict[str, dict[str, np.ndarray]]) -> None:
+        for name, columns in batch.items():
+            plot.add_points(name, columns["time_s"], columns["pce_pct"])
+            dashboard.add_points(name, columns["time_s"], columns["pce_pct"])
+        state["hours"] = float((next(iter(batch.values()))["time_s"][-1] - T0) / HOUR_S)
         if state["rss_10h"] is None and state["hours"] >= 10.0:
             state["rss_10h"] = rss_MB()
 
@@ -133,8 +137,8 @@ def main() -> None:
     thread = QThread()
     reader.moveToThread(thread)
     thread.started.connect(reader.run)
-    reader.batch.connect(on_batch)
-    reader.done.connect(app.quit)
+    feed.delivered.connect(on_batch)
+    reader.done.connect(lambda: (feed.drain(), app.quit()))
 
     def start_feed() -> None:
         state["feed_start"] = time.perf_counter()

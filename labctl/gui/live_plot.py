@@ -62,7 +62,7 @@ class LivePlot(QWidget):
 
     redrawn = pyqtSignal(float)  # seconds the redraw took
 
-    def __init__(self, title: str, y_label: str, unit: str, *, redraw_hz: float = 2.0,
+    def __init__(self, title: str, y_label: str, unit: str, *, redraw_hz: float = 1.0,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.series: dict[str, LiveSeries] = {}

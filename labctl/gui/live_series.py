@@ -54,17 +54,18 @@ class SeriesView:
 
 
 def envelope(time_s: np.ndarray, values: np.ndarray, start_s: float, stop_s: float, bins: int) -> SeriesView:
-    """Min/max of ``values`` in ``bins`` equal time bins over [start_s, stop_s); empty bins left out."""
-    edges_index = np.floor((time_s - start_s) / (stop_s - start_s) * bins).astype(np.int64)
-    keep = (edges_index >= 0) & (edges_index < bins) & np.isfinite(values)
-    index, v = edges_index[keep], values[keep]
-    low = np.full(bins, np.inf)
-    high = np.full(bins, -np.inf)
-    np.minimum.at(low, index, v)
-    np.maximum.at(high, index, v)
-    filled = np.isfinite(low)
-    centres = start_s + (np.arange(bins) + 0.5) * (stop_s - start_s) / bins
-    return SeriesView(centres[filled], low[filled], high[filled], raw=False)
+    """Min/max of ``values`` in ``bins`` equal time bins over [start_s, stop_s); empty bins left out.
+    ``time_s`` must be in increasing order (a channel's points are): each bin is then one run of points, and
+    ``reduceat`` takes its extremes in one pass (``ufunc.at`` would be ~20× slower)."""
+    index = np.floor((time_s - start_s) / (stop_s - start_s) * bins).astype(np.int64)
+    keep = (index >= 0) & (index < bins) & np.isfinite(values)
+    index, v = index[keep], values[keep]
+    if index.size == 0:
+        return SeriesView(np.empty(0), np.empty(0), np.empty(0), raw=False)
+    starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+    used = index[starts]
+    centres = start_s + (used + 0.5) * (stop_s - start_s) / bins
+    return SeriesView(centres, np.minimum.reduceat(v, starts), np.maximum.reduceat(v, starts), raw=False)
 
 
 class LiveSeries:
@@ -95,13 +96,16 @@ class LiveSeries:
 
     # ------------------------------------------------------------------------------------ feeding
     def extend(self, time_s: np.ndarray | list[float], values: np.ndarray | list[float]) -> None:
-        """Append points in time order (a batch as the engine delivers it)."""
+        """Append points in time order (a batch as the engine delivers it; a point older than the last one
+        is refused, as a plot of a channel's history would otherwise be wrong)."""
         t = np.asarray(time_s, dtype=float).ravel()
         v = np.asarray(values, dtype=float).ravel()
         if t.size != v.size:
             raise ValueError(f"{t.size} times for {v.size} values")
         if t.size == 0:
             return
+        if t[0] < self.last_time_s or (t.size > 1 and np.any(np.diff(t) < 0)):
+            raise ValueError(f"points must come in time order: {t[0]!r} after {self.last_time_s!r}")
         if self.origin_s is None:
             self.origin_s = float(t[0])
         self._add_to_overview(t, v)
@@ -118,10 +122,15 @@ class LiveSeries:
             index = np.floor((t - self.origin_s) / self.bin_s).astype(np.int64)
         ok = (index >= 0) & np.isfinite(v)
         index, v = index[ok], v[ok]
-        np.minimum.at(self._min, index, v)
-        np.maximum.at(self._max, index, v)
-        np.add.at(self._sum, index, v)
-        np.add.at(self._count, index, 1)
+        if index.size == 0:
+            return
+        # a batch is in time order, so each bin it touches is one run of points (see envelope)
+        starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+        used = index[starts]
+        self._min[used] = np.minimum(self._min[used], np.minimum.reduceat(v, starts))
+        self._max[used] = np.maximum(self._max[used], np.maximum.reduceat(v, starts))
+        self._sum[used] += np.add.reduceat(v, starts)
+        self._count[used] += np.diff(np.r_[starts, index.size])
 
     def _coarsen(self) -> None:
         """Merge neighbouring bins: half as many bins of twice the width; the upper half is free again."""
