@@ -96,3 +96,16 @@ def test_the_dashboard_shows_a_suspended_channel_and_its_retention(qtbot) -> Non
     with qtbot.waitSignal(dashboard.channel_clicked) as clicked:
         qtbot.mouseClick(tile, Qt.MouseButton.LeftButton)
     assert clicked.args == ["px3"]
+
+
+def test_t80_so_far_is_computed_off_the_gui_thread_and_shown(qtbot) -> None:
+    dashboard = AgingDashboard(["px0", "px1"])
+    qtbot.addWidget(dashboard)
+    t, pce = _aging(300, step_s=60.0, loss_per_h=1e-3)
+    dashboard.add_points("px0", t, pce)
+    dashboard._since_metrics_s = 1e9  # the next tick is due for metrics
+    dashboard._tick()
+    assert dashboard._metrics_running  # handed to the worker process; the GUI thread went on
+    qtbot.waitUntil(lambda: dashboard.tiles["px0"].t80.text() == "T80 200 h", timeout=60_000)
+    assert dashboard.tiles["px1"].t80.text() == "T80 —"  # no data, no figure
+    dashboard.close_pool()

@@ -8,18 +8,21 @@ asks for that channel's detail plots (:attr:`AgingDashboard.channel_clicked`).
 States follow the run's events as the engine relays them: ``channel_suspended`` → suspended,
 ``channel_resumed`` → tracking, ``channel_lost``/``channel_failed`` → lost, ``channel_completed`` → done.
 Points arrive in batches and go into bounded :class:`~labctl.gui.live_series.LiveSeries`; the tiles redraw
-on a timer (1 Hz), and T80 is recomputed every few seconds from the overview, never from every point.
+on a timer (1 Hz), and T80 is recomputed every few seconds from the overview, never from every point, in a
+worker process.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import get_context
 from typing import Any
 
 import numpy as np
-from PyQt6.QtCore import QObject, QPointF, QRunnable, Qt, QThreadPool, QTimer, pyqtSignal
-from PyQt6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF
+from PyQt6.QtCore import QObject, QPointF, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QCloseEvent, QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF
 from PyQt6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from labctl.gui.live_series import LiveSeries
@@ -50,13 +53,9 @@ class _MetricsCarrier(QObject):
     ready = pyqtSignal(object)  # {channel: result}
 
 
-class _MetricsJob(QRunnable):
-    def __init__(self, inputs: dict[str, tuple[np.ndarray, np.ndarray]], carrier: _MetricsCarrier) -> None:
-        super().__init__()
-        self.inputs, self.carrier = inputs, carrier
-
-    def run(self) -> None:
-        self.carrier.ready.emit({name: channel_metrics(*args) for name, args in self.inputs.items()})
+def all_channel_metrics(inputs: dict[str, tuple[np.ndarray, np.ndarray]]
+                        ) -> dict[str, tuple[float, float | None, bool] | None]:
+    return {name: channel_metrics(*args) for name, args in inputs.items()}
 
 
 class Sparkline(QWidget):
@@ -187,6 +186,9 @@ class AgingDashboard(QWidget):
         self._metrics_running = False
         self._carrier = _MetricsCarrier()
         self._carrier.ready.connect(self._metrics_ready)
+        # T80 so far is ~40 ms of Python per channel: in a thread it would hold the interpreter lock in turns
+        # with the GUI thread and stall every repaint, so it runs in a process of its own
+        self._pool: ProcessPoolExecutor | None = None
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._tick)
         self._timer.start(1000)
@@ -213,13 +215,31 @@ class AgingDashboard(QWidget):
             inputs = {name: found for name, tile in self.tiles.items() if (found := tile.metrics_input()) is not None}
             if inputs:
                 self._metrics_running = True
-                pool = QThreadPool.globalInstance()
-                assert pool is not None  # a QApplication exists whenever a widget does
-                pool.start(_MetricsJob(inputs, self._carrier))
+                if self._pool is None:
+                    self._pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+                future = self._pool.submit(all_channel_metrics, inputs)
+                future.add_done_callback(self._metrics_done)
         for name in self._dirty:
             self.tiles[name].refresh()
         self._dirty.clear()
 
+
+    def _metrics_done(self, future: Future[dict[str, tuple[float, float | None, bool] | None]]) -> None:
+        """On the pool's thread: hand the results to the GUI thread (a queued signal)."""
+        try:
+            results = future.result()
+        except Exception:  # a broken worker (killed, out of memory): try again at the next interval
+            results = {}
+        self._carrier.ready.emit(results)
+
+    def close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def closeEvent(self, event: QCloseEvent | None) -> None:
+        self.close_pool()
+        super().closeEvent(event)
 
     def _metrics_ready(self, results: dict[str, tuple[float, float | None, bool] | None]) -> None:
         self._metrics_running = False
