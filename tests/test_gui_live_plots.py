@@ -109,3 +109,34 @@ def test_t80_so_far_is_computed_off_the_gui_thread_and_shown(qtbot) -> None:
     qtbot.waitUntil(lambda: dashboard.tiles["px0"].t80.text() == "T80 200 h", timeout=60_000)
     assert dashboard.tiles["px1"].t80.text() == "T80 —"  # no data, no figure
     dashboard.close_pool()
+
+
+def test_the_live_pane_routes_engine_messages_to_its_plots(qtbot) -> None:
+    from labctl.gui.live_pane import LivePane
+
+    pane = LivePane()
+    qtbot.addWidget(pane)
+    pane.on_engine_events([{"event": "run_started", "item": "i1", "procedure": "mppt", "file": None}])
+    assert pane.currentIndex() == 1  # the MPPT tab for an MPPT run
+    t, pce = _aging(2, step_s=10.0)
+    messages = [{"event": "data", "item": "i1", "block": "mppt_px7",
+                 "columns": {"time_s": t[k:k + 60].tolist(), "pce_pct": pce[k:k + 60].tolist()}}
+                for k in range(0, t.size, 60)]
+    messages.append({"event": "record", "item": "i1", "kind": "channel_lost", "message": "smu3 gone",
+                     "data": {"channel": "px7"}})
+    messages.append({"event": "data", "item": "other", "block": "mppt_px8",  # another item's rows: not ours
+                     "columns": {"time_s": [T0], "pce_pct": [1.0]}})
+    pane.on_engine_events(messages)
+    pane.feed.drain()  # what the feed's timer does four times a second
+    assert pane.mppt.series["px7"].n_points == t.size and "px8" not in pane.mppt.series
+    tile = pane.dashboard.tiles["px7"]
+    assert tile.state == "lost" and tile.series.n_points == t.size
+    pane.on_engine_events([{"event": "run_started", "item": "i2", "procedure": "jv", "file": None},
+                           {"event": "data", "item": "i2", "block": "scan_000",
+                            "columns": {"voltage_V": [0.0, 0.5], "current_density_mA_cm2": [17.0, 16.0]}},
+                           {"event": "data", "item": "i2", "block": "scan_000",
+                            "columns": {"voltage_V": [1.0], "current_density_mA_cm2": [10.0]}}])
+    pane.feed.drain()
+    assert pane.currentIndex() == 0
+    x, y = pane._scan_curves["scan_000"].getData()
+    assert list(x) == [0.0, 0.5, 1.0] and list(y) == [17.0, 16.0, 10.0]

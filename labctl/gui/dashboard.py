@@ -32,6 +32,8 @@ STATE_COLOURS = {"waiting": "#9e9e9e", "tracking": "#2e7d32", "suspended": "#f9a
 EVENT_STATES = {"channel_suspended": "suspended", "channel_resumed": "tracking", "channel_lost": "lost",
                 "channel_failed": "lost", "channel_completed": "done"}
 HOUR_S = 3600.0
+#: Tiles per row when the channels are only known as their data arrive.
+DYNAMIC_COLUMNS = 8
 #: How often T80 so far is recomputed (s of real time): it needs the whole overview, not each batch.
 METRICS_INTERVAL_S = 5.0
 
@@ -172,15 +174,13 @@ class AgingDashboard(QWidget):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.tiles: dict[str, ChannelTile] = {}
-        grid = QGridLayout(self)
-        grid.setSpacing(6)
+        self._grid = QGridLayout(self)
+        self._grid.setSpacing(6)
         rows = [list(r) for r in layout] if layout else _square(list(channels))
+        self._columns = max((len(r) for r in rows), default=0) or DYNAMIC_COLUMNS
         for r, row in enumerate(rows):
             for c, name in enumerate(row):
-                tile = ChannelTile(name)
-                tile.clicked.connect(self.channel_clicked)
-                self.tiles[name] = tile
-                grid.addWidget(tile, r, c)
+                self._place(name, r, c)
         self._dirty: set[str] = set()
         self._since_metrics_s = 0.0
         self._metrics_running = False
@@ -193,10 +193,22 @@ class AgingDashboard(QWidget):
         self._timer.timeout.connect(self._tick)
         self._timer.start(1000)
 
+    def _place(self, name: str, row: int, column: int) -> ChannelTile:
+        tile = ChannelTile(name)
+        tile.clicked.connect(self.channel_clicked)
+        self.tiles[name] = tile
+        self._grid.addWidget(tile, row, column)
+        return tile
+
+    def add_channel(self, name: str) -> ChannelTile:
+        """A tile for a channel met only in the data (a run attached to while it runs): the next free place."""
+        if name in self.tiles:
+            return self.tiles[name]
+        index = len(self.tiles)
+        return self._place(name, index // self._columns, index % self._columns)
+
     def add_points(self, channel: str, time_s: Any, pce_pct: Any) -> None:
-        tile = self.tiles.get(channel)
-        if tile is None:
-            return
+        tile = self.tiles.get(channel) or self.add_channel(channel)
         tile.series.extend(time_s, pce_pct)
         if tile.state == "waiting":
             tile.state = "tracking"
@@ -205,8 +217,8 @@ class AgingDashboard(QWidget):
     def on_event(self, kind: str, channel: str, message: str = "") -> None:
         """A run event relayed by the engine; channel events change the tile's state."""
         state = EVENT_STATES.get(kind)
-        if state is not None and channel in self.tiles:
-            self.tiles[channel].set_state(state, message)
+        if state is not None and channel:
+            self.add_channel(channel).set_state(state, message)
 
     def _tick(self) -> None:
         self._since_metrics_s += 1.0

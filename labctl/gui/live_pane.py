@@ -1,0 +1,150 @@
+"""The live view of the running run: what each procedure's user wants to watch while it measures.
+
+- **J–V**: every scan as it is measured (current density against voltage, one colour per scan, named by its
+  block; the run browser shows a finished file with directions and rates);
+- **MPPT**: the PCE of every channel against hours since the start (a :class:`LivePlot`: min/max per pixel,
+  raw points when zoomed in, old hours from the run file);
+- **Dashboard**: one tile per channel (:class:`AgingDashboard`), whose state follows the channel events;
+- **TID**: each temperature's capacitance transient on a log time axis, as it arrives.
+
+Engine messages reach :meth:`LivePane.on_engine_events` in batches on the GUI thread; rows only go into a
+:class:`LiveFeed` there, which hands them back gathered four times a second, so a run with 64 channels never
+makes the window redraw more often than that.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
+
+from labctl.gui.dashboard import AgingDashboard
+from labctl.gui.live_feed import LiveFeed
+from labctl.gui.live_plot import PALETTE, LivePlot
+
+#: Scans kept on the live J–V plot (older ones stay in the file and the run browser).
+JV_SCANS_SHOWN = 24
+#: Transients kept on the live TID plot.
+TRANSIENTS_SHOWN = 16
+
+
+class LivePane(QTabWidget):
+    """See the module docstring."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.feed = LiveFeed()
+        self.feed.delivered.connect(self._rows)
+        self.item: str | None = None
+        self.run_file: Path | None = None
+        self._scan_curves: dict[str, pg.PlotDataItem] = {}
+        self._scan_data: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+        self._transients: dict[str, pg.PlotDataItem] = {}
+        self._transient_data: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+
+        self.jv = pg.PlotWidget(background="w")
+        self.jv.setLabel("bottom", "voltage", units="V")
+        self.jv.setLabel("left", "current density (mA/cm²)")
+        self.jv.showGrid(x=True, y=True, alpha=0.2)
+        self.jv.addLegend(offset=(-10, 10), labelTextColor="k")
+        self.mppt = LivePlot("PCE of every channel", "PCE", "%")
+        self.dashboard = AgingDashboard([])
+        self.tid = pg.PlotWidget(background="w")
+        self.tid.setLogMode(x=True, y=False)
+        self.tid.setLabel("bottom", "time after the pulse (s)")
+        self.tid.setLabel("left", "capacitance (F)")
+        self.tid.showGrid(x=True, y=True, alpha=0.2)
+        self.tid.addLegend(offset=(-10, 10), labelTextColor="k")
+        for widget, title in ((self.jv, "J–V"), (self.mppt, "MPPT"), (self._padded(self.dashboard), "Dashboard"),
+                              (self.tid, "TID")):
+            self.addTab(widget, title)
+
+    @staticmethod
+    def _padded(widget: QWidget) -> QWidget:
+        holder = QWidget()
+        layout = QVBoxLayout(holder)
+        layout.addWidget(widget)
+        layout.addStretch(1)
+        return holder
+
+    # ------------------------------------------------------------------------------------ engine side
+    def on_engine_events(self, batch: list[dict[str, Any]]) -> None:
+        """A batch of engine messages (the bridge's ``events`` signal)."""
+        for message in batch:
+            kind = message.get("event")
+            if kind == "run_started":
+                self.start_run(str(message.get("item", "")), message.get("procedure", ""), message.get("file"))
+            elif kind == "data" and message.get("item") == self.item:
+                self.feed.put(str(message["block"]), message.get("columns") or {})
+            elif kind == "record" and message.get("item") == self.item:
+                data = message.get("data") or {}
+                self.on_record(str(message.get("kind", "")), str(data.get("channel", "")),
+                               str(message.get("message", "")), data)
+
+    def start_run(self, item: str, procedure: str, file: str | None) -> None:
+        """A new run: clear the plots and show the tab of its procedure."""
+        self.feed.drain()
+        self.item = item
+        self.run_file = Path(file) if file else None
+        self.jv.clear()
+        self.tid.clear()
+        self._scan_curves.clear()
+        self._scan_data.clear()
+        self._transients.clear()
+        self._transient_data.clear()
+        if self.run_file is not None:
+            self.mppt.use_run_file(self.run_file, lambda channel: f"mppt_{channel}", "pce_pct")
+        tab = {"jv": 0, "mppt": 1, "tid": 3}.get(procedure)
+        if tab is not None:
+            self.setCurrentIndex(tab)
+
+    def on_record(self, kind: str, channel: str, message: str, data: dict[str, Any]) -> None:
+        if channel:
+            self.dashboard.on_event(kind, channel, message)
+
+    # ------------------------------------------------------------------------------------ rows
+    def _rows(self, batch: dict[str, dict[str, np.ndarray]]) -> None:
+        for block, columns in batch.items():
+            if block.startswith("mppt_") and "pce_pct" in columns and "time_s" in columns:
+                channel = block.removeprefix("mppt_")
+                self.mppt.add_points(channel, columns["time_s"], columns["pce_pct"])
+                self.dashboard.add_points(channel, columns["time_s"], columns["pce_pct"])
+            elif block.startswith("scan_") and "voltage_V" in columns and "current_density_mA_cm2" in columns:
+                self._scan_rows(block, columns["voltage_V"], columns["current_density_mA_cm2"])
+            elif "capacitance_F" in columns and "time_s" in columns:
+                self._transient_rows(block, columns["time_s"], columns["capacitance_F"])
+
+    def _scan_rows(self, block: str, v: np.ndarray, j: np.ndarray) -> None:
+        parts = self._scan_data.setdefault(block, ([], []))
+        parts[0].append(v)
+        parts[1].append(j)
+        curve = self._scan_curves.get(block)
+        if curve is None:
+            if len(self._scan_curves) >= JV_SCANS_SHOWN:
+                oldest = next(iter(self._scan_curves))
+                self.jv.removeItem(self._scan_curves.pop(oldest))
+                self._scan_data.pop(oldest, None)
+            colour = PALETTE[len(self._scan_data) % len(PALETTE)]
+            curve = self.jv.plot([], [], pen=pg.mkPen(colour, width=1), name=block)
+            self._scan_curves[block] = curve
+        curve.setData(np.concatenate(parts[0]), np.concatenate(parts[1]))
+
+    def _transient_rows(self, block: str, t: np.ndarray, c: np.ndarray) -> None:
+        parts = self._transient_data.setdefault(block, ([], []))
+        parts[0].append(t)
+        parts[1].append(c)
+        curve = self._transients.get(block)
+        if curve is None:
+            if len(self._transients) >= TRANSIENTS_SHOWN:
+                oldest = next(iter(self._transients))
+                self.tid.removeItem(self._transients.pop(oldest))
+                self._transient_data.pop(oldest, None)
+            colour = PALETTE[len(self._transients) % len(PALETTE)]
+            curve = self.tid.plot([], [], pen=pg.mkPen(colour, width=1), name=block)
+            self._transients[block] = curve
+        time_s, capacitance = np.concatenate(parts[0]), np.concatenate(parts[1])
+        shown = time_s > 0  # a log axis
+        curve.setData(time_s[shown], capacitance[shown])
