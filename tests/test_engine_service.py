@@ -210,3 +210,32 @@ def test_a_wrong_token_is_refused(engine: Engine) -> None:
     with pytest.raises(EngineError, match="not authorised: the token does not match this engine's"):
         EngineClient(info["address"], "not-the-token")
     assert oct((engine.state_dir / "engine.json").stat().st_mode & 0o777) == oct(0o600)
+
+
+def test_alarm_rules_edited_from_a_front_end_apply_at_once_and_survive_a_restart(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)  # the station file has no alarm rules
+    try:
+        with EngineClient.open(engine.state_dir) as client:
+            with pytest.raises(EngineError, match=r"alarm rules\[0\]: kind = 'power_dorp'; allowed: power_drop"):
+                client.alarms_set([{"kind": "power_dorp", "max_drop_per_h": 1.0}])
+            assert client.alarms()["rules"] == []  # nothing changed by the refused edit
+            client.alarms_set([{"kind": "channel", "name": "lost or suspended"}])
+            client.watch()
+            item = client.submit("engine_procedures:Fading", parameters={"n_points": 90, "suspend_at": 40})
+            _, seen = _until_ended(client, item["uid"])
+            fired = client.alarms()["fired"]
+            assert [(f["rule"], f["subject"], f["acknowledged"]) for f in fired] == [("lost or suspended", "a", False)]
+            assert [m["id"] for m in seen if m["event"] == "alarm"] == [fired[0]["id"]]
+            assert client.alarm_ack([fired[0]["id"]], by="ada") == {"acknowledged": [fired[0]["id"]]}
+            with pytest.raises(EngineError, match="no alarm with id 999"):
+                client.alarm_ack([999])
+    finally:
+        engine.stop()
+    engine = _engine(tmp_path)  # the same state folder: the edited rules and the acknowledged firing are back
+    try:
+        with EngineClient.open(engine.state_dir) as client:
+            listed = client.alarms()
+        assert listed["rules"] == [{"kind": "channel", "name": "lost or suspended"}]
+        assert [(f["acknowledged"], f["acknowledged_by"]) for f in listed["fired"]] == [(True, "ada")]
+    finally:
+        engine.stop()

@@ -90,6 +90,7 @@ class Rule:
             if required and key not in table:
                 raise EngineError(f"{where}: kind {self.kind!r} needs {key!r}")
         self.where = where
+        self.table = {key: value for key, value in table.items()}  # as written: what a front end edits
         self.values = {key: table.get(key, default) for key, (_required, default) in self.options.items()}
         self.min_interval_s = _positive(table.get("min_interval_s", 3600.0), f"{where}: min_interval_s", zero=True)
         self.name = str(table.get("name") or self.default_name())
@@ -279,6 +280,14 @@ class Alarms:
         self._lock = threading.Lock()
         self._states: dict[str, _State] = {rule.name: _State() for rule in self.rules}
 
+    def replace_rules(self, rules: Iterable[Rule]) -> None:
+        """New rules from now on; a rule that keeps its name keeps what it knew (conditions already active
+        do not fire again)."""
+        rules = list(rules)
+        with self._lock:
+            self._states = {rule.name: self._states.get(rule.name, _State()) for rule in rules}
+            self.rules = rules
+
     def subscriber(self, item: str) -> Callable[[RunEvent], None]:
         def on_event(event: RunEvent) -> None:
             if isinstance(event, RecordedEvent) and event.kind == "alarm":
@@ -301,7 +310,9 @@ class Alarms:
     def _apply(self, rule: Rule, item: str | None, conditions: list[Condition]) -> None:
         fired: list[Alarm] = []
         with self._lock:
-            state = self._states[rule.name]
+            state = self._states.get(rule.name)
+            if state is None:  # the rule was replaced while this event was on its way
+                return
             for condition in conditions:
                 if not condition.active:
                     state.active.discard(condition.subject)

@@ -256,6 +256,16 @@ class EngineClient:
     def abort(self, uid: str | None = None, reason: str = "") -> dict[str, Any]:
         return dict(self.request("abort", uid=uid, reason=reason or None))
 
+    def alarms(self) -> dict[str, Any]:
+        """``{"rules": [tables], "fired": [{id, time_s, rule, kind, subject, message, item, acknowledged}]}``."""
+        return dict(self.request("alarms"))
+
+    def alarms_set(self, rules: list[dict[str, Any]]) -> dict[str, Any]:
+        return dict(self.request("alarms_set", rules=rules))
+
+    def alarm_ack(self, ids: list[int] | None = None, by: str = "") -> dict[str, Any]:
+        return dict(self.request("alarm_ack", ids=ids, by=by))
+
     def shutdown(self, reason: str = "") -> dict[str, Any]:
         """Stop the engine: the running run is interrupted resumably and resumed at the next start."""
         return dict(self.request("shutdown", reason=reason or None))

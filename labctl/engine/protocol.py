@@ -48,6 +48,9 @@ OPS: dict[str, tuple[str, ...]] = {
     "abort": ("uid", "reason"),
     "watch": ("uid",),
     "shutdown": ("reason",),
+    "alarms": (),
+    "alarms_set": ("rules",),
+    "alarm_ack": ("ids", "by"),
 }
 
 

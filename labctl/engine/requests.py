@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import labctl
+from labctl.engine.alarm_log import rules_from_tables, save_rules
 from labctl.engine.errors import EngineError
 from labctl.engine.queue import check_policy
 from labctl.engine.session import build_procedure, check_on_station, read_resumable
@@ -177,6 +178,30 @@ class Requests:
 
     def abort(self, uid: str | None = None, reason: str = "") -> dict[str, Any]:
         return {"item": self._worker.abort(uid, reason or "aborted by the user (through the engine)")}
+
+    # ---------------------------------------------------------------------------------- alarms
+    def alarms(self) -> dict[str, Any]:
+        """The alarm rules as tables (what a front end edits) and the newest firings."""
+        return {"rules": [dict(rule.table) for rule in self.engine.alarms.rules],
+                "fired": self.engine.alarm_log.entries()}
+
+    def alarms_set(self, rules: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Replace the alarm rules (each checked as in the station file; nothing changes if one is wrong);
+        kept in the state folder so a restarted engine uses them."""
+        checked = rules_from_tables(rules if rules is not None else [], "alarm rules")
+        self.engine.alarms.replace_rules(checked)
+        save_rules(self.engine.state_dir, [dict(rule.table) for rule in checked])
+        self.engine.hub.publish({"event": "alarm_rules", "rules": [dict(rule.table) for rule in checked]})
+        return {"rules": [dict(rule.table) for rule in checked]}
+
+    def alarm_ack(self, ids: list[int] | None = None, by: str = "") -> dict[str, Any]:
+        """Mark fired alarms as dealt with (``ids`` omitted: every open one)."""
+        if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, int) for i in ids)):
+            raise EngineError(f"ids = {ids!r}; allowed: a list of alarm ids (whole numbers), or none for all")
+        done = self.engine.alarm_log.acknowledge(ids, by)
+        if done:
+            self.engine.hub.publish({"event": "alarm_ack", "ids": done, "by": by})
+        return {"acknowledged": done}
 
     def shutdown(self, reason: str = "") -> dict[str, Any]:
         why = reason or "stopped on request (labctl engine stop)"

@@ -35,6 +35,7 @@ from typing import Any
 import labctl
 from labctl.clock import real_pause
 from labctl.engine import paths
+from labctl.engine.alarm_log import AlarmLog, rules_from_tables, saved_rules
 from labctl.engine.alarms import Alarm, Alarms, Notifier, make_rule
 from labctl.engine.config import EngineConfig
 from labctl.engine.errors import EngineError
@@ -80,7 +81,15 @@ class Engine:
                          if self.config.notify else None)
         rules = [make_rule(rule, f"{self.config.source}: [engine].alarms[{i}]")
                  for i, rule in enumerate(self.config.alarms)]
+        edited = saved_rules(self.state_dir)
+        if edited is not None:
+            try:
+                rules = rules_from_tables(edited, f"{self.state_dir / 'alarm_rules.json'}")
+                log.info("alarm rules as edited from a front end (%d), not the station file's", len(rules))
+            except EngineError as exc:
+                log.error("%s: the station file's alarm rules apply", exc)
         self.alarms = Alarms(rules, self._alarm)
+        self.alarm_log = AlarmLog(self.state_dir)
         self.systemd = SystemdNotifier()
         self._server: socket.socket | None = None
         self._stopped = threading.Event()
@@ -271,7 +280,8 @@ class Engine:
                              held_back=alarm.held_back)
                 except Exception as exc:  # the run is ending and its file is closed
                     log.debug("alarm not written to the run file: %s", exc)
-        self.hub.publish(alarm.as_dict(), item=alarm.item)
+        entry = self.alarm_log.add(alarm)
+        self.hub.publish({**alarm.as_dict(), "id": entry["id"], "time_s": entry["time_s"]}, item=alarm.item)
         if self.notifier is not None:
             self.notifier.notify(alarm, file)
 
