@@ -155,8 +155,10 @@ class ProcedureForm(QWidget):
         except LabctlError as exc:
             self.valid, self.message = False, str(exc)
             named = _NAMED.search(self.message)
-            key = named.group(1) if named else ("channels" if self.message.startswith("channel ") else "")
-            if key in self.editors:
+            tables = {k for k, e in self.editors.items() if isinstance(e, ChannelTableEditor)}
+            keys = tables if self.message.startswith("channel ") else {named.group(1)} if named else \
+                SAMPLE_KEYS if " sample" in self.message else set()
+            for key in keys & set(self.editors):
                 self.editors[key].set_invalid(True)
         else:
             self.valid, self.message = True, ""
