@@ -19,7 +19,8 @@ from labctl.station import Station
 pytestmark = pytest.mark.slow
 
 SPEED = 20  # real time on the simulated station, sped up: runs take real seconds
-LONG_RUN = {"sample": ["wbg_ref"], "scan_rates_V_s": [0.05], "v_max_V": 1.3, "light_soak_s": 400.0}
+#: 2 × 140 s of scanning at 0.01 V/s: about 14 s of real time, progress reported point by point
+LONG_RUN = {"sample": ["wbg_ref"], "scan_rates_V_s": [0.01], "v_max_V": 1.3, "step_V": 0.01}
 SHORT_RUN = {"sample": ["wbg_5avai"], "scan_rates_V_s": [1.0], "v_max_V": 1.3, "step_V": 0.02}
 
 
@@ -142,11 +143,14 @@ def test_closing_the_window_leaves_the_run_going_and_a_new_window_shows_it(
     assert current.bar.value() >= int(1000 * fraction)
     assert item["uid"] in current.what.text()
     # the browser reads the file the run is still writing
-    path = next(i["file"] for i in reopened.queue_panel.items if i["uid"] == item["uid"]) or \
-        current.what.text().rsplit(" · ", 1)[-1]
-    with qtbot.waitSignal(reopened.browser.loaded, timeout=30_000):
-        reopened.browser.open(path)
+    with _client(engine_target) as client:
+        path = Path(client.status()["run"]["file"])
+    assert path.name in current.what.text()
+    reopened.browser.open(path)
+    qtbot.waitUntil(lambda: reopened.browser.summary is not None and reopened.browser.summary.path == path,
+                    timeout=30_000)
     assert reopened.browser.summary is not None and reopened.browser.summary.status == "running"
+    qtbot.waitUntil(lambda: bool(reopened.browser.plot.blocks), timeout=30_000)  # the rows recorded so far
     # and the new window follows the run to its end
     current.abort("the test has seen enough")
     qtbot.waitUntil(lambda: any(e["uid"] == item["uid"] for e in reopened.queue_panel.history), timeout=30_000)
