@@ -14,7 +14,6 @@ from labctl.engine import EngineClient
 from labctl.gui.bridge import Target
 from labctl.gui.main_window import MainWindow
 from labctl.gui.settings import GuiSettings
-from labctl.station import Station
 
 pytestmark = pytest.mark.slow
 
