@@ -79,6 +79,8 @@ class MetricsView(QWidget):
         found = list(dict.fromkeys(k for row in rows for k, v in row.items() if not isinstance(v, dict | list)))
         # the table keeps to the figures of merit when it knows them; every value is in the tree below
         columns = [c for c in FIRST_COLUMNS if c in found] or found
+        if len(rows) > 1:  # a column that is the same in every row (one pixel) says nothing per row
+            columns = [c for c in columns if c == "block" or len({fmt(row.get(c)) for row in rows}) > 1]
         self.table.setRowCount(len(rows))
         self.table.setColumnCount(len(columns))
         self.table.setHorizontalHeaderLabels(columns)
