@@ -102,3 +102,17 @@ def test_the_window_remembers_its_geometry(qtbot: Any, tmp_path: Path) -> None:
     assert GuiSettings(tmp_path / "gui.ini").last_station == "sim-aging"
     window.bridge.close()
     again.bridge.close()
+
+
+def test_a_format_1_file_opens_and_plots(qtbot: Any) -> None:
+    path = Path(__file__).resolve().parent / "data" / "v1_jv_wbg_ref.h5"
+    browser = RunBrowser()
+    qtbot.addWidget(browser)
+    with qtbot.waitSignal(browser.plotted, timeout=20_000):
+        browser.open(path)
+    assert browser.summary is not None and browser.summary.format_version == 1
+    assert "format 1" in browser.heading.text()
+    with RunReader(path) as reader:
+        scans = [n for n in reader.block_names() if reader.info(n).kind == "data"]
+        assert [b.name for b in browser.plot.blocks] == scans
+        assert browser.plot.blocks[0].columns["voltage_V"].tolist() == reader.block(scans[0])["voltage_V"].tolist()

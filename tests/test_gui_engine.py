@@ -154,3 +154,19 @@ def test_closing_the_window_leaves_the_run_going_and_a_new_window_shows_it(
     current.abort("the test has seen enough")
     qtbot.waitUntil(lambda: any(e["uid"] == item["uid"] for e in reopened.queue_panel.history), timeout=30_000)
     reopened.close()
+
+
+def test_the_window_shows_the_engine_gone_and_reconnecting_starts_it_again(
+        qtbot: Any, engine_target: Target, tmp_path: Path) -> None:
+    window = _window(qtbot, engine_target, tmp_path)
+    with _client(engine_target) as client:
+        pid = int(client.info["pid"])
+        with qtbot.waitSignal(window.bridge.detached, timeout=60_000):
+            client.shutdown("the test stops the engine")
+    assert "engine link lost" in window.link.text() and "#c62828" in window.link.text()
+    assert window.reconnect_button.isVisibleTo(window)
+    with qtbot.waitSignal(window.bridge.attached, timeout=90_000):
+        window.reconnect_button.click()
+    assert f"engine pid {pid} " not in window.station_panel.engine.text()
+    assert not window.reconnect_button.isVisibleTo(window)
+    window.close()

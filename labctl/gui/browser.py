@@ -10,6 +10,7 @@ from typing import Any
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -63,6 +64,11 @@ class RunBrowser(QWidget):
             button.setToolTip(tip)
             button.clicked.connect(slot)
             buttons.addWidget(button)
+        self.follow = QCheckBox("show finished runs")
+        self.follow.setChecked(True)
+        self.follow.setToolTip("Open each run that finishes while the window is open (untick to keep the file you "
+                               "are looking at)")
+        buttons.addWidget(self.follow)
         buttons.addWidget(self.heading, 1)
         self.blocks = QListWidget()
         self.blocks.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -102,7 +108,7 @@ class RunBrowser(QWidget):
         """Read a run file (in a worker thread); ``loaded`` when it is shown."""
         self.path = Path(path)
         self.heading.setText(f"reading {self.path} …")
-        run_in_thread(lambda: run_file.read_summary(path), self._show_summary, self._fail)
+        run_in_thread(lambda: run_file.read_summary(path), self._show_summary, self._fail, self)
 
     def reload(self) -> None:
         if self.path is not None:
@@ -158,7 +164,7 @@ class RunBrowser(QWidget):
             self.plot.show_blocks(blocks, first.axes.split(",")[0].strip(), first.signal)
             self.plotted.emit()
 
-        run_in_thread(lambda: run_file.read_blocks(path, names), done, self._fail)
+        run_in_thread(lambda: run_file.read_blocks(path, names), done, self._fail, self)
 
     # --------------------------------------------------------------------------------- analysis
     def analyse(self) -> None:
@@ -174,7 +180,7 @@ class RunBrowser(QWidget):
             self.tabs.setCurrentWidget(self.metrics)
             self.analysed.emit()
 
-        run_in_thread(lambda: run_file.analyze(path), done, self._fail)
+        run_in_thread(lambda: run_file.analyze(path), done, self._fail, self)
 
     def choose_export(self) -> None:
         if self.path is None:
@@ -192,4 +198,4 @@ class RunBrowser(QWidget):
             self.heading.setText(f"{len(written)} CSV file(s) written to {folder}")
             self.exported.emit([str(p) for p in written])
 
-        run_in_thread(lambda: run_file.export_csv(path, folder), done, self._fail)
+        run_in_thread(lambda: run_file.export_csv(path, folder), done, self._fail, self)

@@ -162,7 +162,7 @@ class MainWindow(QMainWindow):
         self.station_panel.on_events(batch)
         self.events_pane.on_events(batch)
         for message in batch:
-            if message.get("event") == "run_ended" and message.get("file"):
+            if message.get("event") == "run_ended" and message.get("file") and self.browser.follow.isChecked():
                 self.browser.open(str(message["file"]))  # the finished run, ready to look at
 
     def _history_loaded(self, entries: list[dict[str, Any]]) -> None:

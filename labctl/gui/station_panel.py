@@ -116,7 +116,8 @@ class StationPanel(QGroupBox):
             self.identities.update(identities)
             self._redraw()
 
-        run_in_thread(lambda: read_identities(path), done, lambda _exc: None)
+        # an unreadable file leaves the identification as it was: it is shown as recorded, not required
+        run_in_thread(lambda: read_identities(path), done, lambda _exc: None, self)
 
     def _redraw(self) -> None:
         if self.station is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from PyQt6 import sip
 from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 
 _alive: set[_Carrier] = set()  # carriers of tasks still running (a Python reference keeps their signals alive)
@@ -34,16 +35,18 @@ class _Task(QRunnable):
 
 
 def run_in_thread(function: Callable[[], Any], on_done: Callable[[Any], None],
-                  on_error: Callable[[Exception], None]) -> None:
+                  on_error: Callable[[Exception], None], owner: QObject | None = None) -> None:
     """Run ``function()`` in the thread pool; ``on_done(result)`` or ``on_error(exception)`` runs in the GUI
-    thread afterwards."""
+    thread afterwards — unless ``owner`` (the widget the callbacks draw on) was deleted in the meantime, as
+    when its window was closed while a file was still being read."""
     carrier = _Carrier()
     _alive.add(carrier)
 
     def finish(callback: Callable[[Any], None], value: Any) -> None:
         _alive.discard(carrier)
         carrier.deleteLater()
-        callback(value)
+        if owner is None or not sip.isdeleted(owner):
+            callback(value)
 
     carrier.done.connect(lambda value: finish(on_done, value))
     carrier.failed.connect(lambda exc: finish(on_error, exc))
