@@ -124,3 +124,22 @@ def test_parameter_sets_are_saved_and_loaded_as_toml(qtbot, station: Station, tm
     other.set_procedure(JVHysteresis, station)
     other.load_toml(path)
     assert other.build().values == expected
+
+
+def test_a_channel_column_with_choices_is_edited_from_a_list(qtbot, station: Station) -> None:
+    form = ProcedureForm()
+    qtbot.addWidget(form)
+    form.set_procedure(MPPTAging, station)
+    table = form.editors["channels"]
+    assert isinstance(table, ChannelTableEditor)
+    table.add_channel("wbg_ref")
+    column = list(table.columns).index("tracker") + 1
+    index = table.table.model().index(0, column)  # type: ignore[union-attr]
+    delegate = table.table.itemDelegateForColumn(column)
+    editor = delegate.createEditor(table.table, None, index)  # type: ignore[union-attr,arg-type]
+    assert [editor.itemText(i) for i in range(editor.count())] == \
+        ["", *MPPTAging.parameters()["channels"].group.parameters()["tracker"].choices]  # type: ignore[attr-defined]
+    editor.setCurrentText("gradient")
+    delegate.setModelData(editor, table.table.model(), index)  # type: ignore[union-attr]
+    assert form.validate(), form.message
+    assert form.build().values["channels"] == {"wbg_ref": {"tracker": "gradient"}}

@@ -32,6 +32,8 @@ def test_an_instrument_lost_turns_red_with_what_the_engine_does(qtbot: Any) -> N
     assert "engine pid 42" in panel.engine.text()
     panel.on_events([_record("link_lost", "smu")])
     assert _state(panel, "smu") == ("LOST — retrying", STATES["lost"][1])
+    panel.on_events([{**_record("channel_suspended", "smu"), "data": {"channel": "ch01", "instrument": "smu"}}])
+    assert _state(panel, "smu")[0] == "LOST — retrying, its channels suspended"
     panel.on_events([_record("link_given_up", "smu")])
     assert _state(panel, "smu") == ("LOST — given up", STATES["given_up"][1])
     # the session still lists it connected: a status poll does not hide the loss

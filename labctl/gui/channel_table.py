@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtCore import QAbstractItemModel, QModelIndex, Qt, pyqtSignal
 from PyQt6.QtWidgets import (
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QPushButton,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -30,6 +33,28 @@ def channel_properties(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, 
     return result
 
 
+class ChoiceDelegate(QStyledItemDelegate):
+    """A cell of a parameter with choices is edited with a list of them (blank: the run-wide value)."""
+
+    def __init__(self, choices: list[Any], parent: QWidget) -> None:
+        super().__init__(parent)
+        self.choices = ["", *(str(c) for c in choices if c is not None)]
+
+    def createEditor(self, parent: QWidget | None, option: QStyleOptionViewItem,
+                     index: QModelIndex) -> QWidget | None:
+        combo = QComboBox(parent)
+        combo.addItems(self.choices)
+        return combo
+
+    def setEditorData(self, editor: QWidget | None, index: QModelIndex) -> None:
+        if isinstance(editor, QComboBox):
+            editor.setCurrentText(str(index.data(Qt.ItemDataRole.EditRole) or ""))
+
+    def setModelData(self, editor: QWidget | None, model: QAbstractItemModel | None, index: QModelIndex) -> None:
+        if isinstance(editor, QComboBox) and model is not None:
+            model.setData(index, editor.currentText(), Qt.ItemDataRole.EditRole)
+
+
 class ChannelTableEditor(QWidget):
     changed = pyqtSignal()
 
@@ -47,6 +72,8 @@ class ChannelTableEditor(QWidget):
             header = self.table.horizontalHeaderItem(column)
             if header is not None:
                 header.setToolTip(tooltip(sub_key, sub) + "<br>empty: the run-wide value")
+            if "enum" in sub:
+                self.table.setItemDelegateForColumn(column, ChoiceDelegate(list(sub["enum"]), self.table))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)  # type: ignore[union-attr]
         self.table.verticalHeader().setVisible(False)  # type: ignore[union-attr]
         self.table.setMinimumHeight(90)

@@ -34,11 +34,12 @@ STATES = {
     "connected": ("connected", "#c8e6c9"),
     "idle": ("not connected", "#eeeeee"),
     "lost": ("LOST — retrying", "#ef9a9a"),
+    "suspended": ("LOST — retrying, its channels suspended", "#ef9a9a"),
     "given_up": ("LOST — given up", "#e57373"),
 }
 #: run-file event kinds that change an instrument's state
 LINK_EVENTS = {"link_lost": "lost", "reconnect_failed": "lost", "link_given_up": "given_up",
-               "link_restored": "connected"}
+               "link_restored": "connected", "channel_suspended": "suspended", "channel_resumed": "connected"}
 
 
 def read_identities(path: str) -> dict[str, str]:
@@ -97,8 +98,10 @@ class StationPanel(QGroupBox):
         for message in batch:
             if message.get("event") == "record" and message.get("kind") in LINK_EVENTS:
                 name = str((message.get("data") or {}).get("instrument", ""))
-                if name in self.states:
-                    self.states[name] = LINK_EVENTS[str(message["kind"])]
+                state = LINK_EVENTS[str(message["kind"])]
+                # a channel suspended says more than "lost" but does not undo "given up"
+                if name in self.states and not (state == "suspended" and self.states[name] == "given_up"):
+                    self.states[name] = state
                     changed = True
             elif message.get("event") == "record" and message.get("kind") == "start":
                 for name in (message.get("data") or {}).get("instruments", []):
