@@ -131,6 +131,8 @@ def test_closing_the_window_leaves_the_run_going_and_a_new_window_shows_it(
     assert not window.bridge.is_attached
 
     with _client(engine_target) as client:  # the engine goes on with the run
+        # the window let go of it (this client does not watch)
+        qtbot.waitUntil(lambda: client.status()["watchers"] == 0, timeout=10_000)
         run = client.status()["run"]
         assert run is not None and run["item"] == item["uid"]
         fraction = float(run["progress"]["fraction"])

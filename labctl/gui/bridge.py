@@ -155,7 +155,6 @@ class EngineBridge(QObject):
     request_failed = pyqtSignal(str, str)  # op, message: a refused request nobody else handled
     _attach = pyqtSignal(object)
     _request = pyqtSignal(int, str, object)
-    _close = pyqtSignal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -170,7 +169,6 @@ class EngineBridge(QObject):
         self._worker.moveToThread(self._thread)
         self._attach.connect(self._worker.attach)
         self._request.connect(self._worker.request)
-        self._close.connect(self._worker.close)
         self._worker.attached.connect(self._on_attached)
         self._worker.attach_failed.connect(lambda exc: self.attach_failed.emit(str(exc)))
         self._worker.progress.connect(self.progress)
@@ -200,8 +198,11 @@ class EngineBridge(QObject):
 
     def close(self) -> None:
         """Let go of the engine (which goes on) and stop the link's thread."""
+        # Closed from here, not through the worker's queue: a queued close would be dropped by quit(), and
+        # closing the socket also ends a request the worker may be waiting on. Only at the window's close
+        # does the GUI thread wait, for the event reader to end (a fraction of a second).
+        self._worker.close()
         if self._thread.isRunning():
-            self._close.emit()
             self._thread.quit()
             self._thread.wait(5000)
         self.is_attached = False
