@@ -65,6 +65,7 @@ def _queue(window: MainWindow, qtbot: Any, values: dict[str, Any], op: str = "qu
 def test_queue_edits_from_the_window(qtbot: Any, engine_target: Target, tmp_path: Path) -> None:
     window = _window(qtbot, engine_target, tmp_path)  # no engine runs yet: the window starts one
     assert "engine pid" in window.station_panel.engine.text()
+    assert window.settings.qsettings.value("station/last") == "sim"  # opened next time without --station
     first = _queue(window, qtbot, SHORT_RUN)
     second = _queue(window, qtbot, {**SHORT_RUN, "scan_rates_V_s": [0.5]})
     panel = window.queue_panel
@@ -142,6 +143,7 @@ def test_closing_the_window_leaves_the_run_going_and_a_new_window_shows_it(
     current = reopened.queue_panel.current
     assert current.uid == item["uid"] and current.state.text() in {"running", "starting"}
     assert current.bar.value() >= int(1000 * fraction)
+    qtbot.waitUntil(lambda: current.eta.text().startswith("ETA ") and "s" in current.eta.text(), timeout=10_000)
     assert item["uid"] in current.what.text()
     # the browser reads the file the run is still writing
     with _client(engine_target) as client:
