@@ -30,6 +30,8 @@ BATCH_PERIOD_S = 0.1
 START_TIMEOUT_S = 120.0
 
 Callback = Callable[[Any], None]
+#: Link threads of closed windows that were still busy (an engine starting) when their window closed.
+_finishing: list[tuple[QThread, QObject]] = []
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,9 @@ class _LinkWorker(QObject):
             snapshot = client.watch()
         except Exception as exc:
             self.attach_failed.emit(exc)
+            return
+        if self._closing:  # the window closed while the engine was starting: it runs on, unwatched
+            client.close()
             return
         self.client = client
         self._pump = threading.Thread(target=self._pump_events, args=(client,), name="labctl-gui-events",
@@ -204,7 +209,10 @@ class EngineBridge(QObject):
         self._worker.close()
         if self._thread.isRunning():
             self._thread.quit()
-            self._thread.wait(5000)
+            if not self._thread.wait(5000):
+                # still starting an engine (up to START_TIMEOUT_S): kept until it ends rather than destroyed
+                # while running, which would abort the program
+                _finishing.append((self._thread, self._worker))
         self.is_attached = False
 
     # -------------------------------------------------------------------------------- requests
