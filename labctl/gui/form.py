@@ -48,6 +48,8 @@ class ProcedureForm(QWidget):
         self._rows = QFormLayout()
         self._rows.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         self._rows.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        # a long label puts its field on the line below rather than being squeezed (wrapped labels get clipped)
+        self._rows.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         layout = QVBoxLayout(self)
         layout.addLayout(self._rows)
         layout.addStretch(1)
@@ -77,10 +79,13 @@ class ProcedureForm(QWidget):
             unit = f" [{prop['unit']}]" if prop.get("unit") else ""
             label = QLabel(f"{title}{unit}{' *' if key in required else ''}")
             label.setToolTip(editor.toolTip())
-            label.setWordWrap(True)
             editor.changed.connect(self._timer.start)
             self.editors[key], self.labels[key] = editor, label
-            self._rows.addRow(label, editor)
+            if isinstance(editor, ChannelTableEditor):  # a table gets the form's full width, under its label
+                self._rows.addRow(label)
+                self._rows.addRow(editor)
+            else:
+                self._rows.addRow(label, editor)
         self.base = {key: format_value(prop.get("default")) for key, prop in
                      self.schema.get("properties", {}).items()}
         preset = self.editors.get("preset")
