@@ -443,10 +443,12 @@ def demo(out_dir: Path) -> None:
 
 def _register_engine_commands() -> None:
     from labctl.cli_engine import engine
+    from labctl.cli_gui import gui
     from labctl.cli_queue import queue
 
     cli.add_command(engine)
     cli.add_command(queue)
+    cli.add_command(gui)
 
 
 _register_engine_commands()
