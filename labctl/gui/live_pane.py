@@ -24,11 +24,43 @@ from PyQt6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 from labctl.gui.dashboard import AgingDashboard
 from labctl.gui.live_feed import LiveFeed
 from labctl.gui.live_plot import PALETTE, LivePlot
+from labctl.gui.tasks import run_in_thread
 
 #: Scans kept on the live J–V plot (older ones stay in the file and the run browser).
 JV_SCANS_SHOWN = 24
 #: Transients kept on the live TID plot.
 TRANSIENTS_SHOWN = 16
+#: Bins of history read from the run file per channel when a window attaches mid-run.
+HISTORY_BINS = 2048
+#: Channel states of the status file beside the data, as the dashboard names them.
+STATUS_STATES = {"tracking": "tracking", "done": "done", "suspended": "suspended", "lost": "lost"}
+
+
+def read_mppt_history(path: Path) -> dict[str, Any]:
+    """Per MPPT channel, (bin centres, min, max, mean) of its PCE from the file's summary, and the status
+    file's channel entries (what each channel was doing at the last write)."""
+    import json
+
+    from labctl.store import RunReader
+
+    channels: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+    with RunReader(path) as reader:
+        for name in reader.block_names():
+            if not name.startswith("mppt_"):
+                continue
+            if reader.info(name).n_rows == 0:
+                continue
+            found = reader.decimate(name, bins=HISTORY_BINS, columns=["pce_pct"], time_column="time_s")
+            filled = np.asarray(found.count) > 0
+            channels[name.removeprefix("mppt_")] = (found.centers_s[filled], found.min["pce_pct"][filled],
+                                                    found.max["pce_pct"][filled], found.mean["pce_pct"][filled])
+    status: dict[str, Any] = {}
+    status_path = path.with_suffix(".status.json")
+    try:
+        status = dict(json.loads(status_path.read_text("utf-8")).get("channels", {}))
+    except (OSError, ValueError, AttributeError):
+        pass
+    return {"channels": channels, "status": status}
 
 
 class LivePane(QTabWidget):
@@ -100,6 +132,33 @@ class LivePane(QTabWidget):
         tab = {"jv": 0, "mppt": 1, "tid": 3}.get(procedure)
         if tab is not None:
             self.setCurrentIndex(tab)
+
+    def attach_running(self, run: dict[str, Any] | None) -> None:
+        """A window opened on a run already under way (the engine's status ``run``): follow it, and fill the
+        MPPT plot and the dashboard with its history from the run file's summary, read off the GUI thread."""
+        if not run or not run.get("item"):
+            return
+        self.start_run(str(run["item"]), str(run.get("procedure", "")), run.get("file"))
+        if self.run_file is not None and run.get("procedure") == "mppt":
+            path = self.run_file
+            run_in_thread(lambda: read_mppt_history(path), self._history, lambda _exc: None, owner=self)
+
+    def _history(self, history: dict[str, Any]) -> None:
+        for channel, (t, low, high, mean) in history.get("channels", {}).items():
+            if t.size == 0:
+                continue
+            series = self.mppt.series_for(channel)
+            series.seed(t, low, high, float(mean[-1]))
+            tile = self.dashboard.add_channel(channel)
+            tile.series.seed(t, mean, mean, float(mean[-1]))
+            if tile.state == "waiting":
+                tile.state = "tracking"
+            tile.refresh()
+        for channel, entry in history.get("status", {}).items():
+            state = STATUS_STATES.get(str(entry.get("state", "")))
+            if state is not None:
+                self.dashboard.add_channel(channel).set_state(state)
+        self.mppt.redraw()
 
     def on_record(self, kind: str, channel: str, message: str, data: dict[str, Any]) -> None:
         if channel:

@@ -101,8 +101,11 @@ class LivePlot(QWidget):
         t = np.asarray(time_s, dtype=float).ravel()
         if t.size == 0:
             return
-        if self.start_s is None:
-            self.start_s = float(t[0])
+        self.series_for(channel).extend(t, values)
+        self._dirty = True
+
+    def series_for(self, channel: str) -> LiveSeries:
+        """The channel's series, with its curve (created on first use)."""
         series = self.series.get(channel)
         if series is None:
             series = self.series[channel] = LiveSeries()
@@ -110,8 +113,8 @@ class LivePlot(QWidget):
             # a 1-pixel cosmetic pen: Qt's fast path (a wider pen costs ~10× per segment to stroke)
             self._curves[channel] = self.plot.plot([], [], pen=pg.mkPen(colour, width=1, cosmetic=True),
                                                    name=channel, antialias=False)
-        series.extend(t, values)
-        self._dirty = True
+            self._dirty = True
+        return series
 
     # ------------------------------------------------------------------------------------ drawing
     def _view_changed(self, *_args: Any) -> None:
@@ -123,9 +126,11 @@ class LivePlot(QWidget):
 
     def visible_window_s(self) -> tuple[float, float] | None:
         """The time window to draw: the view's, unless it follows the whole run (auto range)."""
-        if self.start_s is None:
-            return None
         spans = [s.span_s for s in self.series.values() if s.span_s is not None]
+        if not spans:
+            return None
+        if self.start_s is None:  # hours count from the first point of any channel (or of its history)
+            self.start_s = min(a for a, _ in spans)
         whole = (min(a for a, _ in spans), max(b for _, b in spans))
         view_box = self.plot.getViewBox()
         if view_box.autoRangeEnabled()[0]:
@@ -140,6 +145,7 @@ class LivePlot(QWidget):
         window = self.visible_window_s()
         if window is None or self.start_s is None:
             return 0.0
+        window = (window[0], max(window[1], window[0] + 1.0))
         width = max(100, int(self.plot.getViewBox().width()) or 1000)
         for channel, series in self.series.items():
             view = series.view(window[0], window[1], width)

@@ -93,19 +93,26 @@ class LiveSeries:
         self.n_points = 0
         self.last_time_s = -math.inf
         self.last_value = math.nan
+        #: Before this time the series holds only a summary (seeded from the run file), never raw points.
+        self.raw_from_s = -math.inf
 
     # ------------------------------------------------------------------------------------ feeding
     def extend(self, time_s: np.ndarray | list[float], values: np.ndarray | list[float]) -> None:
-        """Append points in time order (a batch as the engine delivers it; a point older than the last one
-        is refused, as a plot of a channel's history would otherwise be wrong)."""
+        """Append points in time order (a batch as the engine delivers it). Points at or before the newest one
+        held are skipped as already held; a batch out of order is refused."""
         t = np.asarray(time_s, dtype=float).ravel()
         v = np.asarray(values, dtype=float).ravel()
         if t.size != v.size:
             raise ValueError(f"{t.size} times for {v.size} values")
         if t.size == 0:
             return
-        if t[0] < self.last_time_s or (t.size > 1 and np.any(np.diff(t) < 0)):
-            raise ValueError(f"points must come in time order: {t[0]!r} after {self.last_time_s!r}")
+        if t.size > 1 and np.any(np.diff(t) < 0):
+            raise ValueError("points must come in time order within a batch")
+        if t[0] <= self.last_time_s:  # already held: a window attached mid-run gets some rows from the file
+            newer = t > self.last_time_s  # and again from the engine's events
+            t, v = t[newer], v[newer]
+            if t.size == 0:
+                return
         if self.origin_s is None:
             self.origin_s = float(t[0])
         self._add_to_overview(t, v)
@@ -113,6 +120,23 @@ class LiveSeries:
         self.n_points += int(t.size)
         self.last_time_s = float(t[-1])
         self.last_value = float(v[-1])
+
+    def seed(self, time_s: np.ndarray, low: np.ndarray, high: np.ndarray, last_value: float) -> None:
+        """History from the run file's summary (a window opened on a run that has been going for weeks): the
+        min and max of each of its bins go into the overview, none into the tail, so a zoom into that
+        history asks the file (``view`` returns None there) rather than showing summary values as points."""
+        t = np.asarray(time_s, dtype=float)
+        if t.size == 0 or self.n_points:
+            return
+        times = np.repeat(t, 2)
+        values = np.empty(2 * t.size)
+        values[0::2], values[1::2] = low, high
+        self.origin_s = float(t[0])
+        self._add_to_overview(times, values)
+        self.last_time_s = float(t[-1])
+        self.last_value = float(last_value)
+        self.raw_from_s = float(t[-1])
+        self.n_points = 0
 
     def _add_to_overview(self, t: np.ndarray, v: np.ndarray) -> None:
         assert self.origin_s is not None
@@ -182,7 +206,8 @@ class LiveSeries:
         if self.origin_s is None or not stop_s > start_s or width_px < 1:
             return SeriesView(np.empty(0), np.empty(0), np.empty(0), raw=True)
         t, v = self.tail()
-        tail_covers = self._tail_filled == self.n_points or (t.size and t[0] <= start_s)
+        tail_covers = start_s >= self.raw_from_s and (self._tail_filled == self.n_points or
+                                                      (t.size and t[0] <= start_s))
         if tail_covers:
             inside = (t >= start_s) & (t <= stop_s)
             if inside.sum() <= RAW_POINTS_PER_PIXEL * width_px:

@@ -1,9 +1,10 @@
-"""The main window: the station and the procedure form on the left; the queue with the running run, the run
-browser and the events on the right. It attaches to the station's engine through an
+"""The main window: the station and the procedure form on the left; the queue with the running run, the live
+plots, the run browser, the alarms and the events on the right. It attaches to the station's engine through an
 :class:`~labctl.gui.bridge.EngineBridge`; closing it lets go of the engine, which goes on with its runs."""
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,11 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from labctl.gui.alarms_view import AlarmsView
 from labctl.gui.bridge import EngineBridge, Target
 from labctl.gui.browser import RunBrowser
 from labctl.gui.events_pane import EventsPane
+from labctl.gui.live_pane import LivePane
 from labctl.gui.procedure_panel import ProcedurePanel
 from labctl.gui.queue_panel import QueuePanel
 from labctl.gui.settings import GuiSettings
@@ -54,8 +57,13 @@ class MainWindow(QMainWindow):
         self.queue_panel = QueuePanel(self.bridge)
         self.browser = RunBrowser()
         self.events_pane = EventsPane()
-        self.views = QTabWidget()  # the run browser now; live plots join it as tabs of their own
+        self.live = LivePane()
+        self.alarms = AlarmsView(self.bridge.call, operator=getpass.getuser())
+        self.views = QTabWidget()
+        self.views.addTab(self.live, "Live")
         self.views.addTab(self.browser, "Run browser")
+        self.views.addTab(self.alarms, "Alarms")
+        self.alarms.changed.connect(self._alarm_count)
         self.left = QSplitter(Qt.Orientation.Vertical)
         self.left.addWidget(self.station_panel)
         self.left.addWidget(_boxed("Procedure", self.procedure_panel))
@@ -133,6 +141,8 @@ class MainWindow(QMainWindow):
         self.browser.default_dir = str(status.get("data_dir") or "")
         self.queue_panel.current.show_run(status.get("run"))
         self.queue_panel.refresh()
+        self.live.attach_running(status.get("run"))
+        self.alarms.refresh()
         self.events_pane.add("window", f"attached to engine pid {status.get('pid')} of station {station.name}",
                              "engine")
         for run in snapshot.get("runs") or []:  # what happened before this window attached
@@ -157,7 +167,13 @@ class MainWindow(QMainWindow):
         self.bridge.call("status", on_done=self.station_panel.show_status, on_error=lambda _exc: None)
 
     # ---------------------------------------------------------------------------------- events
+    def _alarm_count(self, open_alarms: int) -> None:
+        index = self.views.indexOf(self.alarms)
+        self.views.setTabText(index, f"Alarms ({open_alarms})" if open_alarms else "Alarms")
+
     def _on_events(self, batch: list[dict[str, Any]]) -> None:
+        self.live.on_engine_events(batch)
+        self.alarms.on_engine_events(batch)
         self.queue_panel.on_events(batch)
         self.station_panel.on_events(batch)
         self.events_pane.on_events(batch)
