@@ -26,7 +26,7 @@ any instrument is touched.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -289,23 +289,34 @@ def _checked_temperatures(temperatures_K: Sequence[float], on_unstable: str) -> 
     return temps
 
 
+def unstable_message(step: TemperatureStep, settling: Settling) -> str:
+    """What a step that did not stabilise says (events, warnings, block attributes)."""
+    return (f"not stable at {step.setpoint_K:g} K ± {settling.tolerance_K:g} K within {settling.timeout_s:g} s "
+            f"(last reading {step.reading_K:.3f} K)")
+
+
+def measure_between_readings(controller: TemperatureController, measure: Callable[[], Any]
+                             ) -> tuple[Any, float, float]:
+    """``measure()`` with a temperature reading before and after: (result, mean K, spread K)."""
+    before = controller.read_temperature_K()
+    result = measure()
+    after = controller.read_temperature_K()
+    return result, 0.5 * (before + after), abs(after - before)
+
+
 def _sweep(controller: TemperatureController, clock: Clock, temps: list[float], settling: Settling,
-           on_unstable: str, measure: Any) -> Iterator[SweepPoint]:
+           on_unstable: str, measure: Callable[[], Any]) -> Iterator[SweepPoint]:
     hold_present_temperature(controller)
     for setpoint in temps:
         step = settle_temperature(controller, clock, setpoint, settling)
         if not step.stable and on_unstable != "measure":
-            yield SweepPoint(step, None, step.reading_K, 0.0,
-                             (f"not stable at {setpoint:g} K ± {settling.tolerance_K:g} K within "
-                              f"{settling.timeout_s:g} s (last reading {step.reading_K:.3f} K)",))
+            yield SweepPoint(step, None, step.reading_K, 0.0, (unstable_message(step, settling),))
             if on_unstable == "stop":
                 return
             continue
-        before = controller.read_temperature_K()
-        result = measure()
-        after = controller.read_temperature_K()
+        result, mean, spread = measure_between_readings(controller, measure)
         warnings = () if step.stable else (f"measured at {setpoint:g} K although not stable",)
-        yield SweepPoint(step, result, 0.5 * (before + after), abs(after - before), warnings)
+        yield SweepPoint(step, result, mean, spread, warnings)
 
 
 def tid_sweep(lcr: TransientLCRMeter, controller: TemperatureController, clock: Clock,
@@ -338,7 +349,50 @@ def tas_sweep(lcr: LCRMeter, controller: TemperatureController, clock: Clock, te
     _check("ac_level_V", ac_level_V, 1e-3, 20.0, "V")
     _check("f_min_Hz", f_min_Hz, 20.0, 2e6, "Hz")
     _check("f_max_Hz", f_max_Hz, f_min_Hz, 2e6, "Hz")
-    decades = math.log10(f_max_Hz / f_min_Hz)
-    freqs = np.geomspace(f_min_Hz, f_max_Hz, max(2, round(decades * points_per_decade) + 1))
+    freqs = log_frequencies(f_min_Hz, f_max_Hz, points_per_decade)
     yield from _sweep(controller, clock, temps, settling, on_unstable,
                       lambda: capacitance_spectrum(lcr, freqs, bias_V=bias_V, ac_level_V=ac_level_V))
+
+
+# ------------------------------------------------------------------------------------ frequency choice
+def log_frequencies(f_min_Hz: float, f_max_Hz: float, points_per_decade: int) -> np.ndarray:
+    """Log-spaced frequencies from ``f_min_Hz`` to ``f_max_Hz``, both included, ``points_per_decade``."""
+    decades = math.log10(f_max_Hz / f_min_Hz)
+    return np.geomspace(f_min_Hz, f_max_Hz, max(2, round(decades * points_per_decade) + 1))
+
+
+#: |d ln C / d ln f| below this is "flat": a trap or ionic step of ΔC/C = 5 % spread over a decade has 0.05.
+PLATEAU_MAX_SLOPE = 0.01
+
+
+def plateau_frequency(frequency_Hz: Sequence[float] | np.ndarray, capacitance_F: Sequence[float] | np.ndarray,
+                      max_slope: float = PLATEAU_MAX_SLOPE) -> tuple[float, tuple[float, float]]:
+    """The centre (geometric mean) of the widest run of frequencies over which C(f) is flat —
+    |d ln C/d ln f| ≤ ``max_slope`` between neighbours — and that run's (low, high) ends. This is where a
+    TID or Mott–Schottky measurement sees the depletion capacitance: above the ionic and trap responses,
+    below the series-resistance roll-off. Raises ParameterError when no two neighbouring points are flat."""
+    f = np.asarray(frequency_Hz, dtype=float)
+    c = np.asarray(capacitance_F, dtype=float)
+    order = np.argsort(f)
+    f, c = f[order], c[order]
+    ok = np.isfinite(c) & (c > 0)
+    f, c = f[ok], c[ok]
+    if f.size < 3:
+        raise ParameterError(f"a C–f pre-sweep needs at least 3 valid points, got {f.size}")
+    slope = np.abs(np.diff(np.log(c)) / np.diff(np.log(f)))
+    flat = slope <= max_slope
+    best: tuple[float, int, int] | None = None  # (width in decades, first, last point index)
+    start = None
+    for i, is_flat in enumerate([*flat, False]):
+        if is_flat and start is None:
+            start = i
+        elif not is_flat and start is not None:
+            width = math.log10(f[i] / f[start])
+            if best is None or width > best[0]:
+                best = (width, start, i)
+            start = None
+    if best is None:
+        raise ParameterError(f"C(f) has no plateau (|d ln C/d ln f| ≤ {max_slope:g} between two neighbouring "
+                             f"points) between {f[0]:g} and {f[-1]:g} Hz; give frequency_Hz instead")
+    low, high = float(f[best[1]]), float(f[best[2]])
+    return math.sqrt(low * high), (low, high)
