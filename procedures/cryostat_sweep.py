@@ -117,10 +117,8 @@ class CryostatSweep(Procedure):
     heater_range = TextParameter("heater range", default="high", choices=HEATER_RANGES)
     eps_r = FloatParameter("relative permittivity of the absorber", default=35.0, minimum=1.0, maximum=1000.0,
                            help="From the literature (FAPbI3 ≈ 35); sets N_A, W, D and the densities.")
-    n_a_cm3 = FloatParameter("space-charge density N_A", unit="cm-3", default=0.0, minimum=0.0, maximum=1e21,
-                             help="0: measured by a dark C–V (Mott–Schottky) at the first temperature.")
     v_bi_V = FloatParameter("built-in voltage V_bi", unit="V", default=0.0, minimum=0.0, maximum=5.0,
-                            help="0: measured by the same C–V as N_A.")
+                            help="0: measured by a dark C–V (Mott–Schottky) at the first temperature.")
     cv_v_min_V = FloatParameter("C–V from", unit="V", default=-1.0, minimum=-40.0, maximum=40.0)
     cv_v_max_V = FloatParameter("C–V to", unit="V", default=0.6, minimum=-40.0, maximum=40.0)
     cv_step_V = FloatParameter("C–V step", unit="V", default=0.05, minimum=0.001, maximum=1.0)
@@ -135,7 +133,8 @@ class CryostatSweep(Procedure):
 
     @property
     def measures_cv(self) -> bool:
-        return self.n_a_cm3 == 0 or self.v_bi_V == 0
+        """Whether the run measures the reference C–V (something it needs was not given)."""
+        return self.v_bi_V == 0
 
     def cv_voltages(self) -> list[float]:
         n = math.floor((self.cv_v_max_V - self.cv_v_min_V) / self.cv_step_V + 1e-9) + 1
@@ -168,7 +167,7 @@ class CryostatSweep(Procedure):
             raise ParameterError(f"parameter 'heater_range' = {self.heater_range!r} is not a range of "
                                  f"{spec.temperature}; allowed: {', '.join(controller.heater_ranges)}")
         lcr = station.role_capabilities(name, "lcr", LCRMeterCapabilities)
-        self.check_lcr(spec, lcr)
+        self.check_lcr(station, spec, lcr)
         if self.measures_cv:
             for key in ("cv_v_min_V", "cv_v_max_V"):
                 value = getattr(self, key)
@@ -188,7 +187,7 @@ class CryostatSweep(Procedure):
                 raise ParameterError(f"parameter 'suns' = {suns:g} suns is outside the range of {spec.light}; "
                                      f"allowed: {s_low:g} … {s_high:g} suns")
 
-    def check_lcr(self, spec: Any, lcr: LCRMeterCapabilities) -> None:
+    def check_lcr(self, station: Station, spec: Any, lcr: LCRMeterCapabilities) -> None:
         """The procedure's own checks against the LCR meter's limits."""
 
     @staticmethod
@@ -349,7 +348,7 @@ class CryostatSweep(Procedure):
 
     def n_a_and_v_bi(self, ctx: RunContext) -> tuple[float, float]:
         """The given values, else the reference C–V's (NaN when neither)."""
-        n_a = self.n_a_cm3 or float(ctx.state.get("n_a_cm3", math.nan))
+        n_a = float(getattr(self, "n_a_cm3", 0.0)) or float(ctx.state.get("n_a_cm3", math.nan))
         v_bi = self.v_bi_V or float(ctx.state.get("v_bi_V", math.nan))
         return n_a, v_bi
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labctl.analysis.tid import TIDAnalysisError, fit_transient
 from labctl.roles import LCRMeterCapabilities
@@ -38,6 +38,9 @@ from procedures.ion_migration import (
     tid_protocol_warnings,
 )
 from procedures.jv_hysteresis import _free_block_name
+
+if TYPE_CHECKING:
+    from labctl.station import Station
 
 TID_COLUMNS = {"time_s": "s", "capacitance_F": "F", "conductance_S": "S"}
 PRESWEEP_POINTS_PER_DECADE = 10
@@ -61,6 +64,8 @@ class TIDSweep(CryostatSweep):
     temperatures_K = FloatListParameter("temperatures, in order", unit="K", minimum=TEMPERATURE_RANGE_K[0],
                                         maximum=TEMPERATURE_RANGE_K[1],
                                         default=[float(t) for t in range(300, 199, -10)])
+    n_a_cm3 = FloatParameter("space-charge density N_A", unit="cm-3", default=0.0, minimum=0.0, maximum=1e21,
+                             help="0: measured by a dark C–V (Mott–Schottky) at the first temperature.")
     frequency_mode = TextParameter("measurement frequency", default="fixed", choices=["fixed", "plateau"],
                                    help="fixed: frequency_Hz; plateau: the centre of the C(f) plateau of a "
                                         "pre-sweep (20 Hz – 2 MHz) at the first temperature.")
@@ -97,7 +102,11 @@ class TIDSweep(CryostatSweep):
         return plot_tid_report(path, out_dir)
 
     # --------------------------------------------------------------------------------- checks
-    def check_lcr(self, spec: Any, lcr: LCRMeterCapabilities) -> None:
+    @property
+    def measures_cv(self) -> bool:
+        return self.n_a_cm3 == 0 or self.v_bi_V == 0
+
+    def check_lcr(self, station: Station, spec: Any, lcr: LCRMeterCapabilities) -> None:
         who = spec.lcr
         self.check_in("frequency_Hz", self.frequency_Hz, lcr.frequency_range_Hz, "Hz", who)
         self.check_in("ac_level_V", self.ac_level_V, lcr.ac_level_range_V, "V", who)
