@@ -1,7 +1,9 @@
 """`labctl demo`: the main job on the simulated bench, start to finish in well under a minute.
 
 J–V hysteresis at three scan rates on the wide-bandgap reference cell (strong hysteresis) and the
-5-AVAI-passivated cell (almost none), each with a stabilised-power hold; HDF5 files, metrics and PNG reports.
+5-AVAI-passivated cell (almost none), each with a stabilised-power hold; then a dark TID sweep of the FAPbI3 cell
+in the cryostat (300 → 200 K in 10 K steps, the seed's +1 V / 5 s pulse, a reference C–V for N_A) with its
+halide activation energy and Arrhenius plot; HDF5 files, metrics and PNG reports.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from labctl.errors import LabctlError
 
 DEMO_RATES_V_S = [0.01, 0.1, 1.0]
 DEMO_SAMPLES = ["wbg_ref", "wbg_5avai"]
+DEMO_TID_SAMPLE = "fapbi3"
 
 
 class DemoRunFailed(LabctlError):
@@ -27,6 +30,7 @@ def run_demo(out_dir: Path, console: Console) -> list[Path]:
     from labctl.runner import Runner
     from labctl.station import Station
     from procedures.jv_hysteresis import JVHysteresis
+    from procedures.tid_sweep import TIDSweep
 
     out_dir.mkdir(parents=True, exist_ok=True)
     station = Station.load("sim")
@@ -48,6 +52,17 @@ def run_demo(out_dir: Path, console: Console) -> list[Path]:
         print_analysis(result.analysis, console, JVHysteresis, blocks=False)
         figures = report_file(result.path, out_dir, JVHysteresis)
         written += [result.path, *figures]
+    console.print(f"[bold]TID[/] on {DEMO_TID_SAMPLE} in the cryostat, dark, 300 → 200 K in 10 K steps")
+    tid = TIDSweep(sample=DEMO_TID_SAMPLE)
+    view = RunProgressView(f"TID {DEMO_TID_SAMPLE}", console)
+    runner = Runner(tid, station=station, directory=out_dir, operator="labctl demo", subscribers=[view])
+    with view.progress:
+        result = runner.run()
+    if result.status != "completed":
+        raise DemoRunFailed(f"demo TID run on {DEMO_TID_SAMPLE} ended {result.status}: {result.reason}")
+    assert result.analysis is not None
+    print_analysis(result.analysis, console, TIDSweep, blocks=False)
+    written += [result.path, *report_file(result.path, out_dir, TIDSweep)]
     console.print("[bold]files:[/]")
     for path in written:
         console.print(f"  {path}")

@@ -101,10 +101,11 @@ class CVProfile(Procedure):
         spec = station.sample(self.sample)
         lcr = station.role_capabilities(self.sample, "lcr", LCRMeterCapabilities)
         check = CryostatSweep.check_in
-        check("frequency_Hz", self.frequency_Hz, lcr.frequency_range_Hz, "Hz", spec.lcr)
-        check("ac_level_V", self.ac_level_V, lcr.ac_level_range_V, "V", spec.lcr)
+        meter = str(spec.lcr)
+        check("frequency_Hz", self.frequency_Hz, lcr.frequency_range_Hz, "Hz", meter)
+        check("ac_level_V", self.ac_level_V, lcr.ac_level_range_V, "V", meter)
         for key in ("v_min_V", "v_max_V"):
-            check(key, getattr(self, key), lcr.dc_bias_range_V, "V", spec.lcr)
+            check(key, getattr(self, key), lcr.dc_bias_range_V, "V", meter)
             check(key, getattr(self, key), (spec.voltage_min_V, spec.voltage_max_V), "V", f"sample '{self.sample}'")
         if self.temperature_K > 0:
             if spec.temperature is None:

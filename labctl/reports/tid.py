@@ -177,6 +177,12 @@ def _plot_transients(plt: Any, blocks: list[BlockData], result: TIDResult | None
     return out
 
 
+def _inverse_milli(x: Any) -> Any:
+    """1000/x both ways (1000/T ↔ T) for a secondary axis; 0 stays out of the way."""
+    x = np.asarray(x, dtype=float)
+    return np.divide(1000.0, x, out=np.full_like(x, np.inf), where=x != 0)
+
+
 def _plot_arrhenius(plt: Any, result: TIDResult, eps_r: float, out: Path, sample: str) -> Path:
     fig, ax = plt.subplots(figsize=(7, 5), constrained_layout=True)
     markers = {"anion": ("o", "C0"), "cation": ("s", "C3")}
@@ -198,6 +204,8 @@ def _plot_arrhenius(plt: Any, result: TIDResult, eps_r: float, out: Path, sample
         ax.plot(1000 / t_ex, np.log(t_ex / np.array([e["tau_s"] for e in excluded])), "x", color="0.5",
                 label="not used (τ outside the window or uncertain)")
     ax.set(xlabel="1000/T (1/K)", ylabel="ln(T/τ)  (K/s)", title=f"{sample}: Arrhenius of the TID time constants")
+    top = ax.secondary_xaxis("top", functions=(_inverse_milli, _inverse_milli))
+    top.set_xlabel("T (K)")
     ax.legend(fontsize=8)
     fig.savefig(out, dpi=120)
     plt.close(fig)
