@@ -92,11 +92,35 @@ def temperature_tag(setpoint_K: float) -> str:
     return f"{setpoint_K:g}K".replace(".", "p").replace("-", "m")
 
 
-class CryostatSweep(Procedure):
+class OneCell(Procedure):
+    """Base of a procedure on one sample with an LCR meter (no name of its own: not a procedure to run)."""
+
+    sample = TextParameter("sample", help="The station's sample (with an LCR meter; in a cryostat, with its "
+                                          "temperature controller).")
+
+    def instruments_needed(self, station: Station) -> list[str]:
+        spec = station.sample(self.sample)
+        return [n for n in (spec.lcr, spec.temperature, spec.switch, spec.light) if n]
+
+    def sample_metadata(self, station: Station | None) -> dict[str, Any]:
+        if station is None:
+            return {"samples": [self.sample]}
+        return {self.sample: station.sample(self.sample).as_metadata()}
+
+    def file_stem(self) -> str:
+        return f"{self.name}_{self.sample}"
+
+    @staticmethod
+    def check_in(key: str, value: float, limits: tuple[float, float], unit: str, who: str) -> None:
+        low, high = limits
+        if not low <= value <= high:
+            raise ParameterError(f"parameter '{key}' = {value:g} {unit} is outside the range of {who}; allowed: "
+                                 f"{low:g} … {high:g} {unit}")
+
+
+class CryostatSweep(OneCell):
     """Base of the temperature-sweep procedures (no name of its own: not a procedure to run)."""
 
-    sample = TextParameter("sample", help="The station's sample in the cryostat (with an LCR meter and a "
-                                          "temperature controller).")
     #: Each sweep redeclares it with its own default list (the position among the parameters stays).
     temperatures_K = FloatListParameter("temperatures, in order", unit="K", minimum=TEMPERATURE_RANGE_K[0],
                                         maximum=TEMPERATURE_RANGE_K[1])
@@ -190,24 +214,6 @@ class CryostatSweep(Procedure):
     def check_lcr(self, station: Station, spec: Any, lcr: LCRMeterCapabilities) -> None:
         """The procedure's own checks against the LCR meter's limits."""
 
-    @staticmethod
-    def check_in(key: str, value: float, limits: tuple[float, float], unit: str, who: str) -> None:
-        low, high = limits
-        if not low <= value <= high:
-            raise ParameterError(f"parameter '{key}' = {value:g} {unit} is outside the range of {who}; allowed: "
-                                 f"{low:g} … {high:g} {unit}")
-
-    def instruments_needed(self, station: Station) -> list[str]:
-        spec = station.sample(self.sample)
-        return [n for n in (spec.lcr, spec.temperature, spec.switch, spec.light) if n]
-
-    def sample_metadata(self, station: Station | None) -> dict[str, Any]:
-        if station is None:
-            return {"samples": [self.sample]}
-        return {self.sample: station.sample(self.sample).as_metadata()}
-
-    def file_stem(self) -> str:
-        return f"{self.name}_{self.sample}"
 
     # -------------------------------------------------------------------------------- plan
     def measurement_s(self) -> float:

@@ -22,20 +22,19 @@ from typing import TYPE_CHECKING, Any
 
 from labctl.errors import InterlockTripped, ParameterError
 from labctl.roles import LCRMeterCapabilities, TemperatureControllerCapabilities
-from labctl.runner import BoolParameter, FloatListParameter, FloatParameter, Procedure, RunContext, TextParameter
+from labctl.runner import BoolParameter, FloatListParameter, FloatParameter, RunContext, TextParameter
 from procedures.conditions import read_temperature, settle_light
-from procedures.cryostat_sweep import HEATER_RANGES, TEMPERATURE_RANGE_K, CryostatSweep, store_cv_block
+from procedures.cryostat_sweep import HEATER_RANGES, TEMPERATURE_RANGE_K, CryostatSweep, OneCell, store_cv_block
 from procedures.ion_migration import Settling, cv_sweep, hold_present_temperature, settle_temperature
 
 if TYPE_CHECKING:
     from labctl.station import Station
 
 
-class CVProfile(Procedure):
+class CVProfile(OneCell):
     name = "cv"
     title = "C–V: capacitance against bias in the dark, forward and back (Mott–Schottky: V_bi, N_A)"
 
-    sample = TextParameter("sample", help="The station's sample (with an LCR meter).")
     v_min_V = FloatParameter("lowest bias", unit="V", default=-1.0, minimum=-40.0, maximum=40.0)
     v_max_V = FloatParameter("highest bias", unit="V", default=0.6, minimum=-40.0, maximum=40.0)
     step_V = FloatParameter("bias step", unit="V", default=0.05, minimum=0.001, maximum=1.0)
@@ -100,7 +99,7 @@ class CVProfile(Procedure):
     def check_station(self, station: Station) -> None:
         spec = station.sample(self.sample)
         lcr = station.role_capabilities(self.sample, "lcr", LCRMeterCapabilities)
-        check = CryostatSweep.check_in
+        check = self.check_in
         meter = str(spec.lcr)
         check("frequency_Hz", self.frequency_Hz, lcr.frequency_range_Hz, "Hz", meter)
         check("ac_level_V", self.ac_level_V, lcr.ac_level_range_V, "V", meter)
@@ -115,21 +114,9 @@ class CVProfile(Procedure):
             check("temperature_K", self.temperature_K, controller.temperature_range_K, "K", spec.temperature)
             check("ramp_K_min", self.ramp_K_min, controller.ramp_rate_range_K_min, "K/min", spec.temperature)
 
-    def instruments_needed(self, station: Station) -> list[str]:
-        spec = station.sample(self.sample)
-        return [n for n in (spec.lcr, spec.switch, spec.light, spec.temperature) if n]
-
-    def sample_metadata(self, station: Station | None) -> dict[str, Any]:
-        if station is None:
-            return {"samples": [self.sample]}
-        return {self.sample: station.sample(self.sample).as_metadata()}
-
     def conditions(self) -> dict[str, Any]:
         return {"light_suns": 0.0, "temperature_K": self.temperature_K or "as it is (recorded)",
                 "bias": f"{self.v_min_V:g} … {self.v_max_V:g} V"}
-
-    def file_stem(self) -> str:
-        return f"cv_{self.sample}"
 
     # ----------------------------------------------------------------------------- the protocol
     def execute(self, ctx: RunContext) -> None:

@@ -91,7 +91,9 @@ def plot_cv(block: BlockData, result: MottSchottky | None, out: Path, title: str
         if pick.any():
             ax_c.plot(v[pick], c[pick] * 1e9, style, ms=3, label=label)
             ax_ms.plot(v[pick], 1 / c[pick] ** 2, style, ms=3, label=label)
-    ax_c.set(xlabel="bias (V)", ylabel="C (nF)", title=f"{title}: C–V")
+    temperature, frequency = (float(block.attrs.get(k, math.nan)) for k in ("temperature_K", "frequency_Hz"))
+    where = f"{temperature:.1f} K, {frequency:g} Hz"
+    ax_c.set(xlabel="bias (V)", ylabel="C (nF)", title=f"{title}: C–V in the dark, {where}")
     ax_c.legend(fontsize=8)
     ax_ms.set(xlabel="bias (V)", ylabel="1/C² (F⁻²)", title="Mott–Schottky")
     if result is not None:
@@ -105,6 +107,18 @@ def plot_cv(block: BlockData, result: MottSchottky | None, out: Path, title: str
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def plot_reference_cv(reader: RunReader, eps_r: float, out_dir: Path, stem: str, sample: str) -> list[Path]:
+    """The Mott–Schottky figure of a sweep's ``cv_reference`` block ([] when the run measured none)."""
+    reference = cv_block(reader, "cv_reference")
+    if reference is None:
+        return []
+    try:
+        result: MottSchottky | None = mott_schottky_of_block(reference, eps_r=eps_r)
+    except CVAnalysisError:
+        result = None
+    return [plot_cv(reference, result, out_dir / f"{stem}_reference_cv.png", f"{sample} reference")]
 
 
 def plot_cv_report(path: Path, out_dir: Path) -> list[Path]:

@@ -17,9 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from labctl.analysis.arrhenius import K_B_EV_K
-from labctl.analysis.cv import CVAnalysisError
 from labctl.analysis.tas import Spectrum, TASAnalysisError, TASResult, analyze_tas
-from labctl.reports.cv import clean, cv_block, mott_schottky_of_block, plot_cv
+from labctl.reports.cv import clean, plot_reference_cv
 from labctl.reports.tid import space_charge
 from labctl.store import BlockData, RunReader
 
@@ -95,13 +94,7 @@ def plot_tas_report(path: Path, out_dir: Path) -> list[Path]:
     with RunReader(path) as reader:
         result, charge, blocks = tas_result(reader)
         sample = str(reader.parameters.get("sample", ""))
-        reference = cv_block(reader, "cv_reference")
-        if reference is not None:
-            try:
-                ms = mott_schottky_of_block(reference, eps_r=charge["eps_r"])
-            except CVAnalysisError:
-                ms = None
-            written.append(plot_cv(reference, ms, out_dir / f"{path.stem}_reference_cv.png", f"{sample} reference"))
+        written += plot_reference_cv(reader, charge["eps_r"], out_dir, path.stem, sample)
         if blocks:
             written.append(_plot_spectra(plt, blocks, result, out_dir / f"{path.stem}_spectra.png", sample))
     if result is not None and result.traps:

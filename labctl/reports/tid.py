@@ -20,7 +20,7 @@ from rich.table import Table
 from labctl.analysis.arrhenius import EPS0_F_M, K_B_EV_K, K_B_J_K, Q_C
 from labctl.analysis.cv import CVAnalysisError
 from labctl.analysis.tid import TIDAnalysisError, TIDResult, TIDTransient, TransientFit, analyze_tid
-from labctl.reports.cv import clean, cv_block, mott_schottky_of_block, plot_cv
+from labctl.reports.cv import clean, cv_block, mott_schottky_of_block, plot_reference_cv
 from labctl.store import BlockData, RunReader
 
 
@@ -133,14 +133,7 @@ def plot_tid_report(path: Path, out_dir: Path) -> list[Path]:
     with RunReader(path) as reader:
         result, charge, blocks = tid_result(reader)
         sample = str(reader.parameters.get("sample", ""))
-        reference = cv_block(reader, "cv_reference")
-        if reference is not None:
-            try:
-                ms = mott_schottky_of_block(reference, eps_r=charge["eps_r"])
-            except CVAnalysisError:
-                ms = None
-            written.append(plot_cv(reference, ms, out_dir / f"{path.stem}_reference_cv.png",
-                                   f"{sample} reference"))
+        written += plot_reference_cv(reader, charge["eps_r"], out_dir, path.stem, sample)
         if blocks:
             written.append(_plot_transients(plt, blocks, result, out_dir / f"{path.stem}_transients.png", sample))
         if result is not None:
