@@ -34,7 +34,7 @@ import numpy as np
 
 from labctl.clock import Clock
 from labctl.errors import ParameterError
-from labctl.roles import LCRMeter, LightSource, TemperatureController, TransientResult
+from labctl.roles import LCRMeter, LightSource, SourceMeter, TemperatureController, TransientResult
 
 ON_UNSTABLE = ("skip", "measure", "stop")
 #: The pulse should exceed V_bi by this much for the forward bias to collapse the depletion region.
@@ -175,24 +175,62 @@ def tid_protocol_warnings(protocol: TIDProtocol, *, v_bi_V: float | None = None,
 
 
 def capture_tid(lcr: TransientLCRMeter, clock: Clock, protocol: TIDProtocol = TIDProtocol()) -> TIDCapture:
-    """Pulse, step back and capture, ``protocol.repeats`` times; the average on the first capture's time axis
-    (later captures interpolated onto it if the host-timed second sweep started a little differently). The
-    capture window is also the rest at ``rest_V`` before the next pulse: make it ≥ 5τ of the slowest species."""
+    """Pulse, step back and capture, ``protocol.repeats`` times, averaged. The capture window is also the rest at
+    ``rest_V`` before the next pulse: make it ≥ 5τ of the slowest species."""
     lcr.set_frequency(protocol.frequency_Hz)
     lcr.set_ac_level(protocol.ac_level_V)
-    captures: list[TransientResult] = []
+    captures: list[TIDCapture] = []
     for _ in range(protocol.repeats):
         lcr.set_dc_bias(protocol.pulse_V)
         lcr.dc_bias_on()
         clock.sleep(protocol.pulse_s)
-        captures.append(lcr.capture_transient(protocol.duration_s, protocol.n_points, bias_V=protocol.rest_V))
+        r = lcr.capture_transient(protocol.duration_s, protocol.n_points, bias_V=protocol.rest_V)
+        captures.append(TIDCapture(np.asarray(r.time_s, dtype=float), np.asarray(r.capacitance_F, dtype=float),
+                                   np.asarray(r.conductance_S, dtype=float), float(r.dead_time_s), 0.0, protocol, 1))
+    return _averaged(lcr, captures, protocol)
+
+
+def capture_tid_smu(lcr: LCRMeter, smu: SourceMeter, clock: Clock, protocol: TIDProtocol = TIDProtocol(), *,
+                    compliance_A: float = 0.01) -> TIDCapture:
+    """The same protocol with the pulse from an SMU across the cell: the meter holds the cell at ``rest_V``
+    through its own DC bias, the SMU sources ``pulse_V`` for ``pulse_s`` (it drives the cell over the meter's
+    bias) and switches its output off (high impedance), then the meter is set up and captures. ``time_s``
+    counts from the SMU's output-off (host-timed: the driver reports when it triggered, ``last_capture``
+    ``trigger_clock_s``; a meter that does not is taken to trigger at once) and ``dead_time_s`` is the first
+    point's time: the meter's set-up — a dozen commands, ≈ 0.1 s for an E4980A on the simulated link — comes
+    first, so transients faster than that are lost (the analysis lists them as outside the window). Use it
+    where the meter's bias cannot make the pulse (a level above its range, a current-limited pulse)."""
+    lcr.set_frequency(protocol.frequency_Hz)
+    lcr.set_ac_level(protocol.ac_level_V)
+    smu.set_compliance_current(compliance_A)
+    captures: list[TIDCapture] = []
+    for _ in range(protocol.repeats):
+        lcr.set_dc_bias(protocol.rest_V)
+        lcr.dc_bias_on()
+        smu.source_voltage(protocol.pulse_V)
+        smu.output_on()
+        clock.sleep(protocol.pulse_s)
+        smu.output_off()
+        off_s = clock.now()
+        result = lcr.capture_transient(protocol.duration_s, protocol.n_points)
+        # the meter's set-up between the SMU's output-off and its trigger (tens of ms over a real link)
+        trigger_s = float(getattr(lcr, "last_capture", {}).get("trigger_clock_s", math.nan))
+        t = np.asarray(result.time_s, dtype=float) + (trigger_s - off_s if math.isfinite(trigger_s) else 0.0)
+        captures.append(TIDCapture(t, np.asarray(result.capacitance_F, dtype=float),
+                                   np.asarray(result.conductance_S, dtype=float), float(t[0]), 0.0, protocol, 1))
+    return _averaged(lcr, captures, protocol)
+
+
+def _averaged(lcr: LCRMeter, captures: Sequence[TIDCapture], protocol: TIDProtocol) -> TIDCapture:
+    """The captures averaged on the first one's time axis (later ones interpolated onto it if the host-timed
+    second sweep of a capture started a little differently)."""
     first = captures[0]
-    t = np.asarray(first.time_s, dtype=float)
+    t = first.time_s
     c = np.mean([_on_axis(t, r.time_s, r.capacitance_F) for r in captures], axis=0)
     g = np.mean([_on_axis(t, r.time_s, r.conductance_S) for r in captures], axis=0)
     # back-to-back points integrate over their spacing; the driver may say what it used
     integration = float(getattr(lcr, "last_capture", {}).get("measurement_time_s", t[1] - t[0]))
-    return TIDCapture(time_s=t, capacitance_F=c, conductance_S=g, dead_time_s=float(first.dead_time_s),
+    return TIDCapture(time_s=t, capacitance_F=c, conductance_S=g, dead_time_s=first.dead_time_s,
                       integration_s=integration, protocol=protocol, repeats_done=len(captures))
 
 

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labctl.analysis.tid import TIDAnalysisError, fit_transient
-from labctl.roles import LCRMeterCapabilities
+from labctl.errors import ParameterError
+from labctl.roles import LCRMeterCapabilities, SourceMeterCapabilities
 from labctl.runner import FloatListParameter, FloatParameter, IntParameter, RunContext, TextParameter
 from procedures.cryostat_sweep import TEMPERATURE_RANGE_K, CryostatSweep, TemperaturePoint, temperature_tag
 from procedures.ion_migration import (
@@ -33,6 +34,7 @@ from procedures.ion_migration import (
     TIDProtocol,
     capacitance_spectrum,
     capture_tid,
+    capture_tid_smu,
     log_frequencies,
     plateau_frequency,
     tid_protocol_warnings,
@@ -72,6 +74,10 @@ class TIDSweep(CryostatSweep):
     frequency_Hz = FloatParameter("frequency (fixed)", unit="Hz", default=1e4, minimum=20.0, maximum=2e6)
     ac_level_V = FloatParameter("AC test level", unit="V", default=0.05, minimum=0.001, maximum=20.0)
     pulse_V = FloatParameter("filling pulse", unit="V", default=1.0, minimum=-40.0, maximum=40.0)
+    pulse_source = TextParameter("what makes the pulse", default="lcr", choices=["lcr", "smu"],
+                                 help="lcr: the LCR meter's DC bias, stepped back in the capture's own message "
+                                      "(dead time ≈ 4 ms, recorded); smu: the sample's SMU, its output then off "
+                                      "(the meter's set-up time after it is not in the time axis).")
     pulse_s = FloatParameter("filling pulse length", unit="s", default=5.0, minimum=0.0, maximum=3600.0)
     duration_s = FloatParameter("transient length", unit="s", default=10.0, minimum=0.01, maximum=3600.0,
                                 help="The capture after the bias is back at 0 V; also the rest before the next "
@@ -117,6 +123,26 @@ class TIDSweep(CryostatSweep):
         if self.duration_s < 8 * lcr.min_transient_interval_s:
             self.check_in("duration_s", self.duration_s, (8 * lcr.min_transient_interval_s, 3600.0), "s",
                           f"{who} (8 points of {lcr.min_transient_interval_s * 1e3:g} ms)")
+
+    def check_station(self, station: Station) -> None:
+        super().check_station(station)
+        if self.pulse_source == "smu":
+            spec = station.sample(self.sample)
+            if spec.smu is None:
+                raise ParameterError(f"parameter 'pulse_source' = 'smu' but sample '{self.sample}' has no SMU; "
+                                     "allowed: lcr")
+            smu = station.role_capabilities(self.sample, "smu", SourceMeterCapabilities)
+            self.check_in("pulse_V", self.pulse_V, smu.voltage_range_V, "V", spec.smu)
+
+    def instruments_needed(self, station: Station) -> list[str]:
+        names = super().instruments_needed(station)
+        smu = station.sample(self.sample).smu
+        return [*names, smu] if self.pulse_source == "smu" and smu else names
+
+    def hold(self, ctx: Any, why: str) -> None:
+        super().hold(ctx, why)
+        if self.pulse_source == "smu":
+            ctx.bench.source_meter(self.sample).output_off()
 
     def protocol(self, frequency_Hz: float) -> TIDProtocol:
         return TIDProtocol(pulse_V=self.pulse_V, pulse_s=self.pulse_s, rest_V=0.0, duration_s=self.duration_s,
@@ -168,13 +194,18 @@ class TIDSweep(CryostatSweep):
                                                   v_bi_V=self.n_a_and_v_bi(ctx)[1]))
             ctx.state["protocol_checked"] = True
         lcr = ctx.bench.lcr(self.sample)
+        if self.pulse_source == "smu":
+            smu = ctx.bench.source_meter(self.sample)
+            compliance_A = ctx.bench.station.sample(self.sample).current_max_mA * 1e-3
+            return capture_tid_smu(lcr, smu, ctx.clock, self.protocol(self.frequency(ctx)), compliance_A=compliance_A)
         return capture_tid(lcr, ctx.clock, self.protocol(self.frequency(ctx)))
 
     def store(self, ctx: RunContext, step: TemperaturePoint, result: Any, attrs: dict[str, Any]) -> None:
         assert isinstance(result, TIDCapture)
         name = _free_block_name(ctx, f"tid_{step.index:02d}_{temperature_tag(step.setpoint_K)}")
         block = ctx.create_block(name, TID_COLUMNS, {**attrs, **result.attributes(), **self.light_attrs(ctx),
-                                                     "frequency_mode": self.frequency_mode},
+                                                     "frequency_mode": self.frequency_mode,
+                                                     "pulse_source": self.pulse_source},
                                  signal="capacitance_F", axes="time_s", expected_rows=len(result.time_s))
         block.append_columns(time_s=result.time_s, capacitance_F=result.capacitance_F,
                              conductance_S=result.conductance_S)

@@ -189,3 +189,19 @@ def test_bad_input_is_refused_before_any_instrument(tmp_path: Path, station: Sta
         Runner(TIDSweep(sample="fapbi3", **params), station=station, directory=tmp_path / "data").validate()
     assert fragment in str(caught.value)
     assert not (tmp_path / "data").exists()
+
+
+def test_the_pulse_can_come_from_the_sample_smu(tmp_path: Path, station: Station) -> None:
+    """fapbi3's B2902A channel makes the pulse, then its output goes off and the meter is set up and captures:
+    the time axis counts from the output-off, so the first point comes after the meter's set-up (≈ 0.09 s on
+    the simulated link) and only τ above it is resolved — here 240 → 200 K (τ 0.14–0.43 s)."""
+    path, status, reason = run_tid(tmp_path, station, sample="fapbi3", temperatures_K=[240.0, 220.0, 200.0],
+                                   pulse_source="smu", n_a_cm3=3e16, v_bi_V=0.85, repeats=2)
+    assert status == "completed", reason
+    with RunReader(path) as reader:
+        attrs = reader.block("tid_00_240K").attrs
+        assert attrs["pulse_source"] == "smu" and 0.05 < attrs["dead_time_s"] < 0.2
+        assert "smu_b2900" in reader.instruments()
+    (anion,) = analyze_file(path, TIDSweep)["species"]
+    assert anion["ea_eV"] == pytest.approx(0.131, abs=0.01) and len(anion["temperatures_K"]) == 3
+    assert anion["n_ion_cm3"] == pytest.approx(preset("fapbi3").n_ion_anion_cm3, rel=0.15)
