@@ -205,3 +205,31 @@ def test_the_pulse_can_come_from_the_sample_smu(tmp_path: Path, station: Station
     (anion,) = analyze_file(path, TIDSweep)["species"]
     assert anion["ea_eV"] == pytest.approx(0.131, abs=0.01) and len(anion["temperatures_K"]) == 3
     assert anion["n_ion_cm3"] == pytest.approx(preset("fapbi3").n_ion_anion_cm3, rel=0.15)
+
+
+def test_a_sweep_cut_off_by_a_lost_meter_resumes_at_its_temperature(tmp_path: Path) -> None:
+    """The LCR meter's link drops during the third temperature's capture: the run is interrupted with two
+    temperatures stored; `labctl resume` repeats the conditions and goes on from the third, with the N_A the
+    reference C–V measured before the interruption."""
+    from labctl.runner import DataRows, resume_runner
+
+    runner = Runner(TIDSweep(sample="cell", temperatures_K=TEMPERATURES, repeats=1), station=cryostat("fapbi3"),
+                    directory=tmp_path)
+
+    def drop_the_meter(event: object) -> None:
+        if isinstance(event, DataRows) and event.block == "tid_01_265K" and runner.bench is not None:
+            runner.bench.simulation.mocks["lcr"].set_faults(drop_permanent=True)
+
+    runner.subscribe(drop_the_meter)
+    first = runner.run()
+    assert first.status == "interrupted", first.reason
+    resumed = resume_runner(first.path).run()
+    assert resumed.status == "completed", resumed.reason
+    with RunReader(first.path) as reader:
+        assert [n for n in reader.block_names() if n.startswith("tid_")] == [
+            "tid_00_300K", "tid_01_265K", "tid_02_230K", "tid_03_200K"]
+        assert reader.block("tid_03_200K").attrs["segment"] == 1
+    assert resumed.analysis is not None
+    (anion,) = resumed.analysis["species"]
+    assert len(anion["temperatures_K"]) == 4 and anion["ea_eV"] == pytest.approx(0.131, abs=0.005)
+    assert resumed.analysis["n_a_source"].startswith("C–V")
