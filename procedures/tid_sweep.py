@@ -76,8 +76,9 @@ class TIDSweep(CryostatSweep):
     pulse_V = FloatParameter("filling pulse", unit="V", default=1.0, minimum=-40.0, maximum=40.0)
     pulse_source = TextParameter("what makes the pulse", default="lcr", choices=["lcr", "smu"],
                                  help="lcr: the LCR meter's DC bias, stepped back in the capture's own message "
-                                      "(dead time ≈ 4 ms, recorded); smu: the sample's SMU, its output then off "
-                                      "(the meter's set-up time after it is not in the time axis).")
+                                      "(dead time ≈ 4 ms); smu: the sample's SMU, its output then off and the "
+                                      "meter set up and triggered (dead time ≈ 0.1 s: faster transients are lost). "
+                                      "Either dead time is recorded.")
     pulse_s = FloatParameter("filling pulse length", unit="s", default=5.0, minimum=0.0, maximum=3600.0)
     duration_s = FloatParameter("transient length", unit="s", default=10.0, minimum=0.01, maximum=3600.0,
                                 help="The capture after the bias is back at 0 V; also the rest before the next "
