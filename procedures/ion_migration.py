@@ -16,7 +16,11 @@ any instrument is touched.
 - :func:`capture_tid`: the seed's protocol with the LCR meter's own DC bias: the pulse level for the pulse
   time, then the meter steps the bias back and captures C(t) in the same message (the dead time after the
   step is recorded), repeats averaged on one time axis.
-- :func:`capacitance_spectrum`: spot C–G readings over a frequency list at a DC bias.
+- :func:`capture_tid_smu`: the same with the pulse from an SMU; the time axis counts from its output-off, so
+  the meter's set-up before its trigger comes first (a longer dead time, recorded).
+- :func:`capacitance_spectrum`: spot C–G readings over a frequency list at a DC bias, each the meter's own
+  average of ``averages`` measurements (:func:`set_averaging`).
+- :func:`plateau_frequency`: the centre of the flat part of C(f) (where TID and Mott–Schottky measure).
 - :func:`cv_sweep`: spot C–G readings over a bias list, each after a settling time, forward then back.
 - :func:`tid_sweep`, :func:`tas_sweep`: the above at each temperature of a list, yielding one point per
   temperature as soon as it is measured.

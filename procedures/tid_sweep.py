@@ -4,9 +4,11 @@ At each temperature (default 300 → 200 K in 10 K steps; ramp, stabilisation an
 :mod:`procedures.cryostat_sweep`), in the dark or under ``suns``: the LCR meter's DC bias pulses the cell
 (+1 V for 5 s), then one message steps the bias back to 0 V and starts the capture, so C(t) and G(t) are
 recorded from the first point the meter allows (one dead time after the step) to ``duration_s``; repeats are
-averaged. The measurement frequency is fixed (10 kHz) or chosen from a C–f pre-sweep at the first temperature
-as the centre of its plateau (``frequency_mode = plateau``). Before the sweep, unless N_A and V_bi are
-given, a dark C–V at the first temperature measures them (block ``cv_reference``).
+averaged. With ``pulse_source = smu`` the sample's SMU makes the pulse instead (its output then off, the meter
+set up and triggered: a longer dead time, recorded). The measurement frequency is fixed (10 kHz) or chosen
+from a C–f pre-sweep at the first temperature as the centre of its plateau (``frequency_mode = plateau``).
+Before the sweep, unless N_A and V_bi are given, a dark C–V at the first temperature measures them (block
+``cv_reference``).
 
 Data: one block per temperature, ``tid_<k>_<T>K``, with ``time_s`` (from the bias step), ``capacitance_F``
 and ``conductance_S``; its attributes: the setpoint, the measured temperature (mean of the readings before and
