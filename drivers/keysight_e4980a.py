@@ -197,6 +197,7 @@ class KeysightE4980A(SCPILabInstrument):
         self._option_001: bool | None = None
         self._spot_ready = False
         self.last_capture: dict[str, float] = {}
+        self._trigger_clock_s = float("nan")
 
     def replayable(self, header: str) -> bool:
         """Data-buffer commands are actions of one capture, not settings to restore after a reconnect."""
@@ -329,7 +330,8 @@ class KeysightE4980A(SCPILabInstrument):
                                  for start, (n, step) in zip(starts, segments, strict=True)])
         self.last_capture = {"points": float(count), "segments": float(len(segments)),
                              "step_delay_s": segments[-1][1], "measurement_time_s": t_meas,
-                             "dead_time_s": dead_time, "second_segment_start_s": starts[-1]}
+                             "dead_time_s": dead_time, "second_segment_start_s": starts[-1],
+                             "trigger_clock_s": self._trigger_clock_s}
         status = records[:, 2].astype(int)
         bad = ~np.isin(status, VALID_STATUS)
         if bad.any():
@@ -367,6 +369,7 @@ class KeysightE4980A(SCPILabInstrument):
         timed by the host (both triggers are timed alike, so the link's latency cancels)."""
         self._step_and_trigger(step_units)
         first = self.clock.now()
+        self._trigger_clock_s = first  # when the capture started, on this driver's clock (last_capture)
         starts = [0.0]
         if len(segments) == 2:
             self.clock.sleep(segments[0][0] * t_meas)

@@ -1,12 +1,15 @@
 """`labctl demo`: the main job on the simulated bench, start to finish in well under a minute.
 
 J–V hysteresis at three scan rates on the wide-bandgap reference cell (strong hysteresis) and the
-5-AVAI-passivated cell (almost none), each with a stabilised-power hold; HDF5 files, metrics and PNG reports.
+5-AVAI-passivated cell (almost none), each with a stabilised-power hold; then a dark TID sweep of the FAPbI3 cell
+in the cryostat (300 → 200 K in 10 K steps, the seed's +1 V / 5 s pulse, a reference C–V for N_A) with its
+halide activation energy and Arrhenius plot; HDF5 files, metrics and PNG reports.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -14,6 +17,7 @@ from labctl.errors import LabctlError
 
 DEMO_RATES_V_S = [0.01, 0.1, 1.0]
 DEMO_SAMPLES = ["wbg_ref", "wbg_5avai"]
+DEMO_TID_SAMPLE = "fapbi3"
 
 
 class DemoRunFailed(LabctlError):
@@ -22,11 +26,9 @@ class DemoRunFailed(LabctlError):
 
 def run_demo(out_dir: Path, console: Console) -> list[Path]:
     """Run the demo into ``out_dir``; returns the data files and figures written."""
-    from labctl.analyze import print_analysis, report_file
-    from labctl.progress import RunProgressView
-    from labctl.runner import Runner
     from labctl.station import Station
     from procedures.jv_hysteresis import JVHysteresis
+    from procedures.tid_sweep import TIDSweep
 
     out_dir.mkdir(parents=True, exist_ok=True)
     station = Station.load("sim")
@@ -37,18 +39,27 @@ def run_demo(out_dir: Path, console: Console) -> list[Path]:
         proc = JVHysteresis(sample=[sample], v_min_V=-0.1, v_max_V=1.45, step_V=0.01,
                             scan_rates_V_s=DEMO_RATES_V_S, direction="RS+FS", nplc=0.1, suns=1.0,
                             prebias_V=1.5, prebias_s=5.0, spo_s=60.0)
-        view = RunProgressView(f"J–V {sample}", console)
-        runner = Runner(proc, station=station, directory=out_dir, operator="labctl demo",
-                        subscribers=[view])
-        with view.progress:
-            result = runner.run()
-        if result.status != "completed":
-            raise DemoRunFailed(f"demo run on {sample} ended {result.status}: {result.reason}")
-        assert result.analysis is not None
-        print_analysis(result.analysis, console, JVHysteresis, blocks=False)
-        figures = report_file(result.path, out_dir, JVHysteresis)
-        written += [result.path, *figures]
+        written += _run(proc, f"J–V {sample}", station, out_dir, console)
+    console.print(f"[bold]TID[/] on {DEMO_TID_SAMPLE} in the cryostat, dark, 300 → 200 K in 10 K steps")
+    written += _run(TIDSweep(sample=DEMO_TID_SAMPLE), f"TID {DEMO_TID_SAMPLE}", station, out_dir, console)
     console.print("[bold]files:[/]")
     for path in written:
         console.print(f"  {path}")
     return written
+
+
+def _run(proc: Any, title: str, station: Any, out_dir: Path, console: Console) -> list[Path]:
+    """One run with a progress bar, its analysis printed and its report written: the file and the figures."""
+    from labctl.analyze import print_analysis, report_file
+    from labctl.progress import RunProgressView
+    from labctl.runner import Runner
+
+    view = RunProgressView(title, console)
+    runner = Runner(proc, station=station, directory=out_dir, operator="labctl demo", subscribers=[view])
+    with view.progress:
+        result = runner.run()
+    if result.status != "completed":
+        raise DemoRunFailed(f"demo run {title} ended {result.status}: {result.reason}")
+    assert result.analysis is not None
+    print_analysis(result.analysis, console, type(proc), blocks=False)
+    return [result.path, *report_file(result.path, out_dir, type(proc))]

@@ -16,7 +16,11 @@ any instrument is touched.
 - :func:`capture_tid`: the seed's protocol with the LCR meter's own DC bias: the pulse level for the pulse
   time, then the meter steps the bias back and captures C(t) in the same message (the dead time after the
   step is recorded), repeats averaged on one time axis.
-- :func:`capacitance_spectrum`: spot C–G readings over a frequency list at a DC bias.
+- :func:`capture_tid_smu`: the same with the pulse from an SMU; the time axis counts from its output-off, so
+  the meter's set-up before its trigger comes first (a longer dead time, recorded).
+- :func:`capacitance_spectrum`: spot C–G readings over a frequency list at a DC bias, each the meter's own
+  average of ``averages`` measurements (:func:`set_averaging`).
+- :func:`plateau_frequency`: the centre of the flat part of C(f) (where TID and Mott–Schottky measure).
 - :func:`cv_sweep`: spot C–G readings over a bias list, each after a settling time, forward then back.
 - :func:`tid_sweep`, :func:`tas_sweep`: the above at each temperature of a list, yielding one point per
   temperature as soon as it is measured.
@@ -26,7 +30,7 @@ any instrument is touched.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -34,7 +38,7 @@ import numpy as np
 
 from labctl.clock import Clock
 from labctl.errors import ParameterError
-from labctl.roles import LCRMeter, LightSource, TemperatureController, TransientResult
+from labctl.roles import LCRMeter, LightSource, SourceMeter, TemperatureController, TransientResult
 
 ON_UNSTABLE = ("skip", "measure", "stop")
 #: The pulse should exceed V_bi by this much for the forward bias to collapse the depletion region.
@@ -175,24 +179,62 @@ def tid_protocol_warnings(protocol: TIDProtocol, *, v_bi_V: float | None = None,
 
 
 def capture_tid(lcr: TransientLCRMeter, clock: Clock, protocol: TIDProtocol = TIDProtocol()) -> TIDCapture:
-    """Pulse, step back and capture, ``protocol.repeats`` times; the average on the first capture's time axis
-    (later captures interpolated onto it if the host-timed second sweep started a little differently). The
-    capture window is also the rest at ``rest_V`` before the next pulse: make it ≥ 5τ of the slowest species."""
+    """Pulse, step back and capture, ``protocol.repeats`` times, averaged. The capture window is also the rest at
+    ``rest_V`` before the next pulse: make it ≥ 5τ of the slowest species."""
     lcr.set_frequency(protocol.frequency_Hz)
     lcr.set_ac_level(protocol.ac_level_V)
-    captures: list[TransientResult] = []
+    captures: list[TIDCapture] = []
     for _ in range(protocol.repeats):
         lcr.set_dc_bias(protocol.pulse_V)
         lcr.dc_bias_on()
         clock.sleep(protocol.pulse_s)
-        captures.append(lcr.capture_transient(protocol.duration_s, protocol.n_points, bias_V=protocol.rest_V))
+        r = lcr.capture_transient(protocol.duration_s, protocol.n_points, bias_V=protocol.rest_V)
+        captures.append(TIDCapture(np.asarray(r.time_s, dtype=float), np.asarray(r.capacitance_F, dtype=float),
+                                   np.asarray(r.conductance_S, dtype=float), float(r.dead_time_s), 0.0, protocol, 1))
+    return _averaged(lcr, captures, protocol)
+
+
+def capture_tid_smu(lcr: LCRMeter, smu: SourceMeter, clock: Clock, protocol: TIDProtocol = TIDProtocol(), *,
+                    compliance_A: float = 0.01) -> TIDCapture:
+    """The same protocol with the pulse from an SMU across the cell: the meter holds the cell at ``rest_V``
+    through its own DC bias, the SMU sources ``pulse_V`` for ``pulse_s`` (it drives the cell over the meter's
+    bias) and switches its output off (high impedance), then the meter is set up and captures. ``time_s``
+    counts from the SMU's output-off (host-timed: the driver reports when it triggered, ``last_capture``
+    ``trigger_clock_s``; a meter that does not is taken to trigger at once) and ``dead_time_s`` is the first
+    point's time: the meter's set-up — a dozen commands, ≈ 0.1 s for an E4980A on the simulated link — comes
+    first, so transients faster than that are lost (the analysis lists them as outside the window). Use it
+    where the meter's bias cannot make the pulse (a level above its range, a current-limited pulse)."""
+    lcr.set_frequency(protocol.frequency_Hz)
+    lcr.set_ac_level(protocol.ac_level_V)
+    smu.set_compliance_current(compliance_A)
+    captures: list[TIDCapture] = []
+    for _ in range(protocol.repeats):
+        lcr.set_dc_bias(protocol.rest_V)
+        lcr.dc_bias_on()
+        smu.source_voltage(protocol.pulse_V)
+        smu.output_on()
+        clock.sleep(protocol.pulse_s)
+        smu.output_off()
+        off_s = clock.now()
+        result = lcr.capture_transient(protocol.duration_s, protocol.n_points)
+        # the meter's set-up between the SMU's output-off and its trigger (tens of ms over a real link)
+        trigger_s = float(getattr(lcr, "last_capture", {}).get("trigger_clock_s", math.nan))
+        t = np.asarray(result.time_s, dtype=float) + (trigger_s - off_s if math.isfinite(trigger_s) else 0.0)
+        captures.append(TIDCapture(t, np.asarray(result.capacitance_F, dtype=float),
+                                   np.asarray(result.conductance_S, dtype=float), float(t[0]), 0.0, protocol, 1))
+    return _averaged(lcr, captures, protocol)
+
+
+def _averaged(lcr: LCRMeter, captures: Sequence[TIDCapture], protocol: TIDProtocol) -> TIDCapture:
+    """The captures averaged on the first one's time axis (later ones interpolated onto it if the host-timed
+    second sweep of a capture started a little differently)."""
     first = captures[0]
-    t = np.asarray(first.time_s, dtype=float)
+    t = first.time_s
     c = np.mean([_on_axis(t, r.time_s, r.capacitance_F) for r in captures], axis=0)
     g = np.mean([_on_axis(t, r.time_s, r.conductance_S) for r in captures], axis=0)
     # back-to-back points integrate over their spacing; the driver may say what it used
     integration = float(getattr(lcr, "last_capture", {}).get("measurement_time_s", t[1] - t[0]))
-    return TIDCapture(time_s=t, capacitance_F=c, conductance_S=g, dead_time_s=float(first.dead_time_s),
+    return TIDCapture(time_s=t, capacitance_F=c, conductance_S=g, dead_time_s=first.dead_time_s,
                       integration_s=integration, protocol=protocol, repeats_done=len(captures))
 
 
@@ -213,21 +255,49 @@ class Readings:
     conductance_S: np.ndarray
 
 
+def has_averaging(lcr_class: Any) -> bool:
+    """Whether an LCR meter driver sets its own averaging rate (E4980A: ``:APER <mode>,<n>``)."""
+    return hasattr(lcr_class, "aperture")
+
+
+def set_averaging(lcr: LCRMeter, averages: int) -> tuple[str, int] | None:
+    """The meter's averaging rate for spot readings, its measurement-time mode kept; returns the previous
+    (mode, averages) to restore, None when nothing was changed (``averages`` = 1 on a meter without the
+    control). The meter's noise falls as 1/√averages."""
+    _check("averages", averages, 1, 256)
+    if not has_averaging(type(lcr)):
+        if averages == 1:
+            return None
+        raise ParameterError(f"averages = {averages} but {type(lcr).__name__} has no averaging control; allowed: 1")
+    meter: Any = lcr
+    mode, previous = meter.aperture
+    meter.aperture = (mode, int(averages))
+    return str(mode), int(previous)
+
+
 def capacitance_spectrum(lcr: LCRMeter, frequencies_Hz: Sequence[float] | np.ndarray, *, bias_V: float = 0.0,
-                         ac_level_V: float = 0.03) -> Readings:
-    """C and G at each frequency (spot readings, parallel model) with the DC bias on at ``bias_V``."""
+                         ac_level_V: float = 0.03, averages: int = 1) -> Readings:
+    """C and G at each frequency (spot readings, parallel model) with the DC bias on at ``bias_V``, each the
+    meter's average of ``averages`` measurements (the previous averaging is restored afterwards)."""
     freqs = [_check("frequency_Hz", float(f), 20.0, 2e6, "Hz") for f in frequencies_Hz]
     _check("bias_V", bias_V, -40.0, 40.0, "V")
     _check("ac_level_V", ac_level_V, 1e-3, 20.0, "V")
+    _check("averages", averages, 1, 256)
     lcr.set_ac_level(ac_level_V)
     lcr.set_dc_bias(bias_V)  # on, also at 0 V: the cell is held at the bias, not left open
     lcr.dc_bias_on()
+    previous = set_averaging(lcr, averages)
     c, g = [], []
-    for f in freqs:
-        lcr.set_frequency(f)
-        ci, gi = lcr.measure()
-        c.append(ci)
-        g.append(gi)
+    try:
+        for f in freqs:
+            lcr.set_frequency(f)
+            ci, gi = lcr.measure()
+            c.append(ci)
+            g.append(gi)
+    finally:
+        if previous is not None:
+            meter: Any = lcr
+            meter.aperture = previous
     return Readings(np.asarray(freqs), np.asarray(c), np.asarray(g))
 
 
@@ -289,23 +359,34 @@ def _checked_temperatures(temperatures_K: Sequence[float], on_unstable: str) -> 
     return temps
 
 
+def unstable_message(step: TemperatureStep, settling: Settling) -> str:
+    """What a step that did not stabilise says (events, warnings, block attributes)."""
+    return (f"not stable at {step.setpoint_K:g} K ± {settling.tolerance_K:g} K within {settling.timeout_s:g} s "
+            f"(last reading {step.reading_K:.3f} K)")
+
+
+def measure_between_readings(controller: TemperatureController, measure: Callable[[], Any]
+                             ) -> tuple[Any, float, float]:
+    """``measure()`` with a temperature reading before and after: (result, mean K, spread K)."""
+    before = controller.read_temperature_K()
+    result = measure()
+    after = controller.read_temperature_K()
+    return result, 0.5 * (before + after), abs(after - before)
+
+
 def _sweep(controller: TemperatureController, clock: Clock, temps: list[float], settling: Settling,
-           on_unstable: str, measure: Any) -> Iterator[SweepPoint]:
+           on_unstable: str, measure: Callable[[], Any]) -> Iterator[SweepPoint]:
     hold_present_temperature(controller)
     for setpoint in temps:
         step = settle_temperature(controller, clock, setpoint, settling)
         if not step.stable and on_unstable != "measure":
-            yield SweepPoint(step, None, step.reading_K, 0.0,
-                             (f"not stable at {setpoint:g} K ± {settling.tolerance_K:g} K within "
-                              f"{settling.timeout_s:g} s (last reading {step.reading_K:.3f} K)",))
+            yield SweepPoint(step, None, step.reading_K, 0.0, (unstable_message(step, settling),))
             if on_unstable == "stop":
                 return
             continue
-        before = controller.read_temperature_K()
-        result = measure()
-        after = controller.read_temperature_K()
+        result, mean, spread = measure_between_readings(controller, measure)
         warnings = () if step.stable else (f"measured at {setpoint:g} K although not stable",)
-        yield SweepPoint(step, result, 0.5 * (before + after), abs(after - before), warnings)
+        yield SweepPoint(step, result, mean, spread, warnings)
 
 
 def tid_sweep(lcr: TransientLCRMeter, controller: TemperatureController, clock: Clock,
@@ -338,7 +419,50 @@ def tas_sweep(lcr: LCRMeter, controller: TemperatureController, clock: Clock, te
     _check("ac_level_V", ac_level_V, 1e-3, 20.0, "V")
     _check("f_min_Hz", f_min_Hz, 20.0, 2e6, "Hz")
     _check("f_max_Hz", f_max_Hz, f_min_Hz, 2e6, "Hz")
-    decades = math.log10(f_max_Hz / f_min_Hz)
-    freqs = np.geomspace(f_min_Hz, f_max_Hz, max(2, round(decades * points_per_decade) + 1))
+    freqs = log_frequencies(f_min_Hz, f_max_Hz, points_per_decade)
     yield from _sweep(controller, clock, temps, settling, on_unstable,
                       lambda: capacitance_spectrum(lcr, freqs, bias_V=bias_V, ac_level_V=ac_level_V))
+
+
+# ------------------------------------------------------------------------------------ frequency choice
+def log_frequencies(f_min_Hz: float, f_max_Hz: float, points_per_decade: int) -> np.ndarray:
+    """Log-spaced frequencies from ``f_min_Hz`` to ``f_max_Hz``, both included, ``points_per_decade``."""
+    decades = math.log10(f_max_Hz / f_min_Hz)
+    return np.geomspace(f_min_Hz, f_max_Hz, max(2, round(decades * points_per_decade) + 1))
+
+
+#: |d ln C / d ln f| below this is "flat": a trap or ionic step of ΔC/C = 5 % spread over a decade has 0.05.
+PLATEAU_MAX_SLOPE = 0.01
+
+
+def plateau_frequency(frequency_Hz: Sequence[float] | np.ndarray, capacitance_F: Sequence[float] | np.ndarray,
+                      max_slope: float = PLATEAU_MAX_SLOPE) -> tuple[float, tuple[float, float]]:
+    """The centre (geometric mean) of the widest run of frequencies over which C(f) is flat —
+    |d ln C/d ln f| ≤ ``max_slope`` between neighbours — and that run's (low, high) ends. This is where a
+    TID or Mott–Schottky measurement sees the depletion capacitance: above the ionic and trap responses,
+    below the series-resistance roll-off. Raises ParameterError when no two neighbouring points are flat."""
+    f = np.asarray(frequency_Hz, dtype=float)
+    c = np.asarray(capacitance_F, dtype=float)
+    order = np.argsort(f)
+    f, c = f[order], c[order]
+    ok = np.isfinite(c) & (c > 0)
+    f, c = f[ok], c[ok]
+    if f.size < 3:
+        raise ParameterError(f"a C–f pre-sweep needs at least 3 valid points, got {f.size}")
+    slope = np.abs(np.diff(np.log(c)) / np.diff(np.log(f)))
+    flat = slope <= max_slope
+    best: tuple[float, int, int] | None = None  # (width in decades, first, last point index)
+    start = None
+    for i, is_flat in enumerate([*flat, False]):
+        if is_flat and start is None:
+            start = i
+        elif not is_flat and start is not None:
+            width = math.log10(f[i] / f[start])
+            if best is None or width > best[0]:
+                best = (width, start, i)
+            start = None
+    if best is None:
+        raise ParameterError(f"C(f) has no plateau (|d ln C/d ln f| ≤ {max_slope:g} between two neighbouring "
+                             f"points) between {f[0]:g} and {f[-1]:g} Hz; give frequency_Hz instead")
+    low, high = float(f[best[1]]), float(f[best[2]])
+    return math.sqrt(low * high), (low, high)

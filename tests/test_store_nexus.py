@@ -22,7 +22,7 @@ def test_silx_finds_a_default_plot_with_data_in_every_file_the_demo_writes(tmp_p
                          text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
     assert out.returncode == 0, out.stderr + out.stdout
     files = sorted(tmp_path.glob("*.h5"))
-    assert len(files) == 2
+    assert len(files) == 3  # two J–V runs and the TID sweep
     for path in files:
         with h5py.File(path, "r") as f:
             nxdata = get_default(f)  # follows @default from the root, validates the NXdata group
