@@ -140,3 +140,18 @@ def test_the_live_pane_routes_engine_messages_to_its_plots(qtbot) -> None:
     assert pane.currentIndex() == 0
     x, y = pane._scan_curves["scan_000"].getData()
     assert list(x) == [0.0, 0.5, 1.0] and list(y) == [17.0, 16.0, 10.0]
+
+
+def test_tiles_keep_the_station_order_whichever_channel_speaks_first(qtbot) -> None:
+    dashboard = AgingDashboard([])
+    qtbot.addWidget(dashboard)
+    dashboard.set_order([f"ch{i:02d}" for i in range(1, 20)])
+    for name in ("ch16", "ch01", "ch08", "stray"):
+        dashboard.add_points(name, [T0], [18.0])
+
+    def place(name: str) -> tuple[int, int]:
+        row, column, _, _ = dashboard._grid.getItemPosition(dashboard._grid.indexOf(dashboard.tiles[name]))
+        return row, column
+
+    assert place("ch01") == (0, 0) and place("ch08") == (1, 1) and place("ch16") == (2, 3)
+    assert place("stray") == (3, 1)  # after the station's 19 samples

@@ -70,6 +70,8 @@ def run_gui(station: str | None = None, *, data_dir: Path | None = None, state_d
         code = code or driver.exit_code
     if home is not None:
         stop_engine(target)
+        if driver is not None and driver.aging_target is not None:
+            stop_engine(driver.aging_target)
         shutil.rmtree(home, ignore_errors=True)
     return code
 

@@ -32,8 +32,9 @@ STATE_COLOURS = {"waiting": "#9e9e9e", "tracking": "#2e7d32", "suspended": "#f9a
 EVENT_STATES = {"channel_suspended": "suspended", "channel_resumed": "tracking", "channel_lost": "lost",
                 "channel_failed": "lost", "channel_completed": "done"}
 HOUR_S = 3600.0
+TILE_MIN_WIDTH_PX, TILE_MIN_HEIGHT_PX = 124, 118
 #: Tiles per row when the channels are only known as their data arrive.
-DYNAMIC_COLUMNS = 8
+DYNAMIC_COLUMNS = 6
 #: How often T80 so far is recomputed (s of real time): it needs the whole overview, not each batch.
 METRICS_INTERVAL_S = 5.0
 
@@ -104,6 +105,7 @@ class ChannelTile(QFrame):
         self.t80_text = "—"
         self._styled = ""
         self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setMinimumSize(TILE_MIN_WIDTH_PX, TILE_MIN_HEIGHT_PX)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.title = QLabel(f"<b>{name}</b>")
         self.badge = QLabel()
@@ -141,8 +143,10 @@ class ChannelTile(QFrame):
         if result is None:
             return
         self.pce0_pct, t80_h, censored = result
-        if t80_h is not None:
-            self.t80_text = f"> {t80_h:.0f} h" if censored else f"{t80_h:.0f} h"
+        if t80_h is not None and not censored:
+            self.t80_text = f"{t80_h:.0f} h"
+        elif censored and self.series.origin_s is not None:  # not reached yet: at least as long as the run
+            self.t80_text = f"> {(self.series.last_time_s - self.series.origin_s) / HOUR_S:.0f} h"
 
     def update_metrics(self) -> None:
         """PCE₀ and T80 so far, computed here (the dashboard does it on a worker thread)."""
@@ -174,6 +178,7 @@ class AgingDashboard(QWidget):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.tiles: dict[str, ChannelTile] = {}
+        self.order: list[str] = []
         self._grid = QGridLayout(self)
         self._grid.setSpacing(6)
         rows = [list(r) for r in layout] if layout else _square(list(channels))
@@ -200,12 +205,28 @@ class AgingDashboard(QWidget):
         self._grid.addWidget(tile, row, column)
         return tile
 
+    def clear(self) -> None:
+        """Remove every tile (a new run)."""
+        for tile in self.tiles.values():
+            self._grid.removeWidget(tile)
+            tile.deleteLater()
+        self.tiles.clear()
+        self._dirty.clear()
+
     def add_channel(self, name: str) -> ChannelTile:
         """A tile for a channel met only in the data (a run attached to while it runs): the next free place."""
         if name in self.tiles:
             return self.tiles[name]
-        index = len(self.tiles)
+        if name in self.order:  # the station's order: a tile keeps its place whichever channel speaks first
+            index = self.order.index(name)
+        else:
+            index = len(self.order) + sum(n not in self.order for n in self.tiles)
         return self._place(name, index // self._columns, index % self._columns)
+
+    def set_order(self, names: Sequence[str]) -> None:
+        """Where tiles of channels met only in the data go: the station's samples in the order its file
+        lists them (as the sample holder is usually written down)."""
+        self.order = list(names)
 
     def add_points(self, channel: str, time_s: Any, pce_pct: Any) -> None:
         tile = self.tiles.get(channel) or self.add_channel(channel)

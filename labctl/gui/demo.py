@@ -1,7 +1,10 @@
 """``labctl gui --demo``: the window drives itself through a short session on the simulated station — two
 J–V runs queued from the form, the queue started, the first run finished and shown in the browser with its
-analysis while the second is measured — and, with ``--screenshot``, saves a picture of the whole window and
-quits. The engine it uses is its own (a temporary state home, real time sped up), stopped at the end."""
+analysis while the second is measured — then attaches to a second engine, of the simulated aging station
+(19 cells, virtual time), and starts an MPPT aging run of every cell. With ``--screenshot FILE.png`` it saves
+the whole window at each stage: ``FILE.png`` (browser), ``FILE-jv.png`` (the live J–V of the second run),
+``FILE-mppt.png`` and ``FILE-dashboard.png`` (the aging run's live plot and its tiles), then quits. The engines
+are its own (a temporary state home), stopped at the end."""
 
 from __future__ import annotations
 
@@ -23,6 +26,11 @@ SECOND_RUN = {"sample": ["wbg_5avai"], "scan_rates_V_s": [0.05, 0.1, 1.0], "v_mi
 #: The picture is taken once the second run is this far.
 SHOT_AT_FRACTION = 0.2
 TIMEOUT_S = 240.0
+#: The aging phase: every cell of the aging station under ISOS-L-1 (virtual time, as fast as it runs).
+AGING_STATION = "sim-aging"
+AGING_RUN = {"samples": ["all"], "preset": "ISOS-L-1", "duration_h": 300.0, "interval_s": 60.0}
+#: Real seconds of the aging run before its pictures are taken (the run goes on into the engine's stop).
+AGING_SHOT_AFTER_S = 45.0
 
 
 class Demo:
@@ -35,6 +43,9 @@ class Demo:
         self.queued = False
         self.started = real_elapsed_s()
         self.analysed = False
+        self.phase = "jv"
+        self.aging_target: Any = None
+        self.aging_started: float | None = None
         window.bridge.attached.connect(self._queue_runs)
         window.browser.plotted.connect(self._analyse_once)
         self.timer = QTimer(window)
@@ -43,6 +54,9 @@ class Demo:
         self.timer.start()
 
     def _queue_runs(self, _station: Any, _snapshot: Any) -> None:
+        if self.phase == "aging":
+            self._start_aging()
+            return
         if self.queued:
             return
         self.queued = True
@@ -70,18 +84,68 @@ class Demo:
 
     def _check(self) -> None:
         timed_out = real_elapsed_s() - self.started > TIMEOUT_S
+        if self.phase == "aging":
+            if self.aging_started is not None and real_elapsed_s() - self.aging_started >= AGING_SHOT_AFTER_S:
+                self._aging_pictures()
+            elif timed_out:
+                self._fail(f"the aging run did not start within {TIMEOUT_S:g} s")
+            return
         if not (self.ready() or timed_out):
             return
-        self.timer.stop()
         if timed_out:
-            self.exit_code = 1
-            self.window.events_pane.add("demo", f"not ready after {TIMEOUT_S:g} s; picture taken as it is",
-                                        "error")
-        if self.screenshot is not None:
-            self.save_screenshot(self.screenshot)
-            QApplication.quit()
+            self._fail(f"not ready after {TIMEOUT_S:g} s; picture taken as it is")
+        if self.screenshot is None:
+            self.timer.stop()
+            return
+        self.window.views.setCurrentWidget(self.window.browser)  # the first run, finished and analysed
+        self.save_screenshot(self.screenshot)
+        self.window.views.setCurrentWidget(self.window.live)
+        self.window.live.setCurrentWidget(self.window.live.jv)
+        self.save_screenshot(self._beside("jv"))
+        self.phase = "aging"
+        self.started = real_elapsed_s()
+        self._attach_aging()
+
+    def _beside(self, suffix: str) -> Path:
+        assert self.screenshot is not None
+        return self.screenshot.with_name(f"{self.screenshot.stem}-{suffix}{self.screenshot.suffix}")
+
+    def _fail(self, why: str) -> None:
+        self.exit_code = 1
+        self.window.events_pane.add("demo", why, "error")
+
+    def _attach_aging(self) -> None:
+        from labctl.gui.bridge import Target
+
+        first = self.window.bridge.target
+        assert first is not None
+        self.aging_target = Target(AGING_STATION, first.data_dir, None, ("--clock", "virtual"))
+        self.window.attach(self.aging_target)
+
+    def _start_aging(self) -> None:
+        if self.aging_started is not None:
+            return
+        self.aging_started = real_elapsed_s()
+        self.window.bridge.call("submit", procedure="mppt", parameters=dict(AGING_RUN), operator="demo",
+                                on_error=lambda exc: self._fail(f"aging run refused: {exc}"))
+        self.window.views.setCurrentWidget(self.window.live)
+
+    def _aging_pictures(self) -> None:
+        self.timer.stop()
+        live = self.window.live
+        self.window.right.setSizes([240, 700, 60])  # room for the plots: what a user watching a run would do
+        live.mppt.redraw()
+        live.setCurrentWidget(live.mppt)
+        self.save_screenshot(self._beside("mppt"))
+        live.setCurrentIndex(live.indexOf(live.dashboard_tab))
+        for tile in live.dashboard.tiles.values():
+            tile.update_metrics()
+            tile.refresh()
+        self.save_screenshot(self._beside("dashboard"))
+        QApplication.quit()
 
     def save_screenshot(self, path: Path) -> None:
+        QApplication.processEvents()  # a tab just shown lays itself out first
         path.parent.mkdir(parents=True, exist_ok=True)
         if not self.window.grab().save(str(path)):
             self.exit_code = 1

@@ -19,12 +19,13 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
-from labctl.gui.dashboard import AgingDashboard
+from labctl.gui.dashboard import EVENT_STATES, AgingDashboard
 from labctl.gui.live_feed import LiveFeed
 from labctl.gui.live_plot import PALETTE, LivePlot
 from labctl.gui.tasks import run_in_thread
+from labctl.reports.mppt import TRACKED_PHASES
 
 #: Scans kept on the live J–V plot (older ones stay in the file and the run browser).
 JV_SCANS_SHOWN = 24
@@ -34,6 +35,18 @@ TRANSIENTS_SHOWN = 16
 HISTORY_BINS = 2048
 #: Channel states of the status file beside the data, as the dashboard names them.
 STATUS_STATES = {"tracking": "tracking", "done": "done", "suspended": "suspended", "lost": "lost"}
+
+
+def tracked(columns: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The readings that count as tracked PCE, as `labctl analyze` takes them (phases explore, dwell and
+    settle, with power delivered): the check-up scans and dark phases would draw spikes to zero."""
+    t, pce = columns["time_s"], columns["pce_pct"]
+    keep = np.ones(t.size, dtype=bool)
+    if "phase" in columns and columns["phase"].size == t.size:
+        keep &= np.isin(columns["phase"], TRACKED_PHASES)
+    if "power_mW_cm2" in columns and columns["power_mW_cm2"].size == t.size:
+        keep &= columns["power_mW_cm2"] > 0
+    return t[keep], pce[keep]
 
 
 def read_mppt_history(path: Path) -> dict[str, Any]:
@@ -72,6 +85,7 @@ class LivePane(QTabWidget):
         self.feed.delivered.connect(self._rows)
         self.item: str | None = None
         self.run_file: Path | None = None
+        self._fresh: set[str] = set()
         self._scan_curves: dict[str, pg.PlotDataItem] = {}
         self._scan_data: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
         self._transients: dict[str, pg.PlotDataItem] = {}
@@ -90,17 +104,22 @@ class LivePane(QTabWidget):
         self.tid.setLabel("left", "capacitance (F)")
         self.tid.showGrid(x=True, y=True, alpha=0.2)
         self.tid.addLegend(offset=(-10, 10), labelTextColor="k")
-        for widget, title in ((self.jv, "J–V"), (self.mppt, "MPPT"), (self._padded(self.dashboard), "Dashboard"),
+        self.dashboard_tab = self._padded(self.dashboard)
+        for widget, title in ((self.jv, "J–V"), (self.mppt, "MPPT"), (self.dashboard_tab, "Dashboard"),
                               (self.tid, "TID")):
             self.addTab(widget, title)
 
     @staticmethod
     def _padded(widget: QWidget) -> QWidget:
+        """The dashboard in a scroll area: 64 tiles keep a readable size and scroll."""
         holder = QWidget()
         layout = QVBoxLayout(holder)
         layout.addWidget(widget)
         layout.addStretch(1)
-        return holder
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(holder)
+        return scroll
 
     # ------------------------------------------------------------------------------------ engine side
     def on_engine_events(self, batch: list[dict[str, Any]]) -> None:
@@ -121,12 +140,7 @@ class LivePane(QTabWidget):
         self.feed.drain()
         self.item = item
         self.run_file = Path(file) if file else None
-        self.jv.clear()
-        self.tid.clear()
-        self._scan_curves.clear()
-        self._scan_data.clear()
-        self._transients.clear()
-        self._transient_data.clear()
+        self._fresh = {"jv", "tid", "mppt"}  # the last run's curves stay until this run's first rows replace them
         if self.run_file is not None:
             self.mppt.use_run_file(self.run_file, lambda channel: f"mppt_{channel}", "pce_pct")
         tab = {"jv": 0, "mppt": 1, "tid": 3}.get(procedure)
@@ -140,6 +154,7 @@ class LivePane(QTabWidget):
             return
         self.start_run(str(run["item"]), str(run.get("procedure", "")), run.get("file"))
         if self.run_file is not None and run.get("procedure") == "mppt":
+            self._clear_if_fresh("mppt")
             path = self.run_file
             run_in_thread(lambda: read_mppt_history(path), self._history, lambda _exc: None, owner=self)
 
@@ -161,22 +176,42 @@ class LivePane(QTabWidget):
         self.mppt.redraw()
 
     def on_record(self, kind: str, channel: str, message: str, data: dict[str, Any]) -> None:
-        if channel:
+        if channel and kind in EVENT_STATES:
+            self._clear_if_fresh("mppt")  # a channel event of this run: the last run's tiles go
             self.dashboard.on_event(kind, channel, message)
 
     # ------------------------------------------------------------------------------------ rows
     def _rows(self, batch: dict[str, dict[str, np.ndarray]]) -> None:
         for block, columns in batch.items():
             if block.startswith("mppt_") and "pce_pct" in columns and "time_s" in columns:
+                self._clear_if_fresh("mppt")
                 channel = block.removeprefix("mppt_")
-                self.mppt.add_points(channel, columns["time_s"], columns["pce_pct"])
-                self.dashboard.add_points(channel, columns["time_s"], columns["pce_pct"])
+                t, pce = tracked(columns)
+                self.mppt.add_points(channel, t, pce)
+                self.dashboard.add_points(channel, t, pce)
             elif block.startswith("scan_") and "voltage_V" in columns and "current_density_mA_cm2" in columns:
                 self._scan_rows(block, columns["voltage_V"], columns["current_density_mA_cm2"])
             elif "capacitance_F" in columns and "time_s" in columns:
                 self._transient_rows(block, columns["time_s"], columns["capacitance_F"])
 
+    def _clear_if_fresh(self, plot: str) -> None:
+        if plot not in self._fresh:
+            return
+        self._fresh.discard(plot)
+        if plot == "mppt":
+            self.mppt.clear()
+            self.dashboard.clear()
+        elif plot == "jv":
+            self.jv.clear()
+            self._scan_curves.clear()
+            self._scan_data.clear()
+        else:
+            self.tid.clear()
+            self._transients.clear()
+            self._transient_data.clear()
+
     def _scan_rows(self, block: str, v: np.ndarray, j: np.ndarray) -> None:
+        self._clear_if_fresh("jv")
         parts = self._scan_data.setdefault(block, ([], []))
         parts[0].append(v)
         parts[1].append(j)
@@ -192,6 +227,7 @@ class LivePane(QTabWidget):
         curve.setData(np.concatenate(parts[0]), np.concatenate(parts[1]))
 
     def _transient_rows(self, block: str, t: np.ndarray, c: np.ndarray) -> None:
+        self._clear_if_fresh("tid")
         parts = self._transient_data.setdefault(block, ([], []))
         parts[0].append(t)
         parts[1].append(c)

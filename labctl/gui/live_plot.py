@@ -23,6 +23,8 @@ from PyQt6.QtWidgets import QVBoxLayout, QWidget
 from labctl.gui.live_series import LiveSeries, SeriesView
 
 HOUR_S = 3600.0
+#: Legend entries per column before the legend adds a column.
+LEGEND_ROWS = 8
 #: A printable qualitative palette (matplotlib's tab10) so neighbouring channels differ.
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf"]
@@ -104,6 +106,16 @@ class LivePlot(QWidget):
         self.series_for(channel).extend(t, values)
         self._dirty = True
 
+    def clear(self) -> None:
+        """Forget every channel (a new run)."""
+        for curve in self._curves.values():
+            self.plot.removeItem(curve)
+        self.series.clear()
+        self._curves.clear()
+        self._file_views.clear()
+        self.start_s = None
+        self._dirty = True
+
     def series_for(self, channel: str) -> LiveSeries:
         """The channel's series, with its curve (created on first use)."""
         series = self.series.get(channel)
@@ -113,6 +125,7 @@ class LivePlot(QWidget):
             # a 1-pixel cosmetic pen: Qt's fast path (a wider pen costs ~10× per segment to stroke)
             self._curves[channel] = self.plot.plot([], [], pen=pg.mkPen(colour, width=1, cosmetic=True),
                                                    name=channel, antialias=False)
+            self.legend.setColumnCount(1 + (len(self.series) - 1) // LEGEND_ROWS)  # 64 channels: 8 columns
             self._dirty = True
         return series
 

@@ -141,6 +141,7 @@ class MainWindow(QMainWindow):
         self.browser.default_dir = str(status.get("data_dir") or "")
         self.queue_panel.current.show_run(status.get("run"))
         self.queue_panel.refresh()
+        self.live.dashboard.set_order(list(station.samples))
         self.live.attach_running(status.get("run"))
         self.alarms.refresh()
         self.events_pane.add("window", f"attached to engine pid {status.get('pid')} of station {station.name}",
