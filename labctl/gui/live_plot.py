@@ -23,6 +23,9 @@ from PyQt6.QtWidgets import QVBoxLayout, QWidget
 from labctl.gui.live_series import LiveSeries, SeriesView
 
 HOUR_S = 3600.0
+#: Min/max strokes per pixel column of the plot: one every other pixel looks the same on screen and halves the
+#: vertices Qt strokes at each repaint (64 channels × 2 vertices per stroke).
+STROKES_PER_PIXEL = 0.5
 #: Legend entries per column before the legend adds a column.
 LEGEND_ROWS = 8
 #: A printable qualitative palette (matplotlib's tab10) so neighbouring channels differ.
@@ -159,7 +162,7 @@ class LivePlot(QWidget):
         if window is None or self.start_s is None:
             return 0.0
         window = (window[0], max(window[1], window[0] + 1.0))
-        width = max(100, int(self.plot.getViewBox().width()) or 1000)
+        width = max(100, int(STROKES_PER_PIXEL * (self.plot.getViewBox().width() or 2000)))
         for channel, series in self.series.items():
             view = series.view(window[0], window[1], width)
             if view is None:
