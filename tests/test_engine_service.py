@@ -239,3 +239,15 @@ def test_alarm_rules_edited_from_a_front_end_apply_at_once_and_survive_a_restart
         assert [(f["acknowledged"], f["acknowledged_by"]) for f in listed["fired"]] == [(True, "ada")]
     finally:
         engine.stop()
+
+
+def test_instruments_are_connected_and_identified_on_request(engine: Engine, client: EngineClient) -> None:
+    with pytest.raises(EngineError, match=r"names = \['smu9'\]: not instruments of station sim"):
+        client.identify(["smu9"])
+    rows = client.identify()
+    assert set(rows) == set(Station.load("sim").instruments)
+    assert all(row["status"] == "ok" for row in rows.values()), rows
+    assert "KEITHLEY" in rows["smu"]["identity"].upper() and "2450" in rows["smu"]["identity"]
+    assert "E4980A" in rows["lcr"]["identity"]
+    # the session keeps them connected for the runs to come
+    assert set(client.status()["session"]["connected"]) == set(rows)

@@ -65,3 +65,20 @@ def test_the_events_pane_shows_alarms_and_leaves_out_data_and_progress(qtbot: An
     assert pane.alarms == 1 and "1 alarm" in pane.alarm_label.text()
     assert describe({"event": "run_ended", "status": "failed", "reason": "smu lost"}) == \
         ("run ended", "failed: smu lost", "error")
+
+
+def test_identified_instruments_show_their_answer_and_silent_ones_stand_out(qtbot: Any) -> None:
+    from labctl.gui.station_panel import StationPanel
+    from labctl.station import Station
+
+    panel = StationPanel()
+    qtbot.addWidget(panel)
+    panel.set_station(Station.load("sim"))
+    panel.show_identified({"smu": {"status": "ok", "identity": "KEITHLEY INSTRUMENTS,MODEL 2450,04412345,1.7.12b"},
+                           "lcr": {"status": "failed: timeout after 2 s", "identity": ""}})
+    rows = {panel.table.item(r, 0).text(): r for r in range(panel.table.rowCount())}
+    assert panel.table.item(rows["smu"], 3).text() == "connected"
+    assert panel.table.item(rows["smu"], 4).text().startswith("KEITHLEY INSTRUMENTS,MODEL 2450")
+    assert panel.table.item(rows["lcr"], 3).text() == "NO ANSWER to identify"
+    assert "timeout after 2 s" in panel.table.item(rows["lcr"], 4).text()
+    assert panel.identify_button.isEnabled()

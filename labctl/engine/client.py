@@ -256,6 +256,10 @@ class EngineClient:
     def abort(self, uid: str | None = None, reason: str = "") -> dict[str, Any]:
         return dict(self.request("abort", uid=uid, reason=reason or None))
 
+    def identify(self, names: list[str] | None = None) -> dict[str, Any]:
+        """Connect instruments in the engine's session and ask who they are (all by default)."""
+        return dict(self.request("identify", names=names))
+
     def alarms(self) -> dict[str, Any]:
         """``{"rules": [tables], "fired": [{id, time_s, rule, kind, subject, message, item, acknowledged}]}``."""
         return dict(self.request("alarms"))

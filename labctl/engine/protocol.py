@@ -48,6 +48,7 @@ OPS: dict[str, tuple[str, ...]] = {
     "abort": ("uid", "reason"),
     "watch": ("uid",),
     "shutdown": ("reason",),
+    "identify": ("names",),
     "alarms": (),
     "alarms_set": ("rules",),
     "alarm_ack": ("ids", "by"),

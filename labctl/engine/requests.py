@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 class Requests:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._identify_lock = threading.Lock()
 
     @property
     def _queue(self) -> RunQueue:
@@ -178,6 +179,36 @@ class Requests:
 
     def abort(self, uid: str | None = None, reason: str = "") -> dict[str, Any]:
         return {"item": self._worker.abort(uid, reason or "aborted by the user (through the engine)")}
+
+    # ---------------------------------------------------------------------------------- instruments
+    def identify(self, names: list[str] | None = None) -> dict[str, Any]:
+        """Connect the named instruments (all of the station's by default) in the session, as a run would,
+        and ask each who it is: ``{name: {"identity", "status", "settings"}}``. An instrument a run is using
+        answers between that run's exchanges (its lock), so this never disturbs a measurement."""
+        from labctl.bench import connection_description
+
+        station = self.engine.station
+        wanted = list(station.instruments) if names is None else list(names)
+        unknown = [n for n in wanted if n not in station.instruments]
+        if unknown:
+            raise EngineError(f"names = {unknown!r}: not instruments of station {station.name}; allowed: "
+                              f"{', '.join(station.instruments)}")
+        with self._identify_lock:
+            bench = self.engine.session.open()
+            rows: dict[str, Any] = {}
+            for name in wanted:
+                row: dict[str, Any] = {"identity": "", "status": "", "settings": {}}
+                try:
+                    bench.ensure_connected([name])
+                    driver = bench.drivers[name]
+                    with getattr(driver, "lock", threading.RLock()):
+                        row["identity"] = driver.identify()
+                    row["settings"] = connection_description(driver)
+                    row["status"] = "ok"
+                except Exception as exc:  # one dead instrument is a row, never a failed request
+                    row["status"] = f"failed: {exc}"
+                rows[name] = row
+        return rows
 
     # ---------------------------------------------------------------------------------- alarms
     def alarms(self) -> dict[str, Any]:

@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         self.bridge.request_failed.connect(
             lambda op, message: self.events_pane.add(f"refused: {op}", message, "error"))
         self.bridge.events.connect(self._on_events)
+        self.station_panel.identify_button.clicked.connect(self.identify_instruments)
         self.queue_panel.edit_requested.connect(self.procedure_panel.begin_edit)
         self.queue_panel.open_file.connect(self.browser.open)
         self.queue_panel.history_loaded.connect(self._history_loaded)
@@ -163,6 +164,17 @@ class MainWindow(QMainWindow):
         colour = {True: "#2e7d32", False: "#c62828", None: "#555555"}[ok]
         self.link.setText(f"<span style='color:{colour}'>● {text}</span>")
         self.reconnect_button.setVisible(ok is False)
+
+    def identify_instruments(self) -> None:
+        """Ask the engine to connect every instrument and identify it (off the GUI thread, as every request)."""
+        self.station_panel.identify_button.setEnabled(False)
+        self.events_pane.add("window", "connecting and identifying the station's instruments …", "engine")
+
+        def failed(exc: Any) -> None:
+            self.station_panel.identify_button.setEnabled(True)
+            self.events_pane.add("refused: identify", str(exc), "error")
+
+        self.bridge.call("identify", on_done=self.station_panel.show_identified, on_error=failed)
 
     def _poll_status(self) -> None:
         self.bridge.call("status", on_done=self.station_panel.show_status, on_error=lambda _exc: None)

@@ -15,8 +15,10 @@ from PyQt6.QtGui import QColor
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QGroupBox,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -28,7 +30,7 @@ from labctl.gui.tasks import run_in_thread
 if TYPE_CHECKING:
     from labctl.station import Station
 
-COLUMNS = ["instrument", "model", "address", "state", "IDN (as last recorded)"]
+COLUMNS = ["instrument", "model", "address", "state", "IDN (asked, or as last recorded)"]
 #: state -> (text, background); a lost instrument is red whatever the engine does about it
 STATES = {
     "connected": ("connected", "#c8e6c9"),
@@ -36,6 +38,7 @@ STATES = {
     "lost": ("LOST — retrying", "#ef9a9a"),
     "suspended": ("LOST — retrying, its channels suspended", "#ef9a9a"),
     "given_up": ("LOST — given up", "#e57373"),
+    "no_answer": ("NO ANSWER to identify", "#e57373"),
 }
 #: run-file event kinds that change an instrument's state
 LINK_EVENTS = {"link_lost": "lost", "reconnect_failed": "lost", "link_given_up": "given_up",
@@ -67,12 +70,21 @@ class StationPanel(QGroupBox):
         assert header is not None
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
+        self.identify_button = QPushButton("Connect and identify")
+        self.identify_button.setToolTip("The engine connects every instrument of the station in its session and "
+                                        "asks each for its identification (*IDN?); a run under way is not "
+                                        "disturbed.")
+        self.identify_button.setEnabled(False)
+        top = QHBoxLayout()
+        top.addWidget(self.engine, 1)
+        top.addWidget(self.identify_button)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.engine)
+        layout.addLayout(top)
         layout.addWidget(self.table, 1)
 
     def set_station(self, station: Station) -> None:
         self.station = station
+        self.identify_button.setEnabled(True)
         self.states = {name: "idle" for name in station.instruments}
         self.identities = {}
         self._redraw()
@@ -112,6 +124,20 @@ class StationPanel(QGroupBox):
                 self.identify(str(message["file"]))
         if changed:
             self._redraw()
+
+    def show_identified(self, rows: dict[str, Any]) -> None:
+        """The engine's answer to ``identify``: identities, and instruments that did not answer as lost."""
+        for name, row in rows.items():
+            if row.get("status") == "ok":
+                self.identities[name] = str(row.get("identity", ""))
+                if self.states.get(name) in {"idle", "no_answer"}:
+                    self.states[name] = "connected"
+            else:
+                self.identities[name] = str(row.get("status", ""))
+                if self.states.get(name) in {"idle", "connected", "no_answer"}:  # a run's own state says more
+                    self.states[name] = "no_answer"
+        self.identify_button.setEnabled(True)
+        self._redraw()
 
     def identify(self, path: str) -> None:
         """Read the instruments' identification from a run file, off the GUI thread."""
