@@ -33,6 +33,8 @@ EVENT_STATES = {"channel_suspended": "suspended", "channel_resumed": "tracking",
                 "channel_failed": "lost", "channel_completed": "done"}
 HOUR_S = 3600.0
 TILE_MIN_WIDTH_PX, TILE_MIN_HEIGHT_PX = 124, 118
+#: The tiles are repainted in this many slices per second.
+REFRESH_SLICES = 4
 #: Tiles per row when the channels are only known as their data arrive.
 DYNAMIC_COLUMNS = 6
 #: How often T80 so far is recomputed (s of real time): it needs the whole overview, not each batch.
@@ -197,6 +199,11 @@ class AgingDashboard(QWidget):
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._tick)
         self._timer.start(1000)
+        # tiles are repainted a slice at a time, spread over the second: 64 at once would hold the GUI
+        # thread for one long stretch instead of four short ones
+        self._slice_timer = QTimer(self)
+        self._slice_timer.timeout.connect(self._refresh_slice)
+        self._slice_timer.start(1000 // REFRESH_SLICES)
 
     def _place(self, name: str, row: int, column: int) -> ChannelTile:
         tile = ChannelTile(name)
@@ -252,10 +259,15 @@ class AgingDashboard(QWidget):
                     self._pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
                 future = self._pool.submit(all_channel_metrics, inputs)
                 future.add_done_callback(self._metrics_done)
-        for name in self._dirty:
-            self.tiles[name].refresh()
-        self._dirty.clear()
 
+    def _refresh_slice(self) -> None:
+        if not self._dirty:
+            return
+        take = max(1, -(-len(self.tiles) // REFRESH_SLICES))
+        for name in sorted(self._dirty)[:take]:
+            self._dirty.discard(name)
+            if name in self.tiles:
+                self.tiles[name].refresh()
 
     def _metrics_done(self, future: Future[dict[str, tuple[float, float | None, bool] | None]]) -> None:
         """On the pool's thread: hand the results to the GUI thread (a queued signal)."""
