@@ -228,10 +228,14 @@ class MPPTAging(Procedure):
         first = samples[0]
         state = ctx.resume_state or {}
         self.t0 = float(state.get("t0", ctx.clock.now()))
-        ctx.checkpoint({"t0": self.t0})
+        self.save_run_state(ctx)
         self.apply_environment(ctx, first, (ctx.clock.now() - self.t0) / 3600.0, settle=True)
         ctx.run_channels(self.run_channel, channels=self.channels_of(station),
                          suspenders=self.suspenders(ctx, first), background=[self.environment])
+
+    def save_run_state(self, ctx: RunContext) -> None:
+        """The run's own state (its start) to the file's checkpoint, with every channel's latest."""
+        ctx.checkpoint({"t0": self.t0})
 
     def apply_environment(self, ctx: RunContext, sample: str, hours: float, settle: bool = False) -> None:
         """The light and the stage as the schedule has them at ``hours``."""
