@@ -265,7 +265,9 @@ class MPPTAging(Procedure):
         sample = self.resolved_samples(ctx.bench.station)[0]
         schedule = self.schedule()
         log = ctx.block("environment") if "environment" in ctx.block_names() else ctx.create_block(
-            "environment", {"time_s": "s", "irradiance_mW_cm2": "mW/cm2", "temperature_K": "K", "light_on": ""})
+            "environment", {"time_s": "s", "irradiance_mW_cm2": "mW/cm2", "temperature_K": "K", "light_on": ""},
+            signal="irradiance_mW_cm2", axes="time_s", kind="log",
+            expected_rows=int(self.duration_h * 3600.0 / ENVIRONMENT_LOG_S) + 2)
         end = self.t0 + self.duration_h * 3600.0
         while ctx.clock.now() < end:
             hours = (ctx.clock.now() - self.t0) / 3600.0

@@ -57,22 +57,27 @@ class ChannelIO:
                                  "multiplexed": self.shared, "tracker": values["tracker"],
                                  "area_cm2": self.area_cm2, "sample": ch.spec.sample,
                                  "phase_codes": json.dumps({"explore": 0, "dwell": 1, "dark": 2, "scan": 3,
-                                                            "settle": 4})})
+                                                            "settle": 4})},
+                                signal="power_mW_cm2",
+                                expected_rows=int(procedure.duration_h * 3600.0 / self.interval_s) + 1)
         self.decisions = self._block(f"tracker_{name}", {"time_s": "s", "decision": "", "v_set_V": "V",
                                                          "p_mW_cm2": "mW/cm2", "step_V": "V", "settle_s": "s"},
-                                     {"decision_codes": json.dumps(DECISIONS)})
+                                     {"decision_codes": json.dumps(DECISIONS)}, signal="v_set_V")
         self.bias = self._block(f"bias_{name}", {"time_s": "s", "state": "", "voltage_V": "V"},
                                 {"state_codes": json.dumps({"held": HELD, "idle_open": IDLE_OPEN,
                                                             "idle_load": IDLE_LOAD, "dark_open": DARK_OPEN,
-                                                            "dark_bias": DARK_BIAS})})
+                                                            "dark_bias": DARK_BIAS})}, signal="state")
         self.truth = (self._block(f"truth_{name}", {"time_s": "s", "vmpp_true_V": "V",
-                                                    "pmpp_true_mW_cm2": "mW/cm2"}, {})
+                                                    "pmpp_true_mW_cm2": "mW/cm2"}, {},
+                                       signal="pmpp_true_mW_cm2")
                       if self.simulated else None)
 
-    def _block(self, name: str, columns: dict[str, str], attrs: dict[str, Any]) -> Any:
+    def _block(self, name: str, columns: dict[str, str], attrs: dict[str, Any], *, signal: str | None = None,
+               axes: str = "time_s", expected_rows: int | None = None) -> Any:
         if name in self.ch.block_names():
             return self.ch.block(name)
-        return self.ch.create_block(name, columns, attrs)
+        return self.ch.run.create_block(name, columns, {"channel": self.ch.name, **attrs}, signal=signal, axes=axes,
+                                        expected_rows=expected_rows)
 
     # --------------------------------------------------------------------------------- state
     def restore(self, state: dict[str, Any]) -> None:
@@ -244,12 +249,13 @@ class ChannelIO:
                 smu.output_on()
                 result = smu.sweep_voltage(voltages, p.jv_step_V / p.jv_rate_V_s)
                 density = -np.asarray(result.current_A) / self.area_cm2 * 1e3
-                block = self.ch.create_block(
+                block = self._block(
                     f"jv_{self.ch.name}_{self.jv_count:03d}_{direction}",
                     {"voltage_V": "V", "current_A": "A", "current_density_mA_cm2": "mA/cm2", "time_s": "s"},
                     {"direction": direction, "scan_rate_V_s": p.jv_rate_V_s, "elapsed_h": hours,
                      "irradiance_mW_cm2": 100.0 * (p.suns if p.suns > 0 else 1.0), "area_cm2": self.area_cm2,
-                     "pixel": self.ch.spec.sample, "segment": self.ch.run.segment})
+                     "pixel": self.ch.spec.sample, "segment": self.ch.run.segment},
+                    signal="current_density_mA_cm2", axes="voltage_V", expected_rows=int(voltages.size))
                 block.append_columns(voltage_V=result.voltage_V, current_A=result.current_A,
                                      current_density_mA_cm2=density, time_s=result.time_s)
                 if direction == "RS":

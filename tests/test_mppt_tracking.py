@@ -98,3 +98,13 @@ def test_samples_all_tracks_every_sample_of_the_aging_station(tmp_path: Path) ->
     assert len(shared) >= 12
     for name, duty in shared.items():
         assert duty is not None and 0.0 < duty < 0.9, name
+
+
+def test_blocks_say_what_to_plot_and_the_environment_is_a_log(ten_hours: Path) -> None:
+    with RunReader(ten_hours) as reader:
+        data, truth, env = (reader.info(n) for n in ("mppt_wbg_ref", "truth_wbg_ref", "environment"))
+        assert (data.signal, data.axes, data.kind) == ("power_mW_cm2", "time_s", "data")
+        assert (truth.signal, truth.axes) == ("pmpp_true_mW_cm2", "time_s")
+        assert (env.signal, env.kind) == ("irradiance_mW_cm2", "log")
+        assert reader.info("tracker_wbg_ref").signal == "v_set_V"
+        assert data.attrs["channel"] == "wbg_ref" and data.attrs["tracker"] == "explore_dwell"
