@@ -126,8 +126,8 @@ def main() -> None:
     def sample(event: Any) -> None:
         if isinstance(event, Progress) and event.fraction >= 0.1 * len(memory) - 1e-9:
             memory.append((event.fraction, rss_MB()))
-            print(f"  {100 * event.fraction:3.0f} %  {time.perf_counter() - started:7.0f} s  RSS {memory[-1][1]:.0f} MB",
-                  file=sys.stderr, flush=True)
+            print(f"  {100 * event.fraction:3.0f} %  {time.perf_counter() - started:7.0f} s  "
+                  f"RSS {memory[-1][1]:.0f} MB", file=sys.stderr, flush=True)
 
     runner.subscribe(sample)
     profiles = ThreadProfiles() if args.profile else None

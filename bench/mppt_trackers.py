@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from labctl.analysis.stability import tracking_efficiency
-from labctl.runner import Runner, RunContext
+from labctl.runner import RunContext, Runner
 from labctl.runner.suspenders import Suspender
 from labctl.station import Station
 from labctl.store import RunReader
