@@ -112,7 +112,7 @@ class ThreadProfiles:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hours", type=float, default=100.0)
+    parser.add_argument("--hours", type=float, default=10.0)
     parser.add_argument("--interval", type=float, default=10.0, help="tracking-point interval per channel (s)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
