@@ -115,3 +115,28 @@ def test_a_lost_smu_stops_only_its_own_channel(tmp_path: Path) -> None:
     assert ("channel_suspended", {"instrument": "smu1"}) in events
     assert "channel_lost" in kinds and "smu1" in dict(events)["channel_lost"]["reason"]
     assert all(data.get("instrument") in (None, "smu1") for _, data in events)
+
+
+def test_a_light_whose_run_ends_is_switched_on_again(tmp_path: Path) -> None:
+    # A SINUS-70 recipe ends by itself when its Duration elapses (at most 596.5 h); here it lasts 30 min.
+    proc = MPPTAging(samples=["wbg_ref"], preset="ISOS-L-1", duration_h=1.5, dwell_s=600.0, max_settle_s=10.0)
+    run_channel = proc.run_channel
+
+    def short_recipe_then_track(ch: Any) -> None:
+        ch.bench.light("wbg_ref").duration_s = 1800.0
+        run_channel(ch)
+
+    proc.run_channel = short_recipe_then_track  # type: ignore[method-assign]
+    result = Runner(proc, station=Station.load("sim"), directory=tmp_path).run()
+    assert result.status == "completed", result.reason
+    with RunReader(result.path) as reader:
+        restarts = [e for e in reader.events() if e.kind == "light_restarted"]
+        kinds = [e.kind for e in reader.events()]
+        t = np.asarray(reader.block("mppt_wbg_ref")["time_s"])
+        phase = np.asarray(reader.block("mppt_wbg_ref")["phase"])
+    assert len(restarts) >= 2 and all(e.data["irradiance_mW_cm2"] < 50.0 for e in restarts)
+    assert "suspended" in kinds and "channel_resumed" in kinds
+    # tracking goes on to the end, with at most the suspension (≤ one environment period + 120 s) missing
+    held = np.sort(t[phase == DWELL])
+    assert (held[-1] - held[0]) / 3600.0 > 1.4
+    assert float(np.max(np.diff(held))) < 300.0 + 120.0 + 60.0
