@@ -93,8 +93,7 @@ def test_a_lost_smu_stops_only_its_own_channel(tmp_path: Path) -> None:
 
     def channel_whose_smu_dies(ch: Any) -> None:
         if ch.name == "ch01" and not broken:
-            original = ch.clock.now()
-            broken.append(original)
+            broken.append(ch.clock.now())
             ch.bench.simulation.mocks["smu1"].set_faults(drop_permanent=True)
         run_channel(ch)
 
