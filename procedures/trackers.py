@@ -26,9 +26,11 @@ import numpy as np
 
 #: Phase codes in the data: what the channel was doing when a reading was taken.
 EXPLORE, DWELL, DARK, SCAN, SETTLE = 0, 1, 2, 3, 4
-#: A hold is read back and judged at least this often (s of the run's clock): a light step or a sudden loss
-#: ends it within minutes, not at the end of a 30-minute dwell.
+#: A hold is read back and judged this often (s of the run's clock), or every :data:`HOLD_CHECK_READINGS`
+#: readings if that is longer: a light step or a sudden loss ends it within minutes, not at the end of a
+#: 30-minute dwell.
 HOLD_CHECK_S = 300.0
+HOLD_CHECK_READINGS = 30
 #: The most steps an exploration follows the slope before it gives up bracketing the maximum (and explores
 #: again at once from where it got to).
 MAX_EXPLORE_MOVES = 25
@@ -129,8 +131,8 @@ def measure_settling_s(io: TrackerIO, voltage_V: float, longest_s: float) -> flo
 class ExploreThenDwell(Tracker):
     """Explore around the voltage (three settled points a step apart, moving while the best is an edge,
     then the vertex of the parabola through them), then hold it for ``dwell_s`` in the instrument's buffer,
-    judged every :data:`HOLD_CHECK_S`: a hold whose power falls more than ``reexplore_fraction`` below the
-    explored power ends early. An exploration that did not bracket the maximum within
+    judged every :data:`HOLD_CHECK_S` (or 30 readings): a hold whose power falls more than
+    ``reexplore_fraction`` below the explored power ends early. An exploration that did not bracket the maximum within
     :data:`MAX_EXPLORE_MOVES` steps is followed at once by another, never by a long hold off the MPP."""
 
     name = "explore_dwell"
@@ -143,7 +145,8 @@ class ExploreThenDwell(Tracker):
         remaining = min(s["explored_at_s"] + self.settings["dwell_s"], until_s) - io.now()
         if remaining < io.interval_s:
             return
-        readings = self.hold(io, s["v_set_V"], min(remaining, HOLD_CHECK_S))
+        check_s = max(HOLD_CHECK_S, HOLD_CHECK_READINGS * io.interval_s)
+        readings = self.hold(io, s["v_set_V"], min(remaining, check_s))
         if readings is not None and readings.power_mW_cm2.size:
             drop = 1.0 - float(np.mean(readings.power_mW_cm2[-3:])) / max(s.get("p_explored", 1e-12), 1e-12)
             if drop > self.settings["reexplore_fraction"]:
