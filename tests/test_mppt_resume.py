@@ -72,7 +72,8 @@ def test_a_killed_real_time_run_loses_at_most_the_last_second(tmp_path: Path) ->
     process = subprocess.Popen(command, stdout=log, stderr=log, env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 60.0
-        while time.monotonic() < deadline and not _has_readings(path, 40):
+        # kill it once the channel is tracking (its first checkpoint is in the file) and has readings
+        while time.monotonic() < deadline and not (_tracking(path) and _has_readings(path, 40)):
             time.sleep(0.5)
         assert process.poll() is None, (tmp_path / "run.log").read_text()[-2000:]
         time.sleep(1.3)
@@ -99,6 +100,14 @@ def test_a_killed_real_time_run_loses_at_most_the_last_second(tmp_path: Path) ->
         [gap] = [e for e in reader.events() if e.kind == "channel_gap"]
     # the channel's tracker state was in the file: the resumed tracker took it up, the gap measured
     assert np.isfinite(gap.data["gap_s"]) and gap.data["gap_s"] > 0
+
+
+def _tracking(path: Path) -> bool:
+    status = path.with_name(path.name + ".status.json")
+    try:
+        return json.loads(status.read_text())["channels"]["wbg_ref"]["state"] == "tracking"
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def _has_readings(path: Path, n: int) -> bool:

@@ -84,7 +84,7 @@ def test_samples_all_tracks_every_sample_of_the_aging_station(tmp_path: Path) ->
     station = Station.load("sim-aging")
     expected = [name for name, spec in station.samples.items() if spec.smu is not None]
     assert len(expected) >= 16
-    path = run_mppt(tmp_path, "sim-aging", samples=["all"], duration_h=0.25, dwell_s=300.0, max_settle_s=10.0)
+    path = run_mppt(tmp_path, "sim-aging", samples=["all"], duration_h=0.1, dwell_s=120.0, max_settle_s=5.0)
     result = analyze_file(path, MPPTAging)
     assert sorted(row["sample"] for row in result["channels"]) == sorted(expected)
     with RunReader(path) as reader:
