@@ -146,7 +146,7 @@ def _lifetime_text(row: dict[str, Any], key: str) -> str:
     """A lifetime in hours, or "> last hour" when the run ended before it (censored, not extrapolated)."""
     value = row.get(f"{key}_h")
     if value is None and row.get(f"{key}_censored"):
-        return f"> {_fmt(row.get('last_time_h'), '.0f')}"
+        return f"> {_fmt(row.get('last_time_h'), '.3g')}"
     return _fmt(value)
 
 
