@@ -249,8 +249,11 @@ class ChannelIO:
                 smu.output_on()
                 result = smu.sweep_voltage(voltages, p.jv_step_V / p.jv_rate_V_s)
                 density = -np.asarray(result.current_A) / self.area_cm2 * 1e3
+                name = f"jv_{self.ch.name}_{self.jv_count:03d}_{direction}"
+                if name in self.ch.block_names():  # cut off after this scan, before the checkpoint: a new block
+                    name = f"{name}_seg{self.ch.run.segment}"
                 block = self._block(
-                    f"jv_{self.ch.name}_{self.jv_count:03d}_{direction}",
+                    name,
                     {"voltage_V": "V", "current_A": "A", "current_density_mA_cm2": "mA/cm2", "time_s": "s"},
                     {"direction": direction, "scan_rate_V_s": p.jv_rate_V_s, "elapsed_h": hours,
                      "irradiance_mW_cm2": 100.0 * (p.suns if p.suns > 0 else 1.0), "area_cm2": self.area_cm2,
