@@ -156,9 +156,10 @@ class BufferedDwell:
 
     Simplifications (stated in each model's docstring): a compliance limit reached during the dwell clamps
     the readings at the limit (:func:`within_limit`) while the device is held at the sourced level until the
-    model re-applies its source after the batch; if something else moved the device past instants not yet
-    served (a checkpoint bringing every device up to the clock), those readings are the device's values at the
-    time it was moved to (the world has no hook to serve them first), and a warning is logged.
+    model re-applies its source after the batch. A world snapshot (a checkpoint bringing every device up to the
+    clock) serves the readings due first (:meth:`World.add_dwell_server`); should anything else move the device
+    past instants not yet served, those readings are the device's values at the time it was moved to, and a
+    warning is logged.
     """
 
     def __init__(self, world: Any, terminal: str, times_s: np.ndarray, take: TakeReadings, done_s: float,
@@ -170,7 +171,12 @@ class BufferedDwell:
         events.at(done_s, self._done)
 
     def catch_up(self) -> None:
-        """Serve the readings due by the world's time that are not served yet."""
+        """Serve the readings due by the world's time that are not served yet (under the world's lock: the
+        instrument's own message and a world snapshot may both ask)."""
+        with self.world.lock:
+            self._catch_up()
+
+    def _catch_up(self) -> None:
         due = int(np.searchsorted(self.times_s, self.world.time_s + 1e-12, side="right"))
         if due <= self.taken:
             return
@@ -202,14 +208,19 @@ class ServesDwells:
     def __init__(self, world: Any, name: str, **options: Any) -> None:
         self.serve_dwells = bool(options.pop("buffered_dwells", True))
         super().__init__(world, name, **options)  # type: ignore[call-arg]
+        world.add_dwell_server(self.serve_due_dwells)
+
+    def serve_due_dwells(self) -> None:
+        """Every running dwell caught up with the world's time."""
+        for dwell in list(self.buffered_dwells()):
+            dwell.catch_up()
 
     def buffered_dwells(self) -> Iterable[BufferedDwell]:
         """The dwells running now (the model's)."""
         return ()
 
     def handle(self, message: str) -> str | None:
-        for dwell in list(self.buffered_dwells()):
-            dwell.catch_up()
+        self.serve_due_dwells()
         return super().handle(message)  # type: ignore[misc]
 
 

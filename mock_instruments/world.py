@@ -73,6 +73,9 @@ class World:
         self.seed = int(seed)
         self.ambient_K = float(ambient_K)
         self.lock = threading.RLock()
+        #: Instruments whose buffered dwells must be served before a device is moved to the clock by
+        #: anything but its own reading (a snapshot): see :meth:`add_dwell_server`.
+        self._dwell_servers: list[Callable[[], None]] = []
         self.time_s = self.clock.now()
         self.devices: dict[str, DeviceSlot] = {}
         self.lights: dict[str, LightField] = {}
@@ -566,11 +569,20 @@ class World:
             self._prune_histories()
 
     # ------------------------------------------------------------------------------- snapshots
+    def add_dwell_server(self, serve_due: Callable[[], None]) -> None:
+        """``serve_due()`` serves an instrument's buffered readings due by the world's time; the world calls
+        it before a snapshot brings every device up to the clock, so a dwell under way on another channel
+        reads each instant as it happened instead of the device's state at the snapshot."""
+        with self.lock:
+            self._dwell_servers.append(serve_due)
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue a simulated run later (checkpoint / resume); every device is
-        brought up to the clock first."""
+        brought up to the clock first (the readings of the dwells under way served before)."""
         with self.lock:
             self.sync()
+            for serve_due in list(self._dwell_servers):
+                serve_due()
             self._bring_up_all()
             return {"time_s": self.time_s,
                     "devices": {n: s.cell.state_dict() for n, s in self.devices.items()},

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 KELVIN = 273.15
 #: How often the environment log records irradiance and temperature (s of the run's clock).
 ENVIRONMENT_LOG_S = 300.0
+#: Below this fraction of the set irradiance, with the light scheduled on, the light is switched on again.
+LIGHT_OUT_FRACTION = 0.5
 
 
 class ChannelTracking(ChannelParameters):
@@ -228,10 +230,14 @@ class MPPTAging(Procedure):
         first = samples[0]
         state = ctx.resume_state or {}
         self.t0 = float(state.get("t0", ctx.clock.now()))
-        ctx.checkpoint({"t0": self.t0})
+        self.save_run_state(ctx)
         self.apply_environment(ctx, first, (ctx.clock.now() - self.t0) / 3600.0, settle=True)
         ctx.run_channels(self.run_channel, channels=self.channels_of(station),
                          suspenders=self.suspenders(ctx, first), background=[self.environment])
+
+    def save_run_state(self, ctx: RunContext) -> None:
+        """The run's own state (its start) to the file's checkpoint, with every channel's latest."""
+        ctx.checkpoint({"t0": self.t0})
 
     def apply_environment(self, ctx: RunContext, sample: str, hours: float, settle: bool = False) -> None:
         """The light and the stage as the schedule has them at ``hours``."""
@@ -261,12 +267,21 @@ class MPPTAging(Procedure):
         sample = self.resolved_samples(ctx.bench.station)[0]
         schedule = self.schedule()
         log = ctx.block("environment") if "environment" in ctx.block_names() else ctx.create_block(
-            "environment", {"time_s": "s", "irradiance_mW_cm2": "mW/cm2", "temperature_K": "K", "light_on": ""})
+            "environment", {"time_s": "s", "irradiance_mW_cm2": "mW/cm2", "temperature_K": "K", "light_on": ""},
+            signal="irradiance_mW_cm2", axes="time_s", kind="log",
+            expected_rows=int(self.duration_h * 3600.0 / ENVIRONMENT_LOG_S) + 2)
         end = self.t0 + self.duration_h * 3600.0
         while ctx.clock.now() < end:
             hours = (ctx.clock.now() - self.t0) / 3600.0
-            log.append_row(time_s=ctx.clock.now(), irradiance_mW_cm2=read_irradiance(ctx, sample),
+            irradiance = read_irradiance(ctx, sample)
+            log.append_row(time_s=ctx.clock.now(), irradiance_mW_cm2=irradiance,
                            temperature_K=read_temperature(ctx, sample), light_on=float(schedule.light_on(hours)))
+            if schedule.light_on(hours) and self.suns > 0 and irradiance < LIGHT_OUT_FRACTION * 100.0 * self.suns:
+                # A solar simulator's run ends by itself (a SINUS-70 recipe lasts at most 596.5 h) or the lamp
+                # went out: the irradiance suspender holds the channels; switch the light on again.
+                ctx.event("light_restarted", f"irradiance {irradiance:.3g} mW/cm2 with the light scheduled on at "
+                          f"{hours:.2f} h: switching it on again", hours=hours, irradiance_mW_cm2=irradiance)
+                self.apply_environment(ctx, sample, hours)
             change = self.t0 + schedule.next_change_h(hours) * 3600.0
             wake = min(change, ctx.clock.now() + ENVIRONMENT_LOG_S, end)
             ctx.clock.sleep(max(wake - ctx.clock.now(), 0.0))

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 #: bias_<ch> states
 HELD, IDLE_OPEN, IDLE_LOAD, DARK_OPEN, DARK_BIAS = 1, 0, 2, 3, 4
+#: On real time, the longest dwell read back in one piece (s): what a crash may lose before the store's flush.
+REAL_TIME_PIECE_S = 0.5
 DECISIONS = {"start": 0, "explored": 1, "power_fell": 2, "perturbed": 3, "gradient": 4, "perturbed_current": 5,
              "hold": 6, "reanchored": 7, "compliance": 8, "resumed": 9}
 
@@ -45,6 +47,7 @@ class ChannelIO:
         self.next_jv_h = procedure.jv_every_h if procedure.jv_every_h > 0 else math.inf
         self.jv_count = 0
         self.configured = False
+        self.saved_once = False
         self.simulated = ch.bench is not None and ch.bench.simulation is not None
         name = ch.name
         self.data = self._block(f"mppt_{name}", {"time_s": "s", "voltage_V": "V", "current_A": "A",
@@ -54,38 +57,54 @@ class ChannelIO:
                                  "multiplexed": self.shared, "tracker": values["tracker"],
                                  "area_cm2": self.area_cm2, "sample": ch.spec.sample,
                                  "phase_codes": json.dumps({"explore": 0, "dwell": 1, "dark": 2, "scan": 3,
-                                                            "settle": 4})})
+                                                            "settle": 4})},
+                                signal="power_mW_cm2",
+                                expected_rows=int(procedure.duration_h * 3600.0 / self.interval_s) + 1)
         self.decisions = self._block(f"tracker_{name}", {"time_s": "s", "decision": "", "v_set_V": "V",
                                                          "p_mW_cm2": "mW/cm2", "step_V": "V", "settle_s": "s"},
-                                     {"decision_codes": json.dumps(DECISIONS)})
+                                     {"decision_codes": json.dumps(DECISIONS)}, signal="v_set_V")
         self.bias = self._block(f"bias_{name}", {"time_s": "s", "state": "", "voltage_V": "V"},
                                 {"state_codes": json.dumps({"held": HELD, "idle_open": IDLE_OPEN,
                                                             "idle_load": IDLE_LOAD, "dark_open": DARK_OPEN,
-                                                            "dark_bias": DARK_BIAS})})
+                                                            "dark_bias": DARK_BIAS})}, signal="state")
         self.truth = (self._block(f"truth_{name}", {"time_s": "s", "vmpp_true_V": "V",
-                                                    "pmpp_true_mW_cm2": "mW/cm2"}, {})
+                                                    "pmpp_true_mW_cm2": "mW/cm2"}, {},
+                                       signal="pmpp_true_mW_cm2")
                       if self.simulated else None)
 
-    def _block(self, name: str, columns: dict[str, str], attrs: dict[str, Any]) -> Any:
+    def _block(self, name: str, columns: dict[str, str], attrs: dict[str, Any], *, signal: str | None = None,
+               axes: str = "time_s", expected_rows: int | None = None) -> Any:
         if name in self.ch.block_names():
             return self.ch.block(name)
-        return self.ch.create_block(name, columns, attrs)
+        return self.ch.run.create_block(name, columns, {"channel": self.ch.name, **attrs}, signal=signal, axes=axes,
+                                        expected_rows=expected_rows)
 
     # --------------------------------------------------------------------------------- state
     def restore(self, state: dict[str, Any]) -> None:
-        if not state:
+        """Take up a resumed channel's tracker where its last checkpoint left it, and mark the gap: a
+        ``resumed`` decision and a ``channel_gap`` event (its length from the channel's last checkpoint; NaN
+        when the run was cut off before the channel's first one, when it starts afresh)."""
+        if not state and self.ch.run.segment == 0:
             return
         self.tracker.state = dict(state.get("tracker", {}))
         self.next_jv_h = float(state.get("next_jv_h", self.next_jv_h))
         self.jv_count = int(state.get("jv_count", 0))
-        gap_s = self.now() - float(state.get("saved_at_s", self.now()))
-        self.tracker.state["explored_at_s"] = -math.inf  # a resumed cell is explored again first
+        gap_s = self.now() - float(state["saved_at_s"]) if "saved_at_s" in state else math.nan
+        if self.tracker.started:
+            self.tracker.state["explored_at_s"] = -math.inf  # a resumed cell is explored again first
         self.decide("resumed", gap_s=gap_s)
-        self.ch.event("channel_gap", f"resumed after a gap of {gap_s:.0f} s", gap_s=gap_s)
+        self.ch.event("channel_gap", f"resumed after a gap of {gap_s:.0f} s since the channel's last checkpoint"
+                      if math.isfinite(gap_s) else "resumed with no checkpoint of this channel: started afresh",
+                      gap_s=gap_s)
 
     def save(self) -> None:
         self.ch.checkpoint({"tracker": self.tracker.state, "next_jv_h": self.next_jv_h, "jv_count": self.jv_count,
                             "saved_at_s": self.now()})
+        if not self.saved_once and self.tracker.started:
+            # The engine writes channel checkpoints once a minute; the first one goes to the file at once, so
+            # a run cut off in its first minute still resumes its trackers where they were.
+            self.procedure.save_run_state(self.ch.run)
+            self.saved_once = True
         self.ch.run.publish_status(self.ch.name, state="tracking", v_set_V=self.tracker.state.get("v_set_V"),
                                    hours=(self.now() - self.procedure.t0) / 3600.0, jv_count=self.jv_count)
 
@@ -116,13 +135,18 @@ class ChannelIO:
 
     def _dwell(self, function: str, level: float, n: int, interval_s: float, phase: int) -> Readings:
         ch = self.ch
+        parts: list[Readings] = []
         with ch.measuring():
             self._configure()
             start = self.now()
             self._truth()
             smu = ch.smu
-            result = (smu.dwell_voltage(level, n, interval_s) if function == "voltage"
-                      else smu.dwell_current(level, n, interval_s))
+            for count in self._pieces(n, interval_s):
+                piece_start = self.now()
+                result = (smu.dwell_voltage(level, count, interval_s) if function == "voltage"
+                          else smu.dwell_current(level, count, interval_s))
+                parts.append(self._record(result, piece_start, interval_s, phase,
+                                          level if function == "voltage" else math.nan))
             if self.shared or phase == DARK:
                 self.bias.append_row(time_s=start, state=float(HELD if phase != DARK else DARK_BIAS),
                                      voltage_V=float(level) if function == "voltage" else math.nan)
@@ -130,9 +154,19 @@ class ChannelIO:
             if self.shared:
                 smu.output_off()  # the switch moves on: this pixel is idle until its next turn
                 self.bias.append_row(time_s=self.now(), state=float(self.idle), voltage_V=math.nan)
-        readings = self._record(result, start, interval_s, phase, level if function == "voltage" else math.nan)
+        readings = parts[0] if len(parts) == 1 else Readings(*(np.concatenate(columns) for columns in zip(
+            *((r.time_s, r.voltage_V, r.current_A, r.power_mW_cm2) for r in parts), strict=True)))
         self._check_compliance(readings)
         return readings
+
+    def _pieces(self, n: int, interval_s: float) -> list[int]:
+        """Readings per instrument command: the whole dwell at once on virtual time (one command, many
+        readings); on real time pieces of at most :data:`REAL_TIME_PIECE_S` (at least one reading), so a
+        crash or a power cut loses at most the readings of the piece under way, not a 30-minute hold."""
+        if getattr(self.ch.clock, "virtual", False):
+            return [n]
+        per_piece = max(1, int(REAL_TIME_PIECE_S // interval_s))
+        return [min(per_piece, n - k) for k in range(0, n, per_piece)]
 
     def _configure(self) -> None:
         if not self.configured:
@@ -215,12 +249,16 @@ class ChannelIO:
                 smu.output_on()
                 result = smu.sweep_voltage(voltages, p.jv_step_V / p.jv_rate_V_s)
                 density = -np.asarray(result.current_A) / self.area_cm2 * 1e3
-                block = self.ch.create_block(
-                    f"jv_{self.ch.name}_{self.jv_count:03d}_{direction}",
+                name = f"jv_{self.ch.name}_{self.jv_count:03d}_{direction}"
+                if name in self.ch.block_names():  # cut off after this scan, before the checkpoint: a new block
+                    name = f"{name}_seg{self.ch.run.segment}"
+                block = self._block(
+                    name,
                     {"voltage_V": "V", "current_A": "A", "current_density_mA_cm2": "mA/cm2", "time_s": "s"},
                     {"direction": direction, "scan_rate_V_s": p.jv_rate_V_s, "elapsed_h": hours,
                      "irradiance_mW_cm2": 100.0 * (p.suns if p.suns > 0 else 1.0), "area_cm2": self.area_cm2,
-                     "pixel": self.ch.spec.sample, "segment": self.ch.run.segment})
+                     "pixel": self.ch.spec.sample, "segment": self.ch.run.segment},
+                    signal="current_density_mA_cm2", axes="voltage_V", expected_rows=int(voltages.size))
                 block.append_columns(voltage_V=result.voltage_V, current_A=result.current_A,
                                      current_density_mA_cm2=density, time_s=result.time_s)
                 if direction == "RS":

@@ -26,6 +26,14 @@ import numpy as np
 
 #: Phase codes in the data: what the channel was doing when a reading was taken.
 EXPLORE, DWELL, DARK, SCAN, SETTLE = 0, 1, 2, 3, 4
+#: A hold is read back and judged this often (s of the run's clock), or every :data:`HOLD_CHECK_READINGS`
+#: readings if that is longer: a light step or a sudden loss ends it within minutes, not at the end of a
+#: 30-minute dwell.
+HOLD_CHECK_S = 300.0
+HOLD_CHECK_READINGS = 30
+#: The most steps an exploration follows the slope before it gives up bracketing the maximum (and explores
+#: again at once from where it got to).
+MAX_EXPLORE_MOVES = 25
 
 
 @dataclass(frozen=True)
@@ -122,8 +130,10 @@ def measure_settling_s(io: TrackerIO, voltage_V: float, longest_s: float) -> flo
 
 class ExploreThenDwell(Tracker):
     """Explore around the voltage (three settled points a step apart, moving while the best is an edge,
-    then the vertex of the parabola through them), then hold it for ``dwell_s`` in the instrument's buffer.
-    A dwell whose power falls more than ``reexplore_fraction`` below the explored power ends early."""
+    then the vertex of the parabola through them), then hold it for ``dwell_s`` in the instrument's buffer,
+    judged every :data:`HOLD_CHECK_S` (or 30 readings): a hold whose power falls more than
+    ``reexplore_fraction`` below the explored power ends early. An exploration that did not bracket the maximum within
+    :data:`MAX_EXPLORE_MOVES` steps is followed at once by another, never by a long hold off the MPP."""
 
     name = "explore_dwell"
 
@@ -135,7 +145,8 @@ class ExploreThenDwell(Tracker):
         remaining = min(s["explored_at_s"] + self.settings["dwell_s"], until_s) - io.now()
         if remaining < io.interval_s:
             return
-        readings = self.hold(io, s["v_set_V"], remaining)
+        check_s = max(HOLD_CHECK_S, HOLD_CHECK_READINGS * io.interval_s)
+        readings = self.hold(io, s["v_set_V"], min(remaining, check_s))
         if readings is not None and readings.power_mW_cm2.size:
             drop = 1.0 - float(np.mean(readings.power_mW_cm2[-3:])) / max(s.get("p_explored", 1e-12), 1e-12)
             if drop > self.settings["reexplore_fraction"]:
@@ -146,9 +157,11 @@ class ExploreThenDwell(Tracker):
         s = self.state
         step, centre = s["step_V"], s["v_set_V"]
         powers = {v: self.settled(io, v) for v in (centre - step, centre, centre + step)}
-        for _ in range(6):  # follow the slope while the best point is an edge
+        bracketed = False
+        for _ in range(MAX_EXPLORE_MOVES):  # follow the slope while the best point is an edge
             best = max(powers, key=lambda v: powers[v])
             if best == centre:
+                bracketed = True
                 break
             centre = best
             for v in (centre - step, centre + step):
@@ -157,8 +170,9 @@ class ExploreThenDwell(Tracker):
         vs = sorted(v for v in powers if abs(v - centre) <= step * 1.001)
         v_star = _vertex(vs, [powers[v] for v in vs], centre, step)
         s.update({"v_set_V": v_star, "explored_at_s": io.now(), "p_explored": max(powers.values()),
-                  "reexplore": False})
-        io.decide("explored", v_set_V=v_star, p_best_mW_cm2=max(powers.values()), points=len(powers))
+                  "reexplore": not bracketed})
+        io.decide("explored", v_set_V=v_star, p_best_mW_cm2=max(powers.values()), points=len(powers),
+                  bracketed=float(bracketed))
 
 
 def _vertex(vs: list[float], ps: list[float], centre: float, step: float) -> float:
@@ -213,9 +227,15 @@ class Galvanostatic(Tracker):
 
     def start(self, io: TrackerIO, voc_V: float) -> None:
         super().start(io, voc_V)
-        readings = io.dwell_voltage(self.state["v_set_V"], 5, io.interval_s, SETTLE)
+        self.anchor(io)
+
+    def anchor(self, io: TrackerIO) -> None:
+        """The current the cell gives at 80 % of its Voc, the step a fraction of it."""
+        readings = io.dwell_voltage(0.8 * self.state["voc_V"], 5, io.interval_s, SETTLE)
         current = float(np.mean(readings.current_A[-3:]))
-        self.state.update({"i_set_A": current, "i_step_A": abs(current) * self.settings["step_fraction"] * 2})
+        self.state.update({"i_set_A": current, "i_step_A": abs(current) * self.settings["step_fraction"] * 2,
+                           "v_set_V": 0.8 * self.state["voc_V"]})
+        self.state.pop("p_last", None)
 
     def step(self, io: TrackerIO, until_s: float) -> None:
         s = self.state
@@ -225,6 +245,12 @@ class Galvanostatic(Tracker):
         current = s["i_set_A"] + s["direction"] * s["i_step_A"]
         readings = io.dwell_current(current, n, interval, DWELL)
         p = readings.settled_power()
+        if p <= 0 or float(readings.voltage_V[-1]) < 0.5 * s["voc_V"]:
+            # The light fell (or the cell lost current): the held current is beyond the new short-circuit
+            # current and the voltage collapsed. Start again from the current at 80 % of Voc.
+            self.anchor(io)
+            io.decide("reanchored", i_set_A=s["i_set_A"], p_mW_cm2=p)
+            return
         if p < s["p_last"]:
             s["direction"] = -s["direction"]
         s.update({"i_set_A": current, "p_last": p, "v_set_V": float(readings.voltage_V[-1])})

@@ -234,17 +234,22 @@ def test_a_single_reading_dwell(model: str) -> None:
 
 
 def test_a_checkpoint_while_a_dwell_runs_does_not_break_it(caplog: pytest.LogCaptureFixture) -> None:
-    """A checkpoint brings every device up to the clock, past readings the dwell has not served yet: the
-    dwell still completes, those readings are the device's state at the checkpoint, and a warning says so."""
-    world, _, smu = bench("keithley2450")
-    plan = smu.dwell_plan("voltage", 0.95, 20, 0.1)
-    for command in [*plan.setup, *plan.start]:
-        smu.plan_writer()(command)
-    world.clock.sleep(1.05)
-    world.state_dict()  # what a checkpoint of a simulated run saves
-    with caplog.at_level(logging.WARNING):
-        world.clock.sleep(1.0)
-        assert parse_count(smu.ask(plan.count_query)) == 20
-    assert "past 10 buffered reading(s)" in caplog.text
-    _, _, current = plan.fetch(20)
-    assert np.all(np.isfinite(current)) and np.all(current < 0)
+    """A checkpoint brings every device up to the clock: the world first serves the readings the dwell has
+    not served yet, so they are the device's state at their own instants, the same as without the checkpoint."""
+    currents = []
+    for snapshot in (False, True):
+        world, _, smu = bench("keithley2450")
+        plan = smu.dwell_plan("voltage", 0.95, 20, 0.1)
+        for command in [*plan.setup, *plan.start]:
+            smu.plan_writer()(command)
+        world.clock.sleep(1.05)
+        with caplog.at_level(logging.WARNING):
+            if snapshot:
+                world.state_dict()  # what a checkpoint of a simulated run saves
+            world.clock.sleep(1.0)
+            assert parse_count(smu.ask(plan.count_query)) == 20
+        _, _, current = plan.fetch(20)
+        assert np.all(np.isfinite(current)) and np.all(current < 0)
+        currents.append(current)
+    assert "buffered reading(s) not yet served" not in caplog.text
+    np.testing.assert_allclose(currents[1], currents[0], rtol=1e-9)

@@ -22,16 +22,16 @@ def test_silx_finds_a_default_plot_with_data_in_every_file_the_demo_writes(tmp_p
                          text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
     assert out.returncode == 0, out.stderr + out.stdout
     files = sorted(tmp_path.glob("*.h5"))
-    assert len(files) == 3  # two J–V runs and the TID sweep
+    assert len(files) == 4  # J–V on two cells, the TID sweep, the ISOS-L-1 aging
     for path in files:
         with h5py.File(path, "r") as f:
             nxdata = get_default(f)  # follows @default from the root, validates the NXdata group
             assert nxdata is not None and nxdata.is_valid, path
             assert nxdata.signal.size > 10 and np.isfinite(nxdata.signal[()]).all()
             assert len(nxdata.axes) == 1 and nxdata.axes[0].shape == nxdata.signal.shape
-            for name in f["blocks"]:  # every block is a valid NXdata group, not only the default one
+            for name in f["blocks"]:  # every block is NXdata (NXlog: a log block), not only the default one
                 block = f["blocks"][name]
-                assert block.attrs["NX_class"] == "NXdata"
+                assert block.attrs["NX_class"] == ("NXlog" if block.attrs.get("kind") == "log" else "NXdata")
                 assert block[block.attrs["signal"]].attrs["long_name"]
 
 

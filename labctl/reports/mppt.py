@@ -1,11 +1,15 @@
 """MPPT aging files: stability figures per channel, tracking quality on simulated runs, check-up J–V metrics
 over time; the PNG report.
 
-The tracked PCE of a channel is every reading taken while its tracker held or explored a voltage under light
-(phases explore, dwell, settle); its time axis is hours from the run's first reading. Stability figures come
-from :func:`labctl.analysis.stability.stability_metrics`. On a simulated station the file also holds the
-model's true MPP (``truth_<ch>``), interpolated to each reading: tracking efficiency is the tracked energy over
-the true MPP's (gaps longer than ten tracking intervals excluded), and the mean |V − Vmpp,true| is taken over
+The stability series of a channel is every reading of its tracker's holds under light (phase dwell: the
+voltage it judged the MPP; the explorations and settling measurements around it are off the MPP on purpose);
+its time axis is hours from the run's first reading. Stability figures come from
+:func:`labctl.analysis.stability.stability_metrics`: the normalised PCE is relative to PCE₀, the value at the
+first hold reading of a Theil–Sen line through the hold readings of the first half hour of tracking.
+
+On a simulated station the file also holds the model's true MPP (``truth_<ch>``), interpolated to each
+reading: tracking efficiency is the tracked energy over the true MPP's over every tracked reading (explore,
+dwell, settle; gaps longer than ten tracking intervals excluded), and the mean |V − Vmpp,true| is taken over
 the readings of the holds.
 """
 
@@ -81,7 +85,7 @@ def analyze_mppt(reader: RunReader) -> dict[str, Any]:
     t0 = min(starts) if starts else 0.0
     for channel in _channels(reader):
         series = channel_series(reader, channel)
-        tracked = np.isin(series["phase"], TRACKED_PHASES) & (series["power_mW_cm2"] > 0)
+        tracked = (series["phase"] == DWELL) & (series["power_mW_cm2"] > 0)
         block = reader.block(f"mppt_{channel}")
         row: dict[str, Any] = {"channel": channel, "sample": str(block.attrs.get("sample", channel)),
                                "tracker": str(block.attrs.get("tracker", "")), "readings": int(tracked.sum())}
@@ -138,12 +142,12 @@ def _fmt(value: Any, spec: str = ".1f") -> str:
     return "—" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, spec)
 
 
-def _lifetime_text(value: Any) -> str:
-    if not isinstance(value, dict):
-        return _fmt(value)
-    if value.get("censored"):
-        return f"> {_fmt(value.get('time_h'))}"
-    return _fmt(value.get("time_h"))
+def _lifetime_text(row: dict[str, Any], key: str) -> str:
+    """A lifetime in hours, or "> last hour" when the run ended before it (censored, not extrapolated)."""
+    value = row.get(f"{key}_h")
+    if value is None and row.get(f"{key}_censored"):
+        return f"> {_fmt(row.get('last_time_h'), '.3g')}"
+    return _fmt(value)
 
 
 def print_mppt(result: dict[str, Any], console: Console) -> None:
@@ -154,8 +158,8 @@ def print_mppt(result: dict[str, Any], console: Console) -> None:
     for row in result["channels"]:
         eff = row.get("tracking_efficiency")
         dv = row.get("mean_abs_dv_mpp_V")
-        table.add_row(row["channel"], row["sample"], _fmt(row.get("pce0_pct"), ".2f"), _lifetime_text(row.get("t95_h")),
-                      _lifetime_text(row.get("t80_h")), _lifetime_text(row.get("ts80_h")),
+        table.add_row(row["channel"], row["sample"], _fmt(row.get("pce0_pct"), ".2f"), _lifetime_text(row, "t95"),
+                      _lifetime_text(row, "t80"), _lifetime_text(row, "ts80"),
                       _fmt(row.get("burn_in_loss_pct")), _fmt(row.get("eta_end_pct")),
                       "—" if eff is None else f"{100 * eff:.2f} %", "—" if dv is None else f"{1e3 * dv:.1f}",
                       "—" if row.get("duty_cycle") is None else f"{row['duty_cycle']:.2f}")
@@ -188,7 +192,7 @@ def plot_mppt_report(path: Path, out_dir: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(9, 5.5))
     for colour, row in zip(colours, result["channels"], strict=False):
         s = series[row["channel"]]
-        tracked = np.isin(s["phase"], TRACKED_PHASES) & (s["power_mW_cm2"] > 0)
+        tracked = (s["phase"] == DWELL) & (s["power_mW_cm2"] > 0)
         reference = row.get("pce0_pct") or math.nan
         if not tracked.any() or not math.isfinite(reference) or reference <= 0:
             continue
@@ -196,8 +200,9 @@ def plot_mppt_report(path: Path, out_dir: Path) -> list[Path]:
         ax.plot(hours, norm, color=colour, lw=1.2, label=f"{row['channel']} ({row['sample']})")
         for key, marker in (("t80_h", "o"), ("ts80_h", "s")):
             value = row.get(key)
-            if isinstance(value, dict) and not value.get("censored") and value.get("time_h") is not None:
-                ax.plot(value["time_h"], 80.0, marker, color=colour, ms=6, mfc="none")
+            if isinstance(value, float) and math.isfinite(value):  # None when censored
+                ax.plot(value, 80.0 if key == "t80_h" else 0.8 * (row.get("stabilised_pct") or 100.0), marker,
+                        color=colour, ms=8, mfc="none", mew=1.5)
     ax.axhline(80.0, color="0.5", lw=0.8, ls=":")
     ax.set_xlabel("time under stress (h)")
     ax.set_ylabel("PCE / initial tracked PCE (%)")
