@@ -316,6 +316,7 @@ class MPPTAging(Procedure):
         io = ChannelIO(ch, self, values)
         schedule = self.schedule()
         end = self.t0 + self.duration_h * 3600.0
+        ch.ends_at_s = end
         io.restore(ch.resume_state or {})
         while ch.clock.now() < end - 1e-6:
             ch.check()

@@ -95,6 +95,7 @@ class ChannelMonitor(Procedure):
         ctx.run_channels(self.run_channel, suspenders=[band])
 
     def run_channel(self, ch: Any) -> None:
+        ch.ends_at_s = self.end_s
         state = ch.resume_state or {}
         block_name = f"ch_{ch.name}"
         if block_name in ch.block_names():

@@ -190,3 +190,25 @@ def test_pause_holds_every_channel_and_records_the_paused_time(tmp_path: Path) -
     assert {e.channel for e in paused} == set(samples)
     assert {e.channel for e in resumed} == set(samples)
     assert all("paused_s" in e.data for e in resumed)
+
+
+def test_a_lamp_that_never_comes_back_ends_the_channels_at_their_schedule_end(tmp_path: Path) -> None:
+    """The lamp fails for good 20 min into a 1 h run: the channels are suspended and stay held, and at the end
+    of their schedule they end suspended (an event says so) instead of waiting forever in virtual time."""
+    t0 = VIRTUAL_EPOCH_S
+    samples = ["ch01", "ch02"]
+
+    def prepare(bench: Bench) -> None:
+        world = bench.simulation.world
+        sun = world.light("sun")
+        world.schedule(t0 + 1200.0, lambda _t: sun.set_intensity_suns(0.3 * sun.intensity_suns))
+
+    result, path = run_monitor(tmp_path, samples, duration_s=3600.0, interval_s=30.0, prepare=prepare,
+                               clear_for_s=120.0)
+    assert result.status == "completed", result.reason
+    story = events(path)
+    for channel in samples:
+        ended = [e for e in story if e.channel == channel and e.kind == "channel_ended_suspended"]
+        assert len(ended) == 1 and ended[0].time_s == pytest.approx(t0 + 3600.0, abs=60.0)
+        assert "channel_resumed" not in [e.kind for e in story if e.channel == channel]
+        assert times(path, channel)[-1] < t0 + 1200.0 + 60.0  # no readings while the lamp was out

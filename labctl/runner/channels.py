@@ -24,6 +24,7 @@ runs one worker thread per channel:
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -96,6 +97,9 @@ class ChannelContext:
         self.run: RunContext = group.ctx
         self.clock = group.ctx.clock
         self.bench = group.ctx._bench
+        #: When the channel's schedule ends (run clock, s), if the procedure says: a suspension still on then
+        #: ends the hold, so a lamp that never comes back cannot keep a run waiting past its end.
+        self.ends_at_s: float | None = None
 
     @property
     def sample(self) -> SampleSpec:
@@ -217,7 +221,13 @@ class ChannelGroup:
             procedure.hold(ch, "; ".join(reasons.values()))
         poll_s = min(self.monitor_interval_s, 1.0)
         while self.suspensions(ch.name):
-            self.ctx.clock.sleep(poll_s)
+            left_s = math.inf if ch.ends_at_s is None else ch.ends_at_s - self.ctx.clock.now()
+            if left_s <= 0:
+                ch.event("channel_ended_suspended", f"the channel's schedule ended while it was suspended "
+                         f"({'; '.join(self.suspensions(ch.name).values())}); suspended for "
+                         f"{self.ctx.clock.now() - started:.0f} s", suspended_s=self.ctx.clock.now() - started)
+                return  # still held: its outputs stay as the hold left them
+            self.ctx.clock.sleep(min(poll_s, left_s))
         if procedure is not None:
             procedure.release(ch)
         ch.event("channel_resumed", f"conditions clear; suspended for {self.ctx.clock.now() - started:.0f} s",
