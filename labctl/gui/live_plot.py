@@ -26,6 +26,8 @@ HOUR_S = 3600.0
 #: Min/max strokes per pixel column of the plot: one every other pixel looks the same on screen and halves the
 #: vertices Qt strokes at each repaint (64 channels × 2 vertices per stroke).
 STROKES_PER_PIXEL = 0.5
+#: Channels whose view is computed per turn of the event loop in a timed redraw.
+SLICE_CHANNELS = 16
 #: Legend entries per column before the legend adds a column.
 LEGEND_ROWS = 8
 #: A printable qualitative palette (matplotlib's tab10) so neighbouring channels differ.
@@ -74,6 +76,7 @@ class LivePlot(QWidget):
         self.start_s: float | None = None
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._dirty = False
+        self._slicing = False
         self._file: tuple[Path, Callable[[str], str], str] | None = None
         self._file_views: dict[str, tuple[tuple[float, float, int], SeriesView]] = {}
         self._asked: set[tuple[str, tuple[float, float, int]]] = set()
@@ -138,7 +141,7 @@ class LivePlot(QWidget):
 
     def _tick(self) -> None:
         if self._dirty:
-            self.redraw()
+            self._redraw_in_slices()
 
     def visible_window_s(self) -> tuple[float, float] | None:
         """The time window to draw: the view's, unless it follows the whole run (auto range)."""
@@ -155,25 +158,62 @@ class LivePlot(QWidget):
         return self.start_s + x0 * HOUR_S, self.start_s + x1 * HOUR_S
 
     def redraw(self) -> float:
-        """Hand every curve what fits the view; returns the seconds it took."""
+        """Hand every curve what fits the view, at once; returns the seconds it took."""
         began = time.perf_counter()
-        self._dirty = False
-        window = self.visible_window_s()
-        if window is None or self.start_s is None:
-            return 0.0
-        window = (window[0], max(window[1], window[0] + 1.0))
-        width = max(100, int(STROKES_PER_PIXEL * (self.plot.getViewBox().width() or 2000)))
-        for channel, series in self.series.items():
-            view = series.view(window[0], window[1], width)
-            if view is None:
-                view = self._from_file(channel, (window[0], window[1], width))
-            if view is None:
-                continue
-            x, y = view.polyline()
-            self._curves[channel].setData((x - self.start_s) / HOUR_S, y, connect="all", skipFiniteCheck=True)
+        plan = self._plan()
+        if plan is not None:
+            views = {channel: self._view(channel, plan) for channel in list(self.series)}
+            self._apply(plan, views)
         self.last_redraw_s = time.perf_counter() - began
         self.redrawn.emit(self.last_redraw_s)
         return self.last_redraw_s
+
+    def _plan(self) -> tuple[float, float, int] | None:
+        self._dirty = False
+        window = self.visible_window_s()
+        if window is None or self.start_s is None:
+            return None
+        width = max(100, int(STROKES_PER_PIXEL * (self.plot.getViewBox().width() or 2000)))
+        return window[0], max(window[1], window[0] + 1.0), width
+
+    def _view(self, channel: str, plan: tuple[float, float, int]) -> SeriesView | None:
+        view = self.series[channel].view(*plan)
+        return view if view is not None else self._from_file(channel, plan)
+
+    def _apply(self, plan: tuple[float, float, int], views: dict[str, SeriesView | None]) -> None:
+        assert self.start_s is not None
+        for channel, view in views.items():
+            if view is not None and channel in self._curves:
+                x, y = view.polyline()
+                self._curves[channel].setData((x - self.start_s) / HOUR_S, y, connect="all", skipFiniteCheck=True)
+
+    def _redraw_in_slices(self) -> None:
+        """The timer's redraw: the views are computed :data:`SLICE_CHANNELS` channels per turn of the event
+        loop and handed to the curves together at the end (one repaint), so the GUI thread is never held for
+        the whole of it at once."""
+        if self._slicing:
+            return
+        plan = self._plan()
+        if plan is None:
+            return
+        self._slicing = True
+        began = time.perf_counter()
+        channels = list(self.series)
+        views: dict[str, SeriesView | None] = {}
+
+        def step(start: int) -> None:
+            for channel in channels[start:start + SLICE_CHANNELS]:
+                if channel in self.series:
+                    views[channel] = self._view(channel, plan)
+            if start + SLICE_CHANNELS < len(channels):
+                QTimer.singleShot(0, lambda: step(start + SLICE_CHANNELS))
+                return
+            self._apply(plan, views)
+            self._slicing = False
+            self.last_redraw_s = time.perf_counter() - began
+            self.redrawn.emit(self.last_redraw_s)
+
+        step(0)
 
     def _from_file(self, channel: str, key: tuple[float, float, int]) -> SeriesView | None:
         cached = self._file_views.get(channel)
