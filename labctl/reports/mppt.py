@@ -197,7 +197,8 @@ def plot_mppt_report(path: Path, out_dir: Path) -> list[Path]:
         if not tracked.any() or not math.isfinite(reference) or reference <= 0:
             continue
         hours, norm = _binned((s["time_s"][tracked] - t0) / 3600.0, 100.0 * s["pce_pct"][tracked] / reference)
-        ax.plot(hours, norm, color=colour, lw=1.2, label=f"{row['channel']} ({row['sample']})")
+        name = row["channel"] if row["channel"] == row["sample"] else f"{row['channel']} ({row['sample']})"
+        ax.plot(hours, norm, color=colour, lw=1.2, label=name)
         for key, marker in (("t80_h", "o"), ("ts80_h", "s")):
             value = row.get(key)
             if isinstance(value, float) and math.isfinite(value):  # None when censored
