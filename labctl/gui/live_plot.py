@@ -26,6 +26,9 @@ HOUR_S = 3600.0
 #: Min/max strokes per pixel column of the plot: one every other pixel looks the same on screen and halves the
 #: vertices Qt strokes at each repaint (64 channels × 2 vertices per stroke).
 STROKES_PER_PIXEL = 0.5
+#: Above this many channels on one plot, a stroke every fourth pixel column: dozens of overlapping curves hide
+#: the difference, and Qt's repaint cost follows the vertices.
+CROWDED_CHANNELS = 16
 #: Channels whose view is computed per turn of the event loop in a timed redraw.
 SLICE_CHANNELS = 16
 #: Legend entries per column before the legend adds a column.
@@ -173,7 +176,8 @@ class LivePlot(QWidget):
         window = self.visible_window_s()
         if window is None or self.start_s is None:
             return None
-        width = max(100, int(STROKES_PER_PIXEL * (self.plot.getViewBox().width() or 2000)))
+        per_pixel = STROKES_PER_PIXEL if len(self.series) <= CROWDED_CHANNELS else STROKES_PER_PIXEL / 2
+        width = max(100, int(per_pixel * (self.plot.getViewBox().width() or 2000)))
         return window[0], max(window[1], window[0] + 1.0), width
 
     def _view(self, channel: str, plan: tuple[float, float, int]) -> SeriesView | None:
