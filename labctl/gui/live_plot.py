@@ -93,7 +93,14 @@ class LivePlot(QWidget):
         self.plot.getPlotItem().getAxis("bottom").enableAutoSIPrefix(False)
         self.plot.getPlotItem().getAxis("left").enableAutoSIPrefix(False)
         self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="k")
-        self.plot.getViewBox().sigXRangeChanged.connect(self._view_changed)
+        view_box = self.plot.getViewBox()
+        view_box.sigXRangeChanged.connect(self._view_changed)
+        # following the whole run, the plot sets its own range together with the data (one repaint); the
+        # view box's auto-range would adjust it in a second pass and repaint again. Zooming or panning by
+        # hand stops following; the view box's "A" button (auto-range) starts it again.
+        self.following = True
+        self._setting_range = False
+        view_box.sigRangeChangedManually.connect(self._stop_following)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
@@ -140,6 +147,12 @@ class LivePlot(QWidget):
 
     # ------------------------------------------------------------------------------------ drawing
     def _view_changed(self, *_args: Any) -> None:
+        if not self._setting_range:  # a zoom or pan, by hand or by code: show that window from now on
+            self.following = self.plot.getViewBox().autoRangeEnabled()[0]
+        self._dirty = True
+
+    def _stop_following(self, *_args: Any) -> None:
+        self.following = False
         self._dirty = True
 
     def _tick(self) -> None:
@@ -156,6 +169,8 @@ class LivePlot(QWidget):
         whole = (min(a for a, _ in spans), max(b for _, b in spans))
         view_box = self.plot.getViewBox()
         if view_box.autoRangeEnabled()[0]:
+            self.following = True
+        if self.following:
             return whole
         x0, x1 = view_box.viewRange()[0]
         return self.start_s + x0 * HOUR_S, self.start_s + x1 * HOUR_S
@@ -186,10 +201,22 @@ class LivePlot(QWidget):
 
     def _apply(self, plan: tuple[float, float, int], views: dict[str, SeriesView | None]) -> None:
         assert self.start_s is not None
+        low, high = np.inf, -np.inf
         for channel, view in views.items():
             if view is not None and channel in self._curves:
                 x, y = view.polyline()
                 self._curves[channel].setData((x - self.start_s) / HOUR_S, y, connect="all", skipFiniteCheck=True)
+                if y.size:
+                    low, high = min(low, float(np.nanmin(y))), max(high, float(np.nanmax(y)))
+        if self.following and low <= high:
+            pad = 0.05 * ((high - low) or abs(high) or 1.0)
+            x_range = ((plan[0] - self.start_s) / HOUR_S, (plan[1] - self.start_s) / HOUR_S)
+            self._setting_range = True
+            try:
+                self.plot.getViewBox().setRange(xRange=x_range, yRange=(low - pad, high + pad), padding=0.0,
+                                                disableAutoRange=True)
+            finally:
+                self._setting_range = False
 
     def _redraw_in_slices(self) -> None:
         """The timer's redraw: the views are computed :data:`SLICE_CHANNELS` channels per turn of the event
