@@ -321,6 +321,9 @@ class Runner:
     def _finish(self, status: str, reason: str, writer: RunWriter, bench: Bench | None) -> None:
         # A broken data file (disk full, file gone) must not keep the instruments connected or the file
         # open: each bookkeeping step is tried on its own.
+        # Subscribers see every event while the file is still open (the instruments are already safe): an
+        # alarm raised by the run's last events is written into its /events, not lost to a closed file.
+        _quietly(self.bus.flush)
         wall = {} if getattr(writer.clock, "virtual", True) else {"wall_time_s": writer.clock.wall_time()}
         problems = [_quietly(self._record, writer, "end", reason, status=status, **wall),
                     _quietly(writer.set_status, status, reason), _quietly(writer.close)]
