@@ -20,6 +20,7 @@ from typing import Any
 
 from labctl.engine.alarms import Alarm, Rule, make_rule
 from labctl.engine.errors import EngineError
+from labctl.engine.paths import write_private_json
 
 log = logging.getLogger("labctl.engine")
 
@@ -113,8 +114,6 @@ class AlarmLog:
 
 def _write_json(path: Path, value: Any) -> None:
     try:
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(value, indent=1), encoding="utf-8")
-        temporary.replace(path)
+        write_private_json(path, value)
     except OSError as exc:  # the alarm itself has gone out; its log is a convenience
         log.error("cannot write %s: %s", path, exc)

@@ -84,7 +84,7 @@ def make_private_dir(path: Path) -> Path:
     return path
 
 
-def write_private_json(path: Path, data: dict[str, Any], mode: int = 0o600) -> None:
+def write_private_json(path: Path, data: Any, mode: int = 0o600) -> None:
     """Write ``data`` as JSON, readable by the owner only (unless ``mode`` says otherwise), replacing the file
     in one step."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

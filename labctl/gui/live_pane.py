@@ -212,34 +212,29 @@ class LivePane(QTabWidget):
 
     def _scan_rows(self, block: str, v: np.ndarray, j: np.ndarray) -> None:
         self._clear_if_fresh("jv")
-        parts = self._scan_data.setdefault(block, ([], []))
-        parts[0].append(v)
-        parts[1].append(j)
-        curve = self._scan_curves.get(block)
-        if curve is None:
-            if len(self._scan_curves) >= JV_SCANS_SHOWN:
-                oldest = next(iter(self._scan_curves))
-                self.jv.removeItem(self._scan_curves.pop(oldest))
-                self._scan_data.pop(oldest, None)
-            colour = PALETTE[len(self._scan_data) % len(PALETTE)]
-            curve = self.jv.plot([], [], pen=pg.mkPen(colour, width=1), name=block)
-            self._scan_curves[block] = curve
-        curve.setData(np.concatenate(parts[0]), np.concatenate(parts[1]))
+        x, y = _grow(self._scan_data, self._scan_curves, self.jv, JV_SCANS_SHOWN, block, v, j)
+        self._scan_curves[block].setData(x, y)
 
     def _transient_rows(self, block: str, t: np.ndarray, c: np.ndarray) -> None:
         self._clear_if_fresh("tid")
-        parts = self._transient_data.setdefault(block, ([], []))
-        parts[0].append(t)
-        parts[1].append(c)
-        curve = self._transients.get(block)
-        if curve is None:
-            if len(self._transients) >= TRANSIENTS_SHOWN:
-                oldest = next(iter(self._transients))
-                self.tid.removeItem(self._transients.pop(oldest))
-                self._transient_data.pop(oldest, None)
-            colour = PALETTE[len(self._transients) % len(PALETTE)]
-            curve = self.tid.plot([], [], pen=pg.mkPen(colour, width=1), name=block)
-            self._transients[block] = curve
-        time_s, capacitance = np.concatenate(parts[0]), np.concatenate(parts[1])
+        time_s, capacitance = _grow(self._transient_data, self._transients, self.tid, TRANSIENTS_SHOWN, block, t, c)
         shown = time_s > 0  # a log axis
-        curve.setData(time_s[shown], capacitance[shown])
+        self._transients[block].setData(time_s[shown], capacitance[shown])
+
+
+def _grow(data: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], curves: dict[str, pg.PlotDataItem],
+          plot: pg.PlotWidget, shown: int, block: str, x: np.ndarray, y: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Add a block's rows to its curve's data (a new curve for a new block, the oldest dropped beyond
+    ``shown``); the block's data so far."""
+    parts = data.setdefault(block, ([], []))
+    parts[0].append(x)
+    parts[1].append(y)
+    if block not in curves:
+        if len(curves) >= shown:
+            oldest = next(iter(curves))
+            plot.removeItem(curves.pop(oldest))
+            data.pop(oldest, None)
+        colour = PALETTE[len(curves) % len(PALETTE)]
+        curves[block] = plot.plot([], [], pen=pg.mkPen(colour, width=1), name=block)
+    return np.concatenate(parts[0]), np.concatenate(parts[1])

@@ -62,10 +62,15 @@ def envelope(time_s: np.ndarray, values: np.ndarray, start_s: float, stop_s: flo
     index, v = index[keep], values[keep]
     if index.size == 0:
         return SeriesView(np.empty(0), np.empty(0), np.empty(0), raw=False)
-    starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
-    used = index[starts]
+    starts, used = _runs(index)
     centres = start_s + (used + 0.5) * (stop_s - start_s) / bins
     return SeriesView(centres, np.minimum.reduceat(v, starts), np.maximum.reduceat(v, starts), raw=False)
+
+
+def _runs(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each run of equal bin indices starts in ``index`` (sorted), and the bin of each run."""
+    starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+    return starts, index[starts]
 
 
 class LiveSeries:
@@ -149,8 +154,7 @@ class LiveSeries:
         if index.size == 0:
             return
         # a batch is in time order, so each bin it touches is one run of points (see envelope)
-        starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
-        used = index[starts]
+        starts, used = _runs(index)
         self._min[used] = np.minimum(self._min[used], np.minimum.reduceat(v, starts))
         self._max[used] = np.maximum(self._max[used], np.maximum.reduceat(v, starts))
         self._sum[used] += np.add.reduceat(v, starts)
