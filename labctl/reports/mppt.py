@@ -240,6 +240,9 @@ def plot_mppt_report(path: Path, out_dir: Path) -> list[Path]:
         bottom.set_xlabel("time under stress (h)")
         for axis in (top, bottom):
             axis.grid(alpha=0.3)
+        # honest axes: a ±0.3 % lamp ripple or a ±0.02 K sensor noise is not drawn across the whole height
+        _at_least(top, environment["irradiance_mW_cm2"], 5.0)
+        _at_least(bottom, environment["temperature_K"] - 273.15, 2.0)
         fig.suptitle("conditions (reference cell, stage sensor)")
         written.append(_save(fig, out_dir / f"{stem}_conditions.png"))
     return written
@@ -265,3 +268,13 @@ def _save(fig: Any, path: Path) -> Path:
     plt.close(fig)
     return path
 
+
+
+def _at_least(axis: Any, values: np.ndarray, span: float) -> None:
+    """Give ``axis`` a y range of at least ``span`` (in the data's unit) around the data's middle."""
+    finite = values[np.isfinite(values)]
+    if finite.size:
+        low, high = float(finite.min()), float(finite.max())
+        if high - low < span:
+            middle = 0.5 * (low + high)
+            axis.set_ylim(middle - span / 2, middle + span / 2)
