@@ -23,6 +23,8 @@ from mock_instruments.presets import preset
 
 COLUMNS = {"time_s": "s", "voltage_V": "V", "current_A": "A", "current_density_mA_cm2": "mA/cm2",
            "power_mW_cm2": "mW/cm2"}
+#: Stored as float32, as an aging channel's trace is (labctl.store: ``single_precision``); time stays float64.
+SINGLE_PRECISION = ("voltage_V", "current_A", "current_density_mA_cm2", "power_mW_cm2")
 START_S = 1_767_225_600.0  # 2026-01-01T00:00:00Z, the virtual clock's epoch
 TEMPERATURE_K = 338.15
 DITHER_V = 0.005

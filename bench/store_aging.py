@@ -47,7 +47,8 @@ TARGET_CPU_PCT = 5.0
 
 def make_channels(writer: RunWriter, n: int) -> list:
     return [writer.create_block(f"mpp_{c:02d}", mppt_like.COLUMNS, {"channel": c, "pixel": f"P{c:02d}"},
-                                expected_rows=3_600_000) for c in range(n)]
+                                expected_rows=3_600_000, single_precision=mppt_like.SINGLE_PRECISION)
+            for c in range(n)]
 
 
 def feed(blocks: list, trajs: list[np.ndarray], from_s: int, to_s: int, rng: np.random.Generator,

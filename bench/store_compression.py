@@ -7,7 +7,8 @@ and 8-digit readings), 5 float64 columns at 1 Hz, written by bare h5py in 4096-r
 candidate: gzip (deflate) at levels 1, 4, 6, 9, with and without byte shuffle, and none. Only filters
 built into every HDF5 library are candidates (HDFView, MATLAB, silx and h5web read them without plugins);
 lzf (h5py only), Blosc, Zstandard, LZ4 and bitshuffle need plugins that MATLAB and a plain HDFView lack.
-Lossy filters (scale-offset on floats) are not considered: readings are stored as measured.
+Lossy filters (scale-offset on floats) are not considered. The "f32" candidates store the measured and
+derived columns as float32 (time stays float64), as labctl stores an aging channel's trace.
 """
 
 from __future__ import annotations
@@ -30,9 +31,14 @@ CANDIDATES: list[tuple[str, dict]] = [
     ("gzip 1", {"compression": "gzip", "compression_opts": 1}),
     ("gzip 4", {"compression": "gzip", "compression_opts": 4}),
     ("gzip 1 + shuffle", {"compression": "gzip", "compression_opts": 1, "shuffle": True}),
-    ("gzip 4 + shuffle (labctl)", {"compression": "gzip", "compression_opts": 4, "shuffle": True}),
+    ("gzip 4 + shuffle", {"compression": "gzip", "compression_opts": 4, "shuffle": True}),
     ("gzip 6 + shuffle", {"compression": "gzip", "compression_opts": 6, "shuffle": True}),
     ("gzip 9 + shuffle", {"compression": "gzip", "compression_opts": 9, "shuffle": True}),
+    ("f32 + none", {"single": True}),
+    ("f32 + gzip 4", {"single": True, "compression": "gzip", "compression_opts": 4}),
+    ("f32 + gzip 4 + shuffle (labctl)", {"single": True, "compression": "gzip", "compression_opts": 4,
+                                         "shuffle": True}),
+    ("f32 + gzip 9 + shuffle", {"single": True, "compression": "gzip", "compression_opts": 9, "shuffle": True}),
 ]
 
 
@@ -49,15 +55,18 @@ def main() -> None:
         for name, opts in CANDIDATES:
             path = Path(tmp) / "c.h5"
             t0 = time.perf_counter()
+            filters = {k: v for k, v in opts.items() if k != "single"}
             with h5py.File(path, "w") as f:
                 for col, values in data.items():
-                    f.create_dataset(col, data=values, chunks=(4096,), **opts)
+                    single = opts.get("single") and col in mppt_like.SINGLE_PRECISION
+                    f.create_dataset(col, data=values.astype(np.float32) if single else values, chunks=(4096,),
+                                     **filters)
             dt = time.perf_counter() - t0
             with h5py.File(path, "r") as f:
                 per_col = {c: f[c].id.get_storage_size() / n for c in data}
             total = sum(per_col.values()) / len(per_col)
             cols = ", ".join(f"{c.split('_')[0]} {b:.2f}" for c, b in per_col.items())
-            print(f"  {name:26s} {total:5.2f} B/value ({cols}); {n * 5 * 8 / dt / 1e6:6.0f} MB/s raw")
+            print(f"  {name:32s} {total:5.2f} B/value ({cols}); {n * 5 * 8 / dt / 1e6:6.0f} MB/s raw")
             path.unlink()
 
 

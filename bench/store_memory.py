@@ -38,7 +38,8 @@ def make_file(path: Path, hours: int, channels: int) -> None:
     traj = mppt_like.trajectory("wbg_5avai", hours + 1)
     with RunWriter.create(path, procedure="mppt", parameters={"hours": hours}, clock=VirtualClock(),
                           flush_interval_s=3600.0) as w:
-        blocks = [w.create_block(f"mpp_{c:02d}", mppt_like.COLUMNS, expected_rows=hours * 3600)
+        blocks = [w.create_block(f"mpp_{c:02d}", mppt_like.COLUMNS, expected_rows=hours * 3600,
+                                 single_precision=mppt_like.SINGLE_PRECISION)
                   for c in range(channels)]
         for a in range(0, hours * 3600, 4 * 3600):
             n = min(4 * 3600, hours * 3600 - a)

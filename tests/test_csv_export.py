@@ -93,3 +93,15 @@ def test_re_export_replaces_and_missing_file_is_a_clear_error(run_file: Path, tm
     assert first == second and first[0].read_text().count("# block: scan_000") == 1
     with pytest.raises(DataFileError, match="no such data file"):
         export_csv(tmp_path / "nope.h5", tmp_path / "out")
+
+
+def test_float32_columns_are_written_as_their_shortest_text(tmp_path: Path) -> None:
+    path = tmp_path / "aging.h5"
+    with RunWriter.create(path, procedure="mppt", parameters={}, clock=VirtualClock()) as w:
+        block = w.create_block("mppt_a", {"time_s": "s", "voltage_V": "V"}, single_precision=["voltage_V"])
+        block.append_columns(time_s=[1_767_225_600.125, 1_767_225_601.0], voltage_V=[1.05, 0.1 + 0.2])
+    (csv_path,) = export_csv(path, tmp_path / "csv")
+    rows = csv_path.read_text(encoding="utf-8").splitlines()[-2:]
+    assert rows == ["1767225600.125,1.05", "1767225601.0,0.3"]  # not 1.0499999523162842
+    _, _, values = parse(csv_path)
+    np.testing.assert_array_equal(values[:, 1].astype(np.float32), np.float32([1.05, 0.3]))

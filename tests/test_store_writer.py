@@ -452,3 +452,32 @@ def test_bad_values_leave_no_half_written_block_or_analysis(tmp_path: Path) -> N
     with RunReader(path) as r:
         assert r.block_names() == [] and list(r.analysis()) == ["mixed"]
         assert r.analysis()["mixed"]["labels"] == ["a", 1]
+
+
+def test_single_precision_columns_hold_the_same_values_live_and_compacted(tmp_path: Path) -> None:
+    path = tmp_path / "run.h5"
+    t = 1_767_225_600.0 + np.arange(300, dtype=float)
+    v = 1.05 + 1e-4 * np.sin(np.arange(300))
+    with RunWriter.create(path, procedure="mppt", parameters={}) as w:
+        block = w.create_block("mppt_a", {"time_s": "s", "voltage_V": "V"}, single_precision=["voltage_V"])
+        block.append_columns(time_s=t, voltage_V=v)
+        w.flush()
+        with RunReader(path) as r:  # rows still in the journal (float64 there) read as float32 values
+            live = r.block("mppt_a")
+            assert r.info("mppt_a").single_precision == {"voltage_V"}
+    np.testing.assert_array_equal(live["voltage_V"], v.astype(np.float32))
+    np.testing.assert_array_equal(live["time_s"], t)  # times stay float64, to the microsecond
+    with h5py.File(path, "r") as f:
+        assert f["blocks/mppt_a/voltage_V"].dtype == np.float32 and f["blocks/mppt_a/time_s"].dtype == np.float64
+        np.testing.assert_array_equal(f["blocks/mppt_a/voltage_V"][:], v.astype(np.float32))
+    with RunReader(path) as r:
+        np.testing.assert_array_equal(r.block("mppt_a")["voltage_V"], live["voltage_V"])
+
+
+def test_single_precision_refuses_times_and_unknown_columns(tmp_path: Path) -> None:
+    with RunWriter.create(tmp_path / "run.h5", procedure="mppt", parameters={}) as w:
+        with pytest.raises(DataFileError, match=r"'time_s' holds times .*stay float64"):
+            w.create_block("a", {"time_s": "s", "power_W": "W"}, single_precision=["time_s", "power_W"])
+        with pytest.raises(DataFileError, match=r"single_precision names columns \['pce'\]"):
+            w.create_block("a", {"time_s": "s", "power_W": "W"}, single_precision=["pce"])
+        assert w.block_names() == []

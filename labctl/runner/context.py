@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -148,12 +148,14 @@ class RunContext:
     # --------------------------------------------------------------------------------- data
     def create_block(self, name: str, columns: Mapping[str, str], attrs: Mapping[str, Any] | None = None, *,
                      signal: str | None = None, axes: str | None = None, kind: str = "data",
-                     expected_rows: int | None = None) -> BlockSink:
+                     expected_rows: int | None = None, single_precision: Collection[str] = ()) -> BlockSink:
         """A new block (group) with one column per entry of ``columns`` (name → unit). ``signal``/``axes``: what
         a generic viewer plots against what; ``kind="log"`` for a temperature or irradiance log;
-        ``expected_rows`` sizes the file's chunks (a 150-point scan wants 150)."""
+        ``expected_rows`` sizes the file's chunks (a 150-point scan wants 150); ``single_precision`` names
+        columns stored as float32 (long traces; never times)."""
         return BlockSink(self._writer.create_block(name, dict(columns), dict(attrs or {}), signal=signal, axes=axes,
-                                                   kind=kind, expected_rows=expected_rows), self)
+                                                   kind=kind, expected_rows=expected_rows,
+                                                   single_precision=single_precision), self)
 
     def block(self, name: str) -> BlockSink:
         """An existing block, to append to after a resume."""

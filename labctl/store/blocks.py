@@ -70,6 +70,9 @@ class BlockWriter:
         self.finish_requested = False
         # the rest is the cycle's (the writer's I/O lock)
         self._dsets = [group[c] for c in self._names]
+        # float32 columns: rows are rounded to float32 before they are journaled, so the journal, the
+        # compacted chunks and every reader hold the same values
+        self._single = np.array([ds.dtype == np.float32 for ds in self._dsets], dtype=bool)
         self.chunk_rows = int(self._dsets[0].chunks[0]) if self._dsets and self._dsets[0].chunks else \
             DEFAULT_CHUNK_ROWS
         self.n_compacted = n_compacted
@@ -85,14 +88,15 @@ class BlockWriter:
     @classmethod
     def create(cls, writer: RunWriter, h5: h5py.File, name: str, columns: dict[str, str],
                attrs: Mapping[str, Any], *, index: int, chunk_rows: int, signal: str, axis: str,
-               kind: str) -> BlockWriter:
+               kind: str, single_precision: frozenset[str] = frozenset()) -> BlockWriter:
         # Created unlinked and linked into /blocks by the next cycle, once its headers are on disk.
         group = h5py.Group(h5py.h5g.create(h5.id, None))
         group.attrs[schema.COLUMNS_ATTR] = np.array(list(columns), dtype=schema.STR_DTYPE)
         for col, unit in columns.items():
             # NaN fill: a row that never reached the disk reads as NaN, never as a plausible 0.0.
-            ds = group.create_dataset(col, shape=(0,), maxshape=(None,), chunks=(chunk_rows,), dtype="f8",
-                                      fillvalue=np.nan, **COMPRESSION)
+            ds = group.create_dataset(col, shape=(0,), maxshape=(None,), chunks=(chunk_rows,),
+                                      dtype="f4" if col in single_precision else "f8", fillvalue=np.nan,
+                                      **COMPRESSION)
             ds.attrs[schema.UNITS_ATTR] = unit
         nexus.annotate_block(group, columns, signal, axis, kind, nexus.time_column(list(columns), axis),
                              f"/{schema.BLOCKS}/{name}")
@@ -225,6 +229,8 @@ class BlockWriter:
         if self._n_pend == 0:
             return None
         rows = self._pend[:, :self._n_pend].copy()
+        if self._single.any():
+            rows[self._single] = rows[self._single].astype(np.float32)
         self._n_pend = 0
         if self._pend.shape[1] > 4 * _FIRST_BUFFER_ROWS and rows.shape[1] < self._pend.shape[1] // 8:
             self._pend = np.empty((len(self._names), _FIRST_BUFFER_ROWS))  # give back a big array's buffer

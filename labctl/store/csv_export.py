@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from labctl.store import schema
 from labctl.store.reader import RunReader
 
@@ -45,9 +47,11 @@ def write_block_csv(reader: RunReader, name: str, path: Path, rows_per_slice: in
     with path.open("w", encoding="utf-8", newline="\n") as out:
         out.write("\n".join(lines) + "\n")
         for part in reader.iter_block(name, rows_per_slice):
-            columns = [part[c].tolist() for c in info.columns]
-            # repr of a Python float is the shortest text that reads back to the same float64.
-            out.writelines(",".join(map(repr, row)) + "\n" for row in zip(*columns, strict=True))
+            # The shortest text that reads back to the same stored value: repr of a Python float for
+            # float64 columns, of a numpy float32 for float32 ones (1.05, not 1.0499999523162842).
+            columns = [[repr(v) for v in part[c].tolist()] if c not in info.single_precision else
+                       [str(v) for v in part[c].astype(np.float32)] for c in info.columns]
+            out.writelines(",".join(row) + "\n" for row in zip(*columns, strict=True))
 
 
 def export_csv(h5_path: str | Path, out_dir: str | Path) -> list[Path]:

@@ -3,8 +3,9 @@
 Version 2 keeps a block's rows in two places: its compressed column datasets (compacted rows) and the
 journal (recent rows); :class:`RunReader` merges them. Version-1 files have only the column datasets.
 
-Live reading: the writer holds HDF5's file lock, so the reader opens with locking off and sees the file as
-it was on disk when it opened it (HDF5 caches what it read; reopen to see more: :meth:`RunReader.refresh`).
+Live reading: the reader opens with HDF5's file locking off (the writer's lock is on ``<file>-wal``, see
+:mod:`labctl.store.write_ahead`) and sees the file as it was on disk when it opened it (HDF5 caches what it
+read; reopen to see more: :meth:`RunReader.refresh`).
 A reader may open the file while a flush cycle is writing it; what it then meets half-written (an HDF5
 error, or journal rows that no longer follow the compacted ones because a compaction landed in between)
 makes it reopen and read again, a few times, before it gives up.
@@ -25,7 +26,7 @@ import numpy as np
 from labctl.clock import real_pause
 from labctl.errors import DataFileError
 from labctl.store import journal as jr
-from labctl.store import metadata, nexus, schema
+from labctl.store import metadata, nexus, schema, write_ahead
 from labctl.store.query import BlockSource, Decimated
 from labctl.store.tables import read_copies
 
@@ -91,6 +92,8 @@ class BlockInfo:
     axes: str
     kind: str
     time_column: str | None
+    #: Columns stored as float32 (read back as float64 arrays holding the float32 values).
+    single_precision: frozenset[str] = frozenset()
 
     @property
     def columns(self) -> list[str]:
@@ -248,9 +251,10 @@ class RunReader:
         signal, axes = (str(attrs.get("signal", "")), str(attrs.get("axes", ""))) if "signal" in attrs else \
             nexus.choose_plot(src.columns, None, None, "data")
         time_col = attrs.get(nexus.TIME_COLUMN_ATTR, nexus.time_column(src.columns, axes))
+        single = frozenset(c for c, ds in zip(src.columns, src.dsets, strict=True) if ds.dtype == np.float32)
         info = self._infos[name] = BlockInfo(name, attrs, units, src.n_rows, signal, axes,
                                              str(attrs.get(nexus.KIND_ATTR, "data")),
-                                             None if time_col is None else str(time_col))
+                                             None if time_col is None else str(time_col), single)
         return info
 
     @_live
@@ -446,6 +450,9 @@ class _Stale(Exception):
 
 
 def _open_read_only(path: Path) -> h5py.File:
+    # A writer killed while copying a flush into the file left the flush in its write-ahead log: finish it
+    # (only when no writer holds the file; see labctl.store.write_ahead).
+    write_ahead.recover(path)
     try:
         return h5py.File(path, "r", locking=False, rdcc_nbytes=READER_CACHE_BYTES)
     except OSError as exc:

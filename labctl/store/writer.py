@@ -26,7 +26,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -37,7 +37,7 @@ import numpy as np
 import labctl
 from labctl.clock import Clock, RealClock, real_elapsed_s
 from labctl.errors import DataFileError
-from labctl.store import hdf5_hints, metadata, nexus, scheduling, schema
+from labctl.store import hdf5_hints, metadata, nexus, scheduling, schema, write_ahead
 from labctl.store import journal as jr
 from labctl.store.blocks import MAX_BUFFER_ROWS as MAX_BUFFER_ROWS  # re-exported (old import path)
 from labctl.store.blocks import BlockWriter, chunk_rows_for
@@ -45,6 +45,7 @@ from labctl.store.blocks import ColumnError as ColumnError  # re-exported (old i
 from labctl.store.reserve import MIN_RESERVE_BYTES as MIN_RESERVE_BYTES  # re-exported
 from labctl.store.reserve import EndOfFileReserve
 from labctl.store.tables import Table, TextLog, read_copies
+from labctl.store.write_ahead import WriteAheadFile
 
 #: Metadata a cycle may allocate besides raw data (index nodes, object headers, heap collections).
 METADATA_SLACK_BYTES = 256 << 10
@@ -72,30 +73,61 @@ def _release(key: Path) -> None:
         _OPEN_PATHS.discard(key)
 
 
-def _open_h5(path: Path, mode: str) -> h5py.File:
-    # rdcc_nbytes=0: no chunk cache, so a chunk is allocated and written during the dataset write itself,
-    # before the reserve is placed; with a cache HDF5 would allocate it during H5Fflush, after the reserve.
-    if mode != "x":
-        return h5py.File(path, mode, rdcc_nbytes=0)
-    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
-    # as h5py opens files: a reader in this process (which shares the open file) must use the same degree
-    fapl.set_fclose_degree(h5py.h5f.CLOSE_WEAK)
-    # the oldest formats HDF5 can write, as h5py asks for (HDF5's own default would make new-style groups,
-    # whose fractal heaps get their addresses during the flush, behind the reserve)
-    fapl.set_libver_bounds(h5py.h5f.LIBVER_EARLIEST, h5py.h5f.LIBVER_LATEST)
-    nslots, _, w0 = fapl.get_cache()[1:]
-    fapl.set_cache(0, nslots, 0, w0)
-    # "x": exclusive create, so a file appearing meanwhile is not clobbered
-    fid = h5py.h5f.create(os.fsencode(path), h5py.h5f.ACC_EXCL, fcpl=hdf5_hints.file_create_plist(), fapl=fapl)
-    return h5py.File(fid)
+def _single_precision_columns(block: str, columns: Mapping[str, str], names: Collection[str],
+                               axis: str) -> frozenset[str]:
+    if isinstance(names, str):
+        raise DataFileError(f"block {block!r}: single_precision takes a list of column names, got {names!r}")
+    chosen = frozenset(names)
+    unknown = sorted(chosen - set(columns))
+    if unknown:
+        raise DataFileError(f"block {block!r}: single_precision names columns {unknown} the block does not have; "
+                            f"columns: {list(columns)}")
+    for col in sorted(chosen):
+        if columns[col] == "s" or col == nexus.time_column(list(columns), axis):
+            raise DataFileError(f"block {block!r}: column {col!r} holds times (unit {columns[col]!r}); times "
+                                f"stay float64 (float32 resolves only ~2 min at epoch seconds)")
+    return chosen
+
+
+def _open_h5(path: Path, mode: str) -> tuple[h5py.File, WriteAheadFile | None]:
+    """The run file opened for writing ("x": create, "r+": append), through the write-ahead log on POSIX."""
+    log = WriteAheadFile(path, create=mode == "x") if write_ahead.SUPPORTED else None
+    try:
+        fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+        if log is not None:
+            fapl.set_fileobj_driver(h5py.h5fd.fileobj_driver, log)
+        # as h5py opens files: a reader in this process (which shares the open file) must use the same degree
+        fapl.set_fclose_degree(h5py.h5f.CLOSE_WEAK)
+        # the oldest formats HDF5 can write, as h5py asks for (HDF5's own default would make new-style groups,
+        # whose fractal heaps get their addresses during the flush, behind the reserve)
+        fapl.set_libver_bounds(h5py.h5f.LIBVER_EARLIEST, h5py.h5f.LIBVER_LATEST)
+        # no chunk cache, so a chunk is allocated and written during the dataset write itself, before the
+        # reserve is placed; with a cache HDF5 would allocate it during H5Fflush, after the reserve
+        nslots, _, w0 = fapl.get_cache()[1:]
+        fapl.set_cache(0, nslots, 0, w0)
+        name = os.fsencode(path)
+        if mode == "x":
+            # "x": exclusive create (the log created the file with O_EXCL; without it HDF5 does)
+            flags = h5py.h5f.ACC_TRUNC if log is not None else h5py.h5f.ACC_EXCL
+            fid = h5py.h5f.create(name, flags, fcpl=hdf5_hints.file_create_plist(), fapl=fapl)
+        else:
+            fid = h5py.h5f.open(name, h5py.h5f.ACC_RDWR, fapl=fapl)
+        return h5py.File(fid), log
+    except BaseException:
+        if log is not None:
+            log.close(remove_log=mode == "x")
+            if mode == "x":
+                path.unlink(missing_ok=True)  # the empty file the log created
+        raise
 
 
 class RunWriter:
     """One run file being written. Make one with :meth:`create` or :meth:`open_existing`."""
 
     def __init__(self, h5: h5py.File, path: Path, clock: Clock, flush_interval_s: float, key: Path,
-                 version: int) -> None:
+                 version: int, log: WriteAheadFile | None = None) -> None:
         self._h5 = h5
+        self._log = log
         self._key = key
         self.path = path
         self.clock = clock
@@ -157,7 +189,7 @@ class RunWriter:
             raise DataFileError(f"{path}: a file of that name exists already; labctl never overwrites data")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            h5 = _open_h5(path, "x")  # "x": exclusive create, so a file appearing meanwhile is not clobbered
+            h5, log = _open_h5(path, "x")  # "x": exclusive create, so a file appearing meanwhile is not clobbered
         except OSError as exc:
             raise DataFileError(f"{path}: cannot create the data file: {exc}") from exc
         key = _claim(path)
@@ -182,9 +214,11 @@ class RunWriter:
             journal_group = h5.create_group(schema.JOURNAL)
             jr.JournalWriter.create(journal_group, journal_records)
             TextLog.create(journal_group)
-            return cls(h5, path, clock, flush_interval_s, key, schema.FORMAT_VERSION)
+            return cls(h5, path, clock, flush_interval_s, key, schema.FORMAT_VERSION, log)
         except BaseException:
             h5.close()
+            if log is not None:
+                log.close()
             _release(key)
             raise
 
@@ -202,15 +236,17 @@ class RunWriter:
         key = _claim(path)
         try:
             try:
-                h5 = _open_h5(path, "r+")
+                h5, log = _open_h5(path, "r+")
             except OSError as exc:
                 raise DataFileError(f"{path}: cannot open for appending (is another labctl process still "
                                     f"writing it?): {exc}") from exc
             try:
                 version = schema.check_labctl_file(h5, path)
-                return cls(h5, path, clock or RealClock(), flush_interval_s, key, version)
+                return cls(h5, path, clock or RealClock(), flush_interval_s, key, version, log)
             except BaseException:
                 h5.close()
+                if log is not None:
+                    log.close()
                 raise
         except BaseException:
             _release(key)
@@ -261,13 +297,17 @@ class RunWriter:
     # ------------------------------------------------------------------------------------ blocks
     def create_block(self, name: str, columns: Mapping[str, str], attrs: Mapping[str, Any] | None = None, *,
                      signal: str | None = None, axes: str | None = None, kind: str = "data",
-                     expected_rows: int | None = None) -> BlockWriter:
+                     expected_rows: int | None = None, single_precision: Collection[str] = ()) -> BlockWriter:
         """A new block ``/blocks/<name>``, one float64 column per entry of ``columns`` (name -> unit).
 
         ``signal``/``axes``: the column a viewer plots and the one it plots against (default: power against
         time, else current density against voltage, else the first non-time column against time).
         ``kind="log"`` makes a temperature or irradiance log an NXlog. ``expected_rows`` sizes the
         compressed chunks (default 4096 rows, right for long traces; a 150-point scan wants 150).
+        ``single_precision``: columns stored as float32 (relative resolution 6e-8, finer than a 6½-digit
+        reading and far below a cell's noise; half the bytes of float64 before compression): for the
+        measured and derived columns of long traces. Never a time column (float32 resolves ~2 min at epoch
+        seconds).
         """
         schema.check_name(name, "block")
         if not columns:
@@ -280,6 +320,7 @@ class RunWriter:
             if not isinstance(unit, str):
                 raise DataFileError(f"block {name!r}, column {col!r}: unit must be a string, got {unit!r}")
         sig, axis = nexus.choose_plot(list(columns), signal, axes, kind)
+        single = _single_precision_columns(name, columns, single_precision, axis)
         chunk_rows = chunk_rows_for(expected_rows)
         schema.check_attrs(attrs or {})  # a bad attribute must not leave half a block behind
         if self.format_version < 2:
@@ -297,7 +338,7 @@ class RunWriter:
                 meta = {schema.BLOCK_INDEX_ATTR: index, "created_time_s": self.clock.now()}
                 created.append(BlockWriter.create(self, self._h5, name, dict(columns), {**meta, **(attrs or {})},
                                                   index=index, chunk_rows=chunk_rows, signal=sig, axis=axis,
-                                                  kind=kind))
+                                                  kind=kind, single_precision=single))
 
             def link() -> None:  # the block was linked at the start of this cycle
                 if nexus.DEFAULT not in self._h5[schema.BLOCKS].attrs:
@@ -391,7 +432,14 @@ class RunWriter:
                 except Exception as exc:
                     error = error or exc
                 finally:
-                    _release(self._key)
+                    try:
+                        if self._log is not None:
+                            # a writer that failed keeps its log: the last flush may still need replaying
+                            self._log.close(remove_log=error is None)
+                    except Exception as exc:
+                        error = error or exc
+                    finally:
+                        _release(self._key)
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout=5.0)
         if error is not None:
