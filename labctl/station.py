@@ -110,6 +110,7 @@ class Station:
         self.reference_cells: dict[str, ReferenceCellSpec] = {}
         for name, spec in dict(data.get("reference_cells", {})).items():
             self.reference_cells[name] = self._parse_reference_cell(name, spec)
+        self.holder_rows = self._parse_holder(data.get("holder"))
         self.sim: dict[str, Any] = dict(data.get("sim", {}))
         self.reconnect = self._parse_reconnect(data.get("reconnect", {}), "[reconnect]")
         self._check_wiring()
@@ -232,6 +233,32 @@ class Station:
                 f"station {self.source}: sample '{name}': switch_channel = {channel!r} must be a whole number ≥ 1"
             )
         return SampleSpec(name=name, **values)
+
+    def _parse_holder(self, table: Any) -> list[list[str]]:
+        """``[holder] rows``: the sample holder as seen from the front, one list of sample names per row
+        ("" leaves a slot empty); the aging dashboard lays its tiles out the same way."""
+        where = f"station {self.source}: [holder]"
+        if table is None:
+            return []
+        if not isinstance(table, dict) or set(table) - {"rows"}:
+            raise StationError(f"{where} takes one key, rows = [[\"ch01\", \"ch02\"], [\"ch03\", \"\"]]; "
+                               f"got {table!r}")
+        rows = table.get("rows", [])
+        if not isinstance(rows, list) or not all(isinstance(r, list) and all(isinstance(n, str) for n in r)
+                                                 for r in rows):
+            raise StationError(f"{where}: rows = {rows!r} must be a list of rows, each a list of sample names")
+        seen: set[str] = set()
+        for row in rows:
+            for name in row:
+                if not name:
+                    continue
+                if name not in self.samples:
+                    raise StationError(f"{where}: rows names {name!r}, which is not in [samples] "
+                                       f"({', '.join(self.samples) or 'none'})")
+                if name in seen:
+                    raise StationError(f"{where}: rows places {name!r} twice")
+                seen.add(name)
+        return [list(r) for r in rows]
 
     def _parse_reference_cell(self, name: str, spec: Any) -> ReferenceCellSpec:
         known = set(ReferenceCellSpec.__dataclass_fields__) - {"name"}

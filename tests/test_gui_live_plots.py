@@ -34,12 +34,57 @@ def test_a_live_plot_draws_no_more_than_its_width_after_a_thousand_hours(qtbot) 
             plot.add_points(channel, t[k:k + 5000], pce[k:k + 5000] - ord(channel) * 0.01)
     with qtbot.waitSignal(plot.redrawn, timeout=3000):
         pass  # the timer redraws on its own: nothing was drawn while the batches came in
-    x, y = plot._curves["a"].getData()
+    x, y = plot.drawn("a")
     strokes = x.size // 2  # one min-to-max stroke per pixel column
     assert strokes <= 1200 and x[0] >= 0
     assert x[-1] == pytest.approx(1000, abs=1000 / strokes)  # hours since start, to within one stroke
     assert y.max() == pytest.approx(pce.max() - ord("a") * 0.01)  # extremes kept
     assert plot.stored_points() < 3 * 60_000  # bounded per channel (overview + tail), not 3 × 360,000 points
+
+
+def test_the_image_on_screen_shows_each_channel_in_its_colour_where_its_data_are(qtbot) -> None:
+    # Two flat channels, one at 10 % and one at 20 %, drawn into the raster: the pixel rows of their values
+    # carry their colours, rows between them nothing.
+    plot = LivePlot("MPPT", "PCE", "%")
+    qtbot.addWidget(plot)
+    plot.resize(800, 400)
+    t = T0 + np.arange(0.0, 10 * HOUR_S, 60.0)
+    plot.add_points("low", t, np.full(t.size, 10.0))
+    plot.add_points("high", t, np.full(t.size, 20.0))
+    plot.redraw()
+    image, frame = plot.image, plot.raster.frame
+    assert image is not None and frame is not None
+    (y0, y1), height = frame.y_range, image.height()
+
+    def row_colours(value: float) -> set[str]:
+        row = int((y1 - value) / (y1 - y0) * height)
+        colours = set()
+        for dy in (-1, 0, 1):
+            r = min(max(row + dy, 0), height - 1)
+            colours |= {image.pixelColor(x, r).name() for x in range(0, image.width(), 7)
+                        if image.pixelColor(x, r).alpha() == 255}
+        return colours
+
+    low, high = (plot._colours[c].name() for c in ("low", "high"))
+    assert low in row_colours(10.0) and high not in row_colours(10.0)
+    assert high in row_colours(20.0) and low not in row_colours(20.0)
+    assert row_colours(15.0) == set()
+
+
+def test_a_timed_redraw_renders_off_the_gui_thread_and_shows_the_newest_frame(qtbot) -> None:
+    plot = LivePlot("MPPT", "PCE", "%")
+    qtbot.addWidget(plot)
+    t, pce = _aging(10)
+    plot.add_points("a", t, pce)
+    with qtbot.waitSignal(plot.redrawn, timeout=3000):
+        pass
+    qtbot.waitUntil(lambda: plot.image is not None, timeout=3000)
+    first = plot.raster.frame
+    plot.add_points("a", t + 10 * HOUR_S, pce)
+    with qtbot.waitSignal(plot.redrawn, timeout=3000):
+        pass
+    qtbot.waitUntil(lambda: plot.raster.frame is not first, timeout=3000)
+    assert plot.raster.frame is not None and plot.raster.frame.x_range[1] == pytest.approx(20.0, abs=0.05)
 
 
 def test_zoomed_into_the_newest_hour_the_plot_shows_the_raw_points(qtbot) -> None:
@@ -49,7 +94,7 @@ def test_zoomed_into_the_newest_hour_the_plot_shows_the_raw_points(qtbot) -> Non
     plot.add_points("a", t, pce)
     plot.plot.setXRange(99.0, 100.0, padding=0)
     plot.redraw()
-    x, y = plot._curves["a"].getData()
+    x, y = plot.drawn("a")
     newest = t >= T0 + 99 * HOUR_S
     assert x.size == int(newest.sum())
     np.testing.assert_allclose(y, pce[newest])
@@ -70,7 +115,7 @@ def test_an_old_hour_is_read_from_the_run_file(qtbot, tmp_path: Path) -> None:
     plot.redraw()  # memory holds only an overview of hour 100: the file is asked on a worker thread
     qtbot.waitUntil(lambda: "a" in plot._file_views, timeout=5000)
     plot.redraw()
-    x, y = plot._curves["a"].getData()
+    x, y = plot.drawn("a")
     inside = (t >= T0 + 100 * HOUR_S) & (t < T0 + 101 * HOUR_S)
     assert x.min() >= 99.99 and x.max() <= 101.01
     assert y.min() == pytest.approx(pce[inside].min()) and y.max() == pytest.approx(pce[inside].max())
@@ -155,3 +200,22 @@ def test_tiles_keep_the_station_order_whichever_channel_speaks_first(qtbot) -> N
 
     assert place("ch01") == (0, 0) and place("ch08") == (1, 1) and place("ch16") == (2, 3)
     assert place("stray") == (3, 1)  # after the station's 19 samples
+
+
+def test_a_live_scan_is_named_by_pixel_direction_and_rate_from_the_run_file(qtbot, tmp_path: Path) -> None:
+    from labctl.gui.live_pane import LivePane
+
+    path = tmp_path / "jv.h5"
+    with RunWriter.create(path, procedure="jv", parameters={}, clock=VirtualClock(T0)) as writer:
+        writer.create_block("scan_001", {"voltage_V": "V", "current_density_mA_cm2": "mA/cm2"},
+                            {"direction": "FS", "scan_rate_V_s": 0.1, "pixel": "A3", "rate_index": 1})
+    pane = LivePane()
+    qtbot.addWidget(pane)
+    pane.on_engine_events([{"event": "run_started", "item": "i1", "procedure": "jv", "file": str(path)},
+                           {"event": "data", "item": "i1", "block": "scan_001",
+                            "columns": {"voltage_V": [0.0, 1.0], "current_density_mA_cm2": [17.0, 10.0]}}])
+    pane.feed.drain()
+    curve = pane._scan_curves["scan_001"]
+    label = pane.jv.getPlotItem().legend.getLabel(curve)
+    qtbot.waitUntil(lambda: "A3 FS 0.1 V/s" in label.text, timeout=5000)
+    assert curve.opts["pen"].style() == Qt.PenStyle.DashLine  # forward scans dashed, as in the report

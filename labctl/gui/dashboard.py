@@ -181,6 +181,9 @@ class AgingDashboard(QWidget):
         super().__init__(parent)
         self.tiles: dict[str, ChannelTile] = {}
         self.order: list[str] = []
+        #: Grid places from the station's holder (empty: none described).
+        self.positions: dict[str, tuple[int, int]] = {}
+        self._holder_rows = 0
         self._grid = QGridLayout(self)
         self._grid.setSpacing(6)
         rows = [list(r) for r in layout] if layout else _square(list(channels))
@@ -224,6 +227,14 @@ class AgingDashboard(QWidget):
         """A tile for a channel met only in the data (a run attached to while it runs): the next free place."""
         if name in self.tiles:
             return self.tiles[name]
+        if self.positions:
+            if name not in self.positions:
+                taken = {rc for rc in self.positions.values()}
+                index = 0
+                while (self._holder_rows + index // self._columns, index % self._columns) in taken:
+                    index += 1
+                self.positions[name] = (self._holder_rows + index // self._columns, index % self._columns)
+            return self._place(name, *self.positions[name])
         if name in self.order:  # the station's order: a tile keeps its place whichever channel speaks first
             index = self.order.index(name)
         else:
@@ -234,6 +245,20 @@ class AgingDashboard(QWidget):
         """Where tiles of channels met only in the data go: the station's samples in the order its file
         lists them (as the sample holder is usually written down)."""
         self.order = list(names)
+
+    def set_holder(self, rows: Sequence[Sequence[str]]) -> None:
+        """The station's ``[holder]``: a tile goes where its sample sits (rows as seen from the front;
+        "" is an empty slot). Channels the holder does not list go below it. Moves tiles already shown."""
+        self.positions = {name: (r, c) for r, row in enumerate(rows) for c, name in enumerate(row) if name}
+        self._holder_rows = len(rows)
+        self._columns = max((len(r) for r in rows), default=0) or DYNAMIC_COLUMNS
+        extra = 0
+        for name, tile in self.tiles.items():
+            self._grid.removeWidget(tile)
+            if name not in self.positions:
+                self.positions[name] = (self._holder_rows + extra // self._columns, extra % self._columns)
+                extra += 1
+            self._grid.addWidget(tile, *self.positions[name])
 
     def add_points(self, channel: str, time_s: Any, pce_pct: Any) -> None:
         tile = self.tiles.get(channel) or self.add_channel(channel)

@@ -3,7 +3,8 @@ J–V runs queued from the form, the queue started, the first run finished and s
 analysis while the second is measured — then attaches to a second engine, of the simulated aging station
 (19 cells, virtual time), and starts an MPPT aging run of every cell. With ``--screenshot FILE.png`` it saves
 the whole window at each stage: ``FILE.png`` (browser), ``FILE-jv.png`` (the live J–V of the second run),
-``FILE-mppt.png`` and ``FILE-dashboard.png`` (the aging run's live plot and its tiles), then quits. The engines
+``FILE-mppt.png`` and ``FILE-dashboard.png`` (the aging run's live plot and its tiles, laid out as the
+station's holder) and ``FILE-channel.png`` (the detail window a click on one tile opens), then quits. The engines
 are its own (a temporary state home), stopped at the end."""
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ AGING_STATION = "sim-aging"
 AGING_RUN = {"samples": ["all"], "preset": "ISOS-L-1", "duration_h": 300.0, "interval_s": 60.0}
 #: Real seconds of the aging run before its pictures are taken (the run goes on into the engine's stop).
 AGING_SHOT_AFTER_S = 45.0
+#: The tile "clicked" for the channel detail picture.
+DETAIL_CHANNEL = "ch07"
 
 
 class Demo:
@@ -142,7 +145,26 @@ class Demo:
             tile.update_metrics()
             tile.refresh()
         self.save_screenshot(self._beside("dashboard"))
-        QApplication.quit()
+        # a click on a tile: that channel's detail window, read from the run file on a worker thread
+        detail = live.show_channel(DETAIL_CHANNEL)
+        if detail is None:
+            self._fail("the aging run has no file to show a channel's detail from")
+            QApplication.quit()
+            return
+        deadline = real_elapsed_s() + 30.0
+
+        def shot() -> None:
+            if detail.data is None and real_elapsed_s() < deadline:
+                QTimer.singleShot(200, shot)
+                return
+            if detail.data is None:
+                self._fail("the channel detail was not read within 30 s")
+            QApplication.processEvents()
+            if not detail.grab().save(str(self._beside("channel"))):
+                self.exit_code = 1
+            QApplication.quit()
+
+        shot()
 
     def save_screenshot(self, path: Path) -> None:
         QApplication.processEvents()  # a tab just shown lays itself out first

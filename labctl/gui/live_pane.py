@@ -4,7 +4,8 @@
   block; the run browser shows a finished file with directions and rates);
 - **MPPT**: the PCE of every channel against hours since the start (a :class:`LivePlot`: min/max per pixel,
   raw points when zoomed in, old hours from the run file);
-- **Dashboard**: one tile per channel (:class:`AgingDashboard`), whose state follows the channel events;
+- **Dashboard**: one tile per channel (:class:`AgingDashboard`), whose state follows the channel events
+  (a click opens the channel's detail window, :mod:`labctl.gui.channel_detail`);
 - **TID**: each temperature's capacitance transient on a log time axis, as it arrives.
 
 Engine messages reach :meth:`LivePane.on_engine_events` in batches on the GUI thread; rows only go into a
@@ -19,8 +20,11 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from PyQt6 import sip
+from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
+from labctl.gui.channel_detail import ChannelDetail
 from labctl.gui.dashboard import EVENT_STATES, AgingDashboard
 from labctl.gui.live_feed import LiveFeed
 from labctl.gui.live_plot import PALETTE, LivePlot
@@ -76,6 +80,16 @@ def read_mppt_history(path: Path) -> dict[str, Any]:
     return {"channels": channels, "status": status}
 
 
+def read_scan_attrs(path: Path, block: str) -> dict[str, Any]:
+    """A J–V block's attributes (direction, scan rate, pixel); KeyError while the file has no such block."""
+    from labctl.store import RunReader
+
+    with RunReader(path) as reader:
+        if block not in reader.block_names():
+            raise KeyError(block)
+        return dict(reader.info(block).attrs)
+
+
 class LivePane(QTabWidget):
     """See the module docstring."""
 
@@ -98,6 +112,8 @@ class LivePane(QTabWidget):
         self.jv.addLegend(offset=(-10, 10), labelTextColor="k")
         self.mppt = LivePlot("PCE of every channel", "PCE", "%")
         self.dashboard = AgingDashboard([])
+        self.dashboard.channel_clicked.connect(self.show_channel)
+        self.details: dict[tuple[Path, str], ChannelDetail] = {}
         self.tid = pg.PlotWidget(background="w")
         self.tid.setLogMode(x=True, y=False)
         self.tid.setLabel("bottom", "time after the pulse (s)")
@@ -175,6 +191,20 @@ class LivePane(QTabWidget):
                 self.dashboard.add_channel(channel).set_state(state)
         self.mppt.redraw()
 
+    def show_channel(self, channel: str) -> ChannelDetail | None:
+        """A channel's detail window (a click on its tile): its plots from the run file, read again while open."""
+        if self.run_file is None:
+            return None
+        key = (self.run_file, channel)
+        window = self.details.get(key)
+        if window is None or sip.isdeleted(window) or not window.isVisible():
+            window = self.details[key] = ChannelDetail(self.run_file, channel)
+            window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            window.show()
+        window.raise_()
+        window.activateWindow()
+        return window
+
     def on_record(self, kind: str, channel: str, message: str, data: dict[str, Any]) -> None:
         if channel and kind in EVENT_STATES:
             self._clear_if_fresh("mppt")  # a channel event of this run: the last run's tiles go
@@ -212,8 +242,38 @@ class LivePane(QTabWidget):
 
     def _scan_rows(self, block: str, v: np.ndarray, j: np.ndarray) -> None:
         self._clear_if_fresh("jv")
+        new = block not in self._scan_curves
         x, y = _grow(self._scan_data, self._scan_curves, self.jv, JV_SCANS_SHOWN, block, v, j)
         self._scan_curves[block].setData(x, y)
+        if new and self.run_file is not None:
+            self._ask_scan_label(self.run_file, block, tries=3)
+
+    def _ask_scan_label(self, path: Path, block: str, tries: int) -> None:
+        """Name a scan by pixel, direction and rate (its block's attributes, in the file within a flush cycle;
+        the engine's data messages carry rows only). Asked again a second later if the file has no block yet."""
+        def retry(_exc: Exception) -> None:
+            if tries > 1 and block in self._scan_curves:
+                QTimer.singleShot(1000, lambda: self._ask_scan_label(path, block, tries - 1))
+
+        run_in_thread(lambda: read_scan_attrs(path, block), lambda attrs: self._label_scan(block, attrs), retry,
+                      owner=self)
+
+    def _label_scan(self, block: str, attrs: dict[str, Any]) -> None:
+        curve = self._scan_curves.get(block)
+        legend = self.jv.getPlotItem().legend
+        if curve is None or legend is None:
+            return
+        direction = str(attrs.get("direction", ""))
+        rate = attrs.get("scan_rate_V_s")
+        label = " ".join(part for part in (str(attrs.get("pixel", "")), direction,
+                                           f"{float(rate):g} V/s" if isinstance(rate, int | float) else "") if part)
+        # one colour per rate, the reverse scan solid and the forward one dashed, as the report draws them
+        colour = PALETTE[int(attrs.get("rate_index", 0) or 0) % len(PALETTE)]
+        style = Qt.PenStyle.DashLine if direction == "FS" else Qt.PenStyle.SolidLine
+        curve.setPen(pg.mkPen(colour, width=1.5, style=style))
+        found = legend.getLabel(curve)
+        if found is not None and label:
+            found.setText(f"{label} ({block})")
 
     def _transient_rows(self, block: str, t: np.ndarray, c: np.ndarray) -> None:
         self._clear_if_fresh("tid")

@@ -4,8 +4,10 @@ Data arrive in batches (:meth:`LivePlot.add_points`, called on the GUI thread fr
 into each channel's :class:`~labctl.gui.live_series.LiveSeries`; nothing is drawn then. A timer redraws at
 most ``redraw_hz`` times a second, and only when something changed: each curve gets what fits the view —
 raw points when zoomed in, a min/max stroke per pixel otherwise — so a redraw costs the same at 10 h and at
-1000 h. A window the series cannot answer (an old hour zoomed into after it left the memory) is read from
-the run file's multi-resolution summary on a worker thread and drawn when it arrives.
+1000 h. The curves are rasterised into one image on a background thread (:mod:`labctl.gui.curve_raster`);
+the GUI thread only shows that image. A window the series cannot answer (an old hour zoomed into after it
+left the memory) is read from the run file's multi-resolution summary on a worker thread and drawn when it
+arrives.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QObject, QRunnable, QThreadPool, QTimer, pyqtSignal
+from PyQt6.QtGui import QColor, QImage
 from PyQt6.QtWidgets import QVBoxLayout, QWidget
 
+from labctl.gui.curve_raster import CurveRaster, Frame, RasterWorker, render_curves
 from labctl.gui.live_series import LiveSeries, SeriesView
 
 HOUR_S = 3600.0
@@ -31,6 +35,8 @@ STROKES_PER_PIXEL = 0.5
 CROWDED_CHANNELS = 16
 #: Channels whose view is computed per turn of the event loop in a timed redraw.
 SLICE_CHANNELS = 16
+#: After a zoom or pan, the sharp image follows this soon (the previous one is stretched meanwhile).
+ZOOM_REDRAW_MS = 120
 #: Legend entries per column before the legend adds a column.
 LEGEND_ROWS = 8
 #: A printable qualitative palette (matplotlib's tab10) so neighbouring channels differ.
@@ -77,7 +83,10 @@ class LivePlot(QWidget):
         super().__init__(parent)
         self.series: dict[str, LiveSeries] = {}
         self.start_s: float | None = None
-        self._curves: dict[str, pg.PlotDataItem] = {}
+        self._legend_items: dict[str, pg.PlotDataItem] = {}
+        self._colours: dict[str, QColor] = {}
+        self._drawn: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._generation = 0
         self._dirty = False
         self._slicing = False
         self._file: tuple[Path, Callable[[str], str], str] | None = None
@@ -93,6 +102,10 @@ class LivePlot(QWidget):
         self.plot.getPlotItem().getAxis("bottom").enableAutoSIPrefix(False)
         self.plot.getPlotItem().getAxis("left").enableAutoSIPrefix(False)
         self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="k")
+        self.raster = CurveRaster()
+        self.plot.addItem(self.raster)
+        self._worker = RasterWorker(self)
+        self._worker.done.connect(self.raster.set_image)
         view_box = self.plot.getViewBox()
         view_box.sigXRangeChanged.connect(self._view_changed)
         # following the whole run, the plot sets its own range together with the data (one repaint); the
@@ -124,10 +137,12 @@ class LivePlot(QWidget):
 
     def clear(self) -> None:
         """Forget every channel (a new run)."""
-        for curve in self._curves.values():
-            self.plot.removeItem(curve)
+        self.legend.clear()
+        self.raster.clear()
         self.series.clear()
-        self._curves.clear()
+        self._legend_items.clear()
+        self._colours.clear()
+        self._drawn.clear()
         self._file_views.clear()
         self.start_s = None
         self._dirty = True
@@ -138,9 +153,10 @@ class LivePlot(QWidget):
         if series is None:
             series = self.series[channel] = LiveSeries()
             colour = PALETTE[(len(self.series) - 1) % len(PALETTE)]
-            # a 1-pixel cosmetic pen: Qt's fast path (a wider pen costs ~10× per segment to stroke)
-            self._curves[channel] = self.plot.plot([], [], pen=pg.mkPen(colour, width=1, cosmetic=True),
-                                                   name=channel, antialias=False)
+            self._colours[channel] = QColor(colour)
+            # the legend's sample: an item that is never added to the plot (the raster draws the curve)
+            item = self._legend_items[channel] = pg.PlotDataItem(pen=pg.mkPen(colour, width=1))
+            self.legend.addItem(item, channel)
             self.legend.setColumnCount(1 + (len(self.series) - 1) // LEGEND_ROWS)  # 64 channels: 8 columns
             self._dirty = True
         return series
@@ -149,6 +165,8 @@ class LivePlot(QWidget):
     def _view_changed(self, *_args: Any) -> None:
         if not self._setting_range:  # a zoom or pan, by hand or by code: show that window from now on
             self.following = self.plot.getViewBox().autoRangeEnabled()[0]
+            if not self._dirty:
+                QTimer.singleShot(ZOOM_REDRAW_MS, self._tick)
         self._dirty = True
 
     def _stop_following(self, *_args: Any) -> None:
@@ -176,12 +194,13 @@ class LivePlot(QWidget):
         return self.start_s + x0 * HOUR_S, self.start_s + x1 * HOUR_S
 
     def redraw(self) -> float:
-        """Hand every curve what fits the view, at once; returns the seconds it took."""
+        """Compute every curve for the view and render the image now, on this thread (tests, benchmarks);
+        returns the seconds it took. The timer's redraws render in the background instead."""
         began = time.perf_counter()
         plan = self._plan()
         if plan is not None:
             views = {channel: self._view(channel, plan) for channel in list(self.series)}
-            self._apply(plan, views)
+            self._apply(plan, views, now=True)
         self.last_redraw_s = time.perf_counter() - began
         self.redrawn.emit(self.last_redraw_s)
         return self.last_redraw_s
@@ -199,24 +218,50 @@ class LivePlot(QWidget):
         view = self.series[channel].view(*plan)
         return view if view is not None else self._from_file(channel, plan)
 
-    def _apply(self, plan: tuple[float, float, int], views: dict[str, SeriesView | None]) -> None:
+    def drawn(self, channel: str) -> tuple[np.ndarray, np.ndarray]:
+        """The polyline last drawn for a channel: hours since the start, values (empty before the first)."""
+        return self._drawn.get(channel, (np.empty(0), np.empty(0)))
+
+    def _apply(self, plan: tuple[float, float, int], views: dict[str, SeriesView | None], *,
+               now: bool = False) -> None:
         assert self.start_s is not None
         low, high = np.inf, -np.inf
+        curves = []
         for channel, view in views.items():
-            if view is not None and channel in self._curves:
+            if view is not None and channel in self._colours:
                 x, y = view.polyline()
-                self._curves[channel].setData((x - self.start_s) / HOUR_S, y, connect="all", skipFiniteCheck=True)
-                if y.size:
-                    low, high = min(low, float(np.nanmin(y))), max(high, float(np.nanmax(y)))
+                x_h = (x - self.start_s) / HOUR_S
+                self._drawn[channel] = (x_h, y)
+                curves.append((x_h, y, self._colours[channel]))
+                finite = y[np.isfinite(y)]
+                if finite.size:
+                    low, high = min(low, float(finite.min())), max(high, float(finite.max()))
+        view_box = self.plot.getViewBox()
+        x_range = ((plan[0] - self.start_s) / HOUR_S, (plan[1] - self.start_s) / HOUR_S)
         if self.following and low <= high:
             pad = 0.05 * ((high - low) or abs(high) or 1.0)
-            x_range = ((plan[0] - self.start_s) / HOUR_S, (plan[1] - self.start_s) / HOUR_S)
+            y_range = (low - pad, high + pad)
             self._setting_range = True
             try:
-                self.plot.getViewBox().setRange(xRange=x_range, yRange=(low - pad, high + pad), padding=0.0,
-                                                disableAutoRange=True)
+                view_box.setRange(xRange=x_range, yRange=y_range, padding=0.0, disableAutoRange=True)
             finally:
                 self._setting_range = False
+        else:
+            (vx0, vx1), (vy0, vy1) = view_box.viewRange()
+            x_range, y_range = (float(vx0), float(vx1)), (float(vy0), float(vy1))
+        self._generation += 1
+        frame = Frame(curves, x_range, y_range, (int(view_box.width()) or 1, int(view_box.height()) or 1),
+                      pixel_ratio=float(self.plot.devicePixelRatioF() or 1.0), generation=self._generation,
+                      bounds=(x_range[0], x_range[1], low, high) if low <= high else None)
+        if now:
+            self.raster.set_image(frame, render_curves(frame))
+        else:
+            self._worker.request(frame)
+
+    @property
+    def image(self) -> QImage | None:
+        """The image on screen (the curves of the last rendered redraw)."""
+        return self.raster.image
 
     def _redraw_in_slices(self) -> None:
         """The timer's redraw: the views are computed :data:`SLICE_CHANNELS` channels per turn of the event

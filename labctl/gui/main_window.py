@@ -143,6 +143,8 @@ class MainWindow(QMainWindow):
         self.queue_panel.current.show_run(status.get("run"))
         self.queue_panel.refresh()
         self.live.dashboard.set_order(list(station.samples))
+        if station.holder_rows:
+            self.live.dashboard.set_holder(station.holder_rows)
         self.live.attach_running(status.get("run"))
         self.alarms.refresh()
         self.events_pane.add("window", f"attached to engine pid {status.get('pid')} of station {station.name}",
