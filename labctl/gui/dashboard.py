@@ -175,6 +175,7 @@ class AgingDashboard(QWidget):
     """Tiles for every channel of an aging run (see the module docstring)."""
 
     channel_clicked = pyqtSignal(str)
+    metrics_updated = pyqtSignal()  # PCE₀ and T80 so far were recomputed
 
     def __init__(self, channels: Sequence[str], layout: Sequence[Sequence[str]] | None = None,
                  parent: QWidget | None = None) -> None:
@@ -314,8 +315,10 @@ class AgingDashboard(QWidget):
     def _metrics_ready(self, results: dict[str, tuple[float, float | None, bool] | None]) -> None:
         self._metrics_running = False
         for name, result in results.items():
-            self.tiles[name].apply_metrics(result)
-            self._dirty.add(name)
+            if name in self.tiles:
+                self.tiles[name].apply_metrics(result)
+                self._dirty.add(name)
+        self.metrics_updated.emit()
 
 
 def _square(names: list[str]) -> list[list[str]]:

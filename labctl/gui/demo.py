@@ -138,7 +138,7 @@ class Demo:
         live = self.window.live
         self.window.right.setSizes([240, 700, 60])  # room for the plots: what a user watching a run would do
         live.mppt.redraw()
-        live.setCurrentWidget(live.mppt)
+        live.setCurrentWidget(live.mppt_tab)
         self.save_screenshot(self._beside("mppt"))
         live.setCurrentIndex(live.indexOf(live.dashboard_tab))
         for tile in live.dashboard.tiles.values():

@@ -2,11 +2,14 @@
 
 - **J–V**: every scan as it is measured (current density against voltage, one colour per scan, named by its
   block; the run browser shows a finished file with directions and rates);
-- **MPPT**: the PCE of every channel against hours since the start (a :class:`LivePlot`: min/max per pixel,
-  raw points when zoomed in, old hours from the run file);
+- **MPPT**: the PCE of every channel against hours since the start, or normalised by each channel's PCE₀ (a
+  :class:`LivePlot`: min/max per pixel, raw points when zoomed in, old hours from the run file);
 - **Dashboard**: one tile per channel (:class:`AgingDashboard`), whose state follows the channel events
   (a click opens the channel's detail window, :mod:`labctl.gui.channel_detail`);
-- **TID**: each temperature's capacitance transient on a log time axis, as it arrives.
+- **TID**: each temperature's capacitance transient on a log time axis, as it arrives, and the Arrhenius plot of
+  their fitted time constants as it grows (:mod:`labctl.gui.live_tid`);
+- **Conditions**: temperature and irradiance logs (blocks with ``temperature_K`` or ``irradiance_mW_cm2``)
+  against hours since the start.
 
 Engine messages reach :meth:`LivePane.on_engine_events` in batches on the GUI thread; rows only go into a
 :class:`LiveFeed` there, which hands them back gathered four times a second, so a run with 64 channels never
@@ -22,19 +25,21 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import sip
 from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtWidgets import QScrollArea, QTabWidget, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from labctl.gui.channel_detail import ChannelDetail
 from labctl.gui.dashboard import EVENT_STATES, AgingDashboard
 from labctl.gui.live_feed import LiveFeed
 from labctl.gui.live_plot import PALETTE, LivePlot
+from labctl.gui.live_tid import TIDLive
 from labctl.gui.tasks import run_in_thread
 from labctl.reports.mppt import TRACKED_PHASES
 
 #: Scans kept on the live J–V plot (older ones stay in the file and the run browser).
 JV_SCANS_SHOWN = 24
-#: Transients kept on the live TID plot.
-TRANSIENTS_SHOWN = 16
+#: What the MPPT plot shows.
+NORMALISED = "PCE / PCE₀ (normalised)"
+MPPT_QUANTITIES = ("PCE (%)", NORMALISED)
 #: Bins of history read from the run file per channel when a window attaches mid-run.
 HISTORY_BINS = 2048
 #: Channel states of the status file beside the data, as the dashboard names them.
@@ -102,8 +107,6 @@ class LivePane(QTabWidget):
         self._fresh: set[str] = set()
         self._scan_curves: dict[str, pg.PlotDataItem] = {}
         self._scan_data: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
-        self._transients: dict[str, pg.PlotDataItem] = {}
-        self._transient_data: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
 
         self.jv = pg.PlotWidget(background="w")
         self.jv.setLabel("bottom", "voltage", units="V")
@@ -111,18 +114,34 @@ class LivePane(QTabWidget):
         self.jv.showGrid(x=True, y=True, alpha=0.2)
         self.jv.addLegend(offset=(-10, 10), labelTextColor="k")
         self.mppt = LivePlot("PCE of every channel", "PCE", "%")
+        self.mppt_quantity = QComboBox()
+        self.mppt_quantity.addItems(list(MPPT_QUANTITIES))
+        self.mppt_quantity.setToolTip("PCE as measured, or over each channel's PCE₀ (the robust value over its "
+                                      "first hour of tracking, as `labctl analyze` takes it)")
+        self.mppt_quantity.currentTextChanged.connect(lambda _text: self._rescale_mppt())
+        mppt_tab = QWidget()
+        mppt_layout = QVBoxLayout(mppt_tab)
+        mppt_layout.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("show"))
+        row.addWidget(self.mppt_quantity)
+        row.addStretch(1)
+        mppt_layout.addLayout(row)
+        mppt_layout.addWidget(self.mppt, 1)
+        self.mppt_tab = mppt_tab
         self.dashboard = AgingDashboard([])
         self.dashboard.channel_clicked.connect(self.show_channel)
+        self.dashboard.metrics_updated.connect(self._rescale_mppt)
         self.details: dict[tuple[Path, str], ChannelDetail] = {}
-        self.tid = pg.PlotWidget(background="w")
-        self.tid.setLogMode(x=True, y=False)
-        self.tid.setLabel("bottom", "time after the pulse (s)")
-        self.tid.setLabel("left", "capacitance (F)")
-        self.tid.showGrid(x=True, y=True, alpha=0.2)
-        self.tid.addLegend(offset=(-10, 10), labelTextColor="k")
+        self.tid = TIDLive()
+        self.temperature = LivePlot("Temperature", "temperature", "K")
+        self.irradiance = LivePlot("Irradiance", "irradiance", "mW/cm²")
+        self.conditions = QSplitter(Qt.Orientation.Vertical)
+        self.conditions.addWidget(self.temperature)
+        self.conditions.addWidget(self.irradiance)
         self.dashboard_tab = self._padded(self.dashboard)
-        for widget, title in ((self.jv, "J–V"), (self.mppt, "MPPT"), (self.dashboard_tab, "Dashboard"),
-                              (self.tid, "TID")):
+        for widget, title in ((self.jv, "J–V"), (self.mppt_tab, "MPPT"), (self.dashboard_tab, "Dashboard"),
+                              (self.tid, "TID"), (self.conditions, "Conditions")):
             self.addTab(widget, title)
 
     @staticmethod
@@ -156,7 +175,8 @@ class LivePane(QTabWidget):
         self.feed.drain()
         self.item = item
         self.run_file = Path(file) if file else None
-        self._fresh = {"jv", "tid", "mppt"}  # the last run's curves stay until this run's first rows replace them
+        self._fresh = {"jv", "tid", "mppt", "conditions"}  # the last run's curves stay until this run's rows come
+        self.tid.run_file = self.run_file
         if self.run_file is not None:
             self.mppt.use_run_file(self.run_file, lambda channel: f"mppt_{channel}", "pce_pct")
         tab = {"jv": 0, "mppt": 1, "tid": 3}.get(procedure)
@@ -222,7 +242,13 @@ class LivePane(QTabWidget):
             elif block.startswith("scan_") and "voltage_V" in columns and "current_density_mA_cm2" in columns:
                 self._scan_rows(block, columns["voltage_V"], columns["current_density_mA_cm2"])
             elif "capacitance_F" in columns and "time_s" in columns:
-                self._transient_rows(block, columns["time_s"], columns["capacitance_F"])
+                self._clear_if_fresh("tid")
+                self.tid.add_rows(block, columns["time_s"], columns["capacitance_F"])
+            elif "time_s" in columns and ({"temperature_K", "irradiance_mW_cm2"} & set(columns)):
+                self._clear_if_fresh("conditions")
+                for column, plot in (("temperature_K", self.temperature), ("irradiance_mW_cm2", self.irradiance)):
+                    if column in columns and columns[column].size == columns["time_s"].size:
+                        plot.add_points(block, columns["time_s"], columns[column])
 
     def _clear_if_fresh(self, plot: str) -> None:
         if plot not in self._fresh:
@@ -235,10 +261,20 @@ class LivePane(QTabWidget):
             self.jv.clear()
             self._scan_curves.clear()
             self._scan_data.clear()
+        elif plot == "conditions":
+            self.temperature.clear()
+            self.irradiance.clear()
         else:
             self.tid.clear()
-            self._transients.clear()
-            self._transient_data.clear()
+
+    def _rescale_mppt(self) -> None:
+        """The MPPT plot in the chosen quantity: PCE, or PCE over each channel's PCE₀ (from the dashboard)."""
+        if self.mppt_quantity.currentText() == NORMALISED:
+            factors = {name: 1.0 / tile.pce0_pct for name, tile in self.dashboard.tiles.items()
+                       if tile.pce0_pct is not None and tile.pce0_pct > 0}
+            self.mppt.set_scale(factors, "PCE / PCE₀")
+        else:
+            self.mppt.set_scale({}, "PCE", "%")
 
     def _scan_rows(self, block: str, v: np.ndarray, j: np.ndarray) -> None:
         self._clear_if_fresh("jv")
@@ -274,12 +310,6 @@ class LivePane(QTabWidget):
         found = legend.getLabel(curve)
         if found is not None and label:
             found.setText(f"{label} ({block})")
-
-    def _transient_rows(self, block: str, t: np.ndarray, c: np.ndarray) -> None:
-        self._clear_if_fresh("tid")
-        time_s, capacitance = _grow(self._transient_data, self._transients, self.tid, TRANSIENTS_SHOWN, block, t, c)
-        shown = time_s > 0  # a log axis
-        self._transients[block].setData(time_s[shown], capacitance[shown])
 
 
 def _grow(data: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], curves: dict[str, pg.PlotDataItem],

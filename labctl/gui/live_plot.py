@@ -87,6 +87,8 @@ class LivePlot(QWidget):
         self._colours: dict[str, QColor] = {}
         self._drawn: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._generation = 0
+        #: Per-channel factor the values are drawn with (normalised PCE: 1/PCE₀); 1 when not set.
+        self._scale: dict[str, float] = {}
         self._dirty = False
         self._slicing = False
         self._file: tuple[Path, Callable[[str], str], str] | None = None
@@ -218,6 +220,14 @@ class LivePlot(QWidget):
         view = self.series[channel].view(*plan)
         return view if view is not None else self._from_file(channel, plan)
 
+    def set_scale(self, factors: dict[str, float], y_label: str | None = None, unit: str = "") -> None:
+        """Draw each channel's values times its factor (a channel without one is not drawn), e.g. PCE over
+        PCE₀; an empty dict draws the values as they are. The stored series do not change."""
+        self._scale = dict(factors)
+        if y_label is not None:
+            self.plot.setLabel("left", y_label, units=unit or None)
+        self._dirty = True
+
     def drawn(self, channel: str) -> tuple[np.ndarray, np.ndarray]:
         """The polyline last drawn for a channel: hours since the start, values (empty before the first)."""
         return self._drawn.get(channel, (np.empty(0), np.empty(0)))
@@ -230,6 +240,8 @@ class LivePlot(QWidget):
         for channel, view in views.items():
             if view is not None and channel in self._colours:
                 x, y = view.polyline()
+                if self._scale:
+                    y = y * self._scale.get(channel, np.nan)
                 x_h = (x - self.start_s) / HOUR_S
                 self._drawn[channel] = (x_h, y)
                 curves.append((x_h, y, self._colours[channel]))

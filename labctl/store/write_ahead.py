@@ -287,6 +287,8 @@ def recover(path: Path) -> bool:
     (read-only media: the reader then copes as with any file being written).
     """
     log = wal_path(path)
+    if not SUPPORTED:
+        return False
     try:
         if log.stat().st_size == 0:
             return False
