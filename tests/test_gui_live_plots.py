@@ -219,3 +219,18 @@ def test_a_live_scan_is_named_by_pixel_direction_and_rate_from_the_run_file(qtbo
     label = pane.jv.getPlotItem().legend.getLabel(curve)
     qtbot.waitUntil(lambda: "A3 FS 0.1 V/s" in label.text, timeout=5000)
     assert curve.opts["pen"].style() == Qt.PenStyle.DashLine  # forward scans dashed, as in the report
+
+
+def test_the_feed_delivers_many_blocks_in_slices_in_arrival_order(qtbot) -> None:
+    from labctl.gui.live_feed import SLICE_BLOCKS, LiveFeed
+
+    feed = LiveFeed(interval_ms=50)
+    got: list[dict[str, dict[str, np.ndarray]]] = []
+    feed.delivered.connect(got.append)
+    for k in range(3):
+        for c in range(40):
+            feed.put(f"ch{c:02d}", {"time_s": [float(k)], "pce_pct": [float(c)]})
+    qtbot.waitUntil(lambda: sum(len(batch) for batch in got) >= 40, timeout=3000)
+    assert max(len(batch) for batch in got) <= SLICE_BLOCKS and len(got) >= 3  # never all 40 in one turn
+    merged = {block: rows for batch in got for block, rows in batch.items()}
+    assert merged["ch07"]["time_s"].tolist() == [0.0, 1.0, 2.0] and feed.rows_in == 120

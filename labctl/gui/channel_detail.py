@@ -28,6 +28,7 @@ SCANS_SHOWN = 12
 REFRESH_S = 30.0
 #: Columns of a channel's MPPT block that get a plot, top to bottom.
 DETAIL_COLUMNS = ("pce_pct", "power_mW_cm2", "voltage_V", "current_A")
+AXIS_NAMES = {"pce_pct": "PCE", "power_mW_cm2": "power density", "voltage_V": "voltage", "current_A": "current"}
 #: Events marked on the time axes.
 MARKED_EVENTS = {"channel_suspended", "channel_resumed", "channel_lost", "channel_failed", "channel_gap",
                  "channel_completed"}
@@ -147,7 +148,7 @@ class ChannelDetail(QWidget):
             low, high, mean = data.columns[column]
             unit = data.units.get(column, "")
             plot.setTitle(None)
-            plot.setLabel("left", column.rsplit("_", 1)[0], units=unit)
+            plot.setLabel("left", AXIS_NAMES.get(column, column), units=unit)
             band_low = plot.plot(data.hours, low, pen=pg.mkPen("#90caf9", width=1))
             band_high = plot.plot(data.hours, high, pen=pg.mkPen("#90caf9", width=1))
             plot.addItem(pg.FillBetweenItem(band_low, band_high, brush=pg.mkBrush(144, 202, 249, 90)))

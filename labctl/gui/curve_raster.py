@@ -14,6 +14,7 @@ thread, dropping requests a newer one has made obsolete.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,9 +27,10 @@ from PyQt6.QtGui import QColor, QImage, QPainter, QPen
 
 @dataclass(frozen=True)
 class Frame:
-    """What to draw: curves (x, y in data units, colour), the data window and the image size in pixels."""
+    """What to draw: curves (x, y in data units, colour; or a function that makes them, called where the frame
+    is rendered), the data window and the image size in pixels."""
 
-    curves: list[tuple[np.ndarray, np.ndarray, QColor]]
+    curves: list[tuple[np.ndarray, np.ndarray, QColor]] | Callable[[], list[tuple[np.ndarray, np.ndarray, QColor]]]
     x_range: tuple[float, float]
     y_range: tuple[float, float]
     size_px: tuple[int, int]
@@ -46,9 +48,10 @@ def render_curves(frame: Frame) -> QImage:
     if x1 <= x0 or y1 <= y0:
         return image
     sx, sy = width / (x1 - x0), height / (y1 - y0)
+    curves = frame.curves() if callable(frame.curves) else frame.curves
     painter = QPainter(image)
     try:
-        for x, y, colour in frame.curves:
+        for x, y, colour in curves:
             keep = np.isfinite(x) & np.isfinite(y)
             n = int(keep.sum())
             if n < 1:

@@ -29,7 +29,7 @@ SHOT_AT_FRACTION = 0.2
 TIMEOUT_S = 240.0
 #: The aging phase: every cell of the aging station under ISOS-L-1 (virtual time, as fast as it runs).
 AGING_STATION = "sim-aging"
-AGING_RUN = {"samples": ["all"], "preset": "ISOS-L-1", "duration_h": 300.0, "interval_s": 60.0}
+AGING_RUN = {"samples": ["all"], "preset": "ISOS-L-1", "duration_h": 300.0, "interval_s": 60.0, "jv_every_h": 6.0}
 #: Real seconds of the aging run before its pictures are taken (the run goes on into the engine's stop).
 AGING_SHOT_AFTER_S = 45.0
 #: The tile "clicked" for the channel detail picture.
