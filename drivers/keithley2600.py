@@ -346,7 +346,9 @@ class Keithley2600Channel(LabChannel):
             start=[f"{smu}.source.output = {smu}.OUTPUT_ON", f"{smu}.trigger.initiate()"],
             count_query=f"print({smu}.nvbuffer1.n)",
             fetch=self._fetch,
-            finish=[f"{smu}.source.levelv = {format_number(values[-1])}",
+            # waitcomplete(): the last reading is in the buffer a moment before the trigger model is idle
+            # (end pulse, SWEEP_COMPLETE); a source-function change in that moment is refused (-286)
+            finish=["waitcomplete()", f"{smu}.source.levelv = {format_number(values[-1])}",
                     f"{smu}.source.delay = {format_number(restore_delay)}", *after],
             settings={**timing, "list_line_chars": float(LINE_CHARS)},
             timing=f"instrument trigger-model list sweep, each point started by trigger.timer[{self.timer}] "
@@ -369,7 +371,7 @@ class Keithley2600Channel(LabChannel):
             start=[f"{smu}.source.output = {smu}.OUTPUT_ON", f"{smu}.trigger.initiate()"],
             count_query=f"print({smu}.nvbuffer1.n)",
             fetch=self._fetch,
-            finish=[f"{smu}.source.delay = {format_number(restore['restore_source_delay_s'])}",
+            finish=["waitcomplete()", f"{smu}.source.delay = {format_number(restore['restore_source_delay_s'])}",
                     f"{smu}.measure.delay = {format_number(restore['restore_measure_delay_s'])}", *after],
             settings={**timing, "function": function, "level": level},
             timing=f"instrument dwell, each reading started by trigger.timer[{self.timer}] (period = interval), "

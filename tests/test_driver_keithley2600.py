@@ -166,9 +166,10 @@ def sweep_setup(smu: str, values: list[str], period: str, delay: str) -> list[tu
 
 
 def sweep_finish(smu: str, last: str) -> list[tuple[str | None, str | None]]:
-    """The last level, the source delay as it was, and the stimulus and timer reset again."""
+    """waitcomplete() (the trigger model idle), the last level, the source delay as it was, and the stimulus
+    and timer reset again."""
     timer = "trigger.timer[1]" if smu == "smua" else "trigger.timer[2]"
-    return [(f"{smu}.source.levelv = {last}", None), (f"{smu}.source.delay = 0", None),
+    return [("waitcomplete()", None), (f"{smu}.source.levelv = {last}", None), (f"{smu}.source.delay = 0", None),
             (f"{smu}.trigger.source.stimulus = 0", None), (f"{timer}.reset()", None), NO_ERROR]
 
 
@@ -327,9 +328,10 @@ def dwell_setup(smu: str, func: str, attribute: str, level: str, n: int, period:
 
 
 def dwell_finish(smu: str) -> list:
-    """Both delays as they were (here: source delay off, measure delay auto), stimulus and timer reset."""
+    """waitcomplete(), both delays as they were (here: source delay off, measure delay auto), stimulus and
+    timer reset."""
     timer = "trigger.timer[1]" if smu == "smua" else "trigger.timer[2]"
-    return [(f"{smu}.source.delay = 0", None), (f"{smu}.measure.delay = -1", None),
+    return [("waitcomplete()", None), (f"{smu}.source.delay = 0", None), (f"{smu}.measure.delay = -1", None),
             (f"{smu}.trigger.source.stimulus = 0", None), (f"{timer}.reset()", None), NO_ERROR]
 
 

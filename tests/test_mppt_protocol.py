@@ -164,3 +164,16 @@ def test_periodic_check_up_scans_and_the_tracker_restarts_from_them(tmp_path: Pa
         assert 18.0 < checkup["pce_pct"] < 21.5
         assert checkup["voc_V"] == pytest.approx(1.37, abs=0.03)
     assert abs(reverse[0]["pce_pct"] - row["pce0_pct"]) < 1.5
+
+
+def test_check_up_scans_on_2600b_channels_direct_and_multiplexed(tmp_path: Path) -> None:
+    # ch04 on its own 2636B channel, ch16 on a 2636B channel through the relay multiplexer: the forward scan
+    # starts the moment the reverse one returns (the driver waits for the trigger model to be idle first).
+    result = Runner(MPPTAging(samples=["ch04", "ch16"], duration_h=7.0, jv_every_h=6.0, interval_s=60.0),
+                    station=Station.load("sim-aging"), directory=tmp_path, clock=VirtualClock()).run()
+    assert result.status == "completed", result.reason
+    with RunReader(result.path) as reader:
+        names = set(reader.block_names())
+        kinds = {e.kind for e in reader.events()}
+    assert {"jv_ch04_000_RS", "jv_ch04_000_FS", "jv_ch16_000_RS", "jv_ch16_000_FS"} <= names
+    assert not kinds & {"channel_failed", "channel_suspended"}
