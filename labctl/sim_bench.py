@@ -224,17 +224,20 @@ def true_mpp(simulation: Simulation, sample: str) -> tuple[float, float]:
     import numpy as np
 
     world = simulation.world
+    # The whole computation under the world's lock: another thread advancing the world meanwhile (the
+    # environment log, another channel) would change the cell's state between the two grids, and the
+    # "truth" would mix two moments (seen as a spurious dip of the true PCE in a loaded test run).
     with world.lock:
         world.sync()
         cell = world.device(sample)
         suns, temperature = world.conditions(sample)
-    if suns <= 0:
-        return 0.0, 0.0
-    voc = float(cell.steady_voc_V(suns, temperature))
-    grid = np.linspace(0.0, voc, 64)
-    power = grid * np.asarray(cell.steady_state_jv(grid, suns, temperature))
-    k = int(np.clip(np.argmax(power), 1, grid.size - 2))
-    fine = np.linspace(grid[k - 1], grid[k + 1], 41)
-    fine_power = fine * np.asarray(cell.steady_state_jv(fine, suns, temperature))
+        if suns <= 0:
+            return 0.0, 0.0
+        voc = float(cell.steady_voc_V(suns, temperature))
+        grid = np.linspace(0.0, voc, 64)
+        power = grid * np.asarray(cell.steady_state_jv(grid, suns, temperature))
+        k = int(np.clip(np.argmax(power), 1, grid.size - 2))
+        fine = np.linspace(grid[k - 1], grid[k + 1], 41)
+        fine_power = fine * np.asarray(cell.steady_state_jv(fine, suns, temperature))
     best = int(np.argmax(fine_power))
     return float(fine[best]), float(fine_power[best])
