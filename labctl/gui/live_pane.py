@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6 import sip
-from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from labctl.gui.channel_detail import ChannelDetail
@@ -32,7 +32,7 @@ from labctl.gui.dashboard import EVENT_STATES, AgingDashboard
 from labctl.gui.live_feed import LiveFeed
 from labctl.gui.live_plot import PALETTE, LivePlot
 from labctl.gui.live_tid import TIDLive
-from labctl.gui.tasks import run_in_thread
+from labctl.gui.tasks import run_in_thread, run_in_thread_retrying
 from labctl.reports.mppt import TRACKED_PHASES
 
 #: Scans kept on the live J–V plot (older ones stay in the file and the run browser).
@@ -282,17 +282,11 @@ class LivePane(QTabWidget):
         x, y = _grow(self._scan_data, self._scan_curves, self.jv, JV_SCANS_SHOWN, block, v, j)
         self._scan_curves[block].setData(x, y)
         if new and self.run_file is not None:
-            self._ask_scan_label(self.run_file, block, tries=3)
-
-    def _ask_scan_label(self, path: Path, block: str, tries: int) -> None:
-        """Name a scan by pixel, direction and rate (its block's attributes, in the file within a flush cycle;
-        the engine's data messages carry rows only). Asked again a second later if the file has no block yet."""
-        def retry(_exc: Exception) -> None:
-            if tries > 1 and block in self._scan_curves:
-                QTimer.singleShot(1000, lambda: self._ask_scan_label(path, block, tries - 1))
-
-        run_in_thread(lambda: read_scan_attrs(path, block), lambda attrs: self._label_scan(block, attrs), retry,
-                      owner=self)
+            # Named by pixel, direction and rate: its block's attributes, in the file within a flush cycle (the
+            # engine's data messages carry rows only); asked again a second later if the block is not there yet.
+            path = self.run_file
+            run_in_thread_retrying(lambda: read_scan_attrs(path, block), lambda attrs: self._label_scan(block, attrs),
+                                   tries=3, delay_ms=1000, wanted=lambda: block in self._scan_curves, owner=self)
 
     def _label_scan(self, block: str, attrs: dict[str, Any]) -> None:
         curve = self._scan_curves.get(block)

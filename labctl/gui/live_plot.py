@@ -83,7 +83,6 @@ class LivePlot(QWidget):
         super().__init__(parent)
         self.series: dict[str, LiveSeries] = {}
         self.start_s: float | None = None
-        self._legend_items: dict[str, pg.PlotDataItem] = {}
         self._colours: dict[str, QColor] = {}
         self._shown: list[tuple[str, SeriesView, float]] = []  # what the last redraw drew: channel, view, factor
         self._generation = 0
@@ -142,7 +141,6 @@ class LivePlot(QWidget):
         self.legend.clear()
         self.raster.clear()
         self.series.clear()
-        self._legend_items.clear()
         self._colours.clear()
         self._shown = []
         self._file_views.clear()
@@ -157,8 +155,7 @@ class LivePlot(QWidget):
             colour = PALETTE[(len(self.series) - 1) % len(PALETTE)]
             self._colours[channel] = QColor(colour)
             # the legend's sample: an item that is never added to the plot (the raster draws the curve)
-            item = self._legend_items[channel] = pg.PlotDataItem(pen=pg.mkPen(colour, width=1))
-            self.legend.addItem(item, channel)
+            self.legend.addItem(pg.PlotDataItem(pen=pg.mkPen(colour, width=1)), channel)
             self.legend.setColumnCount(1 + (len(self.series) - 1) // LEGEND_ROWS)  # 64 channels: 8 columns
             self._dirty = True
         return series

@@ -20,7 +20,7 @@ from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 from labctl.gui.live_plot import PALETTE
-from labctl.gui.tasks import run_in_thread
+from labctl.gui.tasks import run_in_thread_retrying
 
 #: Transients kept on the live TID plot.
 TRANSIENTS_SHOWN = 16
@@ -106,19 +106,15 @@ class TIDLive(QWidget):
             if timer is None:  # fit once the transient's rows stop coming (restarted by each batch)
                 timer = self._timers[block] = QTimer(self)
                 timer.setSingleShot(True)
-                timer.timeout.connect(lambda b=block: self._ask_fit(b, tries=3))
+                timer.timeout.connect(lambda b=block: self._ask_fit(b))
             timer.start(FIT_AFTER_MS)
 
-    def _ask_fit(self, block: str, tries: int) -> None:
+    def _ask_fit(self, block: str) -> None:
         path = self.run_file
         if path is None:
             return
-
-        def retry(_exc: Exception) -> None:
-            if tries > 1 and self.run_file == path:
-                QTimer.singleShot(FIT_AFTER_MS, lambda: self._ask_fit(block, tries - 1))
-
-        run_in_thread(lambda: fit_block(path, block), lambda found: self._fitted(block, found), retry, owner=self)
+        run_in_thread_retrying(lambda: fit_block(path, block), lambda found: self._fitted(block, found), tries=3,
+                               delay_ms=FIT_AFTER_MS, wanted=lambda: self.run_file == path, owner=self)
 
     def _fitted(self, block: str, found: dict[str, Any]) -> None:
         temperature_K = float(found["temperature_K"])

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PyQt6 import sip
-from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
+from PyQt6.QtCore import QObject, QRunnable, QThreadPool, QTimer, pyqtSignal
 
 _alive: set[_Carrier] = set()  # carriers of tasks still running (a Python reference keeps their signals alive)
 
@@ -51,6 +51,20 @@ def run_in_thread(function: Callable[[], Any], on_done: Callable[[Any], None],
     carrier.done.connect(lambda value: finish(on_done, value))
     carrier.failed.connect(lambda exc: finish(on_error, exc))
     QThreadPool.globalInstance().start(_Task(function, carrier))  # type: ignore[union-attr]
+
+
+def run_in_thread_retrying(function: Callable[[], Any], on_done: Callable[[Any], None], *, tries: int,
+                           delay_ms: int, wanted: Callable[[], bool], owner: QObject | None = None) -> None:
+    """As :func:`run_in_thread`, asking again ``delay_ms`` later (at most ``tries`` times in all, and only while
+    ``wanted()``) when ``function`` fails — e.g. a block the run file holds only after the writer's next
+    flush cycle. The last failure is dropped."""
+    def failed(_exc: Exception) -> None:
+        if tries > 1 and wanted():
+            QTimer.singleShot(delay_ms, lambda: run_in_thread_retrying(function, on_done, tries=tries - 1,
+                                                                       delay_ms=delay_ms, wanted=wanted,
+                                                                       owner=owner))
+
+    run_in_thread(function, on_done, failed, owner=owner)
 
 
 def wait_for_tasks(timeout_ms: int = 30000) -> bool:

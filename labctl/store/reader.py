@@ -157,6 +157,9 @@ class RunReader:
         self._open()
 
     def _open(self) -> None:
+        # A writer killed while copying a flush into the file left the flush in its write-ahead log: finish it
+        # (only when no writer holds the file; see labctl.store.write_ahead). Once per open, not per retry.
+        write_ahead.recover(self.path)
         for attempt in range(RETRIES):
             last = attempt == RETRIES - 1
             try:
@@ -450,9 +453,6 @@ class _Stale(Exception):
 
 
 def _open_read_only(path: Path) -> h5py.File:
-    # A writer killed while copying a flush into the file left the flush in its write-ahead log: finish it
-    # (only when no writer holds the file; see labctl.store.write_ahead).
-    write_ahead.recover(path)
     try:
         return h5py.File(path, "r", locking=False, rdcc_nbytes=READER_CACHE_BYTES)
     except OSError as exc:
